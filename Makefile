@@ -1,0 +1,33 @@
+# airflow-aisec — the README's commands. Everything they need is installed by scripts/setup.sh.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AISEC_DATA_DIR ?= $(AIRFLOW_HOME)/aisec-data
+export AISEC_REPORT_DIR ?= $(AIRFLOW_HOME)/aisec-reports
+export AISEC_OSV_DB ?= $(CURDIR)/data/osv/pypa-advisory-db-2024-10-10.zip
+
+.PHONY: setup demo test lint typecheck pytest airflow bench clean
+
+setup:            ## create .venv from uv.lock (installs uv with pip when missing)
+	@bash scripts/setup.sh
+
+demo: setup       ## run every example DAG end to end and print a summary
+	@$(PY) scripts/demo.py
+
+test: setup       ## lint, type check, whole test suite
+	$(VENV)/bin/ruff check airflow_aisec dags tests scripts benchmarks
+	$(VENV)/bin/ruff format --check airflow_aisec dags tests scripts benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+airflow: setup    ## airflow standalone (UI on http://localhost:8080) with the example DAGs
+	@bash scripts/airflow_standalone.sh
+
+bench: setup      ## benchmark scripts (figures, never pass/fail)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .airflow

@@ -1,0 +1,49 @@
+"""The ``aisec`` command line: the same core checks as the operators, for CI and pre-commit.
+
+Every subcommand lives in its own module of this package and exposes ``register(subparsers)``;
+modules are discovered at start-up, so a new capability adds a module and touches nothing else.
+
+Exit codes, for every subcommand: **0** pass (or warn), **1** finding (mismatch, vulnerability,
+drift …), **2** error (bad input, cannot decide).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from airflow_aisec import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aisec",
+        description="AI/ML security checks (airflow-aisec). Exit codes: 0 pass, 1 finding, 2 error.",
+    )
+    parser.add_argument("--version", action="version", version=f"airflow-aisec {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{module.name}")
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aisec`` console script; returns the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
+        return int(exc.code or 0)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+Kept as a plain literal: Airflow imports this at start-up, so it must stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_aisec import __version__
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-aisec",
+        "name": "AI/ML Security (airflow-aisec)",
+        "description": "AI/ML security checks as Airflow tasks: supply chain, integrity & provenance, "
+        "data validation, drift, guarded retraining, cloud posture, and an AI-security UI view.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "AI/ML Security",
+                "external-doc-url": "https://github.com/airflow-aisec/airflow-aisec",
+                "tags": ["software"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "AI/ML Security",
+                "python-modules": [
+                    "airflow_aisec.operators.integrity",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "AI/ML Security",
+                "python-modules": ["airflow_aisec.sensors.integrity"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "AI/ML Security",
+                "python-modules": ["airflow_aisec.triggers.integrity"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "AI/ML Security",
+                "python-modules": ["airflow_aisec.hooks.signing"],
+            }
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_aisec.hooks.signing.SigningKeyHook",
+                "connection-type": "aisec_signing_key",
+                "hook-name": "AI Security signing key",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "port", "extra"],
+                    "relabeling": {"password": "Private key (PEM) or HMAC secret"},
+                    "placeholders": {"password": "-----BEGIN PRIVATE KEY----- …"},
+                },
+                "conn-fields": {
+                    "algorithm": {
+                        "label": "Algorithm",
+                        "schema": {"type": ["string", "null"], "enum": ["ed25519", "hmac-sha256", None]},
+                    },
+                    "public_key": {
+                        "label": "Public key (PEM), for verification only",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            }
+        ],
+    }

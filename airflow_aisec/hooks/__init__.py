@@ -1,0 +1,1 @@
+"""airflow-aisec hooks: Airflow connections → clients and keys."""

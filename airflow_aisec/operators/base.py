@@ -1,0 +1,146 @@
+"""Shared behaviour of every airflow-aisec operator.
+
+Every check follows one life cycle (design.md §1): resolve inputs, call a pure core function, push
+the report, decide pass/fail. :class:`AisecBaseOperator` owns the last two steps so that each
+operator's ``execute`` reads as a few lines:
+
+.. code-block:: python
+
+    def execute(self, context):
+        return self.run_check(context, subject=self.path, check=lambda: core.verify(self.path, ...))
+
+Fail-vs-retry semantics (same for every aisec operator):
+
+* report ``fail`` (the check found something) → ``AirflowFailException``: no retry, the data will not
+  change by retrying. ``retry_on_failure=True`` raises ``AirflowException`` instead (retries apply).
+* report ``error`` (cannot decide: bad input, missing evidence) → ``AirflowFailException``, except when
+  the cause is transient (:class:`~airflow_aisec.exceptions.AisecTransientError`) → ``AirflowException``.
+* report ``warn`` / ``pass`` → the task succeeds and returns the report.
+
+The report is pushed to XCom under :data:`REPORT_XCOM_KEY` *before* anything is raised, and is also
+the task's return value when it passes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_aisec.exceptions import AisecCheckFailed, AisecError
+from airflow_aisec.report import Report, validate
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: XCom key under which every aisec operator stores its report (also pushed when the task fails).
+REPORT_XCOM_KEY = "aisec_report"
+#: Environment variable naming a directory where reports are also written as files.
+REPORT_DIR_ENV = "AISEC_REPORT_DIR"
+
+
+def report_file_path(report_dir: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """Where a task's report is stored under ``report_dir``: ``<dag_id>/<run_id>/<task_id>[.N].json``."""
+    safe_run = run_id.replace("/", "_").replace(":", "-")
+    name = task_id if map_index < 0 else f"{task_id}.{map_index}"
+    return os.path.join(report_dir, dag_id, safe_run, f"{name}.json")
+
+
+class AisecBaseOperator(BaseOperator):
+    """Base class of airflow-aisec operators (not used directly).
+
+    :param report_path: file to also write the report to (atomically). Default: under the directory
+        named by the ``AISEC_REPORT_DIR`` environment variable when set, else no file. (templated)
+    :param retry_on_failure: raise a retryable ``AirflowException`` instead of ``AirflowFailException``
+        when the check fails. Default ``False``: findings do not go away on retry.
+    """
+
+    #: the ``check`` name of the reports this operator produces (design.md §3).
+    aisec_check: ClassVar[str] = ""
+    template_fields: Sequence[str] = ("report_path",)
+    ui_color = "#f3e5f5"
+
+    def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report_path = report_path
+        self.retry_on_failure = retry_on_failure
+
+    # ------------------------------------------------------------------ life cycle
+    def run_check(self, context: Context, *, subject: str, check: Callable[[], Report]) -> dict[str, Any]:
+        """Run ``check``, publish its report, then pass or raise (module docstring).
+
+        Exceptions from airflow-aisec's hierarchy become an ``error`` report naming the cause; any
+        other exception propagates unchanged (a bug is not a verdict).
+        """
+        try:
+            report = check()
+        except AisecCheckFailed as exc:  # core already built the failing report
+            report = exc.report if isinstance(exc.report, Report) else Report.from_dict(exc.report)
+        except AisecError as exc:
+            report = Report.start(self.aisec_check, subject).error(f"{type(exc).__name__}: {exc}")
+            self.publish(context, report)
+            raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
+        return self.conclude(context, report)
+
+    def conclude(self, context: Context, report: Report) -> dict[str, Any]:
+        """Publish ``report`` and raise according to its status; return it as a dict when it passes."""
+        data = self.publish(context, report)
+        if data["status"] == "fail":
+            raise (AirflowException if self.retry_on_failure else AirflowFailException)(
+                f"{data['check']} failed: {data['summary']}"
+            )
+        if data["status"] == "error":
+            raise AirflowFailException(f"{data['check']} could not decide: {data['summary']}")
+        return data
+
+    def publish(self, context: Context, report: Report | Mapping[str, Any]) -> dict[str, Any]:
+        """Validate, log, store (XCom, optional file) and emit metrics for ``report``."""
+        data = report.to_dict() if isinstance(report, Report) else dict(report)
+        validate(data)
+        self.log.info("aisec %s [%s] %s: %s", data["check"], data["status"].upper(), data["subject"], data["summary"])
+        for finding in data["findings"][:50]:
+            self.log.info(
+                "  %-8s %s %s (%s)", finding["severity"], finding["id"], finding["title"], finding["location"]
+            )
+        if len(data["findings"]) > 50:
+            self.log.info("  … and %d more finding(s) in the report", len(data["findings"]) - 50)
+        context["ti"].xcom_push(key=REPORT_XCOM_KEY, value=data)
+        path = self._resolve_report_path(context)
+        if path:
+            from airflow_aisec.utils.fs import write_json_atomic
+
+            write_json_atomic(path, data)
+            self.log.info("aisec report written to %s", path)
+        self._emit_stats(data)
+        return data
+
+    # ------------------------------------------------------------------ helpers
+    def _resolve_report_path(self, context: Context) -> str | None:
+        if self.report_path:
+            return str(self.report_path)
+        report_dir = os.environ.get(REPORT_DIR_ENV)
+        if not report_dir:
+            return None
+        ti = context["ti"]
+        return report_file_path(report_dir, ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+
+    def _emit_stats(self, data: Mapping[str, Any]) -> None:
+        """Emit StatsD/OpenTelemetry metrics through Airflow's stats interface (no-op when off)."""
+        try:
+            from airflow.sdk.observability import stats
+        except ImportError:  # pragma: no cover - older Task SDK
+            return
+        tags = {"dag_id": self.dag_id, "task_id": self.task_id, "check": data["check"], "status": data["status"]}
+        stats.incr(f"aisec.check.{data['status']}", tags=tags)
+        stats.gauge(f"aisec.{data['check']}.findings", len(data["findings"]), tags=tags)
+
+    def emit_asset_events(self, context: Context, extra: Mapping[str, Any]) -> None:
+        """Attach ``extra`` (summary metadata) to the asset event of every outlet of this task."""
+        from airflow.sdk import Asset
+
+        for outlet in self.outlets or ():
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra.update(dict(extra))

@@ -1,0 +1,1 @@
+"""airflow-aisec sensors."""

@@ -1,0 +1,1 @@
+"""airflow-aisec triggers (run in the triggerer for deferrable sensors)."""

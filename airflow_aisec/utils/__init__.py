@@ -1,0 +1,1 @@
+"""Small helpers shared by core, operators and CLI (no Airflow import)."""

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up for `make demo` / `make test`: uv, the locked virtualenv, and the
+# system packages the browser tests need. Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v uv >/dev/null 2>&1; then
+  echo "setup: installing uv with pip" >&2
+  python3 -m pip install --quiet uv
+fi
+UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
+
+# The virtualenv, exactly as locked (Airflow 3.3.2 and the tested set).
+"$UV" sync --frozen --quiet --python "${AISEC_PYTHON:-3.11}"
+
+# Headless Chromium for the UI browser tests (Debian packages; no browser download at run time).
+if [ "${AISEC_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing Debian's chromium for the browser tests" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: chromium not found and cannot be installed here; browser tests will fail" >&2
+  fi
+fi

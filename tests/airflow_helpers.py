@@ -1,0 +1,53 @@
+"""Run DAGs for real in tests: ``dag.test()`` against the session's SQLite metadata DB.
+
+``dag.test()`` needs the DAG serialised in the DB; DAGs defined inside test modules are not in the
+DAGs folder, so :func:`run_dag` writes them first, exactly as the dag-processor would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def serialize_to_db(dag: Any) -> None:
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.collection import update_dag_parsing_results_in_db
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+        session.flush()
+        update_dag_parsing_results_in_db(
+            "dags-folder", None, [LazyDeserializedDAG.from_dag(dag)], {}, None, set(), session=session
+        )
+
+
+def run_dag(dag: Any, conf: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Serialise ``dag`` and run it once with ``dag.test()``; return the DagRun."""
+    serialize_to_db(dag)
+    return dag.test(run_conf=conf, **kwargs)
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: (str(ti.state) if ti.state else None) for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "aisec_report", map_index: int = -1) -> Any:
+    """The value of an XCom written by ``task_id`` in ``dag_run`` (``None`` when absent)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter(
+                XComModel.dag_id == dag_run.dag_id,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+                XComModel.map_index == map_index,
+            )
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
