@@ -1,0 +1,495 @@
+"""Reference profiles for drift testing: built once from reference data, stored as one verified file.
+
+A profile holds, per column, what the drift tests need about the reference distribution:
+
+* numeric columns: type, row / null / ±inf counts, min/max/mean/std, constant flag, the **sorted finite
+  values** (``storage="exact"``, up to ``exact_max`` values) or, above that, a **quantile grid**
+  (``storage="grid"``: ``grid_size`` order statistics with their exact ranks), decile bin edges and
+  counts (PSI, Jensen-Shannon), 1,000 quantiles (Wasserstein), and the value counts of discrete columns;
+* categorical columns (strings, booleans, dictionaries): category counts;
+* unusable columns (empty, all-null, nested, binary): a status and the reason;
+* the build parameters.
+
+Quantile grid and its certified error bound
+    With ``storage="grid"`` the grid keeps the distinct reference values ``q_0 < … < q_K`` at evenly
+    spaced ranks (``q_0`` = minimum, ``q_K`` = maximum) together with the exact counts
+    ``#{x < q_j}`` and ``#{x <= q_j}``. For any ``x`` the reference ECDF is then known exactly at the
+    knots and bracketed between them: ``F(q_j) <= F(x) <= F(q_{j+1}^-)``. The bracket width is at most
+    ``eps = max_j (#{x < q_{j+1}} - #{x <= q_j}) / n`` (about ``1/K``; stored as ``ks_error_bound``).
+    Hence the KS statistic computed from the grid satisfies ``D_lo <= D <= D_hi`` with
+    ``D_hi - D_lo <= eps`` (both bounds are reported), and since the p-value is monotone in ``D`` the
+    true p-value lies in ``[p(D_hi), p(D_lo)]`` (reported as ``p_value_bounds``). The decision uses
+    the midpoint estimate; a feature whose bounds straddle the threshold is flagged ``borderline``.
+
+File format (one file, written atomically)
+    ``MAGIC`` line, 8-byte little-endian header length, canonical JSON header, binary payload (raw
+    little-endian arrays). The header records each array's offset/dtype/length, the payload's SHA-256
+    and the profile ``digest`` = SHA-256 of the canonical header (which includes the payload hash).
+    :func:`load_profile` recomputes both and fails closed (:class:`AisecUndecidableError`) on any
+    mismatch, and also when an ``expected_digest`` is given and differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from airflow_aisec.core.tabular import ColumnSource, open_source
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+
+MAGIC = b"AISEC-DRIFT-PROFILE v1\n"
+FORMAT = "aisec.drift-profile/v1"
+
+#: default: above this many finite values a numeric column is stored as a quantile grid.
+DEFAULT_EXACT_MAX = 2_000_000
+#: default number of grid knots (certified KS error bound about 1 / grid_size).
+DEFAULT_GRID_SIZE = 16_384
+#: categorical columns with more distinct values than this are skipped (likely identifiers).
+DEFAULT_MAX_CATEGORIES = 200
+#: integer columns with at most this many distinct values are tested with chi-square by default.
+DEFAULT_MAX_DISCRETE = 20
+N_QUANTILES = 1000
+N_BINS = 10
+
+
+# --------------------------------------------------------------------------------------------- types
+def classify(arrow_type: pa.DataType) -> tuple[str, str]:
+    """Map an Arrow type to ``(kind, family)``: kind is numeric | categorical | skipped."""
+    t = pa.types
+    if t.is_dictionary(arrow_type):
+        return "categorical", "dictionary"
+    if t.is_boolean(arrow_type):
+        return "categorical", "boolean"
+    if (
+        t.is_string(arrow_type)
+        or t.is_large_string(arrow_type)
+        or getattr(t, "is_string_view", lambda _: False)(arrow_type)
+    ):
+        return "categorical", "string"
+    if t.is_integer(arrow_type):
+        return "numeric", "integer"
+    if t.is_floating(arrow_type):
+        return "numeric", "float"
+    if t.is_decimal(arrow_type):
+        return "numeric", "decimal"
+    if t.is_timestamp(arrow_type) or t.is_date(arrow_type) or t.is_time(arrow_type) or t.is_duration(arrow_type):
+        return "numeric", "datetime"
+    if t.is_null(arrow_type):
+        return "skipped", "null"
+    return "skipped", str(arrow_type)
+
+
+def to_float64(column: pa.ChunkedArray | pa.Array, family: str) -> np.ndarray:
+    """Numeric Arrow data → float64 numpy array; nulls become NaN; datetimes become epoch seconds."""
+    import pyarrow.compute as pc
+
+    arr = column
+    scale = 1.0
+    if family == "datetime":
+        t = arr.type
+        if pa.types.is_date(t):
+            arr = arr.cast(pa.timestamp("s")).cast(pa.timestamp("us"))
+        elif pa.types.is_timestamp(t):
+            arr = arr.cast(pa.timestamp("us", tz=t.tz), safe=False)
+        elif pa.types.is_time(t):
+            arr = arr.cast(pa.time64("us"))
+        elif pa.types.is_duration(t):
+            arr = arr.cast(pa.duration("us"))
+        arr = arr.cast(pa.int64())
+        scale = 1e-6
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if not pa.types.is_float64(arr.type):
+        arr = pc.cast(arr, pa.float64(), safe=False)
+    out = arr.to_numpy(zero_copy_only=False)
+    if scale != 1.0:
+        out = out * scale
+    return np.asarray(out, dtype=np.float64)
+
+
+def category_counts(column: pa.ChunkedArray | pa.Array) -> tuple[dict[str, int], int]:
+    """Counts of each non-null category (as strings) and the null count."""
+    import pyarrow.compute as pc
+
+    arr = column
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.string())
+    n_null = int(arr.null_count)
+    counts: dict[str, int] = {}
+    for item in pc.value_counts(arr).to_pylist():
+        if item["values"] is not None:
+            counts[str(item["values"])] = int(item["counts"])
+    return counts, n_null
+
+
+def discrete_counts(sorted_values: np.ndarray, limit: int) -> dict[str, int] | None:
+    """Value counts of a sorted array when it has at most ``limit`` distinct values (else ``None``)."""
+    if sorted_values.size == 0:
+        return {}
+    change = np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1
+    if change.size + 1 > limit:
+        return None
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change, [sorted_values.size]))
+    return {repr(float(sorted_values[s])): int(e - s) for s, e in zip(starts, ends, strict=True)}
+
+
+# --------------------------------------------------------------------------------------------- model
+@dataclass
+class ColumnProfile:
+    """One column of a profile: ``meta`` (JSON) and its arrays (numpy)."""
+
+    name: str
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta["kind"])
+
+
+@dataclass
+class Profile:
+    """A reference profile (see the module docstring)."""
+
+    columns: dict[str, ColumnProfile]
+    build: dict[str, Any]
+    digest: str | None = None
+    path: str | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.build.get("n_rows", 0))
+
+
+@dataclass
+class BuildOptions:
+    """Parameters of a profile build (recorded in the profile)."""
+
+    exact_max: int = DEFAULT_EXACT_MAX
+    grid_size: int = DEFAULT_GRID_SIZE
+    max_categories: int = DEFAULT_MAX_CATEGORIES
+    max_discrete: int = DEFAULT_MAX_DISCRETE
+
+    def __post_init__(self) -> None:
+        for name in ("exact_max", "grid_size", "max_categories", "max_discrete"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 2:
+                raise AisecInputError(f"profile option {name} must be an integer >= 2, not {value!r}")
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "exact_max": self.exact_max,
+            "grid_size": self.grid_size,
+            "max_categories": self.max_categories,
+            "max_discrete": self.max_discrete,
+        }
+
+
+def _skipped(name: str, n_rows: int, n_null: int, family: str, reason: str) -> ColumnProfile:
+    return ColumnProfile(
+        name,
+        {
+            "kind": "skipped",
+            "family": family,
+            "status": "skipped",
+            "reason": reason,
+            "n_rows": n_rows,
+            "n_null": n_null,
+        },
+    )
+
+
+def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOptions) -> ColumnProfile:
+    """Profile one numeric column given as float64 (NaN = null)."""
+    n_rows = int(values.size)
+    finite_mask = np.isfinite(values)
+    nan_mask = np.isnan(values)
+    n_null = int(nan_mask.sum())
+    n_posinf = int((values == np.inf).sum())
+    n_neginf = int((values == -np.inf).sum())
+    finite = values[finite_mask] if not finite_mask.all() else values.copy()
+    del finite_mask, nan_mask
+    if finite.size == 0:
+        reason = "empty column" if n_rows == 0 else "no finite values in reference (all null/NaN/inf)"
+        col = _skipped(name, n_rows, n_null, family, reason)
+        col.meta.update(n_posinf=n_posinf, n_neginf=n_neginf)
+        return col
+    finite.sort()
+    n = int(finite.size)
+    meta: dict[str, Any] = {
+        "kind": "numeric",
+        "family": family,
+        "status": "derived" if family in ("datetime", "decimal") else "ok",
+        "reason": {"datetime": "datetime converted to epoch seconds", "decimal": "decimal converted to float64"}.get(
+            family, ""
+        ),
+        "n_rows": n_rows,
+        "n_null": n_null,
+        "n_posinf": n_posinf,
+        "n_neginf": n_neginf,
+        "n_values": n,
+        "min": float(finite[0]),
+        "max": float(finite[-1]),
+        "mean": float(finite.mean()),
+        "std": float(finite.std()),
+    }
+    meta["constant"] = bool(finite[0] == finite[-1])
+    counts = discrete_counts(finite, options.max_categories)
+    meta["value_counts"] = counts
+    meta["n_distinct"] = None if counts is None else len(counts)
+    if meta["constant"]:
+        meta["method"] = "chi2"
+        meta["status"] = "derived"
+        meta["reason"] = "constant in reference: tested as categories (value vs other)"
+    elif family == "integer" and counts is not None and len(counts) <= options.max_discrete:
+        meta["method"] = "chi2"
+    else:
+        meta["method"] = "ks"
+    # PSI / JS bins on reference deciles (interior edges, de-duplicated)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    meta["bin_edges"] = [float(e) for e in edges]
+    meta["bin_counts"] = np.diff(np.concatenate(([0], np.searchsorted(finite, edges, "right"), [n]))).tolist()
+    arrays = {"quantiles": quantile_grid(finite)}
+    if n <= options.exact_max:
+        meta["storage"] = "exact"
+        meta["ks_error_bound"] = 0.0
+        arrays["values"] = finite
+    else:
+        idx = np.unique(np.linspace(0, n - 1, options.grid_size).round().astype(np.int64))
+        knots = np.unique(finite[idx])
+        lt = np.searchsorted(finite, knots, "left").astype(np.int64)
+        le = np.searchsorted(finite, knots, "right").astype(np.int64)
+        meta["storage"] = "grid"
+        meta["ks_error_bound"] = float((lt[1:] - le[:-1]).max() / n) if knots.size > 1 else 0.0
+        arrays.update(knots=knots, lt=lt, le=le)
+    return ColumnProfile(name, meta, arrays)
+
+
+def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
+    """Quantiles at the ``N_QUANTILES`` midpoints ``(k + 0.5) / N`` (lower order statistic)."""
+    n = sorted_values.size
+    u = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
+    return np.ascontiguousarray(sorted_values[np.minimum((u * n).astype(np.int64), n - 1)], dtype=np.float64)
+
+
+def profile_categorical(name: str, column: pa.ChunkedArray, family: str, options: BuildOptions) -> ColumnProfile:
+    counts, n_null = category_counts(column)
+    n_rows = len(column)
+    if not counts:
+        return _skipped(
+            name, n_rows, n_null, family, "empty column" if n_rows == 0 else "no non-null values in reference"
+        )
+    if len(counts) > options.max_categories:
+        return _skipped(
+            name,
+            n_rows,
+            n_null,
+            family,
+            f"high cardinality ({len(counts)} distinct > max_categories={options.max_categories}; likely an identifier)",
+        )
+    return ColumnProfile(
+        name,
+        {
+            "kind": "categorical",
+            "family": family,
+            "status": "ok",
+            "reason": "",
+            "n_rows": n_rows,
+            "n_null": n_null,
+            "n_values": int(sum(counts.values())),
+            "counts": counts,
+            "constant": len(counts) == 1,
+            "method": "chi2",
+        },
+    )
+
+
+def profile_column(source: ColumnSource, name: str, options: BuildOptions) -> ColumnProfile:
+    """Read and profile one column of ``source``."""
+    kind, family = classify(source.schema.field(name).type)
+    if kind == "skipped":
+        reason = "all values null (null type)" if family == "null" else f"unsupported type {family}"
+        return _skipped(name, source.num_rows, source.num_rows if family == "null" else 0, family, reason)
+    column = source.read_column(name)
+    if kind == "categorical":
+        col = profile_categorical(name, column, family, options)
+        if name in source.coerced and col.meta["status"] != "skipped":
+            col.meta.update(status="derived", reason=source.coerced[name])
+        return col
+    values = to_float64(column, family)
+    del column
+    return profile_numeric(name, values, family, options)
+
+
+def build_profile(
+    data: Any,
+    *,
+    columns: list[str] | None = None,
+    options: BuildOptions | None = None,
+    source_name: str | None = None,
+) -> Profile:
+    """Build a :class:`Profile` from reference ``data`` (path/URI, DataFrame or Table), column by column.
+
+    :param columns: restrict to these columns (default: all). A listed column missing from the data is
+        an :class:`AisecInputError`.
+    :raises AisecInputError: unreadable data, or a reference with no rows.
+    """
+    options = options or BuildOptions()
+    source = data if isinstance(data, ColumnSource) else open_source(data, name=source_name)
+    if source.num_rows == 0:
+        raise AisecInputError(f"reference data {source.name} has no rows")
+    names = _select_columns(source, columns, "reference data")
+    profile_columns = {name: profile_column(source, name, options) for name in names}
+    build = {
+        "format": FORMAT,
+        "source": source.name,
+        "n_rows": source.num_rows,
+        "columns": names,
+        "options": options.to_dict(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
+    return Profile(profile_columns, build)
+
+
+def _select_columns(source: ColumnSource, columns: list[str] | None, what: str) -> list[str]:
+    if columns is None:
+        return source.columns
+    missing = [c for c in columns if c not in source.columns]
+    if missing:
+        raise AisecInputError(f"{what} {source.name} has no column(s) {missing}")
+    return list(columns)
+
+
+# --------------------------------------------------------------------------------------------- storage
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy of profile metadata (non-finite floats → None)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return _clean(float(obj))
+    return obj
+
+
+def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
+    """Write ``profile`` to ``path`` atomically; return its digest (``sha256:<hex>``)."""
+    from airflow_aisec.utils.fs import atomic_writer
+
+    arrays_meta: dict[str, dict[str, Any]] = {}
+    blobs: list[np.ndarray] = []
+    offset = 0
+    columns_meta = []
+    for index, col in enumerate(profile.columns.values()):
+        keys = {}
+        for key, arr in col.arrays.items():
+            arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+            ref = f"{index}.{key}"
+            arrays_meta[ref] = {"offset": offset, "dtype": arr.dtype.str, "length": int(arr.size)}
+            keys[key] = ref
+            blobs.append(arr)
+            offset += arr.nbytes
+        columns_meta.append({"name": col.name, "meta": _clean(col.meta), "arrays": keys})
+    hasher = hashlib.sha256()
+    for arr in blobs:
+        hasher.update(arr.data.cast("B"))
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "build": _clean(profile.build),
+        "columns": columns_meta,
+        "arrays": arrays_meta,
+        "payload_bytes": offset,
+        "payload_sha256": hasher.hexdigest(),
+    }
+    digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
+    header["digest"] = digest
+    header_bytes = _canonical(header)
+    with atomic_writer(path, "wb") as fh:
+        fh.write(MAGIC)
+        fh.write(struct.pack("<Q", len(header_bytes)))
+        fh.write(header_bytes)
+        for arr in blobs:
+            fh.write(arr.data.cast("B"))
+    profile.digest = digest
+    profile.path = os.fspath(path)
+    return digest
+
+
+def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> Profile:
+    """Load and verify a profile written by :func:`save_profile`.
+
+    :param expected_digest: the digest the caller trusts (e.g. reported when the profile was built);
+        a different digest fails closed.
+    :raises AisecInputError: the file does not exist.
+    :raises AisecUndecidableError: not a profile, truncated, tampered (hash mismatch) or not the
+        expected digest.
+    """
+    path = os.fspath(path)
+    if "://" in path:
+        from airflow_aisec.core.tabular import _filesystem
+
+        filesystem, fs_path = _filesystem(path)
+        try:
+            with filesystem.open_input_file(fs_path) as fh:
+                raw = fh.read()
+        except FileNotFoundError as exc:
+            raise AisecInputError(f"reference profile not found: {path}") from exc
+    else:
+        if not os.path.isfile(path):
+            raise AisecInputError(f"reference profile not found: {path}")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    view = memoryview(raw)
+    if not raw.startswith(MAGIC) or len(raw) < len(MAGIC) + 8:
+        raise AisecUndecidableError(f"{path} is not an aisec drift profile (bad magic)")
+    (header_len,) = struct.unpack_from("<Q", raw, len(MAGIC))
+    start = len(MAGIC) + 8
+    try:
+        header = json.loads(bytes(view[start : start + header_len]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AisecUndecidableError(f"reference profile {path} has a corrupt header: {exc}") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise AisecUndecidableError(f"reference profile {path} has an unknown format")
+    payload = view[start + header_len :]
+    stored_digest = header.pop("digest", None)
+    if len(payload) != header.get("payload_bytes"):
+        raise AisecUndecidableError(f"reference profile {path} is truncated or padded (payload size mismatch)")
+    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+        raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
+    digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
+    if digest != stored_digest:
+        raise AisecUndecidableError(f"reference profile {path} was modified: header digest mismatch (tampered?)")
+    if expected_digest and expected_digest != digest:
+        raise AisecUndecidableError(
+            f"reference profile {path} has digest {digest}, expected {expected_digest}: refusing to use it"
+        )
+    columns: dict[str, ColumnProfile] = {}
+    for entry in header["columns"]:
+        arrays = {}
+        for key, ref in entry["arrays"].items():
+            spec = header["arrays"][ref]
+            arrays[key] = np.frombuffer(
+                payload, dtype=np.dtype(spec["dtype"]), count=spec["length"], offset=spec["offset"]
+            )
+        columns[entry["name"]] = ColumnProfile(entry["name"], entry["meta"], arrays)
+    return Profile(columns, header["build"], digest=digest, path=path)

@@ -1,0 +1,216 @@
+"""Two-sample statistics for drift, computed from a stored reference profile.
+
+Kolmogorov-Smirnov from a sorted reference (:func:`ks_from_sorted`)
+    ``D = sup_x |F_ref(x) - F_cur(x)|``. Both ECDFs are step functions, so the supremum is reached at
+    a data point; scipy evaluates all ``n + m`` points. We show it suffices to evaluate, at each
+    current value ``c``, the pairs ``(#R <= c, #C <= c)`` and ``(#R < c, #C < c)`` (the latter is the
+    value just before ``c``, i.e. at the preceding data point), so ``D`` needs only ranks of current
+    values in the sorted reference: ``O(m log m)`` to sort the window and ``O(m log n)`` to search.
+    It is computed with the very same float expression as scipy (``a/n - b/m`` from the same integer
+    pair), so ``D`` is bit-identical, and the p-value comes from scipy's own functions with scipy's
+    ``method="auto"`` selection (exact when ``max(n, m) <= 10000``, else ``kstwo.sf(D, round(nm/(n+m)))``).
+
+    Pruning: ranks are first taken at ~n/64 reference knots. Between two knots the pairs are bounded
+    by the knots' exact ranks, so a block of current values whose upper bound is below the largest
+    exact value already seen cannot hold the maximum and is never searched. The result is exact
+    (the bound is conservative); the work is ``m log m`` for the sort plus a small fraction of the
+    searches.
+
+Quantile-grid profiles (:func:`ks_from_grid`) give certified bounds ``D_lo <= D <= D_hi`` (see
+:mod:`airflow_aisec.core.profile`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+#: scipy's ``MAX_AUTO_N``: exact p-values when both samples are at most this large.
+MAX_AUTO_N = 10000
+
+
+def ks_pvalue(d: float, n_ref: int, n_cur: int) -> tuple[float, float, str]:
+    """Two-sided KS p-value exactly as ``scipy.stats.ks_2samp(ref, cur, method="auto")``.
+
+    :returns: ``(statistic, p_value, mode)``; in exact mode scipy replaces ``D`` by ``round(D*lcm)/lcm``
+        and so do we.
+    """
+    from scipy.stats import distributions
+
+    try:  # scipy's exact routine (private; the only way to be identical). Fallback: asymptotic.
+        from scipy.stats._stats_py import _attempt_exact_2kssamp
+    except ImportError:  # pragma: no cover - future scipy
+        _attempt_exact_2kssamp = None
+    mode = "exact" if max(n_ref, n_cur) <= MAX_AUTO_N and _attempt_exact_2kssamp is not None else "asymp"
+    prob = math.nan
+    if mode == "exact":
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            success, d, prob = _attempt_exact_2kssamp(n_ref, n_cur, math.gcd(n_ref, n_cur), d, "two-sided")
+        if not success:
+            mode = "asymp"
+    if mode == "asymp":
+        m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
+        en = m * n / (m + n)
+        prob = distributions.kstwo.sf(d, np.round(en))
+    return float(d), float(np.clip(prob, 0, 1)), mode
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, e)`` for each pair (vectorised)."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.repeat(starts - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    return offsets + np.arange(total)
+
+
+def ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
+    """Exact two-sided KS statistic of two **sorted**, non-empty, NaN-free arrays (scipy-identical)."""
+    n, m = ref.size, cur.size
+    n_knots = min(n, max(64, n // 64))
+    knots = ref[(np.arange(n_knots, dtype=np.int64) * (n - 1)) // max(n_knots - 1, 1)]
+    if knots.size > 1:  # distinct knot values (ref is sorted)
+        knots = knots[np.concatenate(([True], knots[1:] != knots[:-1]))]
+    r_lt = np.searchsorted(ref, knots, "left")
+    r_le = np.searchsorted(ref, knots, "right")
+    c_lt = np.searchsorted(cur, knots, "left")
+    c_le = np.searchsorted(cur, knots, "right")
+    at_knots = np.concatenate((r_le / n - c_le / m, r_lt / n - c_lt / m))
+    d = max(float(at_knots.max()), float(-at_knots.min()), 0.0)
+    # current values strictly between knot j and j+1 are cur[c_le[j]:c_lt[j+1]]
+    starts, stops = c_le[:-1], c_lt[1:]
+    upper = np.maximum(r_lt[1:] / n - starts / m, stops / m - r_le[:-1] / n)
+    cand = (stops > starts) & (upper >= d - 1e-12)
+    # below the minimum / above the maximum of the reference the ranks are exact: values there are
+    # dominated by the knot evaluations (see module docstring), nothing to add.
+    idx = _ranges(starts[cand], stops[cand])
+    if idx.size:
+        v = cur[idx]
+        a_le = np.searchsorted(ref, v, "right") / n - np.searchsorted(cur, v, "right") / m
+        a_lt = np.searchsorted(ref, v, "left") / n - np.searchsorted(cur, v, "left") / m
+        d = max(d, float(a_le.max()), float(-a_le.min()), float(a_lt.max()), float(-a_lt.min()))
+    return d
+
+
+def ks_from_grid(
+    knots: np.ndarray, lt: np.ndarray, le: np.ndarray, n: int, cur: np.ndarray
+) -> tuple[float, float, float]:
+    """KS statistic bounds from a quantile grid: ``(D_estimate, D_lo, D_hi)`` with ``D_lo <= D <= D_hi``."""
+    m = cur.size
+    j = np.searchsorted(knots, cur, "right") - 1  # largest knot <= c (-1: below the minimum)
+    jc = np.clip(j, 0, knots.size - 1)
+    exact = (j >= 0) & (knots[jc] == cur)
+    below = j < 0
+    nxt = np.minimum(jc + 1, knots.size - 1)
+    lo = np.where(below, 0, le[jc])
+    hi = np.where(below, 0, np.where(j >= knots.size - 1, n, lt[nxt]))
+    lo_lt = np.where(exact, lt[jc], lo)
+    hi_lt = np.where(exact, lt[jc], hi)
+    lo_le = np.where(exact, le[jc], lo)
+    hi_le = np.where(exact, le[jc], hi)
+    b_le = np.searchsorted(cur, cur, "right") / m
+    b_lt = np.searchsorted(cur, cur, "left") / m
+    upper = np.maximum.reduce([hi_le / n - b_le, b_le - lo_le / n, hi_lt / n - b_lt, b_lt - lo_lt / n])
+    lower = np.maximum.reduce([lo_le / n - b_le, b_le - hi_le / n, lo_lt / n - b_lt, b_lt - hi_lt / n])
+    mid = np.maximum(
+        np.abs((lo_le + hi_le) / (2 * n) - b_le),
+        np.abs((lo_lt + hi_lt) / (2 * n) - b_lt),
+    )
+    c_lt = np.searchsorted(cur, knots, "left") / m
+    c_le = np.searchsorted(cur, knots, "right") / m
+    at_knots = float(np.maximum(np.abs(le / n - c_le), np.abs(lt / n - c_lt)).max())
+    d_lo = max(float(lower.max()), at_knots, 0.0)
+    d_hi = max(float(upper.max()), at_knots)
+    d_est = min(max(float(mid.max()), at_knots, d_lo), d_hi)
+    return d_est, d_lo, d_hi
+
+
+def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
+    """Population stability index with a sample-size-aware p-value.
+
+    ``PSI = sum (c_i - r_i) ln(c_i / r_i)`` on proportions smoothed by +0.5 per bin. Under H0,
+    ``PSI / (1/n + 1/m)`` is approximately chi-square with ``B - 1`` degrees of freedom (Yurdakul 2018),
+    which makes a fixed PSI cut-off size-aware.
+    """
+    from scipy.stats import chi2
+
+    n, m = float(ref_counts.sum()), float(cur_counts.sum())
+    bins = ref_counts.size
+    if bins < 2 or n == 0 or m == 0:
+        return 0.0, 1.0
+    r = (ref_counts + 0.5) / (n + 0.5 * bins)
+    c = (cur_counts + 0.5) / (m + 0.5 * bins)
+    psi = float(np.sum((c - r) * np.log(c / r)))
+    return psi, float(chi2.sf(psi / (1.0 / n + 1.0 / m), bins - 1))
+
+
+def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between two histograms."""
+    from scipy.spatial.distance import jensenshannon
+
+    if ref_counts.sum() == 0 or cur_counts.sum() == 0:
+        return 0.0
+    value = float(jensenshannon(ref_counts.astype(float), cur_counts.astype(float), base=2))
+    return 0.0 if math.isnan(value) else value
+
+
+def chi2_from_counts(ref: dict[str, int], cur: dict[str, int]) -> dict[str, Any]:
+    """Chi-square test of homogeneity on category counts, plus PSI and JS on the same categories."""
+    from scipy.stats import chi2_contingency
+
+    cats = sorted(k for k in set(ref) | set(cur) if ref.get(k, 0) + cur.get(k, 0) > 0)
+    r = np.array([ref.get(c, 0) for c in cats], dtype=float)
+    c = np.array([cur.get(k, 0) for k in cats], dtype=float)
+    new = [k for k in cats if k not in ref]
+    if len(cats) < 2:
+        stat, p = 0.0, 1.0
+    else:
+        res = chi2_contingency(np.vstack([r, c]), correction=False)
+        stat, p = float(res.statistic), float(res.pvalue)
+    psi, psi_p = psi_from_counts(r, c)
+    return {"statistic": stat, "p_value": p, "psi": psi, "psi_p_value": psi_p, "js": js_distance(r, c), "new": new}
+
+
+def wasserstein_normalised(ref_quantiles: np.ndarray, cur_sorted: np.ndarray, scale: float) -> float | None:
+    """Wasserstein-1 distance estimated on 1,000 quantile midpoints, divided by the reference std."""
+    if cur_sorted.size == 0 or not scale or not math.isfinite(scale):
+        return None
+    k = ref_quantiles.size
+    u = (np.arange(k) + 0.5) / k
+    q = cur_sorted[np.minimum((u * cur_sorted.size).astype(np.int64), cur_sorted.size - 1)]
+    return float(np.mean(np.abs(q - ref_quantiles)) / scale)
+
+
+def two_proportion_pvalue(x1: int, n1: int, x2: int, n2: int) -> float:
+    """Two-sided p-value of a two-proportion z-test (1.0 when undefined)."""
+    from scipy.stats import norm
+
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = (x1 + x2) / (n1 + n2)
+    if pooled in (0.0, 1.0):
+        return 1.0
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return float(2 * norm.sf(abs(x1 / n1 - x2 / n2) / se))
+
+
+def adjust_pvalues(pvalues: list[float], method: str) -> list[float]:
+    """Benjamini-Hochberg (``bh``), Bonferroni or no (``none``) multiple-testing correction."""
+    p = np.asarray(pvalues, dtype=float)
+    if p.size == 0 or method == "none":
+        return p.tolist()
+    if method == "bonferroni":
+        return np.minimum(p * p.size, 1.0).tolist()
+    if method == "bh":
+        order = np.argsort(p)
+        ranked = p[order] * p.size / np.arange(1, p.size + 1)
+        ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+        out = np.empty_like(p)
+        out[order] = np.minimum(ranked, 1.0)
+        return out.tolist()
+    raise ValueError(f"unknown correction {method!r}")

@@ -1,0 +1,127 @@
+"""Column-by-column access to tabular data (Parquet, CSV, pandas, pyarrow), local or object storage.
+
+Drift checks read one column at a time so that memory stays about one column, whatever the width of
+the table. Parquet (a file or a directory of files) is read through :mod:`pyarrow.dataset` with column
+projection; CSV is parsed once (CSV has no column layout to project on); in-memory pandas DataFrames
+and pyarrow Tables are accepted as they are. Paths with a scheme (``s3://``, ``gs://``, ``file://``)
+go through :func:`pyarrow.fs.FileSystem.from_uri`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from airflow_aisec.exceptions import AisecInputError, AisecTransientError
+
+
+@dataclass
+class ColumnSource:
+    """A table whose columns can be read one at a time.
+
+    :param name: what to call the data in reports (path or ``<DataFrame>``).
+    :param schema: the pyarrow schema (column names and types).
+    :param num_rows: number of rows.
+    """
+
+    name: str
+    schema: pa.Schema
+    num_rows: int
+    _reader: Any = field(repr=False, default=None)
+    #: columns whose values had mixed Python types and were coerced to strings (pandas input).
+    coerced: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def read_column(self, name: str) -> pa.ChunkedArray:
+        """Read one column (``pyarrow.ChunkedArray``)."""
+        try:
+            return self._reader(name)
+        except OSError as exc:  # object storage / filesystem hiccup while reading
+            raise AisecTransientError(f"could not read column {name!r} of {self.name}: {exc}") from exc
+
+
+def _filesystem(path: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if "://" in path:
+        try:
+            return fs.FileSystem.from_uri(path)
+        except (pa.ArrowInvalid, ValueError) as exc:
+            raise AisecInputError(f"unsupported data URI {path!r}: {exc}") from exc
+        except OSError as exc:
+            raise AisecTransientError(f"could not open {path!r}: {exc}") from exc
+    return fs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _is_csv(path: str) -> bool:
+    lowered = path.lower()
+    return lowered.endswith((".csv", ".csv.gz", ".tsv"))
+
+
+def open_source(data: Any, *, name: str | None = None) -> ColumnSource:
+    """Open ``data`` (path/URI of Parquet or CSV, ``pandas.DataFrame`` or ``pyarrow.Table``) for reading.
+
+    :raises AisecInputError: the path does not exist, is not readable as Parquet/CSV, or the object
+        is not a supported table type. The message names the input.
+    """
+    if isinstance(data, pa.Table):
+        table = data
+        return ColumnSource(name or "<pyarrow.Table>", table.schema, table.num_rows, lambda c: table.column(c))
+    if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
+        return _from_pandas(data, name or "<DataFrame>")
+    if not isinstance(data, (str, os.PathLike)):
+        raise AisecInputError(f"unsupported data input of type {type(data).__name__}: give a path, DataFrame or Table")
+    path = os.fspath(data)
+    filesystem, fs_path = _filesystem(path)
+    from pyarrow import fs
+
+    try:
+        info = filesystem.get_file_info(fs_path)
+    except OSError as exc:
+        raise AisecTransientError(f"could not stat {path!r}: {exc}") from exc
+    if info.type == fs.FileType.NotFound:
+        raise AisecInputError(f"data not found: {path}")
+    if _is_csv(path):
+        from pyarrow import csv
+
+        try:
+            with filesystem.open_input_stream(fs_path) as fh:
+                table = csv.read_csv(fh, read_options=csv.ReadOptions(use_threads=True))
+        except pa.ArrowInvalid as exc:
+            raise AisecInputError(f"could not parse CSV {path}: {exc}") from exc
+        return ColumnSource(name or path, table.schema, table.num_rows, lambda c: table.column(c))
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(fs_path, format="parquet", filesystem=filesystem)
+        num_rows = dataset.count_rows()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise AisecInputError(f"could not read Parquet data {path}: {exc}") from exc
+
+    def read(column: str) -> pa.ChunkedArray:
+        return dataset.to_table(columns=[column], use_threads=True).column(0)
+
+    return ColumnSource(name or path, dataset.schema, num_rows, read)
+
+
+def _from_pandas(frame: Any, name: str) -> ColumnSource:
+    arrays: dict[str, pa.Array] = {}
+    coerced: dict[str, str] = {}
+    for col in frame.columns:
+        series = frame[col]
+        try:
+            arrays[str(col)] = pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kinds = sorted({type(v).__name__ for v in series.dropna()})
+            coerced[str(col)] = "mixed value types (" + ", ".join(kinds) + ") coerced to strings"
+            arrays[str(col)] = pa.array(series.map(lambda v: None if v is None or v != v else str(v)), type=pa.string())
+    table = pa.table(arrays) if arrays else pa.table({})
+    source = ColumnSource(name, table.schema, len(frame), lambda c: table.column(c))
+    source.coerced = coerced
+    return source
