@@ -286,13 +286,18 @@ def decide(
 ) -> RetrainDecision:
     """Apply the guards in order: provenance gate, need, cooldown, daily cap.
 
-    :raises AisecUndecidableError: no report calls for retraining but the evidence is incomplete (a
+    :raises AisecUndecidableError: no upstream task left a report at all (the monitoring run broke
+        before producing evidence); or no report calls for retraining but the evidence is incomplete (a
         drift/performance report is ``error`` or an upstream task left no report): "no drift" would be
         a silent pass.
     """
     now = _utc(now)
     recent = state.triggers_within(DAY, now)
     base: dict[str, Any] = {"reports": list(reports), "triggers_last_24h": recent}
+
+    if all(r.role() == "missing" for r in reports):
+        names = ", ".join(r.task_id for r in reports)
+        raise AisecUndecidableError(f"no upstream task left a report ({names}): the monitoring run produced no evidence")
 
     # 1. provenance gate: never learn from a window whose integrity is not established
     provenance = [r for r in reports if r.role() == "provenance"]

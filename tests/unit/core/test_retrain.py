@@ -58,6 +58,11 @@ def test_missing_provenance_report_is_refused_when_required_and_named():
     assert core.decide(_consumed(drift=DRIFT["drift"]), core.RetrainState(), relaxed, NOW).decision == "triggered"
 
 
+def test_no_report_at_all_is_undecidable_not_a_refusal():
+    with pytest.raises(AisecUndecidableError, match=r"no upstream task left a report \(integrity, drift\)"):
+        core.decide(_consumed(integrity=None, drift=None), core.RetrainState(), POLICY, NOW)
+
+
 def test_no_drift_when_every_signal_passes():
     reports = {"integrity": _report("integrity", "pass"), "drift": _report("drift", "pass")}
     d = core.decide(_consumed(**reports), _state(10), POLICY, NOW)
