@@ -297,7 +297,9 @@ def decide(
 
     if all(r.role() == "missing" for r in reports):
         names = ", ".join(r.task_id for r in reports)
-        raise AisecUndecidableError(f"no upstream task left a report ({names}): the monitoring run produced no evidence")
+        raise AisecUndecidableError(
+            f"no upstream task left a report ({names}): the monitoring run produced no evidence"
+        )
 
     # 1. provenance gate: never learn from a window whose integrity is not established
     provenance = [r for r in reports if r.role() == "provenance"]
