@@ -81,9 +81,8 @@ def main() -> int:
         proc = subprocess.run(cmd, env=e, capture_output=True, text=True)
         log_path = logs / f"{dag_id}.{name}.log"
         log_path.write_text(proc.stdout + proc.stderr)
-        match = None
-        for match in FINISHED.finditer(proc.stdout + proc.stderr):
-            pass
+        matches = list(FINISHED.finditer(proc.stdout + proc.stderr))
+        match = matches[-1] if matches else None
         state = {"successful": "success", "failed": "failed"}[match["state"]] if match else "did not finish"
         run_id = match["run"] if match else ""
         results.append(
