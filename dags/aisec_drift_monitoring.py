@@ -67,6 +67,7 @@ def aisec_drift_monitoring():
         expected_profile_digest="{{ ti.xcom_pull(task_ids='build_reference_profile', key='profile_digest') }}",
         current_path=current,
         critical_features=["score"],
+        drift_share=0.3,
         on_drift="warn",
         html_report_path=str(BASE / "drift_report.html"),
         outlets=[DRIFT_ASSET],
