@@ -155,6 +155,11 @@ def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config:
     }
     res["effect_sizes"] = effects
     res["method"] = method
+    res["histogram"] = {
+        "edges": [float(e) for e in edges],
+        "reference": (ref_bins / max(ref_bins.sum(), 1)).tolist(),
+        "current": (cur_bins / max(cur_bins.sum(), 1)).tolist(),
+    }
     if method == "ks":
         if meta.get("storage") == "grid":
             d_est, d_lo, d_hi = stats.ks_from_grid(ref.arrays["knots"], ref.arrays["lt"], ref.arrays["le"], n, finite)
@@ -204,6 +209,16 @@ def _categorical_result(ref: ColumnProfile, column: Any, method: str, config: Dr
         res.update(status="skipped", reason="no non-null values in current window")
         return res
     out = stats.chi2_from_counts(ref.meta["counts"], counts)
+    ref_total = max(sum(ref.meta["counts"].values()), 1)
+    cur_total = max(sum(counts.values()), 1)
+    top = sorted(
+        set(ref.meta["counts"]) | set(counts), key=lambda k: -(ref.meta["counts"].get(k, 0) + counts.get(k, 0))
+    )
+    res["histogram"] = {
+        "categories": top[:15],
+        "reference": [ref.meta["counts"].get(k, 0) / ref_total for k in top[:15]],
+        "current": [counts.get(k, 0) / cur_total for k in top[:15]],
+    }
     res["effect_sizes"] = {"psi": out["psi"], "psi_p_value": out["psi_p_value"], "js": out["js"]}
     if out["new"]:
         res["new_categories"] = out["new"][:20]

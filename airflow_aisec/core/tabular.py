@@ -125,3 +125,13 @@ def _from_pandas(frame: Any, name: str) -> ColumnSource:
     source = ColumnSource(name, table.schema, len(frame), lambda c: table.column(c))
     source.coerced = coerced
     return source
+
+
+def count_rows(data: Any) -> int:
+    """Number of rows at ``data`` (Parquet: from footers; CSV: parsed); 0 when the path does not exist."""
+    try:
+        return open_source(data).num_rows
+    except AisecInputError as exc:
+        if str(exc).startswith("data not found"):
+            return 0
+        raise

@@ -1,0 +1,161 @@
+"""Model performance on labelled live data: accuracy, F1, ROC AUC against a baseline.
+
+Predictions come from a column of the data or from a model artifact; a model artifact is loaded only
+after its SHA-256 digest matches the one given (pickle/joblib files execute code when loaded: an
+unverified model is never deserialised, fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_aisec.core.tabular import open_source
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.report import Report
+
+TAGS = ("OWASP-ML08", "OWASP-ML10", "AML.T0031")
+SUPPORTED = ("accuracy", "f1", "roc_auc")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def load_verified_model(path: str, digest: str | None) -> Any:
+    """Load a joblib/pickle model only when its digest matches ``digest`` (``sha256:<hex>`` or hex)."""
+    if not digest:
+        raise AisecInputError(f"model {path}: a model_digest is required to load a model artifact (fail closed)")
+    if not os.path.isfile(path):
+        raise AisecInputError(f"model not found: {path}")
+    actual = file_sha256(path)
+    expected = digest if digest.startswith("sha256:") else "sha256:" + digest
+    if actual != expected.lower():
+        raise AisecUndecidableError(f"model {path} has digest {actual}, expected {expected}: refusing to load it")
+    import joblib
+
+    return joblib.load(path)
+
+
+def _allowed(max_degradation: float | Mapping[str, float], metric: str) -> float:
+    value = max_degradation.get(metric, 0.0) if isinstance(max_degradation, Mapping) else max_degradation
+    return float(value)
+
+
+def evaluate_performance(
+    data: Any,
+    *,
+    label_column: str,
+    prediction_column: str | None = None,
+    score_column: str | None = None,
+    model_path: str | None = None,
+    model_digest: str | None = None,
+    feature_columns: list[str] | None = None,
+    baseline: Mapping[str, float] | None = None,
+    max_degradation: float | Mapping[str, float] = 0.05,
+    positive_label: Any = None,
+    min_rows: int = 1,
+    subject: str | None = None,
+) -> Report:
+    """Compute accuracy, F1 (binary, or macro for multi-class) and ROC AUC (binary, with scores).
+
+    :param baseline: reference values, e.g. ``{"accuracy": 0.91, "f1": 0.88}``; a metric drops by
+        more than ``max_degradation`` (absolute, global or per metric) → ``AISEC-PERF-DEGRADED`` finding.
+    :raises AisecInputError: missing columns, neither predictions nor a model, bad baseline names.
+    :raises AisecUndecidableError: fewer than ``min_rows`` labelled rows, unverifiable model, a
+        baseline metric that cannot be computed.
+    """
+    import numpy as np
+    from sklearn import metrics as skm
+
+    if (prediction_column is None) == (model_path is None):
+        raise AisecInputError("give exactly one of prediction_column or model_path")
+    baseline = dict(baseline or {})
+    unknown = set(baseline) - set(SUPPORTED)
+    if unknown:
+        raise AisecInputError(f"baseline metrics {sorted(unknown)} are not supported ({SUPPORTED})")
+    source = open_source(data)
+    report = Report.start("performance", subject or source.name, tags=TAGS)
+    needed = [label_column] + [c for c in (prediction_column, score_column) if c]
+    if model_path:
+        needed += list(feature_columns or [])
+    missing = [c for c in needed if c not in source.columns]
+    if missing:
+        raise AisecInputError(f"data {source.name} has no column(s) {missing}")
+    columns = {c: source.read_column(c).to_pandas() for c in dict.fromkeys(needed)}
+    import pandas as pd
+
+    frame = pd.DataFrame(columns)
+    labelled = frame[frame[label_column].notna()]
+    n_unlabelled = len(frame) - len(labelled)
+    if len(labelled) < max(1, min_rows):
+        raise AisecUndecidableError(
+            f"data {source.name} has {len(labelled)} labelled row(s), need at least {max(1, min_rows)}"
+        )
+    y_true = labelled[label_column].to_numpy()
+    scores = None
+    if model_path:
+        model = load_verified_model(model_path, model_digest)
+        features = labelled[list(feature_columns)] if feature_columns else labelled.drop(columns=[label_column])
+        y_pred = model.predict(features)
+        if hasattr(model, "predict_proba"):
+            proba = model.predict_proba(features)
+            if proba.shape[1] == 2:
+                scores = proba[:, 1]
+    else:
+        y_pred = labelled[prediction_column].to_numpy()
+        if score_column:
+            scores = labelled[score_column].to_numpy(dtype=float)
+    labels = sorted(set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist()), key=str)
+    binary = len(labels) <= 2
+    pos = positive_label if positive_label is not None else (labels[-1] if labels else None)
+    values: dict[str, float | None] = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
+    if binary:
+        values["f1"] = float(skm.f1_score(y_true, y_pred, pos_label=pos, average="binary", zero_division=0))
+    else:
+        values["f1"] = float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0))
+    values["roc_auc"] = None
+    if binary and scores is not None and len(np.unique(y_true)) == 2:
+        values["roc_auc"] = float(skm.roc_auc_score(y_true == pos, scores))
+    per_metric = []
+    for name, base in baseline.items():
+        value = values.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            raise AisecUndecidableError(f"baseline metric {name!r} cannot be computed on {source.name}")
+        floor = float(base) - _allowed(max_degradation, name)
+        degraded = value < floor
+        per_metric.append(
+            {"metric": name, "value": value, "baseline": float(base), "min_allowed": floor, "degraded": degraded}
+        )
+        if degraded:
+            report.add_finding(
+                "AISEC-PERF-DEGRADED",
+                "high",
+                f"{name} {value:.4f} below baseline {float(base):.4f} - allowed {_allowed(max_degradation, name):.4f}",
+                name,
+                per_metric[-1],
+            )
+    report.metrics.update({k: v for k, v in values.items() if v is not None})
+    report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled)
+    report.details.update(
+        metrics=values,
+        baseline=per_metric,
+        labels=[str(x) for x in labels],
+        positive_label=str(pos) if binary else None,
+        confusion_matrix=skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+        source="model" if model_path else "predictions",
+        model={"path": model_path, "digest": model_digest} if model_path else None,
+    )
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None)
+    degraded_names = [str(m["metric"]) for m in per_metric if m["degraded"]]
+    summary = (
+        f"degraded: {', '.join(degraded_names)} ({shown})" if degraded_names else f"{shown} on {len(labelled)} rows"
+    )
+    return report.finish("fail" if degraded_names else "pass", summary)

@@ -1,0 +1,96 @@
+"""Track model quality on labelled live data against a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.operators.base import AisecBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ModelPerformanceOperator(AisecBaseOperator):
+    """Accuracy, F1 and ROC AUC on labelled live data, compared with baseline values.
+
+    Predictions are read from ``prediction_column`` (and scores from ``score_column``), or computed
+    by a model artifact that is loaded only after its SHA-256 digest matches ``model_digest``.
+    The report (check ``performance``) has the metrics, the per-metric comparison and the confusion
+    matrix; a metric below ``baseline - max_degradation`` is a ``high`` finding and fails the task.
+    Outlet asset events carry the metrics.
+
+    :param data_path: labelled live data (Parquet/CSV, path or URI). (templated)
+    :param label_column: the ground-truth column.
+    :param prediction_column: column with the model's predictions (or use ``model_path``).
+    :param score_column: column with positive-class scores (for ROC AUC).
+    :param model_path: joblib/pickle model artifact (or use ``prediction_column``). (templated)
+    :param model_digest: required with ``model_path``: ``sha256:<hex>``. (templated)
+    :param feature_columns: model inputs (default: every column but the label).
+    :param baseline: e.g. ``{"accuracy": 0.91, "f1": 0.88, "roc_auc": 0.95}``.
+    :param max_degradation: allowed absolute drop, global or per metric. Default 0.05.
+    :param positive_label: positive class for binary F1/ROC AUC (default: the larger label).
+    :param min_rows: fewer labelled rows → error (cannot decide). Default 1.
+    """
+
+    aisec_check = "performance"
+    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "data_path", "model_path", "model_digest")
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        data_path: str,
+        label_column: str,
+        prediction_column: str | None = None,
+        score_column: str | None = None,
+        model_path: str | None = None,
+        model_digest: str | None = None,
+        feature_columns: list[str] | None = None,
+        baseline: Mapping[str, float] | None = None,
+        max_degradation: float | Mapping[str, float] = 0.05,
+        positive_label: Any = None,
+        min_rows: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (prediction_column is None) == (model_path is None):
+            raise ValueError("ModelPerformanceOperator needs exactly one of prediction_column or model_path")
+        unknown = set(baseline or {}) - {"accuracy", "f1", "roc_auc"}
+        if unknown:
+            raise ValueError(f"baseline metrics {sorted(unknown)} not supported (accuracy, f1, roc_auc)")
+        self.data_path = data_path
+        self.label_column = label_column
+        self.prediction_column = prediction_column
+        self.score_column = score_column
+        self.model_path = model_path
+        self.model_digest = model_digest
+        self.feature_columns = feature_columns
+        self.baseline = dict(baseline or {})
+        self.max_degradation = max_degradation
+        self.positive_label = positive_label
+        self.min_rows = min_rows
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec.core.performance import evaluate_performance
+
+        result = self.run_check(
+            context,
+            subject=str(self.data_path),
+            check=lambda: evaluate_performance(
+                self.data_path,
+                label_column=self.label_column,
+                prediction_column=self.prediction_column,
+                score_column=self.score_column,
+                model_path=self.model_path,
+                model_digest=self.model_digest,
+                feature_columns=self.feature_columns,
+                baseline=self.baseline,
+                max_degradation=self.max_degradation,
+                positive_label=self.positive_label,
+                min_rows=self.min_rows,
+                subject=str(self.data_path),
+            ),
+        )
+        self.emit_asset_events(context, {"status": result["status"], **result["details"]["metrics"]})
+        return result

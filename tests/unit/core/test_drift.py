@@ -1,0 +1,237 @@
+"""Drift engine: bad columns, decisions, profile storage and integrity, readers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_aisec.core.drift import DriftConfig, build_and_save_profile, parse_methods, run_drift
+from airflow_aisec.core.drift_html import render_html
+from airflow_aisec.core.profile import BuildOptions, build_profile, load_profile, save_profile
+from airflow_aisec.core.tabular import count_rows, open_source
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.report import validate
+
+N = 2000
+
+
+def _frames(seed: int = 2):
+    rng = np.random.default_rng(seed)
+    ref = pd.DataFrame(
+        {
+            "num": rng.normal(size=N),
+            "ints": rng.integers(0, 4, N),
+            "cat": rng.choice(["a", "b", "c"], N),
+            "const": np.full(N, 3.0),
+            "when": pd.date_range("2024-01-01", periods=N, freq="h"),
+            "empty": [None] * N,
+            "mixed": [1, "a"] * (N // 2),
+            "nans": np.full(N, np.nan),
+            "ids": [f"id-{i}" for i in range(N)],
+            "lists": [[1, 2]] * N,
+            "flag": rng.random(N) < 0.3,
+            "gone": rng.normal(size=N),
+        }
+    )
+    cur = ref.sample(frac=1.0, random_state=1).reset_index(drop=True).drop(columns=["gone"])
+    cur["num"] = rng.normal(size=N)
+    return ref, cur
+
+
+def _features(report):
+    return {f["name"]: f for f in report.to_dict()["details"]["features"]}
+
+
+def test_bad_columns_get_a_status_and_reason_never_a_crash():
+    ref, cur = _frames()
+    report = run_drift(cur, reference=ref)
+    data = validate(report.to_dict())
+    f = _features(report)
+    assert f["num"]["method"] == "ks"
+    assert f["num"]["status"] == "ok"
+    assert f["ints"]["method"] == "chi2"  # low-cardinality integers
+    assert f["cat"]["method"] == "chi2"
+    assert f["flag"]["method"] == "chi2"
+    assert (f["const"]["status"], f["const"]["method"]) == ("derived", "chi2")
+    assert "constant" in f["const"]["reason"]
+    assert (f["when"]["status"], f["when"]["method"]) == ("derived", "ks")
+    assert "datetime" in f["when"]["reason"]
+    assert f["mixed"]["status"] == "derived"
+    assert "mixed value types" in f["mixed"]["reason"]
+    assert f["empty"]["status"] == "skipped"
+    assert f["nans"]["status"] == "skipped"
+    assert "no finite values" in f["nans"]["reason"]
+    assert f["ids"]["status"] == "skipped"
+    assert "high cardinality" in f["ids"]["reason"]
+    assert f["lists"]["status"] == "skipped"
+    assert "unsupported type" in f["lists"]["reason"]
+    assert f["gone"]["status"] == "missing"
+    assert any(x["id"] == "AISEC-DRIFT-MISSING-COLUMN" and x["location"] == "gone" for x in data["findings"])
+    assert data["metrics"]["n_features"] == 12
+    # only the missing column counts as drift here
+    assert data["details"]["dataset"]["drifted_features"] == ["gone"]
+    assert data["status"] == "warn"
+
+
+def test_shift_new_category_and_null_rate_are_detected():
+    ref, cur = _frames()
+    cur["num"] = cur["num"] + 0.5
+    cur.loc[: N // 2, "cat"] = "zzz"
+    cur.loc[: N // 4, "ints"] = None
+    report = run_drift(cur.drop(columns=["mixed"]), reference=ref.drop(columns=["gone", "mixed"]))
+    f = _features(report)
+    assert f["num"]["status"] == "drifted"
+    assert f["num"]["p_corrected"] < 0.05
+    assert f["cat"]["new_categories"] == ["zzz"]
+    assert f["ints"]["drifted"]
+    assert any("null rate" in r for r in f["ints"]["drift_reasons"])
+    assert f["ints"]["null_rate"] == pytest.approx((N // 4 + 1) / N)
+    ids = {x.id for x in report.findings}
+    assert {"AISEC-DRIFT-FEATURE", "AISEC-DRIFT-NEW-CATEGORY"} <= ids
+
+
+def test_dataset_rule_share_and_critical_features():
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({k: rng.normal(size=N) for k in "abcd"})
+    cur = pd.DataFrame({k: rng.normal(size=N) for k in "abcd"})
+    cur["a"] += 1
+    r1 = run_drift(cur, reference=ref, config=DriftConfig(drift_share=0.5))
+    assert r1.status == "warn"
+    assert r1.metrics["drift_share"] == pytest.approx(0.25)
+    r2 = run_drift(cur, reference=ref, config=DriftConfig(drift_share=0.25))
+    assert r2.status == "fail"
+    r3 = run_drift(cur, reference=ref, config=DriftConfig(critical_features=("a",)))
+    assert r3.status == "fail"
+    assert r3.to_dict()["details"]["dataset"]["critical_drifted"] == ["a"]
+    assert any(x.id == "AISEC-DRIFT-DATASET" and x.severity == "high" for x in r3.findings)
+    same = run_drift(ref, reference=ref, config=DriftConfig(correction="bonferroni"))
+    assert same.status == "pass"
+    assert same.metrics["n_drifted"] == 0
+
+
+def test_method_overrides_and_effect_sizes():
+    rng = np.random.default_rng(6)
+    ref = pd.DataFrame({"x": rng.normal(size=N), "y": rng.normal(size=N), "z": rng.normal(size=N)})
+    cur = ref + 2.0
+    config = DriftConfig(methods=parse_methods(["x=psi", "y=js", "z=wasserstein"]))
+    f = _features(run_drift(cur, reference=ref, config=config))
+    assert (f["x"]["method"], f["y"]["method"], f["z"]["method"]) == ("psi", "js", "wasserstein")
+    assert f["y"]["p_value"] is None
+    assert f["y"]["threshold"] == 0.1
+    assert f["z"]["statistic"] == pytest.approx(2.0, rel=0.05)  # W1 / std of a 2-sigma shift
+    assert all(f[k]["status"] == "drifted" for k in "xyz")
+    assert set(f["x"]["effect_sizes"]) >= {"psi", "psi_p_value", "js", "wasserstein_norm"}
+    with pytest.raises(AisecInputError, match="must look like COLUMN=METHOD"):
+        parse_methods(["x"])
+    with pytest.raises(AisecInputError, match="not in"):
+        DriftConfig(methods={"x": "magic"})
+    with pytest.raises(AisecInputError, match="does not apply to categorical"):
+        run_drift(
+            pd.DataFrame({"c": ["a"] * 5}),
+            reference=pd.DataFrame({"c": ["a", "b"] * 5}),
+            config=DriftConfig(methods={"c": "ks"}),
+        )
+
+
+def test_empty_window_and_untestable_data_are_errors():
+    ref, cur = _frames()
+    with pytest.raises(AisecUndecidableError, match="has no rows"):
+        run_drift(cur.iloc[:0], reference=ref)
+    with pytest.raises(AisecUndecidableError, match="no column of .* could be tested"):
+        run_drift(pd.DataFrame({"e": [None] * 5}), reference=pd.DataFrame({"e": [None] * 5}))
+    with pytest.raises(AisecInputError, match="exactly one of profile= or reference="):
+        run_drift(cur)
+    with pytest.raises(AisecInputError, match="data not found"):
+        run_drift("/nonexistent/window.parquet", reference=ref)
+    with pytest.raises(AisecInputError, match="drift_share must be in"):
+        DriftConfig(drift_share=0)
+
+
+def test_type_change_is_a_high_finding():
+    ref = pd.DataFrame({"x": np.arange(100.0), "y": np.arange(100.0)})
+    cur = pd.DataFrame({"x": [str(i) for i in range(100)], "y": np.arange(100.0)})
+    report = run_drift(cur, reference=ref)
+    assert _features(report)["x"]["status"] == "type_changed"
+    assert any(f.id == "AISEC-DRIFT-TYPE-CHANGED" and f.severity == "high" for f in report.findings)
+
+
+def test_profile_round_trip_exact_and_grid_and_same_verdicts(tmp_path):
+    ref, cur = _frames()
+    cur["num"] += 0.3
+    path = tmp_path / "ref.prof"
+    report = build_and_save_profile(ref, path).to_dict()
+    digest = report["details"]["profile"]["digest"]
+    assert digest.startswith("sha256:")
+    assert [p.name for p in tmp_path.iterdir()] == ["ref.prof"]  # atomic: no temp file left
+    warm = run_drift(cur, profile=path, expected_digest=digest).to_dict()
+    cold = run_drift(cur, reference=ref).to_dict()
+    strip = lambda r: [(f["name"], f["status"], f.get("statistic"), f.get("p_value")) for f in r["details"]["features"]]  # noqa: E731
+    assert strip(warm) == strip(cold)
+    assert warm["details"]["profile"]["digest"] == digest
+    grid = build_profile(ref, options=BuildOptions(exact_max=100, grid_size=64))
+    save_profile(grid, tmp_path / "grid.prof")
+    loaded = load_profile(tmp_path / "grid.prof")
+    assert loaded.columns["num"].meta["storage"] == "grid"
+    gf = _features(run_drift(cur, profile=loaded))["num"]
+    assert gf["statistic_bounds"][0] <= gf["statistic"] <= gf["statistic_bounds"][1]
+    assert gf["p_value_bounds"][0] <= gf["p_value"] <= gf["p_value_bounds"][1]
+    assert gf["status"] == "drifted"
+
+
+def test_tampered_truncated_or_unexpected_profiles_fail_closed(tmp_path):
+    ref, _ = _frames()
+    path = tmp_path / "ref.prof"
+    digest = save_profile(build_profile(ref[["num", "cat"]]), path)
+    raw = path.read_bytes()
+    (tmp_path / "payload.prof").write_bytes(raw[:-8] + bytes(8))
+    with pytest.raises(AisecUndecidableError, match="payload hash mismatch"):
+        load_profile(tmp_path / "payload.prof")
+    (tmp_path / "header.prof").write_bytes(raw.replace(b'"n_null":0', b'"n_null":9', 1))
+    with pytest.raises(AisecUndecidableError, match="header digest mismatch"):
+        load_profile(tmp_path / "header.prof")
+    (tmp_path / "short.prof").write_bytes(raw[:-100])
+    with pytest.raises(AisecUndecidableError, match="truncated"):
+        load_profile(tmp_path / "short.prof")
+    (tmp_path / "junk.prof").write_bytes(b"PAR1 not a profile")
+    with pytest.raises(AisecUndecidableError, match="bad magic"):
+        load_profile(tmp_path / "junk.prof")
+    with pytest.raises(AisecUndecidableError, match="refusing to use it"):
+        load_profile(path, expected_digest="sha256:" + "0" * 64)
+    with pytest.raises(AisecInputError, match="reference profile not found"):
+        load_profile(tmp_path / "absent.prof")
+    assert load_profile(path, expected_digest=digest).digest == digest
+
+
+def test_parquet_directory_csv_and_row_counts(tmp_path):
+    rng = np.random.default_rng(8)
+    table = pa.table({"x": rng.normal(size=500), "c": rng.choice(["u", "v"], 500)})
+    (tmp_path / "dir").mkdir()
+    pq.write_table(table.slice(0, 200), tmp_path / "dir" / "part-0.parquet")
+    pq.write_table(table.slice(200), tmp_path / "dir" / "part-1.parquet")
+    table.to_pandas().to_csv(tmp_path / "w.csv", index=False)
+    assert count_rows(str(tmp_path / "dir")) == 500
+    assert count_rows(str(tmp_path / "w.csv")) == 500
+    assert count_rows(str(tmp_path / "missing.parquet")) == 0
+    assert open_source(f"file://{tmp_path / 'dir'}").num_rows == 500
+    report = run_drift(str(tmp_path / "w.csv"), reference=str(tmp_path / "dir"))
+    assert report.status == "pass"
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(AisecInputError, match="could not read Parquet"):
+        open_source(str(tmp_path / "bad.parquet"))
+
+
+def test_html_report_is_self_contained(tmp_path):
+    ref, cur = _frames()
+    cur["num"] += 1
+    html = render_html(run_drift(cur, reference=ref).to_dict())
+    assert "<svg" in html
+    assert "num" in html
+    assert "drifted" in html
+    assert "<script" not in html
+    assert "http" not in html.replace("http://www.w3.org", "")
+    assert os.linesep in html or "\n" in html

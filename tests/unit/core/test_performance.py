@@ -1,0 +1,80 @@
+"""Model performance: metrics vs sklearn, baseline degradation, verified model artifacts."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score, roc_auc_score
+
+from airflow_aisec.core.performance import evaluate_performance, file_sha256
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 2))
+    y = (x[:, 0] + 0.5 * rng.normal(size=600) > 0).astype(int)
+    frame = pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "label": y})
+    model = LogisticRegression().fit(x, y)
+    frame["pred"] = model.predict(x)
+    frame["score"] = model.predict_proba(x)[:, 1]
+    path = tmp_path / "live.parquet"
+    frame.to_parquet(path)
+    model_path = tmp_path / "model.joblib"
+    joblib.dump(model, model_path)
+    return frame, str(path), str(model_path)
+
+
+def test_metrics_match_sklearn_and_baseline_passes(labelled):
+    frame, path, _ = labelled
+    report = evaluate_performance(
+        path, label_column="label", prediction_column="pred", score_column="score", baseline={"accuracy": 0.8}
+    ).to_dict()
+    assert report["status"] == "pass"
+    assert report["metrics"]["f1"] == pytest.approx(f1_score(frame["label"], frame["pred"]))
+    assert report["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(frame["label"], frame["score"]))
+    assert report["details"]["baseline"][0]["degraded"] is False
+
+
+def test_degradation_beyond_allowance_fails(labelled):
+    _, path, _ = labelled
+    report = evaluate_performance(
+        path,
+        label_column="label",
+        prediction_column="pred",
+        baseline={"accuracy": 0.99, "f1": 0.5},
+        max_degradation={"accuracy": 0.01, "f1": 0.05},
+    )
+    assert report.status == "fail"
+    assert [f.location for f in report.findings] == ["accuracy"]
+    assert report.findings[0].id == "AISEC-PERF-DEGRADED"
+
+
+def test_model_artifact_is_loaded_only_with_matching_digest(labelled):
+    frame, path, model_path = labelled
+    digest = file_sha256(model_path)
+    report = evaluate_performance(
+        path, label_column="label", model_path=model_path, model_digest=digest, feature_columns=["f0", "f1"]
+    ).to_dict()
+    assert report["metrics"]["accuracy"] == pytest.approx((frame["pred"] == frame["label"]).mean())
+    assert report["metrics"]["roc_auc"] > 0.8
+    with pytest.raises(AisecUndecidableError, match="refusing to load it"):
+        evaluate_performance(path, label_column="label", model_path=model_path, model_digest="sha256:" + "0" * 64)
+    with pytest.raises(AisecInputError, match="model_digest is required"):
+        evaluate_performance(path, label_column="label", model_path=model_path)
+
+
+def test_bad_inputs(labelled):
+    _, path, _ = labelled
+    with pytest.raises(AisecInputError, match="exactly one of prediction_column or model_path"):
+        evaluate_performance(path, label_column="label")
+    with pytest.raises(AisecInputError, match=r"no column\(s\) \['nope'\]"):
+        evaluate_performance(path, label_column="nope", prediction_column="pred")
+    with pytest.raises(AisecUndecidableError, match="labelled row"):
+        evaluate_performance(path, label_column="label", prediction_column="pred", min_rows=10_000)
+    with pytest.raises(AisecUndecidableError, match="'roc_auc' cannot be computed"):
+        evaluate_performance(path, label_column="label", prediction_column="pred", baseline={"roc_auc": 0.9})

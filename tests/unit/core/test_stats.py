@@ -1,0 +1,104 @@
+"""KS from a sorted reference vs scipy.stats.ks_2samp; grid bounds; corrections; PSI/JS/chi2."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from airflow_aisec.core import stats
+from airflow_aisec.core.profile import BuildOptions, profile_numeric
+
+
+def _sample(rng: np.random.Generator, kind: int, size: int, shift: float) -> np.ndarray:
+    if kind == 0:
+        return rng.normal(shift, 1, size)
+    if kind == 1:  # heavy ties
+        return rng.integers(0, 4, size).astype(float) + (shift > 0.2)
+    if kind == 2:  # heavy tails
+        return rng.standard_cauchy(size) + shift
+    if kind == 3:  # rounded: moderate ties
+        return np.round(rng.standard_t(2, size) + shift, 1)
+    return rng.lognormal(shift, 2, size)
+
+
+def test_ks_matches_scipy_on_1200_random_cases():
+    rng = np.random.default_rng(20261127)
+    checked = modes = 0
+    for case in range(1200):
+        if case % 25 == 0:  # asymptotic regime: one sample above scipy's MAX_AUTO_N
+            n, m = int(rng.integers(10_001, 30_000)), int(rng.integers(1, 3_000))
+        else:
+            n, m = int(rng.integers(1, 120)), int(rng.integers(1, 120))
+            if case % 7 == 0:
+                m = n  # n == m branch of scipy's exact routine
+        kind = case % 5
+        a = _sample(rng, kind, n, 0.0)
+        b = _sample(rng, kind, m, float(rng.choice([0.0, 0.1, 0.5])))
+        if case % 2:
+            a, b = b[: max(1, b.size)], a  # swap roles: reference may be the smaller sample
+            n, m = a.size, b.size
+        expected = sps.ks_2samp(a, b, method="auto")
+        d = stats.ks_statistic_sorted(np.sort(a), np.sort(b))
+        statistic, pvalue, mode = stats.ks_pvalue(d, a.size, b.size)
+        assert statistic == pytest.approx(expected.statistic, abs=1e-12), (case, n, m, kind)
+        assert pvalue == pytest.approx(expected.pvalue, abs=1e-9), (case, n, m, kind)
+        checked += 1
+        modes += mode == "asymp"
+    assert checked == 1200
+    assert modes >= 40  # both regimes exercised
+
+
+def test_ks_statistic_is_bit_identical_on_a_large_sample():
+    rng = np.random.default_rng(3)
+    ref, cur = np.sort(rng.normal(size=200_000)), np.sort(rng.normal(0.01, 1, 150_000))
+    assert stats.ks_statistic_sorted(ref, cur) == sps.ks_2samp(ref, cur).statistic
+
+
+def test_grid_bounds_contain_the_exact_statistic_within_the_certified_error():
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.normal(size=50_000), np.round(rng.normal(size=20_000), 2)])
+    col = profile_numeric("x", values, "float", BuildOptions(exact_max=1_000, grid_size=512))
+    assert col.meta["storage"] == "grid"
+    eps = col.meta["ks_error_bound"]
+    assert 0 < eps < 4 / 512
+    for shift in (0.0, 0.01, 0.2):
+        cur = np.sort(rng.normal(shift, 1, 20_000))
+        exact = sps.ks_2samp(values, cur).statistic
+        est, lo, hi = stats.ks_from_grid(col.arrays["knots"], col.arrays["lt"], col.arrays["le"], values.size, cur)
+        assert lo <= exact + 1e-12
+        assert exact <= hi + 1e-12
+        assert lo <= est <= hi
+        assert hi - lo <= eps + 1e-12
+
+
+def test_p_value_corrections():
+    p = [0.01, 0.04, 0.03, 0.5]
+    assert stats.adjust_pvalues(p, "bonferroni") == pytest.approx([0.04, 0.16, 0.12, 1.0])
+    assert stats.adjust_pvalues(p, "bh") == pytest.approx([0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    assert stats.adjust_pvalues(p, "none") == p
+    with pytest.raises(ValueError, match="unknown correction"):
+        stats.adjust_pvalues(p, "holm")
+
+
+def test_psi_js_and_chi2_with_new_categories():
+    ref = np.array([100, 100, 100, 100], dtype=float)
+    psi, p = stats.psi_from_counts(ref, ref.copy())
+    assert psi == pytest.approx(0.0)
+    assert p == pytest.approx(1.0)
+    psi2, p2 = stats.psi_from_counts(ref, np.array([10, 100, 100, 190], dtype=float))
+    assert psi2 > 0.2
+    assert p2 < 1e-6
+    assert stats.js_distance(ref, ref) == pytest.approx(0.0)
+    assert stats.js_distance(np.array([1.0, 0]), np.array([0, 1.0])) == pytest.approx(1.0)
+    out = stats.chi2_from_counts({"a": 50, "b": 50}, {"a": 40, "b": 40, "zz": 20})
+    assert out["new"] == ["zz"]
+    assert out["p_value"] < 1e-3
+    single = stats.chi2_from_counts({"a": 5}, {"a": 7})
+    assert (single["statistic"], single["p_value"]) == (0.0, 1.0)
+
+
+def test_two_proportion_pvalue_edge_cases():
+    assert stats.two_proportion_pvalue(0, 100, 0, 100) == 1.0
+    assert stats.two_proportion_pvalue(0, 0, 5, 10) == 1.0
+    assert stats.two_proportion_pvalue(0, 1000, 300, 1000) < 1e-10
