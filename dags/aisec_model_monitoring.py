@@ -2,21 +2,25 @@
 
 Runs as-is on local files under ``$AISEC_DATA_DIR/model_monitoring`` (default ``$AIRFLOW_HOME/aisec``):
 
-1. ``prepare_reference`` picks the reference data: the training features saved by
-   ``aisec_secure_training`` when that DAG has run, else a scikit-learn bundled dataset exported
-   deterministically (so this DAG is self-sufficient), and builds the reference drift profile.
-2. ``collect_window`` draws a live window from the reference with an injected mean shift (param
-   ``shift``, in standard deviations, on a third of the features) and logs the serving model's
-   predictions for a labelled subset; ``seal_window`` hashes it into a manifest at the source.
+1. ``prepare_reference`` picks the reference data — the training split saved by
+   ``aisec_secure_training`` (``secure_training/splits/train.parquet``) when that DAG has run, else the
+   same scikit-learn bundled dataset (breast cancer), so this DAG is self-sufficient — and
+   ``reference_profile`` stores its drift profile (digest pinned by the drift test).
+2. ``collect_window`` stands in for the live feed: it draws a window from the reference with an
+   injected mean shift (param ``shift``, in standard deviations, on a third of the features), logs the
+   serving model's predictions for a labelled subset, and seals the window at the source with a
+   manifest (``seal_window``).
 3. ``tamper_in_transit`` (param ``tamper``) poisons the sealed window the way an attacker with write
    access to the landing zone would.
-4. ``window_integrity`` — a sensor in reschedule mode — waits for the window and its manifest, then
-   verifies every file (fails closed on a mismatch).
-5. ``drift_test`` (KS per feature against the profile) and ``performance`` (accuracy / F1 / ROC AUC on
-   the labelled subset against the baseline) report on the verified window.
+4. ``window_landed`` (``DriftWindowSensor``) and ``window_integrity`` (``ArtifactIntegritySensor``),
+   both in reschedule mode, wait for enough rows and for window + manifest, then verify every file
+   (fail closed on a mismatch).
+5. ``drift_test`` (KS per feature against the profile, ``on_drift="pass-through"``: the report says
+   ``fail``, the retrain decision acts on it) and ``performance`` (accuracy / F1 / ROC AUC of the logged
+   predictions on the labelled subset against the baseline) report on the verified window.
 6. ``retrain`` (``RetrainTriggerOperator``, trigger rule ``all_done``) decides: ``triggered`` (runs
    ``aisec_secure_training`` with a ``conf`` saying why), ``no_drift``, ``suppressed_cooldown``,
-   ``suppressed_cap`` or ``refused_provenance`` — never a task failure for a guard.
+   ``suppressed_cap`` or ``refused_provenance`` — a guard never fails the task.
 
 Demo runs (``demo/runs/aisec_model_monitoring.json``): shift → triggered; immediately again →
 suppressed_cooldown; ``{"tamper": true}`` → refused_provenance; ``{"shift": 0}`` → no_drift.
@@ -27,21 +31,35 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, chain, dag, task
+from airflow.sdk import Asset, Param, chain, dag, task
 
+from airflow_aisec.operators.drift import DriftTestOperator, ReferenceProfileOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
-from airflow_aisec.operators.retrain import RetrainTriggerOperator, retrain_asset
+from airflow_aisec.operators.performance import ModelPerformanceOperator
+from airflow_aisec.operators.retrain import RetrainTriggerOperator
+from airflow_aisec.sensors.drift import DriftWindowSensor
 from airflow_aisec.sensors.integrity import ArtifactIntegritySensor
 from airflow_aisec.utils.paths import data_dir
 
 TRAINING_DAG_ID = "aisec_secure_training"
 BASE = data_dir("model_monitoring")
-#: training features written by the training DAG (issue 4); used as the reference when present
-TRAINING_FEATURES = data_dir("secure_training", "splits", "train.parquet")
+#: the training split written by aisec_secure_training: the reference when that DAG has run
+TRAINING_SPLIT = str(data_dir("secure_training", "splits", "train.parquet"))
+BUNDLED_DATASET = "breast_cancer"
 LABEL = "target"
-#: the live window of a run: ``windows/<run>/{features,labelled}.csv`` + ``windows/<run>.manifest.json``
+REFERENCE_FEATURES = str(BASE / "reference" / "features.csv")
+REFERENCE_LABELLED = str(BASE / "reference" / "labelled.csv")
+PROFILE = str(BASE / "reference" / "features.profile.json")
+#: one live window per run: ``windows/<run>/{features,labelled}.csv`` + ``windows/<run>.manifest.json``
 WINDOW_DIR = str(BASE / "windows" / "{{ run_id | replace(':', '-') | replace('+', '_') }}")
+WINDOW_FEATURES = WINDOW_DIR + "/features.csv"
+WINDOW_LABELLED = WINDOW_DIR + "/labelled.csv"
 WINDOW_MANIFEST = WINDOW_DIR + ".manifest.json"
+#: quality of the serving model on its training data (the model card's figures, rounded down)
+BASELINE = {"accuracy": 0.95, "roc_auc": 0.98}
+
+DRIFT_ASSET = Asset("aisec://drift/breast-cancer-classifier")
+PERFORMANCE_ASSET = Asset("aisec://performance/breast-cancer-classifier")
 
 
 @dag(
@@ -57,35 +75,33 @@ WINDOW_MANIFEST = WINDOW_DIR + ".manifest.json"
         "tamper": Param(False, type="boolean", description="poison the window after it was sealed"),
         "rows": Param(300, type="integer", minimum=20, description="rows in the live window"),
         "seed": Param(7, type="integer", description="seed of the window sample"),
-        "dry_run": Param(False, type="boolean", description="decide but never trigger the training DAG"),
+        "dry_run": Param(False, type="boolean", description="decide, but never trigger the training DAG"),
     },
 )
 def aisec_model_monitoring():
     @task
     def prepare_reference() -> dict:
-        """Reference data (training features, else bundled) and its drift profile."""
+        """Reference data: the training split when the training DAG has run, else the bundled dataset."""
         import os
 
         from airflow_aisec.core import live_window as lw
-        from airflow_aisec.core.drift import build_and_save_profile
         from airflow_aisec.utils.fs import write_text_atomic
 
-        if os.path.isfile(TRAINING_FEATURES):
-            frame, source = lw.read_table(TRAINING_FEATURES), str(TRAINING_FEATURES)
+        if os.path.isfile(TRAINING_SPLIT):
+            frame, source = lw.read_table(TRAINING_SPLIT), TRAINING_SPLIT
         else:
-            frame, source = lw.bundled_reference("breast_cancer"), "sklearn:breast_cancer (bundled)"
-        ref_dir = BASE / "reference"
-        ref_dir.mkdir(parents=True, exist_ok=True)
-        reference = str(ref_dir / "reference.csv")
-        write_text_atomic(reference, frame.to_csv(index=False))
-        features = [c for c in frame.columns if c != LABEL]
-        profile = str(ref_dir / "reference.profile.json")
-        report = build_and_save_profile(frame, profile, columns=features)
-        return {"reference": reference, "source": source, "profile": profile, "digest": report.details.get("digest")}
+            frame, source = lw.bundled_reference(BUNDLED_DATASET), f"sklearn:{BUNDLED_DATASET} (bundled)"
+        write_text_atomic(REFERENCE_LABELLED, frame.to_csv(index=False))
+        write_text_atomic(REFERENCE_FEATURES, frame.drop(columns=[LABEL]).to_csv(index=False))
+        return {"source": source, "rows": len(frame)}
+
+    reference_profile = ReferenceProfileOperator(
+        task_id="reference_profile", reference_path=REFERENCE_FEATURES, profile_path=PROFILE
+    )
 
     @task
-    def collect_window(reference: dict, params=None, ti=None) -> dict:
-        """Draw the live window and log the serving model's predictions on its labelled subset."""
+    def collect_window(params=None, ti=None) -> dict:
+        """Stand-in for the live feed: a window (shifted by ``shift``) plus logged predictions and labels."""
         import numpy as np
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -93,21 +109,18 @@ def aisec_model_monitoring():
 
         from airflow_aisec.core import live_window as lw
 
-        frame = lw.read_table(reference["reference"])
+        frame = lw.read_table(REFERENCE_LABELLED)
         features, labelled, info = lw.simulate_window(
             frame, rows=int(params["rows"]), shift=float(params["shift"]), label_column=LABEL, seed=int(params["seed"])
         )
-        # the serving model (stand-in: fitted on the reference) — its logged predictions meet late labels
-        x_ref = frame.drop(columns=[LABEL])
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_ref, frame[LABEL])
-        x_lab = labelled.drop(columns=[LABEL])
-        labelled["prediction"] = model.predict(x_lab)
-        if len(model.classes_) == 2:
-            labelled["score"] = np.round(model.predict_proba(x_lab)[:, 1], 6)
-        baseline = float((model.predict(x_ref) == frame[LABEL]).mean())
+        # the serving model (stand-in fitted on the reference): its logged predictions meet late labels
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=42))
+        model.fit(frame.drop(columns=[LABEL]), frame[LABEL])
+        x_labelled = labelled.drop(columns=[LABEL])
+        labelled["prediction"] = model.predict(x_labelled)
+        labelled["score"] = np.round(model.predict_proba(x_labelled)[:, 1], 6)
         window_dir = str(BASE / "windows" / ti.run_id.replace(":", "-").replace("+", "_"))
-        paths = lw.write_window(window_dir, features, labelled)
-        return {**paths, "dir": window_dir, **info, "baseline_accuracy": round(baseline, 6)}
+        return {**lw.write_window(window_dir, features, labelled), "dir": window_dir, **info}
 
     seal_window = ArtifactHashOperator(task_id="seal_window", path=WINDOW_DIR, manifest_path=WINDOW_MANIFEST)
 
@@ -118,6 +131,9 @@ def aisec_model_monitoring():
 
         return lw.tamper_window(window["dir"]) if params["tamper"] else 0
 
+    window_landed = DriftWindowSensor(
+        task_id="window_landed", path=WINDOW_FEATURES, min_rows=20, mode="reschedule", poke_interval=60, timeout=3600
+    )
     window_integrity = ArtifactIntegritySensor(
         task_id="window_integrity",
         path=WINDOW_DIR,
@@ -126,53 +142,48 @@ def aisec_model_monitoring():
         poke_interval=30,
         timeout=3600,
     )
-
-    @task(task_id="drift_test")
-    def drift_test(reference: dict, window: dict, ti=None) -> dict:
-        from airflow_aisec.core.drift import DriftConfig, run_drift
-
-        report = run_drift(window["features"], profile=reference["profile"], config=DriftConfig(drift_share=0.2))
-        data = report.to_dict()
-        ti.xcom_push(key="aisec_report", value=data)
-        return data
-
-    @task(task_id="performance")
-    def performance(window: dict, ti=None) -> dict:
-        from sklearn.metrics import accuracy_score, f1_score
-
-        from airflow_aisec.core import live_window as lw
-        from airflow_aisec.report import Report
-
-        frame = lw.read_table(window["labelled"])
-        acc = float(accuracy_score(frame[LABEL], frame["prediction"]))
-        f1 = float(f1_score(frame[LABEL], frame["prediction"], average="macro"))
-        report = Report.start("performance", window["labelled"])
-        report.metrics.update({"accuracy": acc, "f1": f1, "baseline_accuracy": window["baseline_accuracy"]})
-        if acc < window["baseline_accuracy"] - 0.05:
-            report.add_finding("AISEC-PERF-DEGRADED", "high", f"accuracy {acc:.3f} below baseline")
-        data = report.finish().to_dict()
-        ti.xcom_push(key="aisec_report", value=data)
-        return data
-
+    drift_test = DriftTestOperator(
+        task_id="drift_test",
+        current_path=WINDOW_FEATURES,
+        profile_path=PROFILE,
+        expected_profile_digest="{{ ti.xcom_pull(task_ids='reference_profile', key='profile_digest') }}",
+        drift_share=0.2,
+        on_drift="pass-through",
+        outlets=[DRIFT_ASSET],
+    )
+    performance = ModelPerformanceOperator(
+        task_id="performance",
+        data_path=WINDOW_LABELLED,
+        label_column=LABEL,
+        prediction_column="prediction",
+        score_column="score",
+        baseline=BASELINE,
+        max_degradation=0.05,
+        outlets=[PERFORMANCE_ASSET],
+    )
     retrain = RetrainTriggerOperator(
         task_id="retrain",
         trigger_dag_id=TRAINING_DAG_ID,
         report_task_ids=["window_integrity", "drift_test", "performance"],
-        trigger_on=("warn", "fail"),
         min_interval=timedelta(hours=6),
         max_per_day=4,
         dry_run="{{ params.dry_run }}",
         trigger_rule="all_done",
-        outlets=[retrain_asset(TRAINING_DAG_ID)],
     )
 
-    reference = prepare_reference()
-    window = collect_window(reference)
-    chain(window, seal_window, tamper_in_transit(window), window_integrity)
-    drift = drift_test(reference, window)
-    perf = performance(window)
-    window_integrity >> [drift, perf]
-    [window_integrity, drift, perf] >> retrain
+    window = collect_window()
+    chain(
+        prepare_reference(),
+        reference_profile,
+        window,
+        seal_window,
+        tamper_in_transit(window),
+        window_landed,
+        window_integrity,
+        [drift_test, performance],
+        retrain,
+    )
+    window_integrity >> retrain
 
 
 aisec_model_monitoring()

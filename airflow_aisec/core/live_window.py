@@ -26,9 +26,7 @@ def bundled_reference(name: str = "breast_cancer") -> Any:
     loader = getattr(datasets, f"load_{name}", None)
     if loader is None or name.startswith(("svmlight", "files", "sample")):
         raise AisecInputError(f"reference dataset {name!r} is not a scikit-learn bundled dataset")
-    frame = loader(as_frame=True).frame
-    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
-    return frame
+    return loader(as_frame=True).frame
 
 
 def read_table(path: str | os.PathLike[str]) -> Any:

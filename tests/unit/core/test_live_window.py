@@ -23,7 +23,7 @@ def test_window_without_shift_is_a_deterministic_sample(reference):
     assert len(labelled) == 50
     assert "target" in labelled.columns
     assert info["shifted_features"] == []
-    assert a["mean_radius"].isin(reference["mean_radius"]).all()
+    assert a["mean radius"].isin(reference["mean radius"]).all()
 
 
 def test_shift_moves_a_third_of_the_features_by_k_std(reference):
