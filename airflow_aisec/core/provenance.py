@@ -103,7 +103,8 @@ def parse_uri(uri: str) -> DatasetURI:
     if any(seg in (".", "..") for seg in key.split("/")):
         raise AisecInputError(f"dataset URI {text!r} contains '.' or '..' path segments")
     query = parse_qs(parts.query)
-    version = (query.get("versionId") or query.get("version_id") or [None])[0]
+    versions = query.get("versionId") or query.get("version_id") or []
+    version = versions[0] if versions else None
     canonical = f"{scheme}://{parts.netloc.lower()}/{key}" if key else f"{scheme}://{parts.netloc.lower()}"
     return DatasetURI(raw=text, scheme=scheme, canonical=canonical, path=key, bucket=parts.netloc, version_id=version)
 
@@ -162,16 +163,16 @@ class LocalDataset:
         return {"kind": "content-addressed", "pinned": True}
 
     def subjects(self, algorithm: str) -> list[dict[str, Any]]:
-        from airflow_aisec.core.hashing import build_manifest, hash_file
+        from airflow_aisec.core.integrity import artifact_digest, compute_manifest
 
         self._require()
-        if self.path.is_dir():
-            manifest = build_manifest(self.path, algorithm=algorithm)
-            return [
-                {"name": e["path"], "size": int(e["size"]), "digest": {algorithm: e["digest"]}}
-                for e in manifest["entries"]
-            ] + [{"name": ".", "root": True, "digest": {algorithm: manifest["root_digest"]}}]
-        return [{"name": self.path.name, "size": self.path.stat().st_size, "digest": {algorithm: hash_file(self.path, algorithm)}}]
+        manifest = compute_manifest(self.path, algorithm)
+        files = [
+            {"name": e["path"], "size": int(e["size"]), "digest": {algorithm: e["digest"]}} for e in manifest["entries"]
+        ]
+        if manifest["kind"] == "directory":
+            files.append({"name": ".", "root": True, "digest": {algorithm: artifact_digest(manifest)}})
+        return files
 
 
 def _client_error_code(exc: BaseException) -> str | None:
@@ -244,8 +245,10 @@ class S3Object:
             kwargs["VersionId"] = head["VersionId"]  # read exactly the version we looked at
         if self.pinned_etag:
             kwargs["IfMatch"] = f'"{self.pinned_etag}"'
+        from airflow_aisec.core.hashing import new_hasher
+
         body = self._call("get_object", **kwargs)["Body"]
-        digest = hashlib.new(algorithm)
+        digest = new_hasher(algorithm)
         size = 0
         try:
             for chunk in iter(lambda: body.read(_CHUNK), b""):
@@ -351,7 +354,12 @@ def validate_statement(statement: Any) -> dict[str, Any]:
     if not isinstance(subjects, list) or not subjects:
         raise AisecInputError("statement needs at least one subject")
     for s in subjects:
-        if not isinstance(s, Mapping) or not s.get("name") or not isinstance(s.get("digest"), Mapping) or not s["digest"]:
+        if (
+            not isinstance(s, Mapping)
+            or not s.get("name")
+            or not isinstance(s.get("digest"), Mapping)
+            or not s["digest"]
+        ):
             raise AisecInputError("every statement subject needs a name and a non-empty digest map")
     predicate = statement.get("predicate") or {}
     build = predicate.get("buildDefinition") or {}
@@ -383,13 +391,15 @@ class ManifestInput:
 
     manifest: Mapping[str, Any] | str | os.PathLike[str]
     signature: str | os.PathLike[str] | bytes | None = None
-    public_key: str | os.PathLike[str] | None = None
+    public_key: Any = None  # path / PEM text / signing.VerifyKey
     raw: bytes = field(default=b"", repr=False)
 
     def load(self) -> dict[str, Any]:
+        from airflow_aisec.core import hashing
+
         if isinstance(self.manifest, Mapping):
-            self.raw = canonical_json(self.manifest)
-            return dict(self.manifest)
+            self.raw = hashing.manifest_bytes(dict(self.manifest))
+            return hashing.parse_manifest(self.raw, "manifest")
         path = Path(self.manifest)
         try:
             self.raw = path.read_bytes()
@@ -397,25 +407,30 @@ class ManifestInput:
             raise AisecInputError(f"manifest {str(path)!r} does not exist") from exc
         except OSError as exc:
             raise AisecUndecidableError(f"manifest {str(path)!r} is unreadable: {exc}") from exc
-        try:
-            data = json.loads(self.raw)
-        except ValueError as exc:
-            raise AisecInputError(f"manifest {str(path)!r} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-            raise AisecInputError(f"manifest {str(path)!r} has no 'entries' list")
-        return data
+        return hashing.parse_manifest(self.raw, f"manifest {str(path)!r}")
 
 
 def _verify_signature(manifest: ManifestInput) -> tuple[bool, str]:
-    """Verify the manifest's detached signature with the lead's signing module; (ok, reason)."""
+    """Verify the manifest's detached signature (:mod:`airflow_aisec.core.signing`); ``(ok, reason)``.
+
+    Checked over the exact manifest bytes, *before* the manifest's content is trusted.
+    """
     from airflow_aisec.core import signing
 
+    if manifest.public_key is None:
+        raise AisecInputError("a manifest signature check needs public_key (Ed25519 PEM or HMAC secret file)")
+    key = manifest.public_key
+    verify_key = key if isinstance(key, signing.VerifyKey) else signing.load_verify_key(key)
     sig = manifest.signature
     try:
         sig_bytes = sig if isinstance(sig, bytes) else Path(sig).read_bytes()  # type: ignore[arg-type]
     except OSError as exc:
-        return False, f"signature {sig!s} is unreadable: {exc}"
-    return signing.verify_detached(manifest.raw, sig_bytes, manifest.public_key)
+        return False, f"signature {sig!s} is unreadable: {exc.strerror or exc}"
+    try:
+        doc = signing.parse_signature(sig_bytes, f"signature {sig!s}" if not isinstance(sig, bytes) else "signature")
+    except AisecInputError as exc:
+        return False, str(exc)
+    return signing.verify(manifest.raw, doc, verify_key)
 
 
 def verify_dataset(
@@ -548,7 +563,9 @@ def verify_dataset(
     if statement_path is not None:
         report.details["statement"] = write_statement(statement_path, statement)
     report.metrics["verified"] = 1
-    return report.finish("pass", f"verified {algorithm}:{observed[:16]}… from {matched} ({len(files)} file(s))"), statement
+    return report.finish(
+        "pass", f"verified {algorithm}:{observed[:16]}… from {matched} ({len(files)} file(s))"
+    ), statement
 
 
 def _compare_manifest(manifest: Mapping[str, Any], files: Sequence[Mapping[str, Any]], algorithm: str) -> list[dict]:
@@ -571,7 +588,14 @@ def _compare_manifest(manifest: Mapping[str, Any], files: Sequence[Mapping[str, 
                 continue  # single-file dataset: other manifest entries are other files
             diffs.append({"path": path, "kind": "missing"})
         elif not hmac.compare_digest(str(entry["digest"]).lower(), seen[path]["digest"][algorithm]):
-            diffs.append({"path": path, "kind": "changed", "expected": entry["digest"], "observed": seen[path]["digest"][algorithm]})
+            diffs.append(
+                {
+                    "path": path,
+                    "kind": "changed",
+                    "expected": entry["digest"],
+                    "observed": seen[path]["digest"][algorithm],
+                }
+            )
     for path in sorted(set(seen) - set(entries)):
         diffs.append({"path": path, "kind": "added"})
     return diffs

@@ -66,7 +66,9 @@ class PoisoningThresholds:
             return data
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
-            raise AisecInputError(f"unknown poisoning threshold(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise AisecInputError(
+                f"unknown poisoning threshold(s) {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**dict(data))
 
     def __post_init__(self) -> None:
@@ -170,7 +172,6 @@ def _build_expectation(cfg: Mapping[str, Any]) -> Any:
 def run_expectations(df: pd.DataFrame, expectations: Sequence[Mapping[str, Any]], *, suite_name: str = "aisec") -> dict:
     """Run ``expectations`` on ``df`` in an ephemeral GX context; return GX's result as JSON data."""
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -366,7 +367,9 @@ def poisoning_checks(
         ref_total = sum(ref_counts.values())
         ref_share = {k: ref_counts[k] / ref_total for k in known}
         cur_total = sum(cur_counts.values()) or 1
-        share_change = {k: cur_counts.get(k, 0) / cur_total - ref_share.get(k, 0.0) for k in set(known) | set(cur_counts)}
+        share_change = {
+            k: cur_counts.get(k, 0) / cur_total - ref_share.get(k, 0.0) for k in set(known) | set(cur_counts)
+        }
         max_key = max(share_change, key=lambda k: abs(share_change[k])) if share_change else None
         max_change = abs(share_change[max_key]) if max_key is not None else 0.0
         if n_known > 0 and len(known) > 1:
@@ -392,7 +395,7 @@ def poisoning_checks(
             report.add_finding(
                 "AISEC-DV-LABEL-SHIFT",
                 "high",
-                f"label distribution shifted: share of {max_key!r} changed by {share_change[max_key]:+.3f} "
+                f"label distribution shifted: share of {max_key!r} changed by {share_change[str(max_key)]:+.3f} "
                 f"(chi-square p={p_value:.3g})",
                 location=label_column,
                 details=results["label_shift"],
@@ -468,14 +471,15 @@ def poisoning_checks(
             if unseen.empty:
                 continue
             share = len(unseen) / n if n else 0.0
-            entry = {"values": sorted(set(unseen))[:20], "rows": len(unseen), "share": share}
+            values = sorted(set(unseen))[:20]
+            entry = {"values": values, "rows": len(unseen), "share": share}
             new[col] = entry
             if share > thresholds.max_new_category_share:
                 report.add_finding(
                     "AISEC-DV-NEW-CATEGORY",
                     "high",
                     f"{len(unseen)} row(s) of {col!r} carry value(s) never seen in the reference: "
-                    f"{', '.join(map(repr, entry['values'][:5]))}",
+                    f"{', '.join(map(repr, values[:5]))}",
                     location=col,
                     details=entry,
                 )
