@@ -456,6 +456,8 @@ def verify_dataset(
     was accepted, never to refused data. The report's ``details.observed`` holds the observed
     digests and version either way.
 
+    :param s3_client: a boto3 S3 client, or a zero-argument factory returning one (called only
+        after the allowlist and pin checks pass, so a refused URI never touches credentials).
     :raises AisecInputError: bad arguments (empty allowlist, no expected digest/manifest, bad digest).
     """
     started = now_rfc3339()
@@ -482,14 +484,16 @@ def verify_dataset(
         )
     report.details["source"]["allowed_by"] = matched
 
+    if require_version and parsed.scheme != "file" and not (parsed.version_id or etag):
+        return refuse(
+            "AISEC-PROV-UNPINNED",
+            f"version not pinned: {parsed.raw} names no VersionId/ETag and require_version is set",
+            {"hint": "use s3://bucket/key?versionId=… or pass an expected etag"},
+        )
+    if callable(s3_client) and parsed.scheme != "file":
+        s3_client = s3_client()  # a factory: build the client only once the data will be read
     try:
         dataset = open_dataset(uri, s3_client=s3_client, etag=etag)
-        if require_version and parsed.scheme != "file" and not (parsed.version_id or etag):
-            return refuse(
-                "AISEC-PROV-UNPINNED",
-                f"version not pinned: {parsed.raw} names no VersionId/ETag and require_version is set",
-                {"hint": "use s3://bucket/key?versionId=… or pass an expected etag"},
-            )
         version = dataset.version_info()
         if require_version and parsed.version_id and not version.get("version_id"):
             return refuse(

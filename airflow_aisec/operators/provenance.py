@@ -142,8 +142,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.algorithm = algorithm
 
     def _s3_client(self) -> Any:
-        if not str(self.dataset_uri).lower().startswith(("s3://", "s3a://")):
-            return None
+        """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
@@ -158,7 +157,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         from airflow_aisec.utils.paths import data_dir
 
         ti = context["ti"]
-        path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, ti.map_index or -1)
+        path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index)
         return os.path.splitext(path)[0] + ".intoto.json"
 
     def _manifest(self) -> Any:
@@ -185,7 +184,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
                 require_signature=self.require_signature,
                 require_version=self.require_version,
                 etag=self.expected_etag,
-                s3_client=self._s3_client(),
+                s3_client=self._s3_client,
                 algorithm=self.algorithm,
                 builder_id=self.builder_id or builder_id_for_deployment(),
                 invocation_id=invocation_id(context),
