@@ -118,13 +118,6 @@ def dag_run(airflow_db, evidence):
             require_version=True,
             aws_conn_id=None,
         )
-        DatasetProvenanceOperator(
-            task_id="unsigned_but_key_given",
-            dataset_uri=str(e["data"]),
-            allow_sources=allow,
-            manifest_path=str(e["stale_manifest"]),  # has no .sig
-            public_key_path=str(e["base"] / "k.pub"),
-        )
     return run_dag(dag)
 
 
@@ -164,7 +157,6 @@ def test_signed_manifest_passes(dag_run, evidence):
         ("bad_signature", "AISEC-PROV-SIGNATURE", "bad manifest signature"),
         ("missing_data", "AISEC-PROV-MISSING", "missing or unreadable data"),
         ("version_not_pinned", "AISEC-PROV-UNPINNED", "version not pinned"),
-        ("unsigned_but_key_given", "AISEC-PROV-SIGNATURE", "bad manifest signature"),
     ],
 )
 def test_each_refusal_fails_the_task_and_names_the_cause(dag_run, task_id, finding, cause):
