@@ -157,7 +157,9 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         from airflow_aisec.utils.paths import data_dir
 
         ti = context["ti"]
-        path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index)
+        path = report_file_path(
+            str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index
+        )
         return os.path.splitext(path)[0] + ".intoto.json"
 
     def _manifest(self) -> Any:
