@@ -92,7 +92,7 @@ def _audit(args: argparse.Namespace) -> int:
         subject = " + ".join(
             s.label for s in source_specs(requirements=args.requirements, path=args.path, project=args.project)
         )
-    except Exception:  # noqa: BLE001 - the same error is reported by build()
+    except Exception:
         subject = "dependencies"
     return run_report(args, "dependency_audit", subject, build)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_aisec.core.osv import OsvDatabase, severity_of
-from airflow_aisec.exceptions import AisecInputError, AisecTransientError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITY_RANK, Report
 
 #: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).

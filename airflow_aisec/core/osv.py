@@ -107,7 +107,7 @@ def severity_of(record: dict[str, Any], default: str = "high") -> Severity:
                 from cvss import CVSS3
 
                 score = float(CVSS3(vector).base_score)
-        except Exception:  # noqa: BLE001 - a malformed vector falls through to the next source
+        except Exception:
             continue
         return Severity(cvss_severity(score), kind, score, vector)
     db_specific = record.get("database_specific") or {}
@@ -532,7 +532,7 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
     from airflow_aisec.exceptions import AisecTransientError
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http(s) only, checked above
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             chunks: list[bytes] = []
             total = 0
             while True:
