@@ -262,7 +262,8 @@ class Advisory:
             return None
         text = str(version)
         listed = self.listed_versions
-        if listed is not None and version_key(text) in listed:
+        key = str(version) if isinstance(version, Version) else version_key(text)
+        if listed is not None and key in listed:
             return Match(self, text, certain=True, reason="listed in affected versions")
         parsed = version if isinstance(version, Version) else parse_version(text)
         if parsed is None:
@@ -309,7 +310,10 @@ class OsvDatabase:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> OsvDatabase:
-        """Load a zip or directory of OSV JSON records.
+        """Load a zip or directory of OSV JSON records (the last zip loaded is reused while unchanged).
+
+        A zip is identified by its resolved path, size and modification time; a changed file is
+        re-read and re-hashed. Directories are always re-read.
 
         :raises AisecInputError: the path does not exist.
         :raises AisecUndecidableError: the archive or a record is corrupt, or holds no PyPI advisory.
@@ -321,6 +325,13 @@ class OsvDatabase:
         if not p.exists():
             raise AisecInputError(f"offline OSV database {str(p)!r} does not exist")
         sha: str | None = None
+        key: tuple[str, int, int] | None = None
+        if p.is_file():
+            st = p.stat()
+            key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+            cached = _LOADED.get(key)
+            if cached is not None:
+                return cached
         if p.is_dir():
             blobs: Iterable[tuple[str, bytes]] = _iter_dir(p)
         else:
@@ -332,6 +343,9 @@ class OsvDatabase:
             blobs = _iter_zip(p, data)
         db = cls.from_records(str(p), blobs, sha256=sha)
         db.load_seconds = time.perf_counter() - t0
+        if key is not None:
+            _LOADED.clear()  # keep one database in memory at most
+            _LOADED[key] = db
         return db
 
     @classmethod
@@ -412,6 +426,10 @@ class OsvDatabase:
             "packages": self.packages,
             "newest_modified": self.newest_modified.isoformat() if self.newest_modified else None,
         }
+
+
+#: The last zip database loaded, keyed by (resolved path, size, mtime_ns).
+_LOADED: dict[tuple[str, int, int], OsvDatabase] = {}
 
 
 def parse_timestamp(text: str | None) -> datetime | None:
