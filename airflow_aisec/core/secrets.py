@@ -179,7 +179,9 @@ def _read_text(path: Path, max_bytes: int, scan: _Scan) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- tree
-def _scan_tree(root: Path, scan_lines: Any, scan: _Scan, exclude_dirs: Sequence[str], max_bytes: int) -> None:
+def _scan_tree(
+    root: Path, scan_lines: Any, scan: _Scan, exclude_dirs: Sequence[str], max_bytes: int, skip: set[Path]
+) -> None:
     files = [root] if root.is_file() else None
     base = root.parent if root.is_file() else root
     if files is None:
@@ -188,6 +190,8 @@ def _scan_tree(root: Path, scan_lines: Any, scan: _Scan, exclude_dirs: Sequence[
             dirnames[:] = sorted(d for d in dirnames if d not in exclude_dirs and not Path(dirpath, d).is_symlink())
             files.extend(Path(dirpath, f) for f in sorted(filenames) if not Path(dirpath, f).is_symlink())
     for file in files:
+        if file.resolve() in skip:  # the baseline itself (hashes of known secrets)
+            continue
         text = _read_text(file, max_bytes, scan)
         if text is None:
             continue
@@ -217,7 +221,7 @@ def git_root(path: Path) -> Path:
     return Path(out.stdout.strip()).resolve()
 
 
-def _scan_history(path: Path, scan_lines: Any, scan: _Scan, max_bytes: int) -> None:
+def _scan_history(path: Path, scan_lines: Any, scan: _Scan, max_bytes: int, skip_names: set[str]) -> None:
     root = git_root(path)
     rel = path.resolve().relative_to(root).as_posix()
     cmd = [
@@ -273,6 +277,8 @@ def _scan_history(path: Path, scan_lines: Any, scan: _Scan, max_bytes: int) -> N
                 filename = target[2:] if target.startswith("b/") else None  # /dev/null: deletion
                 if filename is not None and prefix and filename.startswith(prefix):
                     filename = filename[len(prefix) :]
+                if filename is not None and os.path.basename(filename) in skip_names:
+                    filename = None  # a committed baseline holds hashes, not secrets
                 if filename is not None:
                     scan.files_scanned += 1
             elif text.startswith("Binary files "):
@@ -345,9 +351,10 @@ def scan_secrets(
     report = Report.start("secrets", str(root), tags=TAGS)
     tree, hist = _Scan(), _Scan()
     with _detector() as scan_lines:
-        if history:
-            _scan_history(root, scan_lines, hist, max_file_bytes)  # validates git first
-        _scan_tree(root, scan_lines, tree, exclude_dirs, max_file_bytes)
+        skip = {Path(baseline).resolve()} if baseline else set()
+        if history:  # validates git first
+            _scan_history(root, scan_lines, hist, max_file_bytes, {p.name for p in skip})
+        _scan_tree(root, scan_lines, tree, exclude_dirs, max_file_bytes, skip)
 
     suppressed: list[dict[str, Any]] = []
 
