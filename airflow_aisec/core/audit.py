@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_aisec.core.osv import OsvDatabase, severity_of
-from airflow_aisec.exceptions import AisecInputError, AisecTransientError
+from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITY_RANK, Report
 
 #: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).
@@ -374,6 +374,8 @@ def _collect(
         entry = _Collected(spec)
         try:
             entry.results = list(auditor.audit(_dependency_source(spec)))
+        except AisecError:  # e.g. the offline database failed to load (named already)
+            raise
         except DependencySourceError as exc:
             cause = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
             raise AisecInputError(f"cannot read dependencies from {spec.label}: {cause}") from exc
