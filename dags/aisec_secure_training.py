@@ -2,6 +2,9 @@
 
 Runs as-is on local files under ``$AISEC_DATA_DIR/secure_training`` (default ``$AIRFLOW_HOME/aisec``):
 
+0. ``audit_dependencies`` audits the training environment against the offline OSV snapshot
+   (``$AISEC_OSV_DB``, else the one bundled in ``data/osv``) and writes its CycloneDX SBOM, whose digest
+   becomes an input of the model's provenance.
 1. ``export_dataset`` lands the Wisconsin breast-cancer dataset bundled with scikit-learn as CSV
    (byte-for-byte deterministic) in the approved source folder, plus a reference profile and a demo
    signing key. With ``{"tamper": true}`` it then flips labels of 40 rows — a poisoned dataset.
@@ -21,14 +24,17 @@ Runs as-is on local files under ``$AISEC_DATA_DIR/secure_training`` (default ``$
 
 from __future__ import annotations
 
+import os
+
 import pendulum
 from airflow.sdk import Asset, Param, chain, dag, task
 
+from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
 from airflow_aisec.operators.provenance import DatasetProvenanceOperator
 from airflow_aisec.operators.split import ReproducibleSplitOperator
 from airflow_aisec.operators.validation import DataValidationOperator
-from airflow_aisec.utils.paths import data_dir
+from airflow_aisec.utils.paths import data_dir, repo_data_file
 
 MODEL_NAME = "breast-cancer-classifier"
 BASE = data_dir("secure_training")
@@ -46,6 +52,8 @@ MODEL_STATEMENT = str(STAGING / "model.intoto.json")
 REGISTRY = BASE / "registry"
 PRIVATE_KEY = str(BASE / "keys" / "signing.pem")
 PUBLIC_KEY = str(BASE / "keys" / "signing.pub")
+SBOM = str(BASE / "sbom" / "training-environment.cdx.json")
+OSV_DB = os.environ.get("AISEC_OSV_DB") or str(repo_data_file("osv", "pypa-advisory-db-2024-10-10.zip"))
 LABEL = "target"
 SEED = 42
 
@@ -111,6 +119,8 @@ def poison_dataset_csv(path: str, rows: int = 40) -> None:
     doc_md=__doc__,
 )
 def aisec_secure_training():
+    audit = DependencyAuditOperator(task_id="audit_dependencies", osv_db=OSV_DB, sbom_path=SBOM)
+
     @task
     def export_dataset(params=None) -> dict:
         from pathlib import Path
@@ -211,6 +221,7 @@ def aisec_secure_training():
         from airflow_aisec.operators.provenance import builder_id_for_deployment
         from airflow_aisec.utils.fs import write_json_atomic
 
+        audit_report = ti.xcom_pull(task_ids="audit_dependencies", key="aisec_report")
         data_report = ti.xcom_pull(task_ids="verify_dataset_provenance", key="aisec_report")
         split_report = ti.xcom_pull(task_ids="split_dataset", key="aisec_report")
         model_report = ti.xcom_pull(task_ids="hash_and_sign_model", key="aisec_report")
@@ -232,6 +243,15 @@ def aisec_secure_training():
                     "annotations": {"rows": s["rows"], "seed": SEED},
                 }
             )
+        sbom = audit_report["details"]["sbom"]
+        dependencies.append(
+            {
+                "name": "training-environment-sbom",
+                "uri": f"file://{sbom['path']}",
+                "digest": {"sha256": sbom["sha256"]},
+                "annotations": {"format": sbom["format"], "components": sbom["components"]},
+            }
+        )
         code = Path(__file__).resolve()
         dependencies.append(
             {
@@ -311,7 +331,7 @@ def aisec_secure_training():
         return entry
 
     trained = train_model()
-    chain(export_dataset(), verify_provenance, validate, split, trained, hash_and_sign)
+    chain(audit, export_dataset(), verify_provenance, validate, split, trained, hash_and_sign)
     chain(hash_and_sign, record_model_provenance(), publish_model())
 
 

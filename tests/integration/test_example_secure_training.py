@@ -16,6 +16,7 @@ from tests.conftest import DAGS_FOLDER, REPO_ROOT
 pytestmark = pytest.mark.integration
 
 TASKS = [
+    "audit_dependencies",
     "export_dataset",
     "verify_dataset_provenance",
     "validate_dataset",
@@ -95,6 +96,8 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     assert deps["training-dataset"]["digest"]["sha256"] == sha256(dataset)
     assert deps["split:train"]["digest"]["sha256"] == sha256(train_path)
     assert deps["training-code"]["digest"]["sha256"] == sha256(DAGS_FOLDER / "aisec_secure_training.py")
+    sbom = xcom(dr, "audit_dependencies")["details"]["sbom"]
+    assert deps["training-environment-sbom"]["digest"]["sha256"] == sha256(sbom["path"])
 
     published = xcom(dr, "publish_model", "return_value")
     assert published["digest"] == f"sha256:{xcom(dr, 'hash_and_sign_model')['details']['digest']}"
@@ -113,9 +116,9 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
 def test_tampered_dataset_is_refused_and_training_never_runs(airflow_db, dag):
     dr = run_dag(dag, conf={"tamper": True})
     states = task_states(dr)
-    assert states["export_dataset"] == "success"
+    assert states["audit_dependencies"] == states["export_dataset"] == "success"
     assert states["verify_dataset_provenance"] == "failed"
-    assert {states[t] for t in TASKS[2:]} == {"upstream_failed"}
+    assert {states[t] for t in TASKS[3:]} == {"upstream_failed"}
     assert str(dr.state) == "failed"
     report = xcom(dr, "verify_dataset_provenance")
     assert [f["id"] for f in report["findings"]] == ["AISEC-PROV-DIGEST"]
