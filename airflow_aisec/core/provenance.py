@@ -22,14 +22,17 @@ What "pinned" means (``require_version=True``):
   ``version_id=``), or an expected ``etag``. The object is then read *at that version* (``VersionId``
   / ``IfMatch``), so overwriting the key later cannot change what was verified; the observed
   VersionId and ETag go into the statement's ``resolvedDependencies``. An unversioned bucket cannot
-  satisfy a VersionId pin.
+  satisfy a VersionId pin: its objects only have the mutable ``null`` version, refused as unpinned.
+  An ETag pin alone proves the content (for single-part uploads the ETag is the MD5) but not that it
+  stays retrievable; prefer VersionId.
 * **Local files and folders** — a path has no server-side version; the pin is content-addressed:
   the known-good digest or the (signed) manifest, which :func:`verify_dataset` always requires.
   ``require_version`` is therefore always satisfied locally and the statement records
   ``version = "sha256:<digest>"``.
 
 No Airflow import: the operator resolves connections and passes a boto3 client; the CLI uses local
-paths. Hashing and signatures come from :mod:`airflow_aisec.core.hashing` / ``signing``.
+paths (and ``s3://`` through boto3's default credential chain). Hashing and signatures come from
+:mod:`airflow_aisec.core.hashing` / ``signing``.
 """
 
 from __future__ import annotations
@@ -489,6 +492,11 @@ def verify_dataset(
             "AISEC-PROV-UNPINNED",
             f"version not pinned: {parsed.raw} names no VersionId/ETag and require_version is set",
             {"hint": "use s3://bucket/key?versionId=… or pass an expected etag"},
+        )
+    if require_version and parsed.version_id == "null" and not etag:
+        return refuse(  # the "null" version of an unversioned / suspended bucket can be overwritten
+            "AISEC-PROV-UNPINNED",
+            f"version not pinned: {parsed.raw} names the mutable 'null' version (bucket versioning off?)",
         )
     if callable(s3_client) and parsed.scheme != "file":
         s3_client = s3_client()  # a factory: build the client only once the data will be read
