@@ -39,6 +39,7 @@ import pickletools
 import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -495,6 +496,7 @@ class PickleWalker:
             self.scan.globals.append(ref)
             return _Global(ref)
         verdict = self.policy.classify(module, name)
+        module, name = normalize_global(module, name)  # report what an unpickler would import
         ref = GlobalRef(module, name, opcode, pos, verdict)
         self.scan.globals.append(ref)
         return _Global(ref)
@@ -1009,17 +1011,50 @@ def _bounded_decompress(fh: IO[bytes], opener: Any, limit: int, scan: FileScan) 
                 if out.tell() > limit:
                     scan.errors.append(f"decompresses to more than {limit} bytes (bound); not scanned")
                     return None
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as exc:
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as exc:
         scan.errors.append(f"corrupt compressed stream: {exc}")
         return None
     out.seek(0)
     return out
 
 
+class _ZlibReader(io.RawIOBase):
+    """Minimal streaming reader over a raw zlib stream (joblib's default ``compress=N``)."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.d = zlib.decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self.d.unconsumed_tail:
+                out = self.d.decompress(self.d.unconsumed_tail, max(size, 1))
+            elif self.d.eof:
+                return b""
+            else:
+                chunk = self.fh.read(1024 * 1024)
+                if not chunk:
+                    if not self.d.eof:
+                        raise EOFError("zlib stream ended before its end marker")
+                    return b""
+                out = self.d.decompress(chunk, max(size, 1))
+            if out:
+                return out
+
+
+def _is_zlib(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+
+
 _COMPRESSORS: tuple[tuple[bytes, str, Any], ...] = (
     (b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
     (b"BZh", "bz2", lambda f: bz2.BZ2File(f, mode="rb")),
     (b"\xfd7zXZ\x00", "xz", lambda f: lzma.LZMAFile(f, mode="rb")),
+    (b"\x5d\x00\x00", "lzma", lambda f: lzma.LZMAFile(f, mode="rb", format=lzma.FORMAT_ALONE)),
+    (b"x", "zlib", _ZlibReader),
 )
 
 
@@ -1042,7 +1077,7 @@ def _scan_stream(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint
         _scan_npy(fh, scan, ctx)
         return
     for magic, label, opener in _COMPRESSORS:
-        if head.startswith(magic):
+        if head.startswith(magic) and (label != "zlib" or _is_zlib(head)):
             if depth >= ctx.max_depth:
                 scan.format = label
                 scan.errors.append(f"nesting deeper than {ctx.max_depth}; not scanned")
