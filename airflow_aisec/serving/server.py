@@ -439,7 +439,11 @@ def start_server_process(
         cmd += ["--exempt-client", c]
     if not log_features:
         cmd.append("--no-log-features")
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    # own session: the server outlives the task process; its stderr goes to a file next to the ready file
+    with open(os.path.join(os.fspath(state_dir), f"server-{token}.stderr"), "ab") as err:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
     _CHILDREN[proc.pid] = proc
     deadline = time.monotonic() + startup_timeout_s
     while time.monotonic() < deadline:
