@@ -375,6 +375,7 @@ class FileScan:
     members: list[FileScan] = field(default_factory=list)
     opcodes: int = 0
     pickles: int = 0
+    joblib_arrays: int = 0
 
     @property
     def verdict(self) -> str:
@@ -696,6 +697,7 @@ class PickleWalker:
 
     def _skip_joblib_array(self, wrapper: _Obj, pos: int) -> None:
         """Skip (non-object) or scan (object dtype) the array data joblib wrote after this BUILD."""
+        self.scan.joblib_arrays += 1
         state = wrapper.state
         if not isinstance(state, dict):
             raise _Malformed(f"joblib NumpyArrayWrapper at offset {pos} has no readable state")
@@ -1058,8 +1060,50 @@ _COMPRESSORS: tuple[tuple[bytes, str, Any], ...] = (
 )
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _plain_walk_globals(fh: IO[bytes], policy: Policy) -> list[GlobalRef]:
+    """Globals a plain ``pickle.load`` would meet reading ``fh`` from its start (joblib array regions
+    parsed as opcodes). Only well-formed, non-allowlisted names count: random bytes are not findings."""
+    tmp = FileScan(location="")
+    fh.seek(0)
+    try:
+        for _ in range(MAX_PICKLES_PER_STREAM):
+            PickleWalker(fh, tmp, policy, joblib_arrays=False).walk()
+    except _Malformed:
+        pass
+    return [
+        g
+        for g in tmp.globals
+        if g.verdict in ("dangerous", "unknown") and _IDENT.match(g.module) and _IDENT.match(g.name)
+    ]
+
+
+def _merge_hidden(scan: FileScan, found: list[GlobalRef], note: str) -> None:
+    seen = {(g.qualname, g.offset) for g in scan.globals}
+    extra = [g for g in found if (g.qualname, g.offset) not in seen]
+    if extra:
+        scan.globals.extend(extra)
+        scan.notes.append(f"{note}: {', '.join(sorted({g.qualname for g in extra}))}")
+
+
 def _scan_stream(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
-    """Detect the format of ``fh`` (seekable) by content and scan it into ``scan``."""
+    """Detect the format of ``fh`` (seekable) by content and scan it into ``scan``.
+
+    Two bypasses are closed afterwards: a joblib file whose "array data" holds opcodes a plain
+    ``pickle.load`` would execute, and a polyglot (safetensors/npy/zip/… that also parses as a pickle).
+    """
+    _dispatch(fh, scan, ctx, depth, name_hint)
+    if scan.joblib_arrays:
+        _merge_hidden(scan, _plain_walk_globals(fh, ctx.policy), "reachable by pickle.load inside joblib array data")
+    elif scan.format not in ("pickle", "joblib", "empty") and not scan.format.startswith(
+        tuple(label for _, label, _ in _COMPRESSORS)
+    ):
+        _merge_hidden(scan, _plain_walk_globals(fh, ctx.policy), "polyglot: the file also parses as a pickle")
+
+
+def _dispatch(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
     size = fh.seek(0, io.SEEK_END)
     fh.seek(0)
     scan.size = size

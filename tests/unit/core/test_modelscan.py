@@ -447,3 +447,43 @@ def test_directory_scan_reports_each_file_with_sha256(tmp_path, sentinel):
     assert len(files["ok.pkl"]["sha256"]) == 64
     assert report.metrics["files_scanned"] == 2
     assert report.to_dict()["status"] == "fail"
+
+
+# ------------------------------------------------------------------ bypass attempts
+def test_opcodes_smuggled_in_joblib_array_data_are_found(sentinel):
+    """joblib.load skips the 'array data' after the wrapper's BUILD; pickle.load would execute it."""
+    smuggled = b"cposix\nsystem\n" + _sbu(f"touch {sentinel}") + b"\x85R0"
+    header = (
+        b"\x80\x04"
+        + _sbu("joblib.numpy_pickle")
+        + _sbu("NumpyArrayWrapper")
+        + b"\x93)\x81}("
+        + _sbu("shape")
+        + b"K"
+        + bytes([len(smuggled)])
+        + b"\x85"
+        + _sbu("dtype")
+        + _sbu("numpy")
+        + _sbu("dtype")
+        + b"\x93"
+        + _sbu("u1")
+        + b"\x89\x88\x87R"
+        + _sbu("order")
+        + _sbu("C")
+        + b"ub"
+    )
+    scan = ms.scan_bytes(header + smuggled + b".", "model.joblib")
+    assert scan.joblib_arrays == 1
+    assert not scan.errors
+    assert ("posix.system", "dangerous") in [(g.qualname, g.verdict) for g in scan.globals]
+    assert any("joblib array data" in n for n in scan.notes)
+    assert scan.verdict == "unsafe"
+
+
+def test_polyglot_with_another_magic_is_found(sentinel):
+    # starts like a GGUF file, but pickle.load reads 'G' as BINFLOAT and goes on to REDUCE os.system
+    blob = b"GGUF\x03\x00\x00\x00\x00" + b"0cposix\nsystem\n" + _sbu(f"touch {sentinel}") + b"\x85R."
+    scan = ms.scan_bytes(blob, "model.gguf")
+    assert scan.format == "gguf"
+    assert scan.verdict == "unsafe"
+    assert any(n.startswith("polyglot") for n in scan.notes)
