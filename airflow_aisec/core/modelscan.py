@@ -458,6 +458,32 @@ def _is_wrapper(obj: Any) -> bool:
     )
 
 
+_LITERAL_OPS = frozenset(
+    {
+        "INT",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG",
+        "LONG1",
+        "LONG4",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "UNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
+        "FLOAT",
+        "BINFLOAT",
+    }
+)
+_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+
+
 class PickleWalker:
     """Walk one pickle stream from the current position of ``fh`` (seekable) to its STOP.
 
@@ -512,51 +538,48 @@ class PickleWalker:
 
     # -- main loop
     def walk(self) -> None:
-        start = self.fh.tell()
         ops = pickletools.genops(self.fh)
+        step = self._step
+        memo = self.memo
         self.scan.pickles += 1
-        while True:
-            try:
-                opcode, arg, pos = next(ops)
-            except StopIteration:
-                raise _Malformed("pickle ended without STOP") from None
-            except (ValueError, OverflowError, struct.error, EOFError) as exc:  # bad opcode, truncated argument
-                raise _Malformed(f"bad pickle opcode stream: {exc}") from None
-            self.scan.opcodes += 1
-            pos = pos if pos is not None else start
-            if self._step(opcode.name, arg, pos):
-                return
+        n = 0
+        try:
+            while True:
+                try:
+                    opcode, arg, pos = next(ops)
+                except StopIteration:
+                    raise _Malformed("pickle ended without STOP") from None
+                except (ValueError, OverflowError, struct.error, EOFError) as exc:  # bad opcode, truncated argument
+                    raise _Malformed(f"bad pickle opcode stream: {exc}") from None
+                n += 1
+                name = opcode.name
+                if name in _LITERAL_OPS:  # inlined hot path
+                    self.stack.append(arg)
+                elif name == "MEMOIZE" and self.stack:
+                    memo[len(memo)] = self.stack[-1]
+                elif step(name, arg, pos or 0):
+                    return
+        finally:
+            self.scan.opcodes += n
 
     def _step(self, op: str, arg: Any, pos: int) -> bool:
         st = self.stack
-        if op in ("PROTO", "FRAME"):
+        # hot opcodes first (a large pickle is mostly literals, memo traffic and container fills)
+        if op in _LITERAL_OPS:
+            st.append(arg)
+        elif op == "MEMOIZE":
+            self.memo[len(self.memo)] = self._top()
+        elif op in _GET_OPS:
+            key = int(arg)
+            if key not in self.memo:
+                raise _Malformed(f"memo key {key} read before it was written")
+            st.append(self.memo[key])
+        elif op in ("PROTO", "FRAME"):
             if op == "PROTO" and not 0 <= int(arg) <= 5:
                 raise _Malformed(f"unsupported pickle protocol {arg}")
         elif op == "STOP":
             self._pop()
             return True
-        elif op in (
-            "INT",
-            "BININT",
-            "BININT1",
-            "BININT2",
-            "LONG",
-            "LONG1",
-            "LONG4",
-            "STRING",
-            "BINSTRING",
-            "SHORT_BINSTRING",
-            "BINBYTES",
-            "SHORT_BINBYTES",
-            "BINBYTES8",
-            "UNICODE",
-            "SHORT_BINUNICODE",
-            "BINUNICODE",
-            "BINUNICODE8",
-            "FLOAT",
-            "BINFLOAT",
-        ):
-            st.append(arg)
         elif op == "BYTEARRAY8":
             st.append(OPAQUE)
         elif op == "NONE":
@@ -634,13 +657,6 @@ class PickleWalker:
                 target.update(_pairs_to_dict(items))
         elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
             self.memo[int(arg)] = self._top()
-        elif op == "MEMOIZE":
-            self.memo[len(self.memo)] = self._top()
-        elif op in ("GET", "BINGET", "LONG_BINGET"):
-            key = int(arg)
-            if key not in self.memo:
-                raise _Malformed(f"memo key {key} read before it was written")
-            st.append(self.memo[key])
         elif op in ("GLOBAL", "INST"):
             module, _, name = str(arg).partition(" ")
             g = self._global(module, name, op, pos)
