@@ -75,8 +75,8 @@ def _audit(args: argparse.Namespace) -> int:
             repeat_threshold=args.repeat_threshold,
             max_ood_share=args.max_ood_share,
             exempt_clients=args.exempt_client,
-            since=inference._parse_ts(args.since) if args.since else None,
-            until=inference._parse_ts(args.until) if args.until else None,
+            since=inference.parse_time_arg(args.since, "since"),
+            until=inference.parse_time_arg(args.until, "until"),
             fail_severity=args.fail_severity,
         ),
     )

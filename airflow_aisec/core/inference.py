@@ -71,7 +71,7 @@ def parse_rate(value: str | int | float) -> float:
     return rate
 
 
-def _parse_ts(value: Any) -> float:
+def parse_timestamp(value: Any) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if not math.isfinite(value):
             raise ValueError("timestamp is not finite")
@@ -82,6 +82,16 @@ def _parse_ts(value: Any) -> float:
             dt = dt.replace(tzinfo=timezone.utc)
         return dt.timestamp()
     raise ValueError("timestamp missing")
+
+
+def parse_time_arg(value: str | float | None, name: str) -> float | None:
+    """A ``since``/``until`` bound (ISO-8601 or epoch seconds) or ``None``; bad input names itself."""
+    if value is None or value == "":
+        return None
+    try:
+        return parse_timestamp(value)
+    except (ValueError, TypeError):
+        raise AisecInputError(f"{name} {value!r} is not an ISO-8601 time or epoch seconds") from None
 
 
 def _iso(ts: float) -> str:
@@ -129,7 +139,7 @@ def parse_records(lines: Iterable[str]) -> tuple[list[Record], int]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError("not an object")
-            ts = _parse_ts(row.get("ts", row.get("timestamp")))
+            ts = parse_timestamp(row.get("ts", row.get("timestamp")))
             client = row.get("client_id", row.get("client"))
             if not isinstance(client, str) or not client:
                 raise ValueError("client_id missing")

@@ -112,8 +112,8 @@ class InferenceLogAuditOperator(AisecBaseOperator):
                 "repeat_threshold": self.repeat_threshold,
                 "max_ood_share": self.max_ood_share,
                 "exempt_clients": self.exempt_clients,
-                "since": inference._parse_ts(self.since) if self.since else None,
-                "until": inference._parse_ts(self.until) if self.until else None,
+                "since": inference.parse_time_arg(self.since, "since"),
+                "until": inference.parse_time_arg(self.until, "until"),
                 "fail_severity": self.fail_severity,
             }
             if _is_remote(self.inference_log):

@@ -173,3 +173,10 @@ def test_reference_validation(tmp_path):
         inf.load_reference(tmp_path / "nope.json")
     const = inf.build_reference_ranges(np.column_stack([np.ones(10), np.arange(10.0)]))
     assert const["features"][0]["low"] < 1.0 < const["features"][0]["high"]
+
+
+def test_time_arguments():
+    assert inf.parse_time_arg("2027-01-15T08:00:00Z", "since") == pytest.approx(1800000000.0)
+    assert inf.parse_time_arg(None, "since") is None
+    with pytest.raises(AisecInputError, match="until 'yesterday'"):
+        inf.parse_time_arg("yesterday", "until")
