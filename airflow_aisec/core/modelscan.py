@@ -151,6 +151,8 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
 SAFE_PATTERNS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # scikit-learn estimators, trees, losses … (classes; their pickled state is data)
     (re.compile(r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)*$"), re.compile(r"^[A-Z][A-Za-z0-9_]*$")),
+    # scipy sparse matrices/arrays (sparse coefficients): classes only
+    (re.compile(r"^scipy\.sparse(\.[A-Za-z_][A-Za-z0-9_]*)*$"), re.compile(r"^[a-z]{3}_(matrix|array)$")),
     # numpy scalar types / dtypes classes (numpy.float64, numpy.dtypes.Float64DType)
     (
         re.compile(r"^numpy(\.dtypes)?$"),

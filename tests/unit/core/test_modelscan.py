@@ -487,3 +487,11 @@ def test_polyglot_with_another_magic_is_found(sentinel):
     assert scan.format == "gguf"
     assert scan.verdict == "unsafe"
     assert any(n.startswith("polyglot") for n in scan.notes)
+
+
+def test_scipy_sparse_classes_are_allowed_but_not_its_functions():
+    import scipy.sparse as sp
+
+    assert ms.scan_bytes(pickle.dumps(sp.csr_matrix(np.eye(3))), "sparse.pkl").verdict == "safe"
+    payload = b"\x80\x04" + _sbu("scipy.sparse") + _sbu("load_npz") + b"\x93" + _sbu("x.npz") + b"\x85R."
+    assert ms.scan_bytes(payload, "f.pkl").verdict == "unsafe"
