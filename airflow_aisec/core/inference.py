@@ -428,7 +428,7 @@ def audit_records(
 
     # -- out-of-distribution share
     ood_share = None
-    with_features = [r for r in recs if r.features is not None]
+    with_features = [r for r in recs if r.features is not None and r.client_id not in exempt]  # real traffic only
     if reference is not None:
         ref = load_reference(reference)
         ranges = [(float(f["low"]), float(f["high"])) for f in ref["features"]]

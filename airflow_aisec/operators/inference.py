@@ -35,7 +35,8 @@ class InferenceLogAuditOperator(AisecBaseOperator):
     :param repeat_threshold: same input hash this many times from one client = probing.
     :param reference: reference ranges (path/URI of the JSON, or the dict) for the OOD share. (templated)
     :param max_ood_share: highest acceptable share of out-of-distribution inputs.
-    :param exempt_clients: client ids excluded from the rate and probing checks (e.g. the load tester).
+    :param exempt_clients: client ids excluded from the rate, probing and OOD checks (synthetic traffic such as the
+        load tester); still counted in latency and error rate.
     :param since: only records at or after this ISO-8601 time (e.g. ``{{ data_interval_start }}``). (templated)
     :param until: only records up to this ISO-8601 time. (templated)
     :param fail_severity: lowest finding severity that fails the task.
