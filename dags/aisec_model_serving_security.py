@@ -12,10 +12,11 @@ Runs as-is on loopback with no external service:
 4. ``start_server`` (setup) starts the model server on 127.0.0.1, port chosen by the OS; the server
    itself re-verifies the digest against the manifest and re-scans before loading.
 5. ``load_test`` (:class:`EndpointLoadTestOperator`): bounded, 200 requests, 4 workers.
-6. ``simulate_traffic``: three normal clients and one abusive scraper (bursting past the
+6. ``simulate_traffic``: five normal clients and one abusive scraper (bursting past the
    10-per-minute limit with out-of-range inputs); the server throttles it.
 7. ``audit_inference_log`` (:class:`InferenceLogAuditOperator`) reads the server's JSON-lines log:
-   the throttled scraper is reported (warn), so the run succeeds while showing the abuse.
+   the throttled scraper is reported (warn) and the OOD share (its out-of-range inputs, 20%) stays
+   under the configured 25%, so the run succeeds while showing the abuse.
 8. ``stop_server`` (teardown) always stops the server.
 """
 
@@ -137,7 +138,7 @@ def start_server(model: dict[str, Any]) -> dict[str, Any]:
 
 @task
 def simulate_traffic(server: dict[str, Any]) -> dict[str, Any]:
-    """Three well-behaved clients, then one scraper bursting 30 requests with out-of-range inputs."""
+    """Five well-behaved clients (8 requests each), then one scraper bursting 30 out-of-range requests."""
     import json
     import urllib.error
     import urllib.request
@@ -159,8 +160,8 @@ def simulate_traffic(server: dict[str, Any]) -> dict[str, Any]:
             return exc.code
 
     codes: dict[str, list[int]] = {}
-    for client in ("app-web", "app-mobile", "batch-scorer"):
-        codes[client] = [call(client, rng.normal(size=N_FEATURES).round(3).tolist()) for _ in range(5)]
+    for client in ("app-web", "app-mobile", "batch-scorer", "partner-api", "analyst"):
+        codes[client] = [call(client, rng.normal(size=N_FEATURES).round(3).tolist()) for _ in range(8)]
     codes["scraper-7"] = [call("scraper-7", [8.0 + i, -8.0, 8.0, 0.5 * i]) for i in range(30)]
     throttled = codes["scraper-7"].count(429)
     if throttled == 0:

@@ -63,7 +63,8 @@ def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
     abuse = [f for f in audit["findings"] if f["id"] == "AISEC-INF-RATE-LIMIT-ABUSE-BLOCKED"]
     assert [f["location"] for f in abuse] == ["client:scraper-7"]
     assert abuse[0]["details"]["rate_limited_responses"] == 20
-    assert audit["metrics"]["requests"] == 200 + 15 + 30
+    assert audit["metrics"]["requests"] == 200 + 40 + 30
+    assert audit["metrics"]["ood_share"] == pytest.approx(10 / 50)  # scraper's 10 served inputs vs 40 normal
     findings_text = json.dumps(audit["findings"])
     assert "-8.0" not in findings_text  # the scraper's raw inputs never reach the report, only hashes
     assert "sha256:" in findings_text

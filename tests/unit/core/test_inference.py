@@ -180,3 +180,12 @@ def test_time_arguments():
     assert inf.parse_time_arg(None, "since") is None
     with pytest.raises(AisecInputError, match="until 'yesterday'"):
         inf.parse_time_arg("yesterday", "until")
+
+
+def test_exempt_synthetic_traffic_does_not_dilute_the_ood_share():
+    ref = {"features": [{"name": "f0", "low": -1.0, "high": 1.0}]}
+    lines = [_line(i * 0.1, "aisec-loadtest", [0.0]) for i in range(90)]
+    lines += [_line(i * 7.0, "user", [5.0 if i < 5 else 0.0]) for i in range(10)]
+    report = inf.audit_log(lines, reference=ref, exempt_clients=["aisec-loadtest"], max_ood_share=0.2)
+    assert report.metrics["ood_share"] == pytest.approx(0.5)
+    assert report.status == "fail"
