@@ -1160,7 +1160,7 @@ def _dispatch(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: s
         scan.format = "gguf"
         scan.notes.append("GGUF container: not inspected (no pickle code; check chat templates separately)")
         return
-    strict = name_hint.lower().endswith(_PICKLE_EXTS) and not _is_text(head)
+    strict = name_hint.lower().endswith(_PICKLE_EXTS)  # a .pkl that does not parse is malformed, not text
     if _scan_pickles(fh, scan, ctx, strict=strict):
         scan.format = "joblib" if any(g.qualname.startswith("joblib.") for g in scan.globals) else "pickle"
         return

@@ -495,3 +495,10 @@ def test_scipy_sparse_classes_are_allowed_but_not_its_functions():
     assert ms.scan_bytes(pickle.dumps(sp.csr_matrix(np.eye(3))), "sparse.pkl").verdict == "safe"
     payload = b"\x80\x04" + _sbu("scipy.sparse") + _sbu("load_npz") + b"\x93" + _sbu("x.npz") + b"\x85R."
     assert ms.scan_bytes(payload, "f.pkl").verdict == "unsafe"
+
+
+def test_truncated_protocol0_pickle_is_not_mistaken_for_text(tmp_path):
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps([1, 2, 3], protocol=0)[:-4])
+    assert ms.scan_paths([tmp_path / "m.pkl"]).status == "error"
+    (tmp_path / "notes.txt").write_bytes(pickle.dumps([1, 2, 3], protocol=0)[:-4])
+    assert ms.scan_paths([tmp_path / "notes.txt"]).details["files"][0]["format"] == "text"
