@@ -110,3 +110,18 @@ def test_constructors_validate():
         EndpointLoadTestOperator(task_id="b", url="http://127.0.0.1/x", payload="{}", payload_path="p.json")
     op = EndpointLoadTestOperator(task_id="b", url="http://127.0.0.1/x")
     assert "url" in op.template_fields
+
+
+def test_audit_reads_object_storage_through_objectstoragepath():
+    """A real fsspec filesystem (in-memory) behind ObjectStoragePath: directory and single object."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for name, t in (("a.jsonl", 0), ("b.jsonl", 10), ("notes.txt", 20)):
+        fs.pipe(
+            f"/aisec-test-logs/{name}",
+            (json.dumps({"ts": T0 + t, "client_id": "c", "input_hash": "sha256:ab"}) + "\n").encode(),
+        )
+    op = InferenceLogAuditOperator(task_id="remote", inference_log="memory://aisec-test-logs")
+    assert len(op._read_remote("memory://aisec-test-logs")) == 2
+    assert len(op._read_remote("memory://aisec-test-logs/a.jsonl")) == 1
