@@ -1,24 +1,30 @@
 """Model monitoring that closes the loop: live window → integrity → drift + performance → guarded retrain.
 
-Runs as-is on local files under ``$AISEC_DATA_DIR/model_monitoring`` (default ``$AIRFLOW_HOME/aisec``):
+Runs as-is on local files under ``$AISEC_DATA_DIR/model_monitoring`` (default ``$AIRFLOW_HOME/aisec``)
+and a model server on 127.0.0.1 (no external service):
 
 1. ``prepare_reference`` picks the reference data — the training split saved by
    ``aisec_secure_training`` (``secure_training/splits/train.parquet``) when that DAG has run, else the
    same scikit-learn bundled dataset (breast cancer), so this DAG is self-sufficient — and
    ``reference_profile`` stores its drift profile (digest pinned by the drift test).
-2. ``collect_window`` stands in for the live feed: it draws a window from the reference with an
-   injected mean shift (param ``shift``, in standard deviations, on a third of the features), logs the
-   serving model's predictions for a labelled subset, and seals the window at the source with a
-   manifest (``seal_window``).
-3. ``tamper_in_transit`` (param ``tamper``) poisons the sealed window the way an attacker with write
+2. ``serving_model`` fits the serving model on the reference (a stand-in for the registry's model) and
+   records its digest; ``start_server`` (setup) serves it on loopback — the server verifies the digest
+   and scans the pickle before loading it, rate-limits clients and logs every inference.
+3. ``collect_window`` is the live feed: it draws a window from the reference with an injected mean
+   shift (param ``shift``, in standard deviations, on a third of the features), sends every row through
+   the server as application traffic, keeps the served predictions for a labelled subset, and
+   ``seal_window`` hashes the window into a manifest at the source.
+4. ``tamper_in_transit`` (param ``tamper``) poisons the sealed window the way an attacker with write
    access to the landing zone would.
-4. ``window_landed`` (``DriftWindowSensor``) and ``window_integrity`` (``ArtifactIntegritySensor``),
+5. ``window_landed`` (``DriftWindowSensor``) and ``window_integrity`` (``ArtifactIntegritySensor``),
    both in reschedule mode, wait for enough rows and for window + manifest, then verify every file
    (fail closed on a mismatch).
-5. ``drift_test`` (KS per feature against the profile, ``on_drift="pass-through"``: the report says
-   ``fail``, the retrain decision acts on it) and ``performance`` (accuracy / F1 / ROC AUC of the logged
+6. ``drift_test`` (KS per feature against the profile, ``on_drift="pass-through"``: the report says
+   ``fail``, the retrain decision acts on it) and ``performance`` (accuracy / F1 of the served
    predictions on the labelled subset against the baseline) report on the verified window.
-6. ``retrain`` (``RetrainTriggerOperator``, trigger rule ``all_done``) decides: ``triggered`` (runs
+7. ``load_test`` (bounded) and ``audit_inference_log`` (rate abuse, latency, errors, probing, share of
+   out-of-distribution inputs) check the endpoint; ``stop_server`` (teardown) always stops it.
+8. ``retrain`` (``RetrainTriggerOperator``, trigger rule ``all_done``) decides: ``triggered`` (runs
    ``aisec_secure_training`` with a ``conf`` saying why), ``no_drift``, ``suppressed_cooldown``,
    ``suppressed_cap`` or ``refused_provenance`` — a guard never fails the task.
 
@@ -34,6 +40,7 @@ import pendulum
 from airflow.sdk import Asset, Param, chain, dag, task
 
 from airflow_aisec.operators.drift import DriftTestOperator, ReferenceProfileOperator
+from airflow_aisec.operators.inference import EndpointLoadTestOperator, InferenceLogAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
 from airflow_aisec.operators.performance import ModelPerformanceOperator
 from airflow_aisec.operators.retrain import RetrainTriggerOperator
@@ -56,7 +63,12 @@ WINDOW_FEATURES = WINDOW_DIR + "/features.csv"
 WINDOW_LABELLED = WINDOW_DIR + "/labelled.csv"
 WINDOW_MANIFEST = WINDOW_DIR + ".manifest.json"
 #: quality of the serving model on its training data (the model card's figures, rounded down)
-BASELINE = {"accuracy": 0.95, "roc_auc": 0.98}
+BASELINE = {"accuracy": 0.95, "f1": 0.95}
+#: the serving model and its server's files, one directory per run
+SERVING_DIR = BASE / "serving"
+LOADTEST_CLIENT = "aisec-loadtest"
+#: application clients of the simulated live feed (each stays under the server's 10/minute limit)
+FEED_CLIENTS = 40
 
 DRIFT_ASSET = Asset("aisec://drift/breast-cancer-classifier")
 PERFORMANCE_ASSET = Asset("aisec://performance/breast-cancer-classifier")
@@ -100,12 +112,62 @@ def aisec_model_monitoring():
     )
 
     @task
-    def collect_window(params=None, ti=None) -> dict:
-        """Stand-in for the live feed: a window (shifted by ``shift``) plus logged predictions and labels."""
-        import numpy as np
+    def serving_model(ti=None) -> dict:
+        """The model in production (stand-in fitted on the reference), its digest and OOD reference."""
+        import hashlib
+        import json
+        import os
+
+        import joblib
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
+
+        from airflow_aisec.core import live_window as lw
+        from airflow_aisec.core.inference import build_reference_ranges
+        from airflow_aisec.utils.fs import write_json_atomic
+
+        frame = lw.read_table(REFERENCE_LABELLED)
+        x_ref = frame.drop(columns=[LABEL])
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=42))
+        model.fit(x_ref, frame[LABEL])
+        run_dir = str(SERVING_DIR / ti.run_id.replace(":", "-").replace("+", "_"))
+        os.makedirs(run_dir, exist_ok=True)
+        model_path = os.path.join(run_dir, "model.joblib")
+        joblib.dump(model, model_path + ".tmp")
+        os.replace(model_path + ".tmp", model_path)
+        with open(model_path, "rb") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+        manifest = os.path.join(run_dir, "manifest.json")
+        write_json_atomic(manifest, {"files": {"model.joblib": {"sha256": digest}}})
+        reference = os.path.join(run_dir, "ood-reference.json")
+        write_json_atomic(reference, build_reference_ranges(x_ref, source="reference data"))
+        probe = json.dumps({"features": [float(v) for v in x_ref.median()]})  # the load test's request
+        return {"model_path": model_path, "manifest": manifest, "reference": reference, "dir": run_dir, "probe": probe}
+
+    @task
+    def start_server(model: dict) -> dict:
+        """Serve the model on loopback (own process, bounded lifetime); it verifies and scans first."""
+        import os
+
+        from airflow_aisec.serving.server import start_server_process
+
+        return start_server_process(
+            model["model_path"],
+            manifest_path=model["manifest"],
+            log_path=os.path.join(model["dir"], "inference.jsonl"),
+            state_dir=model["dir"],
+            rate_limit_per_minute=10,
+            exempt_clients=[LOADTEST_CLIENT],
+            max_lifetime_s=900,
+        )
+
+    @task
+    def collect_window(server: dict, params=None, ti=None) -> dict:
+        """The live feed: a window (shifted by ``shift``) sent through the server; served predictions
+        are kept for the labelled subset (labels arrive later in production)."""
+        import json
+        import urllib.request
 
         from airflow_aisec.core import live_window as lw
 
@@ -113,12 +175,17 @@ def aisec_model_monitoring():
         features, labelled, info = lw.simulate_window(
             frame, rows=int(params["rows"]), shift=float(params["shift"]), label_column=LABEL, seed=int(params["seed"])
         )
-        # the serving model (stand-in fitted on the reference): its logged predictions meet late labels
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=42))
-        model.fit(frame.drop(columns=[LABEL]), frame[LABEL])
-        x_labelled = labelled.drop(columns=[LABEL])
-        labelled["prediction"] = model.predict(x_labelled)
-        labelled["score"] = np.round(model.predict_proba(x_labelled)[:, 1], 6)
+        predictions = []
+        for i, row in enumerate(features.itertuples(index=False)):  # bounded: one request per window row
+            body = json.dumps({"features": [float(v) for v in row]}).encode()
+            request = urllib.request.Request(
+                server["url"] + "/predict",
+                data=body,
+                headers={"Content-Type": "application/json", "X-Client-Id": f"app-{i % FEED_CLIENTS:02d}"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                predictions.append(json.loads(response.read())["predictions"][0])
+        labelled["prediction"] = predictions[: len(labelled)]
         window_dir = str(BASE / "windows" / ti.run_id.replace(":", "-").replace("+", "_"))
         return {**lw.write_window(window_dir, features, labelled), "dir": window_dir, **info}
 
@@ -156,25 +223,53 @@ def aisec_model_monitoring():
         data_path=WINDOW_LABELLED,
         label_column=LABEL,
         prediction_column="prediction",
-        score_column="score",
         baseline=BASELINE,
         max_degradation=0.05,
         outlets=[PERFORMANCE_ASSET],
     )
+    load_test = EndpointLoadTestOperator(
+        task_id="load_test",
+        url="{{ ti.xcom_pull(task_ids='start_server')['url'] }}/predict",
+        payload="{{ ti.xcom_pull(task_ids='serving_model')['probe'] }}",
+        requests=100,
+        concurrency=2,
+        duration_s=60,
+        client_id=LOADTEST_CLIENT,
+        slo_p95_ms=1000,
+    )
+    audit_inference_log = InferenceLogAuditOperator(
+        task_id="audit_inference_log",
+        inference_log="{{ ti.xcom_pull(task_ids='start_server')['log_path'] }}",
+        reference="{{ ti.xcom_pull(task_ids='serving_model')['reference'] }}",
+        rate_limit="10/minute",
+        latency_slo_ms=1000,
+        max_ood_share=0.5,
+        exempt_clients=[LOADTEST_CLIENT],
+        fail_severity="critical",  # findings inform the decision (context), they do not stop it
+        trigger_rule="all_done",
+    )
+
+    @task(trigger_rule="all_done")
+    def stop_server(server: dict) -> dict:
+        from airflow_aisec.serving.server import stop_server_process
+
+        return stop_server_process(server)
+
     retrain = RetrainTriggerOperator(
         task_id="retrain",
         trigger_dag_id=TRAINING_DAG_ID,
-        report_task_ids=["window_integrity", "drift_test", "performance"],
+        report_task_ids=["window_integrity", "drift_test", "performance", "audit_inference_log"],
         min_interval=timedelta(hours=6),
         max_per_day=4,
         dry_run="{{ params.dry_run }}",
         trigger_rule="all_done",
     )
 
-    window = collect_window()
+    model = serving_model()
+    server = start_server(model)
+    window = collect_window(server)
+    chain(prepare_reference(), reference_profile, model)
     chain(
-        prepare_reference(),
-        reference_profile,
         window,
         seal_window,
         tamper_in_transit(window),
@@ -184,6 +279,10 @@ def aisec_model_monitoring():
         retrain,
     )
     window_integrity >> retrain
+    chain(window, load_test, audit_inference_log, retrain)
+    stop = stop_server(server)
+    audit_inference_log >> stop
+    stop.as_teardown(setups=server)
 
 
 aisec_model_monitoring()

@@ -103,3 +103,9 @@ def test_demo_runs_show_the_four_decisions():
     calm_run, _ = reports[3]
     assert xcom(calm_run, "drift_test")["status"] == "pass"
     assert xcom(calm_run, "performance")["status"] == "pass"
+    # the endpoint was load-tested and its log audited in every run; the shifted feed is out of distribution
+    for dag_run, _ in reports:
+        assert xcom(dag_run, "load_test")["metrics"]["requests_sent"] == 100
+        assert task_states(dag_run)["stop_server"] == "success"
+    audits = [xcom(d, "audit_inference_log")["metrics"]["ood_share"] for d, _ in reports]
+    assert audits[0] > audits[3]
