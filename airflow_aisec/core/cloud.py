@@ -849,3 +849,24 @@ def _call_error_args(result: Mapping[str, Any]) -> dict[str, str]:
 def policy_json(document: Mapping[str, Any]) -> str:
     """Compact JSON for ``put_bucket_policy`` (tests and docs)."""
     return json.dumps(document, separators=(",", ":"))
+
+
+def use_path_style_s3control(client: Any) -> Any:
+    """Make an ``s3control`` client work against a custom endpoint (S3-compatible servers, loopback).
+
+    botocore puts the account id in front of the host (``123456789012.s3-control…``), which only real AWS
+    resolves; against an ``endpoint_url`` such as ``http://127.0.0.1:9000`` this strips it again. Returns
+    ``client``.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    def _strip_account_host_prefix(request: Any, **_: Any) -> None:
+        account = request.headers.get("x-amz-account-id")
+        if isinstance(account, bytes):
+            account = account.decode()
+        parts = urlsplit(request.url)
+        if account and parts.netloc.startswith(f"{account}."):
+            request.url = urlunsplit(parts._replace(netloc=parts.netloc[len(account) + 1 :]))
+
+    client.meta.events.register("before-sign.s3-control", _strip_account_host_prefix)
+    return client
