@@ -197,7 +197,7 @@ DENIED_CODES = frozenset(
         "403",
     }
 )
-MISSING_BUCKET_CODES = frozenset({"NoSuchBucket", "404"})
+MISSING_CODES = frozenset({"NoSuchBucket", "NoSuchEntity", "404"})
 PAB_KEYS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PUBLIC_GROUPS = (
     "http://acs.amazonaws.com/groups/global/AllUsers",
@@ -284,6 +284,28 @@ def call_api(
     :raises CallError: access denied, missing bucket or another client error (not retried).
     :raises AisecTransientError: throttling / 5xx / network still failing after ``retry.max_attempts``.
     """
+    return retry_call(
+        lambda: dict(getattr(client, api)(**kwargs) or {}),
+        target=f"bucket {bucket!r}",
+        name=bucket,
+        api=api,
+        retry=retry,
+        stats=stats,
+        not_configured=not_configured,
+    )
+
+
+def retry_call(
+    fn: Callable[[], Any],
+    *,
+    target: str,
+    name: str,
+    api: str,
+    retry: RetryPolicy,
+    stats: CallStats | None = None,
+    not_configured: Sequence[str] = (),
+) -> Any:
+    """Run ``fn`` (one or more AWS calls on ``target``) with :func:`call_api`'s retry and error rules."""
     from botocore.exceptions import ClientError
 
     stats = stats if stats is not None else CallStats()
@@ -291,31 +313,27 @@ def call_api(
     for attempt in range(1, retry.max_attempts + 1):
         stats.calls += 1
         try:
-            response = getattr(client, api)(**kwargs)
-            return dict(response or {})
+            return fn()
         except ClientError as exc:
             code, status = error_code(exc)
+            op = _snake(getattr(exc, "operation_name", "") or "") or api
             if code in not_configured:
                 raise NotConfigured(code) from None
             if code in TRANSIENT_CODES or (status is not None and status >= 500) or status == 429:
                 last = exc
-            elif code in MISSING_BUCKET_CODES or (api == "head_bucket" and status == 404):
-                raise CallError(
-                    "missing", bucket, api, code or "404", f"bucket {bucket!r} does not exist ({api}: {code or 404})"
-                ) from None
+            elif code in MISSING_CODES or (op == "head_bucket" and status == 404):
+                raise CallError("missing", name, op, code or "404", f"{target} does not exist ({op}: {code or 404})") from None
             elif code in DENIED_CODES or status == 403:
                 raise CallError(
                     "denied",
-                    bucket,
-                    api,
+                    name,
+                    op,
                     code or "403",
-                    f"access denied to bucket {bucket!r} on {api} ({code or 403}); grant the caller this read permission",
+                    f"access denied to {target} on {op} ({code or 403}); grant the caller this read permission",
                 ) from None
             else:
                 message = (exc.response.get("Error") or {}).get("Message", "")
-                raise CallError(
-                    "client_error", bucket, api, code, f"{api} on bucket {bucket!r} failed: {code} {message}".strip()
-                ) from None
+                raise CallError("client_error", name, op, code, f"{op} on {target} failed: {code} {message}".strip()) from None
         except Exception as exc:
             if not _is_network_error(exc):
                 raise
@@ -323,9 +341,14 @@ def call_api(
         if attempt < retry.max_attempts:
             stats.retries += 1
             retry.sleep(retry.delay(attempt))
-    raise AisecTransientError(
-        f"{api} on bucket {bucket!r} still failing after {retry.max_attempts} attempt(s): {_describe(last)}"
-    )
+    raise AisecTransientError(f"{api} on {target} still failing after {retry.max_attempts} attempt(s): {_describe(last)}")
+
+
+def _snake(operation: str) -> str:
+    """``GetBucketPolicy`` → ``get_bucket_policy`` (botocore operation name to client method)."""
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
 
 
 def _describe(exc: BaseException | None) -> str:
@@ -870,3 +893,56 @@ def use_path_style_s3control(client: Any) -> Any:
 
     client.meta.events.register("before-sign.s3-control", _strip_account_host_prefix)
     return client
+
+
+# --------------------------------------------------------------------------------------- IAM lint sources
+def lint_iam_policies(
+    *,
+    policy_files: Sequence[str] = (),
+    role_names: Sequence[str] = (),
+    iam_client: Any = None,
+    purpose: str | None = None,
+    training_data_buckets: Sequence[str] = (),
+    fail_on: str = "low",
+    retry: RetryPolicy | None = None,
+) -> Report:
+    """Lint local policy files and the policies attached to IAM roles (fetched through ``iam_client``).
+
+    A role that does not exist is an input error; a denied read is undecidable (both name the role and the
+    API call); throttling / network errors are retried, then :class:`AisecTransientError`.
+    """
+    from airflow_aisec.core.iam import _split_wrapped, lint_documents, load_policy_file
+    from airflow_aisec.exceptions import AisecUndecidableError
+
+    if not policy_files and not role_names:
+        raise AisecInputError("give at least one policy file or role name to lint")
+    if role_names and iam_client is None:
+        raise AisecInputError("role_names need an IAM client (an AWS connection or credentials)")
+    documents: list[tuple[str, Any, str | None, Mapping[str, str]]] = []
+    for path in policy_files:
+        source, doc = load_policy_file(path)
+        documents.append((source, *_split_wrapped(source, doc)))
+    retry = retry or RetryPolicy()
+    for role in role_names:
+        from airflow_aisec.core.iam import fetch_role_documents
+
+        try:
+            fetched = retry_call(
+                lambda role=role: fetch_role_documents(iam_client, role),
+                target=f"IAM role {role!r}",
+                name=role,
+                api="get_role",
+                retry=retry,
+            )
+        except CallError as exc:
+            if exc.kind == "missing":
+                raise AisecInputError(str(exc)) from None
+            raise AisecUndecidableError(str(exc)) from None
+        if not fetched:
+            raise AisecUndecidableError(f"IAM role {role!r} has no inline or attached policies to lint")
+        documents += fetched
+    names = [*map(str, policy_files), *(f"role/{r}" for r in role_names)]
+    subject = names[0] if len(names) == 1 else f"{len(names)} IAM policy sources"
+    return lint_documents(
+        documents, subject=subject, purpose=purpose, training_data_buckets=training_data_buckets, fail_on=fail_on
+    )
