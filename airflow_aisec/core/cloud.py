@@ -21,6 +21,7 @@ ownership and logging are reported, never changed.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -322,7 +323,9 @@ def retry_call(
             if code in TRANSIENT_CODES or (status is not None and status >= 500) or status == 429:
                 last = exc
             elif code in MISSING_CODES or (op == "head_bucket" and status == 404):
-                raise CallError("missing", name, op, code or "404", f"{target} does not exist ({op}: {code or 404})") from None
+                raise CallError(
+                    "missing", name, op, code or "404", f"{target} does not exist ({op}: {code or 404})"
+                ) from None
             elif code in DENIED_CODES or status == 403:
                 raise CallError(
                     "denied",
@@ -333,7 +336,9 @@ def retry_call(
                 ) from None
             else:
                 message = (exc.response.get("Error") or {}).get("Message", "")
-                raise CallError("client_error", name, op, code, f"{op} on {target} failed: {code} {message}".strip()) from None
+                raise CallError(
+                    "client_error", name, op, code, f"{op} on {target} failed: {code} {message}".strip()
+                ) from None
         except Exception as exc:
             if not _is_network_error(exc):
                 raise
@@ -341,7 +346,9 @@ def retry_call(
         if attempt < retry.max_attempts:
             stats.retries += 1
             retry.sleep(retry.delay(attempt))
-    raise AisecTransientError(f"{api} on {target} still failing after {retry.max_attempts} attempt(s): {_describe(last)}")
+    raise AisecTransientError(
+        f"{api} on {target} still failing after {retry.max_attempts} attempt(s): {_describe(last)}"
+    )
 
 
 def _snake(operation: str) -> str:
@@ -928,7 +935,7 @@ def lint_iam_policies(
 
         try:
             fetched = retry_call(
-                lambda role=role: fetch_role_documents(iam_client, role),
+                functools.partial(fetch_role_documents, iam_client, role),
                 target=f"IAM role {role!r}",
                 name=role,
                 api="get_role",

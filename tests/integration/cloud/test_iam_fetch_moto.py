@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 TRUST = json.dumps(
     {
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
     }
 )
 
@@ -41,9 +43,7 @@ def test_inline_and_attached_policies_of_a_role_are_linted(moto_server):
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName=role, PolicyArn=arn)
-    report = cloud.lint_iam_policies(
-        role_names=[role], iam_client=iam, training_data_buckets=["train-data"]
-    ).to_dict()
+    report = cloud.lint_iam_policies(role_names=[role], iam_client=iam, training_data_buckets=["train-data"]).to_dict()
     assert report["status"] == "fail"
     got = sorted((f["id"], f["location"].split("#")[0]) for f in report["findings"])
     assert got == [

@@ -109,14 +109,22 @@ def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
     iam.create_role(
         RoleName=role,
         AssumeRolePolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
         ),
     )
     iam.put_role_policy(
         RoleName=role,
         PolicyName="cleanup",
         PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::m/*"}]}
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::m/*"}],
+            }
         ),
     )
     data = REPO / "data" / "iam"
@@ -124,7 +132,10 @@ def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
         "aisec_test_iam_lint",
         lambda: IamPolicyLintOperator(
             task_id="least_privilege",
-            policy_files=[str(data / "inference-role-least-privilege.json"), str(data / "training-role-least-privilege.json")],
+            policy_files=[
+                str(data / "inference-role-least-privilege.json"),
+                str(data / "training-role-least-privilege.json"),
+            ],
             aws_conn_id=None,
         ),
         lambda: IamPolicyLintOperator(task_id="role", role_names=[role], aws_conn_id=aws_conn),
