@@ -31,6 +31,17 @@ def _as_list(value: str | Sequence[str] | None, name: str) -> list[str]:
     return [v for v in items if v]
 
 
+def _as_bool(value: bool | str, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", ""):
+        return False
+    raise AisecInputError(f"{name} must be true or false, not {value!r}")
+
+
 def _aws_hook(aws_conn_id: str | None, region_name: str | None, client_type: str) -> Any:
     try:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -66,10 +77,12 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
     :param require_bucket_key: flag SSE-KMS buckets without an S3 Bucket Key (low severity).
     :param check_object_lock: also require Object Lock.
     :param check_account: also check the account-level public access block (S3 Control API).
-    :param checks: subset of check groups to run (default all but ``object_lock``); see
-        :data:`airflow_aisec.core.cloud.CHECK_GROUPS`. Useful for S3-compatible stores lacking some APIs.
+    :param checks: subset of check groups to run, a list or a comma-separated string (default all but
+        ``object_lock``); see :data:`airflow_aisec.core.cloud.CHECK_GROUPS`. Useful for S3-compatible
+        stores lacking some APIs. (templated)
     :param enforce: apply the safe remediations (default encryption, public access block, versioning) and
-        report exactly what changed. Without it nothing is modified; the report holds the plan.
+        report exactly what changed. Without it nothing is modified; the report holds the plan. A bool, or
+        ``"true"`` / ``"false"`` when templated from params. (templated)
     :param fail_on: lowest finding severity that fails the task; lower ones only ``warn``.
     :param max_attempts: attempts per API call for throttling / 5xx / network errors (bounded backoff).
     """
@@ -81,6 +94,8 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         "aws_conn_id",
         "region_name",
         "kms_key_id",
+        "checks",
+        "enforce",
     )
     ui_color = "#fff3e0"
 
@@ -95,8 +110,8 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         require_bucket_key: bool = True,
         check_object_lock: bool = False,
         check_account: bool = False,
-        checks: Sequence[str] | None = None,
-        enforce: bool = False,
+        checks: str | Sequence[str] | None = None,
+        enforce: bool | str = False,
         fail_on: str = "low",
         max_attempts: int = 4,
         **kwargs: Any,
@@ -114,7 +129,7 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         self.require_bucket_key = require_bucket_key
         self.check_object_lock = check_object_lock
         self.check_account = check_account
-        self.checks = list(checks) if checks is not None else None
+        self.checks = checks
         self.enforce = enforce
         self.fail_on = fail_on
         self.max_attempts = max_attempts
@@ -147,8 +162,8 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
             kms_key_id=self.kms_key_id or None,
             require_bucket_key=self.require_bucket_key,
             check_object_lock=self.check_object_lock,
-            checks=self.checks,
-            enforce=self.enforce,
+            checks=_as_list(self.checks, "checks") or None,
+            enforce=_as_bool(self.enforce, "enforce"),
             account=account,
             fail_on=self.fail_on,
             retry=cloud.RetryPolicy(max_attempts=self.max_attempts),

@@ -14,26 +14,6 @@ from tests.integration.cloud.test_s3_posture_moto import make_compliant_bucket
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-CONN_ID = "aisec_s3_test"
-
-
-@pytest.fixture(scope="module")
-def aws_conn(moto_server):
-    """``AIRFLOW_CONN_AISEC_S3_TEST`` (JSON form): dummy credentials, ``extra.endpoint_url`` = moto."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv(
-        f"AIRFLOW_CONN_{CONN_ID.upper()}",
-        json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"endpoint_url": moto_server.endpoint_url, "region_name": "us-east-1"},
-            }
-        ),
-    )
-    yield CONN_ID
-    mp.undo()
 
 
 def _dag(dag_id, *tasks_factory):

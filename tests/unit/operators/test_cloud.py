@@ -18,6 +18,8 @@ def test_template_fields_are_public_api():
         "aws_conn_id",
         "region_name",
         "kms_key_id",
+        "checks",
+        "enforce",
     )
     assert IamPolicyLintOperator.template_fields == (
         "report_path",
@@ -61,3 +63,17 @@ def test_missing_providers_amazon_is_a_clear_input_error(monkeypatch):
     op = S3BucketPostureOperator(task_id="t", buckets=["b"], aws_conn_id="aws_default")
     with pytest.raises(AisecInputError, match=r"pip install 'airflow-aisec\[aws\]'"):
         op._check(["b"])
+
+
+@pytest.mark.parametrize(("value", "expected"), [(True, True), ("True", True), ("false", False), ("", False)])
+def test_enforce_accepts_templated_strings(value, expected):
+    from airflow_aisec.operators.cloud import _as_bool
+
+    assert _as_bool(value, "enforce") is expected
+
+
+def test_enforce_rejects_other_strings():
+    from airflow_aisec.operators.cloud import _as_bool
+
+    with pytest.raises(AisecInputError, match="enforce must be true or false, not 'maybe'"):
+        _as_bool("maybe", "enforce")
