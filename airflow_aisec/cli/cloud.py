@@ -60,6 +60,20 @@ def register(subparsers: Any) -> None:
         metavar="BUCKET",
         help="bucket holding training data (repeatable); inference roles must not write it",
     )
+    p.add_argument(
+        "--notebook-instance",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also check this SageMaker notebook instance's settings (repeatable)",
+    )
+    p.add_argument(
+        "--training-job",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also check this SageMaker training job's settings (repeatable)",
+    )
     _add_aws_arguments(p)
     _add_fail_on(p)
     add_format_argument(p, ("text", "json", "markdown"))
@@ -138,11 +152,12 @@ def _iam_lint(args: argparse.Namespace) -> int:
     from airflow_aisec.core import cloud
     from airflow_aisec.exceptions import AisecInputError
 
-    subject = ", ".join([*args.policies, *(f"role/{r}" for r in args.role)]) or "(none)"
+    sagemaker = [*args.notebook_instance, *args.training_job]
+    subject = ", ".join([*args.policies, *(f"role/{r}" for r in args.role), *sagemaker]) or "(none)"
 
     def build() -> Any:
-        if not args.policies and not args.role:
-            raise AisecInputError("give at least one POLICY_JSON file or --role NAME")
+        if not args.policies and not args.role and not sagemaker:
+            raise AisecInputError("give at least one POLICY_JSON file, --role, --notebook-instance or --training-job")
         return cloud.lint_iam_policies(
             policy_files=args.policies,
             role_names=args.role,
@@ -151,6 +166,9 @@ def _iam_lint(args: argparse.Namespace) -> int:
             training_data_buckets=args.training_data_bucket,
             fail_on=args.fail_on,
             retry=cloud.RetryPolicy(max_attempts=args.max_attempts),
+            sagemaker_client=_client(args, "sagemaker") if sagemaker else None,
+            notebook_instances=args.notebook_instance,
+            training_jobs=args.training_job,
         )
 
     return run_report(args, "iam_policy", subject, build)

@@ -912,8 +912,12 @@ def lint_iam_policies(
     training_data_buckets: Sequence[str] = (),
     fail_on: str = "low",
     retry: RetryPolicy | None = None,
+    sagemaker_client: Any = None,
+    notebook_instances: Sequence[str] = (),
+    training_jobs: Sequence[str] = (),
 ) -> Report:
-    """Lint local policy files and the policies attached to IAM roles (fetched through ``iam_client``).
+    """Lint local policy files and the policies attached to IAM roles (fetched through ``iam_client``),
+    and optionally the SageMaker settings of notebook instances and training jobs.
 
     A role that does not exist is an input error; a denied read is undecidable (both name the role and the
     API call); throttling / network errors are retried, then :class:`AisecTransientError`.
@@ -921,8 +925,8 @@ def lint_iam_policies(
     from airflow_aisec.core.iam import _split_wrapped, lint_documents, load_policy_file
     from airflow_aisec.exceptions import AisecUndecidableError
 
-    if not policy_files and not role_names:
-        raise AisecInputError("give at least one policy file or role name to lint")
+    if not policy_files and not role_names and not notebook_instances and not training_jobs:
+        raise AisecInputError("give at least one policy file, role name or SageMaker resource to lint")
     if role_names and iam_client is None:
         raise AisecInputError("role_names need an IAM client (an AWS connection or credentials)")
     documents: list[tuple[str, Any, str | None, Mapping[str, str]]] = []
@@ -948,8 +952,167 @@ def lint_iam_policies(
         if not fetched:
             raise AisecUndecidableError(f"IAM role {role!r} has no inline or attached policies to lint")
         documents += fetched
-    names = [*map(str, policy_files), *(f"role/{r}" for r in role_names)]
+    sm_findings: list[dict[str, Any]] = []
+    if notebook_instances or training_jobs:
+        if sagemaker_client is None:
+            raise AisecInputError("SageMaker resources need a SageMaker client (an AWS connection or credentials)")
+        sm_findings = audit_sagemaker(
+            sagemaker_client, notebook_instances=notebook_instances, training_jobs=training_jobs, retry=retry
+        )
+
+    def add_sagemaker(report: Report) -> None:
+        for f in sm_findings:
+            report.add_finding(**f)
+            report.add_tags(*f["details"]["tags"])
+        if notebook_instances or training_jobs:
+            report.metrics["sagemaker_resources"] = len(notebook_instances) + len(training_jobs)
+
+    names = [
+        *map(str, policy_files),
+        *(f"role/{r}" for r in role_names),
+        *(f"sagemaker/notebook-instance/{n}" for n in notebook_instances),
+        *(f"sagemaker/training-job/{j}" for j in training_jobs),
+    ]
     subject = names[0] if len(names) == 1 else f"{len(names)} IAM policy sources"
     return lint_documents(
-        documents, subject=subject, purpose=purpose, training_data_buckets=training_data_buckets, fail_on=fail_on
+        documents,
+        subject=subject,
+        purpose=purpose,
+        training_data_buckets=training_data_buckets,
+        fail_on=fail_on,
+        before_finish=add_sagemaker,
     )
+
+
+# --------------------------------------------------------------------------------------- SageMaker
+#: id → severity, title, prowler / checkov equivalents, threat tags.
+SAGEMAKER_CHECKS: dict[str, dict[str, Any]] = {
+    "AISEC-SM-NOTEBOOK-DIRECT-INTERNET": {
+        "severity": "high",
+        "title": "Notebook instance has direct internet access",
+        "prowler": ["sagemaker_notebook_instance_without_direct_internet_access_configured"],
+        "checkov": ["CKV_AWS_122"],
+        "tags": ["OWASP-ML05", "AML.T0024"],
+    },
+    "AISEC-SM-NOTEBOOK-ROOT-ACCESS": {
+        "severity": "medium",
+        "title": "Notebook instance allows root access",
+        "prowler": ["sagemaker_notebook_instance_root_access_disabled"],
+        "checkov": ["CKV_AWS_307"],
+        "tags": ["AML.T0055"],
+    },
+    "AISEC-SM-NOTEBOOK-NO-KMS": {
+        "severity": "medium",
+        "title": "Notebook instance storage is not encrypted with a customer-managed KMS key",
+        "prowler": ["sagemaker_notebook_instance_encryption_enabled"],
+        "checkov": ["CKV_AWS_22"],
+        "tags": ["OWASP-ML05"],
+    },
+    "AISEC-SM-NOTEBOOK-NO-VPC": {
+        "severity": "medium",
+        "title": "Notebook instance is not in a VPC subnet",
+        "prowler": ["sagemaker_notebook_instance_vpc_settings_configured"],
+        "checkov": [],
+        "tags": ["OWASP-ML05"],
+    },
+    "AISEC-SM-TRAINING-NO-ICT-ENCRYPTION": {
+        "severity": "medium",
+        "title": "Training job does not encrypt inter-container traffic",
+        "prowler": ["sagemaker_training_jobs_intercontainer_encryption_enabled"],
+        "checkov": [],
+        "tags": ["OWASP-ML05"],
+    },
+    "AISEC-SM-TRAINING-NO-VOLUME-KMS": {
+        "severity": "medium",
+        "title": "Training job volume/output not encrypted with a KMS key",
+        "prowler": ["sagemaker_training_jobs_volume_and_output_encryption_enabled"],
+        "checkov": [],
+        "tags": ["OWASP-ML05"],
+    },
+    "AISEC-SM-TRAINING-NO-NETWORK-ISOLATION": {
+        "severity": "low",
+        "title": "Training job containers are not network-isolated",
+        "prowler": ["sagemaker_training_jobs_network_isolation_enabled"],
+        "checkov": [],
+        "tags": ["OWASP-ML02", "AML.T0010"],
+    },
+}
+
+
+def evaluate_notebook_instance(name: str, desc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Findings ``(id, details)`` for a ``DescribeNotebookInstance`` response (AWS defaults when absent)."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if desc.get("DirectInternetAccess", "Enabled") == "Enabled":
+        out.append(("AISEC-SM-NOTEBOOK-DIRECT-INTERNET", {"DirectInternetAccess": desc.get("DirectInternetAccess")}))
+    if desc.get("RootAccess", "Enabled") == "Enabled":
+        out.append(("AISEC-SM-NOTEBOOK-ROOT-ACCESS", {"RootAccess": desc.get("RootAccess", "Enabled (default)")}))
+    if not desc.get("KmsKeyId"):
+        out.append(("AISEC-SM-NOTEBOOK-NO-KMS", {}))
+    if not desc.get("SubnetId"):
+        out.append(("AISEC-SM-NOTEBOOK-NO-VPC", {}))
+    return out
+
+
+def evaluate_training_job(name: str, desc: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Findings ``(id, details)`` for a ``DescribeTrainingJob`` response."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    if not desc.get("EnableInterContainerTrafficEncryption"):
+        out.append(("AISEC-SM-TRAINING-NO-ICT-ENCRYPTION", {}))
+    volume_key = (desc.get("ResourceConfig") or {}).get("VolumeKmsKeyId")
+    output_key = (desc.get("OutputDataConfig") or {}).get("KmsKeyId")
+    if not volume_key or not output_key:
+        out.append(("AISEC-SM-TRAINING-NO-VOLUME-KMS", {"volume_kms_key": volume_key, "output_kms_key": output_key}))
+    if not desc.get("EnableNetworkIsolation"):
+        out.append(("AISEC-SM-TRAINING-NO-NETWORK-ISOLATION", {"vpc": bool(desc.get("VpcConfig"))}))
+    return out
+
+
+def audit_sagemaker(
+    client: Any,
+    *,
+    notebook_instances: Sequence[str] = (),
+    training_jobs: Sequence[str] = (),
+    retry: RetryPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """The article's SageMaker settings, as ``Report.add_finding`` keyword dicts.
+
+    A resource that does not exist is an input error; a denied read is undecidable.
+    """
+    from airflow_aisec.exceptions import AisecUndecidableError
+
+    retry = retry or RetryPolicy()
+    out: list[dict[str, Any]] = []
+    targets = [
+        ("notebook-instance", n, "describe_notebook_instance", "NotebookInstanceName") for n in notebook_instances
+    ]
+    targets += [("training-job", j, "describe_training_job", "TrainingJobName") for j in training_jobs]
+    for kind, name, api, param in targets:
+        try:
+            desc = retry_call(
+                functools.partial(getattr(client, api), **{param: name}),
+                target=f"SageMaker {kind} {name!r}",
+                name=name,
+                api=api,
+                retry=retry,
+            )
+        except CallError as exc:
+            if exc.kind == "missing" or "RecordNotFound" in str(exc) or "not found" in str(exc).lower():
+                raise AisecInputError(f"SageMaker {kind} {name!r} not found ({exc.api})") from None
+            raise AisecUndecidableError(str(exc)) from None
+        evaluate = evaluate_notebook_instance if kind == "notebook-instance" else evaluate_training_job
+        for check_id, details in evaluate(name, desc):
+            check = SAGEMAKER_CHECKS[check_id]
+            out.append(
+                {
+                    "id": check_id,
+                    "severity": check["severity"],
+                    "title": check["title"],
+                    "location": f"sagemaker/{kind}/{name}",
+                    "details": {
+                        **details,
+                        "equivalents": {"prowler": check["prowler"], "checkov": check["checkov"]},
+                        "tags": check["tags"],
+                    },
+                }
+            )
+    return out

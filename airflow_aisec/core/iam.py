@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -627,8 +627,12 @@ def lint_documents(
     purpose: str | None = None,
     training_data_buckets: Sequence[str] = (),
     fail_on: str = "low",
+    before_finish: Callable[[Report], None] | None = None,
 ) -> Report:
-    """Lint ``(source, document, role_name, role_tags)`` tuples into one report."""
+    """Lint ``(source, document, role_name, role_tags)`` tuples into one report.
+
+    :param before_finish: called with the report before it is closed (to add related findings).
+    """
     if fail_on not in SEVERITIES:
         raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
     report = Report.start("iam_policy", subject, tags=["AML.T0055"])
@@ -654,6 +658,8 @@ def lint_documents(
         )
     report.details["policies"] = per_source
     report.metrics["policies"] = len(documents)
+    if before_finish is not None:
+        before_finish(report)
     return finish_report(report, fail_on)
 
 

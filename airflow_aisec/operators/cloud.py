@@ -186,8 +186,12 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
     :param purpose: ``"inference"`` or ``"training"`` for every policy (overrides tags and names).
     :param training_data_buckets: buckets holding training data; an inference role must not write them
         (without the list: must not write any bucket). (templated)
+    :param sagemaker_notebook_instances: SageMaker notebook instances whose settings to check (direct
+        internet access, root access, KMS encryption, VPC), fetched through ``aws_conn_id``. (templated)
+    :param sagemaker_training_jobs: SageMaker training jobs whose settings to check (inter-container
+        traffic encryption, volume/output KMS keys, network isolation). (templated)
     :param fail_on: lowest finding severity that fails the task; lower ones only ``warn``.
-    :param max_attempts: attempts per role fetch for throttling / network errors.
+    :param max_attempts: attempts per fetch for throttling / network errors.
     """
 
     aisec_check = "iam_policy"
@@ -197,6 +201,8 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         "role_names",
         "aws_conn_id",
         "training_data_buckets",
+        "sagemaker_notebook_instances",
+        "sagemaker_training_jobs",
     )
     ui_color = "#fff3e0"
 
@@ -209,13 +215,15 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         region_name: str | None = None,
         purpose: str | None = None,
         training_data_buckets: str | Sequence[str] = (),
+        sagemaker_notebook_instances: str | Sequence[str] = (),
+        sagemaker_training_jobs: str | Sequence[str] = (),
         fail_on: str = "low",
         max_attempts: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not policy_files and not role_names:
-            raise ValueError("IamPolicyLintOperator needs policy_files or role_names")
+        if not (policy_files or role_names or sagemaker_notebook_instances or sagemaker_training_jobs):
+            raise ValueError("IamPolicyLintOperator needs policy_files, role_names or SageMaker resources")
         if purpose is not None and purpose not in ("inference", "training"):
             raise ValueError(f"purpose must be 'inference' or 'training', not {purpose!r}")
         if fail_on not in SEVERITIES:
@@ -226,6 +234,8 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         self.region_name = region_name
         self.purpose = purpose
         self.training_data_buckets = training_data_buckets
+        self.sagemaker_notebook_instances = sagemaker_notebook_instances
+        self.sagemaker_training_jobs = sagemaker_training_jobs
         self.fail_on = fail_on
         self.max_attempts = max_attempts
 
@@ -237,10 +247,12 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         files = _as_list(self.policy_files, "policy_files")
         roles = _as_list(self.role_names, "role_names")
-        subject = ", ".join([*files, *(f"role/{r}" for r in roles)])
-        return self.run_check(context, subject=subject, check=lambda: self._check(files, roles))
+        notebooks = _as_list(self.sagemaker_notebook_instances, "sagemaker_notebook_instances")
+        jobs = _as_list(self.sagemaker_training_jobs, "sagemaker_training_jobs")
+        subject = ", ".join([*files, *(f"role/{r}" for r in roles), *notebooks, *jobs])
+        return self.run_check(context, subject=subject, check=lambda: self._check(files, roles, notebooks, jobs))
 
-    def _check(self, files: list[str], roles: list[str]) -> Any:
+    def _check(self, files: list[str], roles: list[str], notebooks: list[str], jobs: list[str]) -> Any:
         from airflow_aisec.core import cloud
 
         return cloud.lint_iam_policies(
@@ -251,4 +263,7 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
             training_data_buckets=_as_list(self.training_data_buckets, "training_data_buckets"),
             fail_on=self.fail_on,
             retry=cloud.RetryPolicy(max_attempts=self.max_attempts),
+            sagemaker_client=self._hook("sagemaker").conn if (notebooks or jobs) else None,
+            notebook_instances=notebooks,
+            training_jobs=jobs,
         )

@@ -53,4 +53,4 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path, capsys):
     assert f"{bad}: not valid JSON" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert main(["iam-lint"]) == 2
-    assert "give at least one POLICY_JSON file or --role NAME" in capsys.readouterr().err
+    assert "give at least one POLICY_JSON file, --role" in capsys.readouterr().err

@@ -305,3 +305,29 @@ class TestTransient:
             cloud.check_s3_posture(object(), [" "])
         with pytest.raises(AisecInputError, match="max_attempts must be at least 1"):
             cloud.RetryPolicy(max_attempts=0)
+
+
+class TestSageMakerSettings:
+    def test_notebook_defaults_are_findings(self):
+        ids = [i for i, _ in cloud.evaluate_notebook_instance("nb", {})]
+        assert ids == [
+            "AISEC-SM-NOTEBOOK-DIRECT-INTERNET",
+            "AISEC-SM-NOTEBOOK-ROOT-ACCESS",
+            "AISEC-SM-NOTEBOOK-NO-KMS",
+            "AISEC-SM-NOTEBOOK-NO-VPC",
+        ]
+
+    def test_hardened_notebook_has_none(self):
+        desc = {"DirectInternetAccess": "Disabled", "RootAccess": "Disabled", "KmsKeyId": "k", "SubnetId": "subnet-1"}
+        assert cloud.evaluate_notebook_instance("nb", desc) == []
+
+    def test_training_job_settings(self):
+        hardened = {
+            "EnableInterContainerTrafficEncryption": True,
+            "EnableNetworkIsolation": True,
+            "ResourceConfig": {"VolumeKmsKeyId": "k"},
+            "OutputDataConfig": {"KmsKeyId": "k"},
+        }
+        assert cloud.evaluate_training_job("tj", hardened) == []
+        (only,) = cloud.evaluate_training_job("tj", {**hardened, "OutputDataConfig": {}})
+        assert only == ("AISEC-SM-TRAINING-NO-VOLUME-KMS", {"volume_kms_key": "k", "output_kms_key": None})

@@ -27,6 +27,8 @@ def test_template_fields_are_public_api():
         "role_names",
         "aws_conn_id",
         "training_data_buckets",
+        "sagemaker_notebook_instances",
+        "sagemaker_training_jobs",
     )
     assert S3BucketPostureOperator.aisec_check == "s3_posture"
     assert IamPolicyLintOperator.aisec_check == "iam_policy"
@@ -45,7 +47,7 @@ def test_s3_operator_validates_arguments(kwargs, message):
 
 
 def test_iam_operator_needs_a_source_and_a_known_purpose():
-    with pytest.raises(ValueError, match="needs policy_files or role_names"):
+    with pytest.raises(ValueError, match="needs policy_files, role_names or SageMaker resources"):
         IamPolicyLintOperator(task_id="t")
     with pytest.raises(ValueError, match="purpose must be 'inference' or 'training'"):
         IamPolicyLintOperator(task_id="t", policy_files=["p.json"], purpose="batch")
