@@ -22,7 +22,6 @@ ownership and logging are reported, never changed.
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +60,13 @@ S3_CHECKS: dict[str, dict[str, Any]] = {
         "title": "SSE-KMS uses the AWS-managed key, not a customer-managed key (require_kms)",
         "prowler": ["s3_bucket_kms_encryption"],
         "checkov": ["CKV_AWS_145"],
+        "tags": ["OWASP-ML05"],
+    },
+    "AISEC-S3-ENC-UNEXPECTED-KEY": {
+        "severity": "medium",
+        "title": "SSE-KMS uses a different key than the expected kms_key_id",
+        "prowler": [],
+        "checkov": [],
         "tags": ["OWASP-ML05"],
     },
     "AISEC-S3-ENC-NO-BUCKET-KEY": {
@@ -510,6 +516,7 @@ class S3Finding:
     bucket: str
     details: dict[str, Any]
     severity: str | None = None
+    location: str | None = None  # default ``s3://<bucket>``
 
     @property
     def effective_severity(self) -> str:
@@ -522,7 +529,8 @@ class S3Finding:
             "equivalents": {"prowler": check["prowler"], "checkov": check["checkov"]},
             "tags": check["tags"],
         }
-        report.add_finding(self.id, self.effective_severity, check["title"], f"s3://{self.bucket}", details)
+        location = self.location or f"s3://{self.bucket}"
+        report.add_finding(self.id, self.effective_severity, check["title"], location, details)
         report.add_tags(*check["tags"])
 
 
@@ -578,9 +586,7 @@ def _encryption_findings(cfg: BucketConfig, options: PostureOptions) -> list[S3F
     if options.require_kms and kms and (not key or any(key.endswith(a) for a in AWS_MANAGED_S3_KEY_ALIASES)):
         out.append(S3Finding("AISEC-S3-ENC-AWS-MANAGED-KEY", b, info))
     if options.require_kms and kms and key and options.kms_key_id and not _same_key(key, options.kms_key_id):
-        out.append(
-            S3Finding("AISEC-S3-ENC-AWS-MANAGED-KEY", b, {**info, "expected_kms_key": options.kms_key_id}, "medium")
-        )
+        out.append(S3Finding("AISEC-S3-ENC-UNEXPECTED-KEY", b, {**info, "expected_kms_key": options.kms_key_id}))
     if kms and options.require_bucket_key and not bucket_key:
         out.append(S3Finding("AISEC-S3-ENC-NO-BUCKET-KEY", b, info))
     return out
@@ -687,10 +693,11 @@ def _is_insecure_transport_condition(conditions: Mapping[str, Mapping[str, Seque
 
 
 def evaluate_account_pab(pab: Mapping[str, bool] | None, account_id: str) -> list[S3Finding]:
+    where = f"aws-account/{account_id}"
     if pab is None:
-        return [S3Finding("AISEC-S3-ACCOUNT-PAB", f"account/{account_id}", {"configured": False})]
+        return [S3Finding("AISEC-S3-ACCOUNT-PAB", "", {"configured": False}, location=where)]
     off = [k for k in PAB_KEYS if not pab.get(k)]
-    return [S3Finding("AISEC-S3-ACCOUNT-PAB", f"account/{account_id}", {"disabled": off})] if off else []
+    return [S3Finding("AISEC-S3-ACCOUNT-PAB", "", {"disabled": off}, location=where)] if off else []
 
 
 # --------------------------------------------------------------------------------------- remediation
@@ -701,10 +708,7 @@ def plan_remediation(bucket: str, findings: Sequence[S3Finding], options: Postur
     """
     ids = {f.id for f in findings if f.bucket == bucket}
     plan: list[dict[str, Any]] = []
-    enc_ids = sorted(
-        ids
-        & {"AISEC-S3-ENC-NONE", "AISEC-S3-ENC-NOT-KMS", "AISEC-S3-ENC-AWS-MANAGED-KEY", "AISEC-S3-ENC-NO-BUCKET-KEY"}
-    )
+    enc_ids = sorted(ids & {i for i in S3_CHECKS if i.startswith("AISEC-S3-ENC-")})
     if enc_ids:
         if options.kms_key_id:
             default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": options.kms_key_id}
@@ -874,11 +878,6 @@ def _call_error_args(result: Mapping[str, Any]) -> dict[str, str]:
         "code": err["code"],
         "message": f"remediation {err['api_call']} failed: {err['message']}",
     }
-
-
-def policy_json(document: Mapping[str, Any]) -> str:
-    """Compact JSON for ``put_bucket_policy`` (tests and docs)."""
-    return json.dumps(document, separators=(",", ":"))
 
 
 def use_path_style_s3control(client: Any) -> Any:

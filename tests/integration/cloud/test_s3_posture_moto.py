@@ -260,6 +260,7 @@ def test_account_level_public_access_block(moto_server):
     ).to_dict()
     acct = [f for f in report["findings"] if f["id"] == "AISEC-S3-ACCOUNT-PAB"]
     assert acct[0]["details"]["configured"] is False
+    assert acct[0]["location"] == f"aws-account/{account}"
     s3control.put_public_access_block(
         AccountId=account, PublicAccessBlockConfiguration=dict.fromkeys(cloud.PAB_KEYS, True)
     )

@@ -331,3 +331,22 @@ class TestSageMakerSettings:
         assert cloud.evaluate_training_job("tj", hardened) == []
         (only,) = cloud.evaluate_training_job("tj", {**hardened, "OutputDataConfig": {}})
         assert only == ("AISEC-SM-TRAINING-NO-VOLUME-KMS", {"volume_kms_key": "k", "output_kms_key": None})
+
+
+def test_unexpected_kms_key_is_its_own_finding():
+    rules = [
+        {
+            "ApplyServerSideEncryptionByDefault": {
+                "SSEAlgorithm": "aws:kms",
+                "KMSMasterKeyID": "arn:aws:kms:eu-west-1:1:key/other",
+            },
+            "BucketKeyEnabled": True,
+        }
+    ]
+    options = cloud.PostureOptions(require_kms=True, kms_key_id="arn:aws:kms:eu-west-1:1:key/k1")
+    found = cloud.evaluate_bucket(_compliant(encryption_rules=rules), options)
+    assert [(f.id, f.details["expected_kms_key"]) for f in found] == [
+        ("AISEC-S3-ENC-UNEXPECTED-KEY", options.kms_key_id)
+    ]
+    (item,) = cloud.plan_remediation(B, found, options)
+    assert item["params"]["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == options.kms_key_id
