@@ -22,7 +22,7 @@ def bench_iam(n: int = 2000) -> None:
     docs = []
     for path in sorted((REPO / "data" / "iam").glob("*.json")):
         source, doc = iam.load_policy_file(path)
-        docs.append((source, *iam._split_wrapped(source, doc)))
+        docs.append((source, *iam.split_wrapped(source, doc)))
     batch = (docs * (n // len(docs) + 1))[:n]
     t0 = time.perf_counter()
     report = iam.lint_documents(batch, subject="bench", training_data_buckets=["acme-ml-training-data"])

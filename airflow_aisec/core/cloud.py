@@ -921,7 +921,7 @@ def lint_iam_policies(
     A role that does not exist is an input error; a denied read is undecidable (both name the role and the
     API call); throttling / network errors are retried, then :class:`AisecTransientError`.
     """
-    from airflow_aisec.core.iam import _split_wrapped, lint_documents, load_policy_file
+    from airflow_aisec.core.iam import lint_documents, load_policy_file, split_wrapped
     from airflow_aisec.exceptions import AisecUndecidableError
 
     if not policy_files and not role_names and not notebook_instances and not training_jobs:
@@ -931,7 +931,7 @@ def lint_iam_policies(
     documents: list[tuple[str, Any, str | None, Mapping[str, str]]] = []
     for path in policy_files:
         source, doc = load_policy_file(path)
-        documents.append((source, *_split_wrapped(source, doc)))
+        documents.append((source, *split_wrapped(source, doc)))
     retry = retry or RetryPolicy()
     for role in role_names:
         from airflow_aisec.core.iam import fetch_role_documents

@@ -588,7 +588,7 @@ def load_policy_file(path: str | Path) -> tuple[str, Any]:
     return str(p), parse_policy_text(text, str(p))
 
 
-def _split_wrapped(source: str, doc: Any) -> tuple[Any, str | None, dict[str, str]]:
+def split_wrapped(source: str, doc: Any) -> tuple[Any, str | None, dict[str, str]]:
     """``{"RoleName": …, "Tags": […], "PolicyDocument": {…}}`` wrapper → (document, role, tags)."""
     if isinstance(doc, Mapping) and "PolicyDocument" in doc:
         tags = doc.get("Tags") or {}
@@ -613,7 +613,7 @@ def lint_policy_files(
     documents = []
     for path in paths:
         source, doc = load_policy_file(path)
-        documents.append((source, *_split_wrapped(source, doc)))
+        documents.append((source, *split_wrapped(source, doc)))
     subject = documents[0][0] if len(documents) == 1 else f"{len(documents)} policy files"
     return lint_documents(
         documents, subject=subject, purpose=purpose, training_data_buckets=training_data_buckets, fail_on=fail_on

@@ -31,6 +31,14 @@ def _as_list(value: str | Sequence[str] | None, name: str) -> list[str]:
     return [v for v in items if v]
 
 
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    """Summary metadata for outlet asset events (no secrets: ids, counts, status)."""
+    counts: dict[str, int] = {}
+    for f in data["findings"]:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    return {"aisec_check": data["check"], "status": data["status"], "findings": counts, "subject": data["subject"]}
+
+
 def _as_bool(value: bool | str, name: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -142,7 +150,9 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         buckets = _as_list(self.buckets, "buckets")
         subject = ", ".join(f"s3://{b}" for b in buckets) or "s3://"
-        return self.run_check(context, subject=subject, check=lambda: self._check(buckets))
+        data = self.run_check(context, subject=subject, check=lambda: self._check(buckets))
+        self.emit_asset_events(context, _summary(data))
+        return data
 
     def _check(self, buckets: list[str]) -> Any:
         from airflow_aisec.core import cloud
@@ -250,7 +260,9 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         notebooks = _as_list(self.sagemaker_notebook_instances, "sagemaker_notebook_instances")
         jobs = _as_list(self.sagemaker_training_jobs, "sagemaker_training_jobs")
         subject = ", ".join([*files, *(f"role/{r}" for r in roles), *notebooks, *jobs])
-        return self.run_check(context, subject=subject, check=lambda: self._check(files, roles, notebooks, jobs))
+        data = self.run_check(context, subject=subject, check=lambda: self._check(files, roles, notebooks, jobs))
+        self.emit_asset_events(context, _summary(data))
+        return data
 
     def _check(self, files: list[str], roles: list[str], notebooks: list[str], jobs: list[str]) -> Any:
         from airflow_aisec.core import cloud

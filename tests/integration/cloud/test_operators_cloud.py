@@ -82,6 +82,8 @@ def test_s3_posture_operator_missing_bucket_fails_without_retry(airflow_db, moto
 
 
 def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
+    from airflow.sdk import Asset
+
     from airflow_aisec.operators.cloud import IamPolicyLintOperator
 
     iam = moto_server.client("iam")
@@ -117,12 +119,36 @@ def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
                 str(data / "training-role-least-privilege.json"),
             ],
             aws_conn_id=None,
+            outlets=[Asset("aisec://iam/least-privilege")],
         ),
         lambda: IamPolicyLintOperator(task_id="role", role_names=[role], aws_conn_id=aws_conn),
     )
     dr = run_dag(dag)
     assert task_states(dr) == {"least_privilege": "success", "role": "failed"}
     assert xcom(dr, "least_privilege")["status"] == "pass"
+    assert _asset_event_extra(dr, "least_privilege") == {
+        "aisec_check": "iam_policy",
+        "status": "pass",
+        "findings": {},
+        "subject": "2 IAM policy sources",
+    }
     report = xcom(dr, "role")
     assert [f["id"] for f in report["findings"]] == ["AISEC-IAM-TRAINING-CAN-DELETE"]
     assert report["subject"] == f"role/{role}"
+
+
+def _asset_event_extra(dag_run, task_id):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (event,) = (
+            session.query(AssetEvent)
+            .filter(
+                AssetEvent.source_dag_id == dag_run.dag_id,
+                AssetEvent.source_run_id == dag_run.run_id,
+                AssetEvent.source_task_id == task_id,
+            )
+            .all()
+        )
+        return dict(event.extra)
