@@ -190,13 +190,12 @@ def test_dry_run_decides_but_starts_and_records_nothing():
 
 def test_lost_claim_catches_up_from_the_target_runs():
     """A concurrent monitor (or one that died before saving its state) already created claim #1."""
-    from airflow.models.dagrun import DagRun
+    from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
     target, monitor = _setup(min_interval=timedelta(hours=1))
-    from airflow.models.serialized_dag import SerializedDagModel
 
     with create_session() as session:
         dag = SerializedDagModel.get_dag(target, session=session)
@@ -219,7 +218,6 @@ def test_lost_claim_catches_up_from_the_target_runs():
     runs = _target_runs(target)
     assert [r.run_id for r in runs] == ["aisec_retrain__000001"]
     assert runs[0].conf == {"aisec_retrain": {"monitor": "another"}}
-    assert DagRun  # imported for the query helper's model
 
 
 def test_unknown_target_fails_closed_naming_it():
