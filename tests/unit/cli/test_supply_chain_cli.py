@@ -128,6 +128,8 @@ def test_console_script_exit_codes(tmp_path, snapshot):
     req = tmp_path / "r.txt"
     req.write_text("requests==2.19.0\n")
     aisec = os.path.join(os.path.dirname(sys.executable), "aisec")
-    proc = subprocess.run([aisec, "audit", "-r", str(req), "--osv-db", snapshot], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [aisec, "audit", "-r", str(req), "--osv-db", snapshot], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 1
     assert "PYSEC-2018-28" in proc.stdout

@@ -14,7 +14,7 @@ from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.secrets import SecretsScanOperator
 from tests.airflow_helpers import run_dag, task_states, xcom
 from tests.osv_helpers import snapshot_path
-from tests.secrets_helpers import fake_tokens, repo_with_deleted_secret
+from tests.secrets_helpers import capture_task_logs, fake_tokens, repo_with_deleted_secret
 
 
 def free_port() -> int:
@@ -70,7 +70,8 @@ def test_operators_in_a_real_dag_run(airflow_db, tmp_path, monkeypatch, caplog):
         SecretsScanOperator(task_id="secrets_history_not_git", path=str(tmp_path / "plain"), history=True)
     (tmp_path / "plain").mkdir()
 
-    dag_run = run_dag(dag)
+    with capture_task_logs() as task_logs:
+        dag_run = run_dag(dag)
     states = task_states(dag_run)
     assert states == {
         "audit_vulnerable": "failed",
@@ -105,8 +106,10 @@ def test_operators_in_a_real_dag_run(airflow_db, tmp_path, monkeypatch, caplog):
         [xcom(dag_run, t) for t in states] + [xcom(dag_run, t, key="return_value") for t in states], default=str
     )
     assert token not in everything
-    assert "aisec secrets [FAIL]" in caplog.text  # the task logs were captured …
-    assert token not in caplog.text  # … and hold no secret
+    logs = task_logs.text + caplog.text
+    assert "aisec secrets [FAIL]" in logs  # the task logs were captured …
+    assert "AISEC-SECRET-HUGGING-FACE-TOKEN" in logs
+    assert token not in logs  # … and hold no secret
 
 
 @pytest.mark.integration
