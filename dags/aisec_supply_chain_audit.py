@@ -62,7 +62,9 @@ def aisec_supply_chain_audit():
         outlets=[Asset("aisec://sbom/pinned-requirements")],
     )
 
-    SecretsScanOperator(task_id="scan_dags_for_secrets", path=str(DAGS_FOLDER), history=IN_GIT)
+    # Vendor-format tokens (AWS, GitHub, Hugging Face, OpenAI …) fail the task; entropy/keyword heuristics are
+    # reported for review (status warn) so that a DAG carrying, say, a model digest does not break the run.
+    SecretsScanOperator(task_id="scan_dags_for_secrets", path=str(DAGS_FOLDER), history=IN_GIT, fail_on="high")
 
     known_vulnerable = DependencyAuditOperator(task_id="audit_known_vulnerable", requirements=[KNOWN_VULNERABLE])
 
