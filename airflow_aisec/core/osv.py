@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,8 +56,13 @@ def parse_version(text: str) -> Version | None:
         return None
 
 
+_PLAIN_RELEASE = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*")
+
+
 def version_key(text: str) -> str:
     """Comparable form of a version string: PEP 440 normal form, else the stripped lower-case text."""
+    if _PLAIN_RELEASE.fullmatch(text):  # already normal (the vast majority): skip the parser
+        return text
     parsed = parse_version(text)
     return str(parsed) if parsed is not None else text.strip().lower()
 
