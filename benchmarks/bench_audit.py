@@ -29,7 +29,7 @@ import json, sys, time
 t0 = time.perf_counter()
 from airflow_aisec.core.audit import run_audit
 kind, db = sys.argv[1], sys.argv[2]
-kwargs = {"path": sys.argv[3]} if kind == "path" else {}
+kwargs = {"path": sys.argv[3]} if kind == "path" else {"requirements": [sys.argv[3]]} if kind == "requirements" else {}
 report = run_audit(osv_db=db, **kwargs)
 cold = time.perf_counter() - t0
 t1 = time.perf_counter()
@@ -75,8 +75,23 @@ def main() -> int:
             **pieces
         )
     )
-    for kind in ("environment", "path"):
-        results = [run(CHILD, kind, args.db, str(venv)) for _ in range(args.runs)]
+    import importlib.metadata
+    import tempfile
+
+    from packaging.version import InvalidVersion, Version
+
+    pins = []
+    for dist in importlib.metadata.distributions():
+        try:
+            pins.append(f"{dist.metadata['Name']}=={Version(dist.version)}")
+        except InvalidVersion:
+            continue
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(sorted(set(pins))) + "\n")
+        pinned = fh.name
+    targets = {"environment": str(venv), "path": str(venv), "requirements": pinned}
+    for kind, target in targets.items():
+        results = [run(CHILD, kind, args.db, target) for _ in range(args.runs)]
         cold = [r["cold"] for r in results]
         warm = [r["warm"] for r in results]
         r0 = results[0]
@@ -86,6 +101,10 @@ def main() -> int:
             f"cold median {statistics.median(cold):.3f}s (min {min(cold):.3f}, max {max(cold):.3f}) "
             f"[floor 2.0s: {verdict}] | warm median {statistics.median(warm):.3f}s"
         )
+    os.unlink(pinned)
+    print(
+        "environment/path list packages with `pip list` (pip-audit's PipSource); requirements = the same pins, no pip list"
+    )
     return 0
 
 
