@@ -17,7 +17,8 @@ UI_DAG_FILE = Path(__file__).resolve().parents[2] / "integration" / "ui_dags" / 
 
 def load_ui_demo_dag():
     spec = importlib.util.spec_from_file_location("aisec_ui_demo_dag", UI_DAG_FILE)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.DAG
@@ -94,7 +95,8 @@ def test_overview_shows_latest_status_counts_and_drift_chart(client, auth, runs)
     assert "weights.bin changed" not in html  # findings are on the run/task pages, the overview summarises
     assert "integrity fail: 1 finding(s)" in html
     assert "drift share over the last 20 runs of aisec_ui_demo" in html
-    assert "cdn" not in html.lower() and "<script" not in html  # charts are inline SVG, no external assets
+    assert "cdn" not in html.lower()
+    assert "<script" not in html
     for svg in re.findall(r"<svg.*?</svg>", html, flags=re.S):
         ET.fromstring(svg)  # well-formed
 
@@ -116,7 +118,8 @@ def test_run_page_lists_every_report_with_findings(client, auth, runs):
     assert r.text.count('<section class="report"') == 6
     for text in ("PYSEC-2018-28", "GHSA-x84v-xcm2-53pg", "weights.bin changed since the manifest", "AWS access key"):
         assert text in r.text
-    assert 'href="/dags/aisec_ui_demo/runs/' in r.text and 'target="_top"' in r.text
+    assert 'href="/dags/aisec_ui_demo/runs/' in r.text
+    assert 'target="_top"' in r.text
 
 
 def test_run_page_of_unknown_run_is_empty(client, auth):
@@ -139,7 +142,7 @@ def test_task_page_renders_drift_table_and_chart_and_accepts_the_ui_placeholder(
 def test_task_page_and_json_of_missing_report_are_404(client, auth, runs):
     _, dirty = runs
     assert client.get(f"{run_path(dirty)}/tasks/nope", headers=auth).status_code == 404
-    assert client.get(f"/aisec/api/dags/aisec_ui_demo/runs/x/tasks/check_vulns", headers=auth).status_code == 404
+    assert client.get("/aisec/api/dags/aisec_ui_demo/runs/x/tasks/check_vulns", headers=auth).status_code == 404
 
 
 def test_json_api_returns_the_stored_report(client, auth, runs):
