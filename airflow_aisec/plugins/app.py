@@ -23,6 +23,8 @@ from airflow_aisec.report import SEVERITIES
 
 MOUNT = "/aisec"
 PER_PAGE_MAX = 200
+#: drift charts on the overview: the DAGs with the highest latest drift share (filter by DAG for others).
+MAX_DRIFT_CHARTS = 8
 
 
 @cache
@@ -119,7 +121,8 @@ def create_app() -> FastAPI:
             dag_ids = {dag_id} & dag_ids if dag_ids is not None else {dag_id}
         latest = store.latest_reports(session, dag_ids)
         agg = summary.overview(latest)
-        hist = store.history(session, agg.drift_tasks, dag_ids, last=history)
+        charted = summary.top_drift_tasks(agg, MAX_DRIFT_CHARTS)
+        hist = store.history(session, charted, dag_ids, last=history)
         drift_series: dict[str, list[tuple[str, list[float | None]]]] = {}
         for (d, t, m), rows in sorted(hist.items()):
             name = t if m < 0 else f"{t}[{m}]"
@@ -136,6 +139,7 @@ def create_app() -> FastAPI:
             agg=agg,
             table=table,
             drift_charts=drift_charts,
+            drift_dags_total=len({d for d, _ in agg.drift_tasks}),
             stored=store.count_reports(session, dag_ids),
             dag_filter=dag_id,
             sev_bar=charts.severity_bar(agg.severity_counts),

@@ -97,6 +97,7 @@ class Overview:
     secrets_found: int = 0
     retrain: list[Any] = field(default_factory=list)
     drift_tasks: list[tuple[str, str]] = field(default_factory=list)
+    drift_latest: dict[tuple[str, str], float] = field(default_factory=dict)
     by_dag: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -122,6 +123,21 @@ def overview(latest: Iterable[ReportLike]) -> Overview:
             out.secrets_found += sum(1 for f in findings if f.get("severity") != "info")
         elif check == "retrain":
             out.retrain.append(row)
-        if check == "drift" and (row.dag_id, row.task_id) not in out.drift_tasks:
-            out.drift_tasks.append((row.dag_id, row.task_id))
+        if check == "drift":
+            key = (row.dag_id, row.task_id)
+            if key not in out.drift_tasks:
+                out.drift_tasks.append(key)
+            share = drift_share(rep)
+            if share is not None:
+                out.drift_latest[key] = max(share, out.drift_latest.get(key, 0.0))
     return out
+
+
+def top_drift_tasks(agg: Overview, max_dags: int) -> list[tuple[str, str]]:
+    """Drift tasks of the ``max_dags`` DAGs with the highest latest drift share (charts stay bounded)."""
+    dag_share: dict[str, float] = {}
+    for dag_id, task_id in agg.drift_tasks:
+        share = agg.drift_latest.get((dag_id, task_id), -1.0)
+        dag_share[dag_id] = max(share, dag_share.get(dag_id, -1.0))
+    top = set(sorted(dag_share, key=lambda d: (-dag_share[d], d))[:max_dags])
+    return [task for task in agg.drift_tasks if task[0] in top]
