@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -83,10 +83,14 @@ class AisecBaseOperator(BaseOperator):
         except AisecCheckFailed as exc:  # core already built the failing report
             report = exc.report if isinstance(exc.report, Report) else Report.from_dict(exc.report)
         except AisecError as exc:
-            report = Report.start(self.aisec_check, subject).error(f"{type(exc).__name__}: {exc}")
-            self.publish(context, report)
-            raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
+            self.fail_undecided(context, subject, exc)
         return self.conclude(context, report)
+
+    def fail_undecided(self, context: Context, subject: str, exc: AisecError) -> NoReturn:
+        """Publish an ``error`` report naming ``exc`` and raise (retryable only for transient causes)."""
+        report = Report.start(self.aisec_check, subject).error(f"{type(exc).__name__}: {exc}")
+        self.publish(context, report)
+        raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
 
     def conclude(self, context: Context, report: Report) -> dict[str, Any]:
         """Publish ``report`` and raise according to its status; return it as a dict when it passes."""
