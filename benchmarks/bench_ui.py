@@ -49,9 +49,7 @@ def clone_rows(db_path: Path, *, reports: int, dags: int) -> int:
     runs = db.execute("select * from dag_run where dag_id='aisec_ui_demo' order by id").fetchall()
     template_run = runs[-1]
     tis = db.execute("select * from task_instance where run_id=?", (template_run["run_id"],)).fetchall()
-    xcoms = db.execute(
-        "select * from xcom where dag_run_id=? and key='aisec_report'", (template_run["id"],)
-    ).fetchall()
+    xcoms = db.execute("select * from xcom where dag_run_id=? and key='aisec_report'", (template_run["id"],)).fetchall()
     dag_row = db.execute("select * from dag where dag_id='aisec_ui_demo'").fetchone()
     per_run = len(xcoms)
     runs_per_dag = max(1, -(-reports // (per_run * dags)))
