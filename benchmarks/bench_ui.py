@@ -107,6 +107,7 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=10_000)
     parser.add_argument("--dags", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     args = parser.parse_args()
 
     home = setup_env()
@@ -152,6 +153,13 @@ def main() -> int:
         print(f"{name:32} {first * 1000:7.0f}ms {med * 1000:7.0f}ms {max(times) * 1000:7.0f}ms {size:9d}")
     verdict = "OK" if worst_overview < 1.0 else "SLOWER THAN TARGET"
     print(f"overview with {stored} reports: worst warm {worst_overview * 1000:.0f} ms (target < 1000 ms) {verdict}")
+    client.close()
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+    else:
+        print(f"kept AIRFLOW_HOME {home}")
     return 0
 
 
