@@ -186,3 +186,17 @@ def test_plugin_registers_views_through_the_entry_point(client, auth):
     assert views["dag_run"]["href"] == "/aisec/dags/{DAG_ID}/runs/{RUN_ID}"
     assert views["task_instance"]["href"].startswith("/aisec/dags/{DAG_ID}/runs/{RUN_ID}/tasks/{TASK_ID}")
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/aisec"
+
+
+def test_viewer_role_may_scrape_and_a_user_without_role_is_forbidden(client, runs):
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    am = get_auth_manager()
+    viewer = am.generate_jwt(SimpleAuthManagerUser(username="prometheus", role="VIEWER"))
+    nobody = am.generate_jwt(SimpleAuthManagerUser(username="nobody", role=None))
+    r = client.get("/aisec/metrics", headers={"Authorization": f"Bearer {viewer}"})
+    assert r.status_code == 200
+    assert "aisec_check_status{" in r.text
+    assert client.get("/aisec/metrics", headers={"Authorization": f"Bearer {nobody}"}).status_code == 403
+    assert client.get("/aisec/", headers={"Authorization": f"Bearer {nobody}"}).status_code == 403
