@@ -51,6 +51,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_aisec.hooks.signing"],
             }
         ],
+        "extra-links": ["airflow_aisec.links.AisecReportLink"],
+        "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.aisec_plugin.AisecPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_aisec.hooks.signing.SigningKeyHook",

@@ -4,8 +4,8 @@ The fixture runs the test DAG (and the example DAG ``aisec_artifact_integrity`` 
 with ``dag.test()`` on the session's migrated SQLite DB, copies that DB into its own AIRFLOW_HOME,
 starts ``airflow api-server`` on a free 127.0.0.1 port in its own process group, and kills + reaps
 that group at the end. (No scheduler: the runs are already done; the API server serves the UI.) Debian's
-``/usr/bin/chromium`` is driven by playwright (never downloaded). Screenshots for the README are saved
-under ``docs/img/``.
+``/usr/bin/chromium`` is driven by playwright (never downloaded). Screenshots go to a temporary folder;
+with ``AISEC_UPDATE_SCREENSHOTS=1`` they refresh the README's images under ``docs/img/``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -242,7 +243,8 @@ def test_browser_login_overview_run_and_task_views(airflow_server):
 
 
 def _screenshot(page, name: str) -> None:
-    target = DOCS_IMG / name
+    folder = DOCS_IMG if os.environ.get("AISEC_UPDATE_SCREENSHOTS") == "1" else Path(tempfile.gettempdir())
+    target = folder / name
     tmp = target.with_suffix(".tmp.png")
     page.screenshot(path=str(tmp))
     os.replace(tmp, target)
