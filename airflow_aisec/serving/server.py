@@ -68,27 +68,38 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_path: str | os.PathLike[str]) -> str:
     """The SHA-256 a manifest records for ``model_path`` (matched by relative path or file name).
 
-    Accepted shapes: ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
+    Accepted: an ``aisec.manifest/v1`` manifest (``aisec hash`` / ``ArtifactHashOperator``, sha256,
+    root digest checked), ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
     ``{"files": [{"path": "name", "sha256": "<hex>"}]}``.
     """
+    source = f"model manifest {os.fspath(manifest_path)!r}"
     try:
-        with open(manifest_path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
+        with open(manifest_path, "rb") as fh:
+            raw = fh.read()
+        manifest = json.loads(raw)
     except (OSError, ValueError) as exc:
-        raise AisecInputError(f"model manifest {os.fspath(manifest_path)!r} is unreadable: {exc}") from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
+        raise AisecInputError(f"{source} is unreadable: {exc}") from exc
     entries: dict[str, Any] = {}
-    if isinstance(files, dict):
-        entries = files
-    elif isinstance(files, list):
-        entries = {str(e.get("path")): e for e in files if isinstance(e, dict)}
+    if isinstance(manifest, dict) and manifest.get("schema") == "aisec.manifest/v1":
+        from airflow_aisec.core.hashing import parse_manifest
+
+        doc = parse_manifest(raw, source)  # validates entries and the root digest
+        if doc["algorithm"] != "sha256":
+            raise AisecInputError(f"{source} uses {doc['algorithm']}; the model server verifies sha256")
+        entries = {e["path"]: e["digest"] for e in doc["entries"]}
+    else:
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if isinstance(files, dict):
+            entries = files
+        elif isinstance(files, list):
+            entries = {str(e.get("path")): e for e in files if isinstance(e, dict)}
     name = os.path.basename(os.fspath(model_path))
     for key, value in entries.items():
         if key == name or key.endswith("/" + name) or os.path.basename(key) == name:
             digest = value.get("sha256") if isinstance(value, dict) else value
             if isinstance(digest, str) and re.fullmatch(r"(sha256:)?[0-9a-fA-F]{64}", digest):
                 return digest.removeprefix("sha256:").lower()
-    raise AisecInputError(f"model manifest {os.fspath(manifest_path)!r} has no sha256 for {name!r}")
+    raise AisecInputError(f"{source} has no sha256 for {name!r}")
 
 
 def verify_and_load(

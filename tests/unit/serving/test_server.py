@@ -102,6 +102,19 @@ def test_malicious_model_with_matching_digest_is_never_loaded(tmp_path):
     assert not sentinel.exists()
 
 
+def test_aisec_manifest_from_the_integrity_engine(model_file, tmp_path):
+    from airflow_aisec.core.integrity import hash_artifact
+
+    manifest = tmp_path / "model.manifest.json"
+    hash_artifact(model_file, manifest_path=manifest)
+    assert srv.expected_digest_from_manifest(manifest, model_file) == srv.sha256_file(model_file)
+    doc = json.loads(manifest.read_text())
+    doc["entries"][0]["digest"] = "0" * 64  # edited without updating the root digest
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(AisecInputError, match="root digest"):
+        srv.expected_digest_from_manifest(manifest, model_file)
+
+
 def test_manifest_lookup(tmp_path):
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"files": {"model.joblib": {"sha256": "sha256:" + "A" * 64}}}))
