@@ -202,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/predict":
             self._send(404, {"error": "not found"})
             return
-        client = self.headers.get("X-Client-Id") or self.client_address[0]
+        header = app.client_id_header
+        client = (self.headers.get(header) if header else None) or self.client_address[0]
         if not _CLIENT_RE.match(client):
             client = "invalid-client-id"
         try:
@@ -278,6 +279,9 @@ class ModelServer:
     :param max_lifetime_s: the server stops itself after this many seconds.
     :param log_features: log the feature vector (needed by the OOD audit); hashes are always logged.
     :param allow: extra allowlisted globals for the pre-load scan.
+    :param client_id_header: request header naming the client (the demo trusts it; behind an
+        authenticating proxy use the header carrying the authenticated identity). ``None``: the peer
+        address is the client id (clients cannot dodge the limit by rotating ids).
     """
 
     def __init__(
@@ -296,6 +300,7 @@ class ModelServer:
         log_features: bool = True,
         max_body_bytes: int = MAX_BODY_BYTES,
         allow: Sequence[str] = (),
+        client_id_header: str | None = "X-Client-Id",
     ) -> None:
         if not 0 < max_lifetime_s <= 24 * 3600:
             raise AisecInputError("max_lifetime_s must be in (0, 86400]")
@@ -311,6 +316,7 @@ class ModelServer:
         self.log_features = log_features
         self.max_body_bytes = max_body_bytes
         self.allow = tuple(allow)
+        self.client_id_header = client_id_header
         self.model: Any = None
         self.model_sha256 = ""
         self._httpd: _HTTPServer | None = None

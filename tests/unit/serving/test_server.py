@@ -184,3 +184,16 @@ def test_process_refusal_is_reported(model_file, tmp_path):
             model_file, log_path=tmp_path / "l.jsonl", state_dir=tmp_path, expected_sha256="1" * 64
         )
     assert time.monotonic() - t0 < 120
+
+
+def test_peer_address_as_client_id_defeats_id_rotation(model_file, tmp_path):
+    with srv.ModelServer(
+        model_file,
+        expected_sha256=srv.sha256_file(model_file),
+        log_path=tmp_path / "l.jsonl",
+        rate_limit_per_minute=2,
+        client_id_header=None,
+    ) as s:
+        codes = [_post(s.url, {"features": [0.0, 0.0, 0.0]}, client=f"rotating-{i}")[0] for i in range(4)]
+    assert codes == [200, 200, 429, 429]
+    assert {json.loads(line)["client_id"] for line in (tmp_path / "l.jsonl").read_text().splitlines()} == {"127.0.0.1"}
