@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AI/ML Security",
                 "python-modules": [
                     "airflow_aisec.operators.integrity",
+                    "airflow_aisec.operators.cloud",
                 ],
             }
         ],
