@@ -32,6 +32,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.cloud",
                     "airflow_aisec.operators.modelscan",
                     "airflow_aisec.operators.inference",
+                    "airflow_aisec.operators.audit",
+                    "airflow_aisec.operators.secrets",
                 ],
             }
         ],
