@@ -12,8 +12,8 @@
         outlets=[Asset("aisec://datasets/churn")],
     )
 
-The in-toto statement is written next to the report (``<report>.intoto.json``) or, without a report
-directory, under ``data_dir("provenance", dag_id, run_id)``; its digest is in the report, and the
+The in-toto statement is written next to the report, in ``attestations/<task_id>.intoto.json`` of the
+report's folder (or, without a report directory, under ``data_dir("provenance", dag_id, run_id)``); its digest is in the report, and the
 dataset digest + version are attached to every outlet asset event.
 """
 
@@ -148,19 +148,19 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
 
     def _statement_path(self, context: Context) -> str:
+        """``attestations/<task_id>.intoto.json`` in the report's folder (or under ``data_dir("provenance")``)."""
         if self.statement_path:
             return str(self.statement_path)
-        report_path = self._resolve_report_path(context)
-        if report_path:
-            return os.path.splitext(report_path)[0] + ".intoto.json"
-        from airflow_aisec.operators.base import report_file_path
-        from airflow_aisec.utils.paths import data_dir
-
         ti = context["ti"]
-        path = report_file_path(
-            str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index
-        )
-        return os.path.splitext(path)[0] + ".intoto.json"
+        report_path = self._resolve_report_path(context)
+        if not report_path:
+            from airflow_aisec.operators.base import report_file_path
+            from airflow_aisec.utils.paths import data_dir
+
+            map_index = -1 if ti.map_index is None else ti.map_index
+            report_path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        folder, name = os.path.split(report_path)
+        return os.path.join(folder, "attestations", os.path.splitext(name)[0] + ".intoto.json")
 
     def _manifest(self) -> Any:
         from airflow_aisec.core.provenance import ManifestInput

@@ -126,6 +126,7 @@ def test_verified_dataset_passes_with_statement_and_asset_event(dag_run, evidenc
     report = xcom(dag_run, "verified")
     assert report["status"] == "pass"
     statement_path = report["details"]["statement"]["path"]
+    assert statement_path.endswith("/attestations/verified.intoto.json")
     raw = open(statement_path, "rb").read()
     assert hashlib.sha256(raw).hexdigest() == report["details"]["statement"]["sha256"]
     statement = json.loads(raw)
