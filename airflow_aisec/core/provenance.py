@@ -548,7 +548,7 @@ def verify_dataset(
         if not hmac.compare_digest(observed, expected):
             return refuse(
                 "AISEC-PROV-DIGEST",
-                f"digest mismatch: {algorithm}:{observed} != known-good {algorithm}:{expected}",
+                f"digest mismatch: {algorithm}:{observed[:16]}… != known-good {algorithm}:{expected[:16]}…",
                 {"observed": f"{algorithm}:{observed}", "expected": f"{algorithm}:{expected}"},
             )
 
