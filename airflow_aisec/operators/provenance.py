@@ -141,6 +141,16 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.builder_id = builder_id
         self.algorithm = algorithm
 
+    def _allowlist(self) -> list[str]:
+        """``allow_sources`` after templating: a list, or a JSON list / single prefix rendered as a string."""
+        value = self.allow_sources
+        if isinstance(value, str):
+            import json
+
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [text]
+        return [str(v) for v in value]
+
     def _s3_client(self) -> Any:
         """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -180,7 +190,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
             subject=str(self.dataset_uri),
             check=lambda: verify_dataset(
                 str(self.dataset_uri),
-                allow_sources=list(self.allow_sources),
+                allow_sources=self._allowlist(),
                 expected_digest=self.expected_digest,
                 manifest=self._manifest(),
                 require_signature=self.require_signature,
