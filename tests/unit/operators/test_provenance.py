@@ -177,3 +177,21 @@ def test_constructor_validates_arguments():
         DatasetProvenanceOperator(task_id="t", dataset_uri="/x", allow_sources=["/x"])
     with pytest.raises(ValueError, match="allow_sources must be a list"):
         DatasetProvenanceOperator(task_id="t", dataset_uri="/x", allow_sources="/x", expected_digest="0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "expected"),
+    [
+        (["s3://a", "/data"], ["s3://a", "/data"]),
+        ('["s3://a", "/data"]', ["s3://a", "/data"]),  # a Jinja template rendered to a JSON list
+        ("s3://a/prefix", ["s3://a/prefix"]),
+    ],
+)
+def test_templated_allowlist_is_normalised(rendered, expected):
+    from airflow_aisec.operators.provenance import DatasetProvenanceOperator
+
+    op = DatasetProvenanceOperator(
+        task_id="t", dataset_uri="/x", allow_sources="{{ var.json.allow }}", expected_digest="0" * 64
+    )
+    op.allow_sources = rendered
+    assert op._allowlist() == expected
