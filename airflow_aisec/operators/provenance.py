@@ -79,6 +79,9 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     :param expected_etag: S3 ETag pin (read with ``IfMatch``). (templated)
     :param aws_conn_id: AWS connection for ``s3://`` URIs (providers-amazon ``S3Hook``).
     :param statement_path: where to write the statement (default: next to the report). (templated)
+    :param statement_signing_key_path: PEM private key (Ed25519) or HMAC secret file: sign the statement
+        (``<statement>.sig``, ``aisec.signature/v1``). (templated)
+    :param statement_signing_conn_id: ``aisec_signing_key`` connection to sign the statement with instead.
     :param builder_id: SLSA builder id (default: ``[api] base_url``, else ``airflow://<host>``). (templated)
     :param algorithm: digest algorithm (default ``sha256``).
     """
@@ -94,6 +97,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         "public_key_path",
         "expected_etag",
         "statement_path",
+        "statement_signing_key_path",
         "builder_id",
     )
     ui_color = "#e8f5e9"
@@ -113,6 +117,8 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         expected_etag: str | None = None,
         aws_conn_id: str | None = "aws_default",
         statement_path: str | None = None,
+        statement_signing_key_path: str | None = None,
+        statement_signing_conn_id: str | None = None,
         builder_id: str | None = None,
         algorithm: str = "sha256",
         **kwargs: Any,
@@ -124,6 +130,8 @@ class DatasetProvenanceOperator(AisecBaseOperator):
             raise ValueError("give exactly one of expected_digest or manifest_path")
         if public_key_path and signing_conn_id:
             raise ValueError("give public_key_path or signing_conn_id, not both")
+        if statement_signing_key_path and statement_signing_conn_id:
+            raise ValueError("give statement_signing_key_path or statement_signing_conn_id, not both")
         self.dataset_uri = dataset_uri
         self.allow_sources = allow_sources
         self.expected_digest = expected_digest
@@ -138,6 +146,8 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.expected_etag = expected_etag
         self.aws_conn_id = aws_conn_id
         self.statement_path = statement_path
+        self.statement_signing_key_path = statement_signing_key_path
+        self.statement_signing_conn_id = statement_signing_conn_id
         self.builder_id = builder_id
         self.algorithm = algorithm
 
@@ -184,6 +194,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.provenance import verify_dataset
+        from airflow_aisec.operators.integrity import resolve_signing_key
 
         data = self.run_check(
             context,
@@ -201,6 +212,9 @@ class DatasetProvenanceOperator(AisecBaseOperator):
                 builder_id=self.builder_id or builder_id_for_deployment(),
                 invocation_id=invocation_id(context),
                 statement_path=self._statement_path(context),
+                statement_signing_key=resolve_signing_key(
+                    self.statement_signing_key_path, self.statement_signing_conn_id
+                ),
             )[0],
         )
         details = data["details"]

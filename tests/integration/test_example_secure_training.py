@@ -78,6 +78,7 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     statement = json.loads(Path(prov["details"]["statement"]["path"]).read_bytes())
     # the statement's subject digest is the dataset's actual SHA-256 (and the pinned one)
     assert statement["subject"] == [{"name": "breast_cancer.csv", "digest": {"sha256": sha256(dataset)}}]
+    assert Path(prov["details"]["statement"]["signature_path"]).is_file()
     expected = statement["predicate"]["buildDefinition"]["externalParameters"]["expected"]["digest"]
     assert expected == f"sha256:{sha256(dataset)}"  # ... which is the known-good digest pinned in the DAG
     assert statement["predicate"]["runDetails"]["metadata"]["invocationId"].startswith(

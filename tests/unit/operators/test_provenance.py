@@ -81,6 +81,7 @@ def dag_run(airflow_db, evidence):
             manifest_path=str(e["good_manifest"]),
             public_key_path=str(e["base"] / "k.pub"),
             statement_path=str(e["base"] / "out" / "signed.intoto.json"),
+            statement_signing_key_path=str(e["base"] / "k.pem"),
         )
         DatasetProvenanceOperator(
             task_id="outside_allowlist",
@@ -147,6 +148,7 @@ def test_signed_manifest_passes(dag_run, evidence):
     assert report["details"]["signature"]["verified"] is True
     assert report["details"]["statement"]["path"] == str(evidence["base"] / "out" / "signed.intoto.json")
     assert os.path.exists(report["details"]["statement"]["path"])
+    assert report["details"]["statement"]["signature_path"] == str(evidence["base"] / "out" / "signed.intoto.json.sig")
 
 
 @pytest.mark.parametrize(
