@@ -29,6 +29,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AI/ML Security",
                 "python-modules": [
                     "airflow_aisec.operators.integrity",
+                    "airflow_aisec.operators.cloud",
                 ],
             }
         ],
@@ -50,6 +51,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_aisec.hooks.signing"],
             }
         ],
+        "extra-links": ["airflow_aisec.links.AisecReportLink"],
+        "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.aisec_plugin.AisecPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_aisec.hooks.signing.SigningKeyHook",
