@@ -34,6 +34,9 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.inference",
                     "airflow_aisec.operators.audit",
                     "airflow_aisec.operators.secrets",
+                    "airflow_aisec.operators.provenance",
+                    "airflow_aisec.operators.validation",
+                    "airflow_aisec.operators.split",
                 ],
             }
         ],
