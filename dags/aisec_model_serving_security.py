@@ -2,8 +2,9 @@
 
 Runs as-is on loopback with no external service:
 
-1. ``prepare_model`` trains a tiny scikit-learn model, saves it with joblib, records its SHA-256 in a
-   manifest and builds the OOD reference (per-feature robust ranges) from the training data.
+1. ``prepare_model`` trains a tiny scikit-learn model, saves it with joblib and builds the OOD
+   reference (per-feature robust ranges) from the training data; ``hash_model``
+   (:class:`ArtifactHashOperator`) records its SHA-256 in an ``aisec.manifest/v1`` manifest.
    With ``conf={"malicious": true}`` it ships a booby-trapped model instead (a pickle whose reduce
    calls ``os.system``): ``scan_model`` then fails and the server is never started.
 2. ``scan_model`` (:class:`ModelArtifactScanOperator`) scans the artifact without loading it.
@@ -29,6 +30,7 @@ from typing import Any
 from airflow.sdk import chain, dag, task
 
 from airflow_aisec.operators.inference import EndpointLoadTestOperator, InferenceLogAuditOperator
+from airflow_aisec.operators.integrity import ArtifactHashOperator
 from airflow_aisec.operators.modelscan import ModelArtifactScanOperator
 from airflow_aisec.utils.paths import data_dir
 
@@ -45,8 +47,7 @@ def _run_dir(run_id: str) -> str:
 
 @task
 def prepare_model(**context: Any) -> dict[str, Any]:
-    """Train (or replace with a malicious sample, on request) and hash the model; write the reference."""
-    import hashlib
+    """Train (or replace with a malicious sample, on request) the model; write the OOD reference."""
     import pickle
 
     import joblib
@@ -75,13 +76,10 @@ def prepare_model(**context: Any) -> dict[str, Any]:
         tmp = model_path + ".tmp"
         joblib.dump(LogisticRegression().fit(X, y), tmp)
         os.replace(tmp, model_path)
-    with open(model_path, "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-    manifest = os.path.join(run_dir, "manifest.json")
-    write_json_atomic(manifest, {"files": {"model.joblib": {"sha256": digest}}})
     reference = os.path.join(run_dir, "reference.json")
     write_json_atomic(reference, build_reference_ranges(X, source="training data"))
-    return {"model_path": model_path, "sha256": digest, "manifest": manifest, "reference": reference, "dir": run_dir}
+    manifest = os.path.join(run_dir, "model.manifest.json")  # written by hash_model (ArtifactHashOperator)
+    return {"model_path": model_path, "manifest": manifest, "reference": reference, "dir": run_dir}
 
 
 @task
@@ -187,6 +185,11 @@ def stop_server(server: dict[str, Any]) -> dict[str, Any]:
 )
 def aisec_model_serving_security() -> None:
     model = prepare_model()
+    hash_model = ArtifactHashOperator(
+        task_id="hash_model",
+        path="{{ ti.xcom_pull(task_ids='prepare_model')['model_path'] }}",
+        manifest_path="{{ ti.xcom_pull(task_ids='prepare_model')['manifest'] }}",
+    )
     scan = ModelArtifactScanOperator(
         task_id="scan_model",
         paths="{{ ti.xcom_pull(task_ids='prepare_model')['model_path'] }}",
@@ -214,7 +217,7 @@ def aisec_model_serving_security() -> None:
         exempt_clients=[LOADTEST_CLIENT],
     )
     stop = stop_server(server)
-    chain(model, [scan, canary], server, load, traffic, audit, stop)
+    chain(model, hash_model, [scan, canary], server, load, traffic, audit, stop)
     stop.as_teardown(setups=server)
 
 

@@ -9,7 +9,7 @@ Runs as-is on local files under ``$AISEC_DATA_DIR/secure_training`` (default ``$
    (byte-for-byte deterministic) in the approved source folder, plus a reference profile and a demo
    signing key. With ``{"tamper": true}`` it then flips labels of 40 rows — a poisoned dataset.
 2. ``verify_dataset_provenance`` checks the source allowlist and the known-good SHA-256 pinned below,
-   writes an in-toto/SLSA statement and logs the dataset digest on the ``aisec://datasets/breast-cancer``
+   writes a signed in-toto/SLSA statement and logs the dataset digest on the ``aisec://datasets/breast-cancer``
    asset. A tampered dataset is refused here: training never runs and the DAG run fails (fail closed).
 3. ``validate_dataset`` runs a Great Expectations suite plus poisoning heuristics (label shift,
    duplicates, out-of-range rows, new labels) against the reference profile.
@@ -147,6 +147,7 @@ def aisec_secure_training():
         allow_sources=[str(SOURCE_DIR)],
         expected_digest=f"sha256:{DATASET_SHA256}",
         require_version=True,
+        statement_signing_key_path=PRIVATE_KEY,
         outlets=[DATASET_ASSET],
     )
 
@@ -216,10 +217,9 @@ def aisec_secure_training():
 
         import sklearn
 
-        from airflow_aisec.core.provenance import MODEL_BUILD_TYPE, build_statement, canonical_json, write_statement
-        from airflow_aisec.core.signing import load_signing_key, sign
+        from airflow_aisec.core.provenance import MODEL_BUILD_TYPE, build_statement, write_statement
+        from airflow_aisec.core.signing import load_signing_key
         from airflow_aisec.operators.provenance import builder_id_for_deployment
-        from airflow_aisec.utils.fs import write_json_atomic
 
         audit_report = ti.xcom_pull(task_ids="audit_dependencies", key="aisec_report")
         data_report = ti.xcom_pull(task_ids="verify_dataset_provenance", key="aisec_report")
@@ -283,15 +283,8 @@ def aisec_secure_training():
                 }
             ],
         )
-        written = write_statement(MODEL_STATEMENT, statement)
-        signature = sign(canonical_json(statement), load_signing_key(PRIVATE_KEY))
-        write_json_atomic(f"{MODEL_STATEMENT}.sig", signature)
-        return {
-            **written,
-            "model_digest": model["digest"],
-            "dataset_digest": dataset_digest,
-            "key_id": signature["key_id"],
-        }
+        written = write_statement(MODEL_STATEMENT, statement, load_signing_key(PRIVATE_KEY))
+        return {**written, "model_digest": model["digest"], "dataset_digest": dataset_digest}
 
     @task(outlets=[MODEL_ASSET])
     def publish_model(ti=None, outlet_events=None) -> dict:

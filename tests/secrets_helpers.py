@@ -56,3 +56,52 @@ def repo_with_deleted_secret(root: Path, token: str) -> tuple[Path, str]:
     (repo / "config.py").write_text('MODEL = "bert"\nHF_TOKEN = os.environ["HF_TOKEN"]\n')
     commit_all(repo, "read the token from the environment")
     return repo, leaked
+
+
+class TaskLogs:
+    """Every log event emitted while active (structlog, all levels), rendered as text lines."""
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    @property
+    def lines(self) -> list[str]:
+        out = []
+        for e in self.events:
+            text = str(e.get("event", ""))
+            args = e.get("positional_args")
+            if args:
+                try:
+                    text = text % tuple(args)
+                except (TypeError, ValueError):
+                    text = f"{text} {args}"
+            out.append(f"{text} {e}")
+        return out
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def capture_task_logs():
+    """Capture task logs of ``dag.test()`` runs: Airflow routes them through structlog, filtered at the
+    session's WARNING level (so neither caplog nor stdout sees INFO); lower the filter and capture."""
+    import contextlib
+    import logging
+
+    import structlog
+
+    @contextlib.contextmanager
+    def _capture():
+        old = structlog.get_config()
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+        logs = TaskLogs()
+        try:
+            with structlog.testing.capture_logs() as cap:
+                yield logs
+                logs.events = list(cap)
+        finally:
+            logs.events = logs.events or []
+            structlog.configure(**old)
+
+    return _capture()

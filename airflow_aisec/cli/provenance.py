@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--require-version", action="store_true", help="refuse object-storage data without a version pin")
     p.add_argument("--etag", metavar="ETAG", help="S3 ETag pin (object read with If-Match)")
     p.add_argument("-o", "--output", metavar="STATEMENT", help="write the in-toto statement here when verified")
+    p.add_argument("--sign-key", metavar="FILE", help="sign the statement (STATEMENT.sig): Ed25519 PEM or HMAC secret")
     p.add_argument("--builder-id", metavar="URI", help="SLSA builder id (default airflow://<host>)")
     p.add_argument("--invocation-id", metavar="ID", help="SLSA invocation id (e.g. your CI job URL)")
     add_format_argument(p, ("text", "json", "markdown"))
@@ -61,6 +62,13 @@ def _provenance(args: argparse.Namespace) -> int:
             raise AisecInputError("--signature/--public-key apply to --manifest, not --digest")
         if args.signature and not args.public_key:
             raise AisecInputError("--signature needs --public-key")
+        if args.sign_key and not args.output:
+            raise AisecInputError("--sign-key needs -o STATEMENT")
+        signing_key = None
+        if args.sign_key:
+            from airflow_aisec.core.signing import load_signing_key
+
+            signing_key = load_signing_key(args.sign_key)
         manifest = None
         if args.manifest:
             signature = args.signature or (f"{args.manifest}.sig" if args.public_key else None)
@@ -77,6 +85,7 @@ def _provenance(args: argparse.Namespace) -> int:
             builder_id=args.builder_id,
             invocation_id=args.invocation_id,
             statement_path=args.output,
+            statement_signing_key=signing_key,
         )
         return report
 

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="suppress a known false positive by its fingerprint; repeatable",
     )
     parser.add_argument("--max-file-bytes", type=int, help="skip (and count) files larger than this")
+    parser.add_argument(
+        "--fail-on",
+        choices=("high", "medium"),
+        default="medium",
+        help="medium (default): any finding fails; high: entropy/keyword heuristics only warn",
+    )
     add_format_argument(parser, ("text", "json"))
     parser.set_defaults(func=_secrets)
 
@@ -49,6 +55,7 @@ def _secrets(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             allow=allow,
             max_file_bytes=args.max_file_bytes or DEFAULT_MAX_FILE_BYTES,
+            fail_on=args.fail_on,
         )
 
     return run_report(args, "secrets", args.path, build)

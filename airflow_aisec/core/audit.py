@@ -158,13 +158,23 @@ def offline_service(db: OsvDatabase | Future[OsvDatabase]) -> Any:
                     ids=[m.advisory.id, *m.advisory.aliases],
                     description=m.advisory.summary,
                     fix_versions=m.fix_versions,
-                    published=VulnerabilityService._parse_rfc3339(_rfc3339(m.advisory.record.get("published"))),
+                    published=_published(m.advisory.record.get("published")),
                 )
                 for m in matches
             ]
             return spec, results
 
     return OfflineOsvService(db)
+
+
+def _published(value: Any) -> Any:
+    """An OSV ``published`` timestamp as pip-audit's (naive UTC) datetime; ``None`` when unparsable."""
+    from pip_audit._service import VulnerabilityService
+
+    try:
+        return VulnerabilityService._parse_rfc3339(_rfc3339(value))
+    except ValueError:
+        return None
 
 
 def _rfc3339(value: Any) -> str | None:

@@ -228,10 +228,68 @@ def build_reference_ranges(
     return {"schema": REFERENCE_SCHEMA, "k": k, "rows": int(arr.shape[0]), "source": source, "features": features}
 
 
+DRIFT_PROFILE_MAGIC = b"AISEC-DRIFT-PROFILE"
+
+
+def reference_from_profile_columns(
+    columns: Mapping[str, Any], *, features: Sequence[str] | None = None, k: float = 3.0, source: str = ""
+) -> dict[str, Any]:
+    """Per-feature ranges from a drift profile's columns (issue 5's ``Profile.columns``).
+
+    Uses each numeric column's 1,000-quantile grid (``arrays["quantiles"]``) for Q1/Q3, falling back on
+    ``meta`` min/max for constant columns. ``features`` selects and orders the columns (the model's
+    input order, as logged); default: every numeric column in profile order.
+    """
+    import numpy as np
+
+    names = (
+        list(features) if features is not None else [n for n, c in columns.items() if c.meta.get("kind") == "numeric"]
+    )
+    out = []
+    for name in names:
+        col = columns.get(name)
+        if col is None:
+            raise AisecInputError(f"drift profile has no column {name!r}")
+        if col.meta.get("kind") != "numeric" or "quantiles" not in col.arrays:
+            raise AisecInputError(f"drift profile column {name!r} is not a usable numeric column")
+        q = np.asarray(col.arrays["quantiles"], dtype=float)
+        q1, med, q3 = (float(np.quantile(q, p)) for p in (0.25, 0.5, 0.75))
+        iqr = q3 - q1
+        if iqr <= 0:
+            lo, hi = float(col.meta.get("min", q[0])), float(col.meta.get("max", q[-1]))
+            spread = max(hi - lo, abs(med) * 1e-6, 1e-9)
+            low, high = lo - k * spread, hi + k * spread
+        else:
+            low, high = q1 - k * iqr, q3 + k * iqr
+        out.append({"name": name, "low": low, "high": high, "median": med})
+    if not out:
+        raise AisecInputError("drift profile has no numeric column to build OOD ranges from")
+    return {"schema": REFERENCE_SCHEMA, "k": k, "rows": None, "source": source or "drift profile", "features": out}
+
+
+def reference_from_drift_profile(
+    path: str | os.PathLike[str], *, features: Sequence[str] | None = None, k: float = 3.0
+) -> dict[str, Any]:
+    """OOD ranges from a verified drift profile file (``aisec profile build``; drift engine, issue 5)."""
+    try:
+        from airflow_aisec.core.profile import load_profile  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise AisecInputError(
+            f"{os.fspath(path)!r} is a drift profile but the drift engine (airflow_aisec.core.profile) is not installed"
+        ) from None
+    profile = load_profile(path)  # verifies header and payload hashes; fails closed
+    return reference_from_profile_columns(profile.columns, features=features, k=k, source=os.fspath(path))
+
+
 def load_reference(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """A reference dict from a path or mapping, validated (``features``: list of {name, low, high})."""
+    """A reference dict from a path or mapping, validated (``features``: list of {name, low, high}).
+
+    A path may be the JSON of :func:`build_reference_ranges` or a drift profile file (issue 5).
+    """
     if isinstance(source, Mapping):
         ref = dict(source)
+    elif _is_drift_profile(source):
+        ref = reference_from_drift_profile(source)
     else:
         try:
             with open(os.fspath(source), encoding="utf-8") as fh:
@@ -252,6 +310,14 @@ def load_reference(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[s
         ):
             raise AisecInputError(f"reference feature {f!r} needs numeric low <= high")
     return ref
+
+
+def _is_drift_profile(path: str | os.PathLike[str]) -> bool:
+    try:
+        with open(os.fspath(path), "rb") as fh:
+            return fh.read(len(DRIFT_PROFILE_MAGIC)) == DRIFT_PROFILE_MAGIC
+    except OSError:
+        return False
 
 
 def _is_ood(features: list[float], ranges: list[tuple[float, float]]) -> bool:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,8 +56,17 @@ def parse_version(text: str) -> Version | None:
         return None
 
 
+_N = r"(?:0|[1-9][0-9]*)"
+#: PEP 440 versions already in normal form (what ``str(Version(text)) == text`` holds for).
+_NORMAL_FORM = re.compile(
+    rf"(?:[1-9][0-9]*!)?{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?(?:\+[a-z0-9]+(?:\.[a-z0-9]+)*)?"
+)
+
+
 def version_key(text: str) -> str:
     """Comparable form of a version string: PEP 440 normal form, else the stripped lower-case text."""
+    if _NORMAL_FORM.fullmatch(text):  # already normal (the vast majority): skip the parser
+        return text
     parsed = parse_version(text)
     return str(parsed) if parsed is not None else text.strip().lower()
 

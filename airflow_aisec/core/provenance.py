@@ -336,13 +336,27 @@ def build_statement(
     }
 
 
-def write_statement(path: str | os.PathLike[str], statement: Mapping[str, Any]) -> dict[str, str]:
-    """Write ``statement`` atomically as canonical JSON; return ``{"path", "sha256"}`` of the bytes written."""
-    from airflow_aisec.utils.fs import write_bytes_atomic
+def write_statement(
+    path: str | os.PathLike[str], statement: Mapping[str, Any], signing_key: Any = None
+) -> dict[str, Any]:
+    """Write ``statement`` atomically as canonical JSON; return ``{"path", "sha256"}`` of the bytes written.
+
+    With ``signing_key`` (a :class:`airflow_aisec.core.signing.SigningKey`) a detached
+    ``aisec.signature/v1`` signature over exactly those bytes is written to ``<path>.sig`` (Ed25519 or
+    HMAC-SHA256, the project's manifest-signature format; not a DSSE envelope).
+    """
+    from airflow_aisec.utils.fs import write_bytes_atomic, write_json_atomic
 
     data = canonical_json(statement)
     write_bytes_atomic(path, data)
-    return {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    out: dict[str, Any] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
+    if signing_key is not None:
+        from airflow_aisec.core.signing import sign
+
+        signature = sign(data, signing_key)
+        write_json_atomic(f"{path}.sig", signature)
+        out.update(signature_path=f"{path}.sig", key_id=signature["key_id"], signature_algorithm=signature["algorithm"])
+    return out
 
 
 def validate_statement(statement: Any) -> dict[str, Any]:
@@ -450,6 +464,7 @@ def verify_dataset(
     builder_id: str | None = None,
     invocation_id: str | None = None,
     statement_path: str | os.PathLike[str] | None = None,
+    statement_signing_key: Any = None,
     external_parameters: Mapping[str, Any] | None = None,
 ) -> tuple[Report, dict[str, Any] | None]:
     """Verify a dataset's provenance (module docstring); return ``(report, statement or None)``.
@@ -459,6 +474,8 @@ def verify_dataset(
     was accepted, never to refused data. The report's ``details.observed`` holds the observed
     digests and version either way.
 
+    :param statement_signing_key: sign the written statement (``<statement>.sig``) with this
+        :class:`~airflow_aisec.core.signing.SigningKey`.
     :param s3_client: a boto3 S3 client, or a zero-argument factory returning one (called only
         after the allowlist and pin checks pass, so a refused URI never touches credentials).
     :raises AisecInputError: bad arguments (empty allowlist, no expected digest/manifest, bad digest).
@@ -548,7 +565,7 @@ def verify_dataset(
         if not hmac.compare_digest(observed, expected):
             return refuse(
                 "AISEC-PROV-DIGEST",
-                f"digest mismatch: {algorithm}:{observed} != known-good {algorithm}:{expected}",
+                f"digest mismatch: {algorithm}:{observed[:16]}… != known-good {algorithm}:{expected[:16]}…",
                 {"observed": f"{algorithm}:{observed}", "expected": f"{algorithm}:{expected}"},
             )
 
@@ -573,7 +590,9 @@ def verify_dataset(
         started_on=started,
     )
     if statement_path is not None:
-        report.details["statement"] = write_statement(statement_path, statement)
+        report.details["statement"] = write_statement(statement_path, statement, statement_signing_key)
+        if statement_signing_key is not None:
+            report.add_tags("AML.M0013")
     report.metrics["verified"] = 1
     return report.finish(
         "pass", f"verified {algorithm}:{observed[:16]}… from {matched} ({len(files)} file(s))"

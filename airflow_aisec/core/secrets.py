@@ -65,6 +65,10 @@ HEURISTIC_TYPES = {"Base64 High Entropy String", "Hex High Entropy String", "Sec
 _ALLOW_RE = re.compile(r"aisec:\s*allow-secret\b[\s:=-]*(?P<reason>.*?)\s*(?:\*/|-->)?\s*$")
 _HUNK_RE = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,\d+)? @@")
 _FINGERPRINT_SALT = b"airflow-aisec/secret-fingerprint/v1\x00"
+#: Hex strings of digest length on a line that names a hash are checksums (model / dataset digests), not keys.
+_DIGEST_LENGTHS = {32, 40, 56, 64, 96, 128}
+_DIGEST_WORDS = re.compile(r"sha\d*|hash|digest|checksum|md5|blake", re.IGNORECASE)
+FAIL_ON_LEVELS = ("high", "medium")
 
 
 def fingerprint(secret: str) -> str:
@@ -144,12 +148,20 @@ def _hits_for(
             continue
         key = (secret.line_number, fingerprint(value))
         hit = Hit(secret.type, filename, secret.line_number, key[1], secret.secret_hash, commit, date)
+        if (
+            secret.type == "Hex High Entropy String"
+            and len(value) in _DIGEST_LENGTHS
+            and _DIGEST_WORDS.search(by_number.get(secret.line_number, ""))
+        ):
+            hit.allow_reason = "hash digest on a line naming a hash (not a credential)"
         previous = found.get(key)
         # Same value on the same line seen by several plugins: keep the most specific type.
         if previous is None or (previous.type in HEURISTIC_TYPES and hit.type not in HEURISTIC_TYPES):
             found[key] = hit
         del value
     for hit in found.values():
+        if hit.allow_reason:
+            continue
         for text in (by_number.get(hit.line, ""), by_number.get(hit.line - 1, "")):
             m = _ALLOW_RE.search(text)
             if m:
@@ -330,6 +342,7 @@ def scan_secrets(
     allow: Mapping[str, str] | None = None,
     exclude_dirs: Sequence[str] = DEFAULT_EXCLUDE_DIRS,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    fail_on: str = "medium",
 ) -> Report:
     """Scan ``path`` (and with ``history`` its git history) for secrets; return a ``secrets`` report.
 
@@ -339,11 +352,15 @@ def scan_secrets(
     :param allow: fingerprint → reason, for known false positives.
     :param exclude_dirs: directory names never descended into (tree scan).
     :param max_file_bytes: files (or a commit's additions to one file) above this are skipped, counted.
+    :param fail_on: ``medium`` (default: every finding fails) or ``high`` (vendor-format tokens fail;
+        entropy / keyword heuristics are reported and make the status ``warn``).
     :raises AisecInputError: ``path`` missing, a non-git path with ``history``, bad baseline.
     """
     root = Path(path)
     if not root.exists():
         raise AisecInputError(f"secrets scan path {str(root)!r} does not exist")
+    if fail_on not in FAIL_ON_LEVELS:
+        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
     if max_file_bytes <= 0:
         raise AisecInputError(f"max_file_bytes must be positive, not {max_file_bytes!r}")
     known = load_baseline(baseline) if baseline else {}
@@ -435,4 +452,8 @@ def scan_secrets(
         + (f"; {len(suppressed)} suppressed" if suppressed else "")
         + (f"; {skipped} file(s) skipped (binary/large/unreadable)" if skipped else "")
     )
-    return report.finish(summary=summary)
+    failing = [f for f in report.findings if f.severity == "high" or fail_on == "medium"]
+    status = "fail" if failing else ("warn" if report.findings else "pass")
+    if report.findings and not failing:
+        summary += f" (heuristic only, below fail_on={fail_on})"
+    return report.finish(status, summary)

@@ -32,8 +32,10 @@ def parquet_bytes(df: pd.DataFrame) -> bytes:
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=False)
+    # dictionary-encode only non-float columns: on continuous features it costs ~3x and saves nothing
+    dictionary = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", use_dictionary=True, write_statistics=True)
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary, write_statistics=True)
     return buf.getvalue()
 
 

@@ -230,6 +230,24 @@ def _label_key(value: Any) -> str:
     return str(value)
 
 
+def _key_counts(series: Any) -> dict[str, int]:
+    """Counts per normalised key, computed on distinct values (vectorised; no per-row Python)."""
+    out: dict[str, int] = {}
+    for value, count in series.dropna().value_counts().items():
+        key = _label_key(value)
+        out[key] = out.get(key, 0) + int(count)
+    return out
+
+
+def _duplicate_share(df: pd.DataFrame) -> float:
+    """Share of rows that exactly duplicate an earlier row (64-bit row hashes; vectorised)."""
+    import pandas as pd
+
+    if len(df) == 0:
+        return 0.0
+    return float(pd.util.hash_pandas_object(df, index=False).duplicated().mean())
+
+
 def _categorical_columns(df: pd.DataFrame, label_column: str | None) -> list[str]:
     import pandas as pd
 
@@ -289,7 +307,7 @@ def build_reference_profile(
         series = df[col].dropna().astype(float)
         if series.empty:
             continue
-        q1, median, q3 = (float(series.quantile(q)) for q in (0.25, 0.5, 0.75))
+        q1, median, q3 = (float(q) for q in series.quantile([0.25, 0.5, 0.75]).to_numpy())
         iqr = q3 - q1
         numeric[col] = {"q1": q1, "median": median, "q3": q3, "low": q1 - iqr_k * iqr, "high": q3 + iqr_k * iqr}
     categorical: dict[str, list[str]] = {}
@@ -305,12 +323,11 @@ def build_reference_profile(
         "iqr_k": iqr_k,
         "numeric": numeric,
         "categorical": categorical,
-        "duplicate_share": float(df.duplicated().mean()),
+        "duplicate_share": _duplicate_share(df),
         "outside_share": float(_outside_mask(df, numeric).mean()),
     }
     if label_column is not None:
-        counts = df[label_column].dropna().map(_label_key).value_counts()
-        profile["label_counts"] = {str(k): int(v) for k, v in sorted(counts.items())}
+        profile["label_counts"] = dict(sorted(_key_counts(df[label_column]).items()))
     return profile
 
 
@@ -359,8 +376,7 @@ def poisoning_checks(
         ref_counts: dict[str, int] = dict(profile.get("label_counts") or {})
         if not ref_counts:
             raise AisecUndecidableError(f"the reference profile has no label counts for {label_column!r}")
-        cur = df[label_column].dropna().map(_label_key).value_counts()
-        cur_counts = {str(k): int(v) for k, v in cur.items()}
+        cur_counts = _key_counts(df[label_column])
         known = sorted(ref_counts)
         observed = [cur_counts.get(k, 0) for k in known]
         n_known = sum(observed)
@@ -403,7 +419,7 @@ def poisoning_checks(
 
     # exact duplicates
     if thresholds.max_duplicate_share is not None:
-        dup_share = float(df.duplicated().mean()) if n else 0.0
+        dup_share = _duplicate_share(df)
         flagged = dup_share > thresholds.max_duplicate_share
         results["duplicates"] = {
             "duplicate_rows": int(round(dup_share * n)),
@@ -466,19 +482,20 @@ def poisoning_checks(
         for col, known_values in known_sets.items():
             if col not in df.columns:
                 continue
-            keys = df[col].dropna().map(_label_key)
-            unseen = keys[~keys.isin(known_values)]
-            if unseen.empty:
+            present = df[col].dropna()
+            unseen_raw = [v for v in present.unique() if _label_key(v) not in known_values]
+            if not unseen_raw:
                 continue
-            share = len(unseen) / n if n else 0.0
-            values = sorted(set(unseen))[:20]
-            entry = {"values": values, "rows": len(unseen), "share": share}
+            rows_unseen = int(present.isin(unseen_raw).sum())
+            share = rows_unseen / n if n else 0.0
+            values = sorted({_label_key(v) for v in unseen_raw})[:20]
+            entry = {"values": values, "rows": rows_unseen, "share": share}
             new[col] = entry
             if share > thresholds.max_new_category_share:
                 report.add_finding(
                     "AISEC-DV-NEW-CATEGORY",
                     "high",
-                    f"{len(unseen)} row(s) of {col!r} carry value(s) never seen in the reference: "
+                    f"{rows_unseen} row(s) of {col!r} carry value(s) never seen in the reference: "
                     f"{', '.join(map(repr, values[:5]))}",
                     location=col,
                     details=entry,

@@ -31,6 +31,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecError
+from airflow_aisec.links import AisecReportLink
 from airflow_aisec.report import Report, validate
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class AisecBaseOperator(BaseOperator):
     aisec_check: ClassVar[str] = ""
     template_fields: Sequence[str] = ("report_path",)
     ui_color = "#f3e5f5"
+    #: "AI Security report" button on every aisec task instance (the plugin's report page).
+    operator_extra_links = (AisecReportLink(),)
 
     def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)

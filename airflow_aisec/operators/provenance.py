@@ -12,8 +12,8 @@
         outlets=[Asset("aisec://datasets/churn")],
     )
 
-The in-toto statement is written next to the report (``<report>.intoto.json``) or, without a report
-directory, under ``data_dir("provenance", dag_id, run_id)``; its digest is in the report, and the
+The in-toto statement is written next to the report, in ``attestations/<task_id>.intoto.json`` of the
+report's folder (or, without a report directory, under ``data_dir("provenance", dag_id, run_id)``); its digest is in the report, and the
 dataset digest + version are attached to every outlet asset event.
 """
 
@@ -79,6 +79,9 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     :param expected_etag: S3 ETag pin (read with ``IfMatch``). (templated)
     :param aws_conn_id: AWS connection for ``s3://`` URIs (providers-amazon ``S3Hook``).
     :param statement_path: where to write the statement (default: next to the report). (templated)
+    :param statement_signing_key_path: PEM private key (Ed25519) or HMAC secret file: sign the statement
+        (``<statement>.sig``, ``aisec.signature/v1``). (templated)
+    :param statement_signing_conn_id: ``aisec_signing_key`` connection to sign the statement with instead.
     :param builder_id: SLSA builder id (default: ``[api] base_url``, else ``airflow://<host>``). (templated)
     :param algorithm: digest algorithm (default ``sha256``).
     """
@@ -94,6 +97,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         "public_key_path",
         "expected_etag",
         "statement_path",
+        "statement_signing_key_path",
         "builder_id",
     )
     ui_color = "#e8f5e9"
@@ -113,6 +117,8 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         expected_etag: str | None = None,
         aws_conn_id: str | None = "aws_default",
         statement_path: str | None = None,
+        statement_signing_key_path: str | None = None,
+        statement_signing_conn_id: str | None = None,
         builder_id: str | None = None,
         algorithm: str = "sha256",
         **kwargs: Any,
@@ -124,6 +130,8 @@ class DatasetProvenanceOperator(AisecBaseOperator):
             raise ValueError("give exactly one of expected_digest or manifest_path")
         if public_key_path and signing_conn_id:
             raise ValueError("give public_key_path or signing_conn_id, not both")
+        if statement_signing_key_path and statement_signing_conn_id:
+            raise ValueError("give statement_signing_key_path or statement_signing_conn_id, not both")
         self.dataset_uri = dataset_uri
         self.allow_sources = allow_sources
         self.expected_digest = expected_digest
@@ -138,8 +146,20 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.expected_etag = expected_etag
         self.aws_conn_id = aws_conn_id
         self.statement_path = statement_path
+        self.statement_signing_key_path = statement_signing_key_path
+        self.statement_signing_conn_id = statement_signing_conn_id
         self.builder_id = builder_id
         self.algorithm = algorithm
+
+    def _allowlist(self) -> list[str]:
+        """``allow_sources`` after templating: a list, or a JSON list / single prefix rendered as a string."""
+        value = self.allow_sources
+        if isinstance(value, str):
+            import json
+
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [text]
+        return [str(v) for v in value]
 
     def _s3_client(self) -> Any:
         """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""
@@ -148,19 +168,19 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
 
     def _statement_path(self, context: Context) -> str:
+        """``attestations/<task_id>.intoto.json`` in the report's folder (or under ``data_dir("provenance")``)."""
         if self.statement_path:
             return str(self.statement_path)
-        report_path = self._resolve_report_path(context)
-        if report_path:
-            return os.path.splitext(report_path)[0] + ".intoto.json"
-        from airflow_aisec.operators.base import report_file_path
-        from airflow_aisec.utils.paths import data_dir
-
         ti = context["ti"]
-        path = report_file_path(
-            str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, -1 if ti.map_index is None else ti.map_index
-        )
-        return os.path.splitext(path)[0] + ".intoto.json"
+        report_path = self._resolve_report_path(context)
+        if not report_path:
+            from airflow_aisec.operators.base import report_file_path
+            from airflow_aisec.utils.paths import data_dir
+
+            map_index = -1 if ti.map_index is None else ti.map_index
+            report_path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        folder, name = os.path.split(report_path)
+        return os.path.join(folder, "attestations", os.path.splitext(name)[0] + ".intoto.json")
 
     def _manifest(self) -> Any:
         from airflow_aisec.core.provenance import ManifestInput
@@ -174,13 +194,14 @@ class DatasetProvenanceOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.provenance import verify_dataset
+        from airflow_aisec.operators.integrity import resolve_signing_key
 
         data = self.run_check(
             context,
             subject=str(self.dataset_uri),
             check=lambda: verify_dataset(
                 str(self.dataset_uri),
-                allow_sources=list(self.allow_sources),
+                allow_sources=self._allowlist(),
                 expected_digest=self.expected_digest,
                 manifest=self._manifest(),
                 require_signature=self.require_signature,
@@ -191,6 +212,9 @@ class DatasetProvenanceOperator(AisecBaseOperator):
                 builder_id=self.builder_id or builder_id_for_deployment(),
                 invocation_id=invocation_id(context),
                 statement_path=self._statement_path(context),
+                statement_signing_key=resolve_signing_key(
+                    self.statement_signing_key_path, self.statement_signing_conn_id
+                ),
             )[0],
         )
         details = data["details"]

@@ -24,6 +24,8 @@ class SecretsScanOperator(AisecBaseOperator):
     :param allow: fingerprint → reason for known false positives.
     :param exclude_dirs: directory names not descended into (default: VCS, virtualenvs, caches).
     :param max_file_bytes: files above this size are skipped and counted.
+    :param fail_on: ``medium`` (default: every finding fails the task) or ``high`` (vendor-format tokens
+        fail; entropy / keyword heuristics are reported with status ``warn``).
     """
 
     aisec_check = "secrets"
@@ -39,6 +41,7 @@ class SecretsScanOperator(AisecBaseOperator):
         allow: Mapping[str, str] | None = None,
         exclude_dirs: Sequence[str] | None = None,
         max_file_bytes: int | None = None,
+        fail_on: str = "medium",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -52,6 +55,9 @@ class SecretsScanOperator(AisecBaseOperator):
         if max_file_bytes is not None and max_file_bytes <= 0:
             raise ValueError(f"max_file_bytes must be positive, not {max_file_bytes!r}")
         self.max_file_bytes = max_file_bytes
+        if fail_on not in ("high", "medium"):
+            raise ValueError(f"fail_on must be 'high' or 'medium', not {fail_on!r}")
+        self.fail_on = fail_on
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core import secrets
@@ -65,6 +71,11 @@ class SecretsScanOperator(AisecBaseOperator):
             context,
             subject=str(self.path),
             check=lambda: secrets.scan_secrets(
-                self.path, history=self.history, baseline=self.baseline, allow=self.allow, **options
+                self.path,
+                history=self.history,
+                baseline=self.baseline,
+                allow=self.allow,
+                fail_on=self.fail_on,
+                **options,
             ),
         )

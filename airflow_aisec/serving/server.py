@@ -68,27 +68,38 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_path: str | os.PathLike[str]) -> str:
     """The SHA-256 a manifest records for ``model_path`` (matched by relative path or file name).
 
-    Accepted shapes: ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
+    Accepted: an ``aisec.manifest/v1`` manifest (``aisec hash`` / ``ArtifactHashOperator``, sha256,
+    root digest checked), ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
     ``{"files": [{"path": "name", "sha256": "<hex>"}]}``.
     """
+    source = f"model manifest {os.fspath(manifest_path)!r}"
     try:
-        with open(manifest_path, encoding="utf-8") as fh:
-            manifest = json.load(fh)
+        with open(manifest_path, "rb") as fh:
+            raw = fh.read()
+        manifest = json.loads(raw)
     except (OSError, ValueError) as exc:
-        raise AisecInputError(f"model manifest {os.fspath(manifest_path)!r} is unreadable: {exc}") from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
+        raise AisecInputError(f"{source} is unreadable: {exc}") from exc
     entries: dict[str, Any] = {}
-    if isinstance(files, dict):
-        entries = files
-    elif isinstance(files, list):
-        entries = {str(e.get("path")): e for e in files if isinstance(e, dict)}
+    if isinstance(manifest, dict) and manifest.get("schema") == "aisec.manifest/v1":
+        from airflow_aisec.core.hashing import parse_manifest
+
+        doc = parse_manifest(raw, source)  # validates entries and the root digest
+        if doc["algorithm"] != "sha256":
+            raise AisecInputError(f"{source} uses {doc['algorithm']}; the model server verifies sha256")
+        entries = {e["path"]: e["digest"] for e in doc["entries"]}
+    else:
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if isinstance(files, dict):
+            entries = files
+        elif isinstance(files, list):
+            entries = {str(e.get("path")): e for e in files if isinstance(e, dict)}
     name = os.path.basename(os.fspath(model_path))
     for key, value in entries.items():
         if key == name or key.endswith("/" + name) or os.path.basename(key) == name:
             digest = value.get("sha256") if isinstance(value, dict) else value
             if isinstance(digest, str) and re.fullmatch(r"(sha256:)?[0-9a-fA-F]{64}", digest):
                 return digest.removeprefix("sha256:").lower()
-    raise AisecInputError(f"model manifest {os.fspath(manifest_path)!r} has no sha256 for {name!r}")
+    raise AisecInputError(f"{source} has no sha256 for {name!r}")
 
 
 def verify_and_load(
@@ -191,7 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/predict":
             self._send(404, {"error": "not found"})
             return
-        client = self.headers.get("X-Client-Id") or self.client_address[0]
+        header = app.client_id_header
+        client = (self.headers.get(header) if header else None) or self.client_address[0]
         if not _CLIENT_RE.match(client):
             client = "invalid-client-id"
         try:
@@ -267,6 +279,9 @@ class ModelServer:
     :param max_lifetime_s: the server stops itself after this many seconds.
     :param log_features: log the feature vector (needed by the OOD audit); hashes are always logged.
     :param allow: extra allowlisted globals for the pre-load scan.
+    :param client_id_header: request header naming the client (the demo trusts it; behind an
+        authenticating proxy use the header carrying the authenticated identity). ``None``: the peer
+        address is the client id (clients cannot dodge the limit by rotating ids).
     """
 
     def __init__(
@@ -285,6 +300,7 @@ class ModelServer:
         log_features: bool = True,
         max_body_bytes: int = MAX_BODY_BYTES,
         allow: Sequence[str] = (),
+        client_id_header: str | None = "X-Client-Id",
     ) -> None:
         if not 0 < max_lifetime_s <= 24 * 3600:
             raise AisecInputError("max_lifetime_s must be in (0, 86400]")
@@ -300,6 +316,7 @@ class ModelServer:
         self.log_features = log_features
         self.max_body_bytes = max_body_bytes
         self.allow = tuple(allow)
+        self.client_id_header = client_id_header
         self.model: Any = None
         self.model_sha256 = ""
         self._httpd: _HTTPServer | None = None

@@ -78,6 +78,7 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     statement = json.loads(Path(prov["details"]["statement"]["path"]).read_bytes())
     # the statement's subject digest is the dataset's actual SHA-256 (and the pinned one)
     assert statement["subject"] == [{"name": "breast_cancer.csv", "digest": {"sha256": sha256(dataset)}}]
+    assert Path(prov["details"]["statement"]["signature_path"]).is_file()
     expected = statement["predicate"]["buildDefinition"]["externalParameters"]["expected"]["digest"]
     assert expected == f"sha256:{sha256(dataset)}"  # ... which is the known-good digest pinned in the DAG
     assert statement["predicate"]["runDetails"]["metadata"]["invocationId"].startswith(
@@ -124,3 +125,24 @@ def test_tampered_dataset_is_refused_and_training_never_runs(airflow_db, dag):
     assert [f["id"] for f in report["findings"]] == ["AISEC-PROV-DIGEST"]
     assert "digest mismatch" in report["summary"]
     assert xcom(dr, "train_model", "return_value") is None
+
+
+def test_the_demo_poisoning_would_also_be_caught_by_validation(tmp_path, dag):
+    """Defence in depth: had provenance been bypassed, the label-shift heuristic flags the same tampering."""
+    import importlib.util
+
+    import pandas as pd
+
+    from airflow_aisec.core.validation import build_reference_profile, validate_dataframe
+
+    spec = importlib.util.spec_from_file_location(
+        "aisec_secure_training_mod2", DAGS_FOLDER / "aisec_secure_training.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = str(tmp_path / "d.csv")
+    module.export_dataset_csv(path)
+    profile = build_reference_profile(pd.read_csv(path), label_column="target")
+    module.poison_dataset_csv(path)
+    report = validate_dataframe(pd.read_csv(path), subject=path, reference=profile, label_column="target")
+    assert [f.id for f in report.findings] == ["AISEC-DV-LABEL-SHIFT"]

@@ -39,6 +39,7 @@ def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
     assert states == dict.fromkeys(
         [
             "prepare_model",
+            "hash_model",
             "scan_model",
             "scanner_canary",
             "start_server",
@@ -49,8 +50,10 @@ def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
         ],
         "success",
     ), states
+    hashed = xcom(run, "hash_model")
     scan = xcom(run, "scan_model")
     assert scan["status"] == "pass"
+    assert hashed["details"]["digest"] == scan["details"]["files"][0]["sha256"]
     assert scan["details"]["files"][0]["format"] == "joblib"
     canary = xcom(run, "scanner_canary", key="return_value")
     assert canary["caught"] == ["os.system"]

@@ -77,6 +77,8 @@ def s3(s3_endpoint):
     client.put_bucket_versioning(Bucket="ml-data", VersioningConfiguration={"Status": "Enabled"})
     v1 = client.put_object(Bucket="ml-data", Key="train/data.csv", Body=V1)
     v2 = client.put_object(Bucket="ml-data", Key="train/data.csv", Body=V2)
+    table = "x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20))
+    client.put_object(Bucket="ml-data", Key="train/table.csv", Body=table.encode())
     client.create_bucket(Bucket="unversioned")
     client.put_object(Bucket="unversioned", Key="data.csv", Body=V1)
     return {
@@ -141,10 +143,12 @@ def test_unversioned_bucket_cannot_satisfy_a_version_pin(s3):
     assert "'null' version" in report.summary
 
 
-def test_operator_reads_s3_through_an_airflow_connection(airflow_db, s3, monkeypatch):
+def test_operators_read_s3_through_an_airflow_connection(airflow_db, s3, monkeypatch, tmp_path):
     from airflow.sdk import DAG, Asset
 
     from airflow_aisec.operators.provenance import DatasetProvenanceOperator
+    from airflow_aisec.operators.split import ReproducibleSplitOperator
+    from airflow_aisec.operators.validation import DataValidationOperator
 
     conn = {
         "conn_type": "aws",
@@ -163,8 +167,28 @@ def test_operator_reads_s3_through_an_airflow_connection(airflow_db, s3, monkeyp
             aws_conn_id="aisec_test_s3",
             outlets=[Asset("aisec://datasets/s3-test")],
         )
+        DataValidationOperator(
+            task_id="validate_s3",
+            dataset_uri="s3://ml-data/train/table.csv",
+            conn_id="aisec_test_s3",
+            expectations=[
+                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "label", "value_set": [0]}}
+            ],
+        )
+        ReproducibleSplitOperator(
+            task_id="split_s3",
+            dataset_uri="s3://ml-data/train/table.csv",
+            conn_id="aisec_test_s3",
+            output_dir=str(tmp_path / "splits"),
+            seed=1,
+            test_size=0.25,
+            stratify_column="label",
+        )
     dr = run_dag(dag)
-    assert task_states(dr) == {"pinned": "success"}
+    assert task_states(dr) == {"pinned": "success", "validate_s3": "failed", "split_s3": "success"}
+    validation = xcom(dr, "validate_s3")
+    assert validation["findings"][0]["details"]["unexpected_count"] == 10  # GX saw the S3 rows
+    assert xcom(dr, "split_s3")["details"]["splits"]["test"]["rows"] == 5
     report = xcom(dr, "pinned")
     assert report["details"]["observed"]["version"]["version_id"] == s3["v1"]
     assert os.path.exists(report["details"]["statement"]["path"])

@@ -57,6 +57,13 @@ def test_signed_manifest_and_bad_signature(data, tmp_path, capsys):
     assert main([*base, "--public-key", str(tmp_path / "k.pub")]) == 0
     assert main([*base, "--public-key", str(tmp_path / "o.pub")]) == 1
     assert "AISEC-PROV-SIGNATURE" in capsys.readouterr().out
+    out = tmp_path / "s.intoto.json"
+    signed = [*base, "--public-key", str(tmp_path / "k.pub"), "-o", str(out), "--sign-key", str(tmp_path / "k.pem")]
+    assert main(signed) == 0
+    from airflow_aisec.core.signing import load_verify_key, parse_signature, verify
+
+    ok, _ = verify(out.read_bytes(), parse_signature(open(f"{out}.sig").read()), load_verify_key(tmp_path / "k.pub"))
+    assert ok
 
 
 def test_bad_arguments_exit_2_without_traceback(data, capsys):

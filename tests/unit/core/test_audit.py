@@ -264,3 +264,17 @@ def test_cyclonedx_sbom_written_atomically_with_its_hash_in_the_report(tmp_path,
     assert info["components"] == 2
     assert "AML.M0023" in report.tags
     assert [p.name for p in sbom.parent.iterdir()] == ["sbom.cdx.json"]  # no temporary left behind
+
+
+def test_packages_that_cannot_be_audited_are_reported_not_passed(tmp_path, snapshot):
+    site = tmp_path / "site-packages"
+    for name, version in (("six", "1.16.0"), ("legacy-thing", "2004d-final")):
+        meta = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    report = run_audit(path=str(site), osv_db=snapshot)
+    assert report.status == "warn"
+    assert report.metrics["packages_skipped"] == 1
+    (skipped,) = report.to_dict()["details"]["skipped"]
+    assert skipped["package"] == "legacy-thing"
+    assert "could not be audited" in report.summary

@@ -189,3 +189,42 @@ def test_exempt_synthetic_traffic_does_not_dilute_the_ood_share():
     report = inf.audit_log(lines, reference=ref, exempt_clients=["aisec-loadtest"], max_ood_share=0.2)
     assert report.metrics["ood_share"] == pytest.approx(0.5)
     assert report.status == "fail"
+
+
+def test_reference_from_drift_profile_columns():
+    """Issue 5's profile columns (duck-typed here: the drift engine lives on another branch)."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(5)
+    values = np.sort(rng.normal(10.0, 2.0, size=5000))
+    grid = values[np.minimum(((np.arange(1000) + 0.5) / 1000 * values.size).astype(int), values.size - 1)]
+    columns = {
+        "label": SimpleNamespace(meta={"kind": "categorical"}, arrays={}),
+        "x": SimpleNamespace(meta={"kind": "numeric", "min": values[0], "max": values[-1]}, arrays={"quantiles": grid}),
+        "c": SimpleNamespace(meta={"kind": "numeric", "min": 1.0, "max": 1.0}, arrays={"quantiles": np.ones(1000)}),
+    }
+    ref = inf.reference_from_profile_columns(columns)
+    assert [f["name"] for f in ref["features"]] == ["x", "c"]
+    x = ref["features"][0]
+    q1, q3 = np.percentile(values, [25, 75])
+    assert x["low"] == pytest.approx(q1 - 3 * (q3 - q1), abs=0.05)
+    assert x["high"] == pytest.approx(q3 + 3 * (q3 - q1), abs=0.05)
+    assert ref["features"][1]["low"] < 1.0 < ref["features"][1]["high"]
+    assert inf.load_reference(ref)["features"] == ref["features"]
+    with pytest.raises(AisecInputError, match="not a usable numeric column"):
+        inf.reference_from_profile_columns(columns, features=["label"])
+    with pytest.raises(AisecInputError, match="no column 'y'"):
+        inf.reference_from_profile_columns(columns, features=["y"])
+
+
+def test_drift_profile_file_without_the_drift_engine_is_a_clear_error(tmp_path):
+    path = tmp_path / "ref.profile"
+    path.write_bytes(inf.DRIFT_PROFILE_MAGIC + b" v1\n" + b"\x00" * 16)
+    try:
+        import airflow_aisec.core.profile  # noqa: F401
+    except ImportError:
+        with pytest.raises(AisecInputError, match="drift engine"):
+            inf.load_reference(path)
+    else:  # merged: the drift engine verifies the file and fails closed on this truncated one
+        with pytest.raises(Exception, match="profile"):
+            inf.load_reference(path)

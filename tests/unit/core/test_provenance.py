@@ -124,6 +124,26 @@ def test_directory_dataset_verified_against_a_signed_manifest(tmp_path):
     assert sorted(s["name"] for s in statement["subject"]) == ["b.csv", "part/a.csv"]
 
 
+def test_statement_signature_covers_the_exact_bytes(dataset, tmp_path):
+    from airflow_aisec.core.signing import load_verify_key, parse_signature, verify
+
+    generate_ed25519_keypair(tmp_path / "k.pem", tmp_path / "k.pub")
+    out = tmp_path / "s.intoto.json"
+    report, _ = prov.verify_dataset(
+        str(dataset),
+        allow_sources=[str(dataset.parent)],
+        expected_digest=sha256(dataset),
+        statement_path=out,
+        statement_signing_key=load_signing_key(tmp_path / "k.pem"),
+    )
+    assert report.details["statement"]["signature_path"] == f"{out}.sig"
+    assert "AML.M0013" in report.tags
+    key = load_verify_key(tmp_path / "k.pub")
+    doc = parse_signature(open(f"{out}.sig").read())
+    assert verify(out.read_bytes(), doc, key)[0] is True
+    assert verify(out.read_bytes().replace(b"train.csv", b"trainX.csv"), doc, key)[0] is False
+
+
 def test_require_version_is_satisfied_locally_by_the_content_pin(dataset):
     report, _ = prov.verify_dataset(
         str(dataset), allow_sources=[str(dataset.parent)], expected_digest=sha256(dataset), require_version=True

@@ -163,3 +163,30 @@ def test_errors_name_the_input(tmp_path):
     (tmp_path / "bl.json").write_text("{}")
     with pytest.raises(AisecInputError, match="is not a detect-secrets baseline"):
         scan_secrets(tmp_path / "plain", baseline=tmp_path / "bl.json")
+
+
+def test_hash_digests_are_not_credentials_but_random_hex_is(tmp_path):
+    import random
+
+    rng = random.Random(3)
+    digest = "".join(rng.choice("0123456789abcdef") for _ in range(64))
+    (tmp_path / "dag.py").write_text(f'MODEL_SHA256 = "{digest}"\n')
+    report = scan_secrets(tmp_path)
+    assert report.status == "pass"
+    assert report.to_dict()["details"]["suppressed"][0]["reason"].startswith("inline: hash digest")
+    (tmp_path / "dag.py").write_text(f'api_secret = "{digest}"\n')
+    assert [f.severity for f in scan_secrets(tmp_path).findings] == ["medium"]
+
+
+def test_fail_on_high_lets_heuristic_findings_warn(tmp_path):
+    (tmp_path / "settings.py").write_text('password = "correct-horse-battery-staple-42"\n')
+    strict = scan_secrets(tmp_path)
+    assert strict.status == "fail"
+    assert [f.id for f in strict.findings] == ["AISEC-SECRET-SECRET-KEYWORD"]
+    lenient = scan_secrets(tmp_path, fail_on="high")
+    assert lenient.status == "warn"
+    assert "below fail_on=high" in lenient.summary
+    (tmp_path / "token.env").write_text(f"HF={TOKENS['hf']}\n")
+    assert scan_secrets(tmp_path, fail_on="high").status == "fail"
+    with pytest.raises(AisecInputError, match="fail_on must be one of"):
+        scan_secrets(tmp_path, fail_on="low")

@@ -81,6 +81,7 @@ def dag_run(airflow_db, evidence):
             manifest_path=str(e["good_manifest"]),
             public_key_path=str(e["base"] / "k.pub"),
             statement_path=str(e["base"] / "out" / "signed.intoto.json"),
+            statement_signing_key_path=str(e["base"] / "k.pem"),
         )
         DatasetProvenanceOperator(
             task_id="outside_allowlist",
@@ -126,6 +127,7 @@ def test_verified_dataset_passes_with_statement_and_asset_event(dag_run, evidenc
     report = xcom(dag_run, "verified")
     assert report["status"] == "pass"
     statement_path = report["details"]["statement"]["path"]
+    assert statement_path.endswith("/attestations/verified.intoto.json")
     raw = open(statement_path, "rb").read()
     assert hashlib.sha256(raw).hexdigest() == report["details"]["statement"]["sha256"]
     statement = json.loads(raw)
@@ -146,6 +148,7 @@ def test_signed_manifest_passes(dag_run, evidence):
     assert report["details"]["signature"]["verified"] is True
     assert report["details"]["statement"]["path"] == str(evidence["base"] / "out" / "signed.intoto.json")
     assert os.path.exists(report["details"]["statement"]["path"])
+    assert report["details"]["statement"]["signature_path"] == str(evidence["base"] / "out" / "signed.intoto.json.sig")
 
 
 @pytest.mark.parametrize(
@@ -176,3 +179,21 @@ def test_constructor_validates_arguments():
         DatasetProvenanceOperator(task_id="t", dataset_uri="/x", allow_sources=["/x"])
     with pytest.raises(ValueError, match="allow_sources must be a list"):
         DatasetProvenanceOperator(task_id="t", dataset_uri="/x", allow_sources="/x", expected_digest="0" * 64)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "expected"),
+    [
+        (["s3://a", "/data"], ["s3://a", "/data"]),
+        ('["s3://a", "/data"]', ["s3://a", "/data"]),  # a Jinja template rendered to a JSON list
+        ("s3://a/prefix", ["s3://a/prefix"]),
+    ],
+)
+def test_templated_allowlist_is_normalised(rendered, expected):
+    from airflow_aisec.operators.provenance import DatasetProvenanceOperator
+
+    op = DatasetProvenanceOperator(
+        task_id="t", dataset_uri="/x", allow_sources="{{ var.json.allow }}", expected_digest="0" * 64
+    )
+    op.allow_sources = rendered
+    assert op._allowlist() == expected

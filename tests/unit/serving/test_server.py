@@ -102,6 +102,19 @@ def test_malicious_model_with_matching_digest_is_never_loaded(tmp_path):
     assert not sentinel.exists()
 
 
+def test_aisec_manifest_from_the_integrity_engine(model_file, tmp_path):
+    from airflow_aisec.core.integrity import hash_artifact
+
+    manifest = tmp_path / "model.manifest.json"
+    hash_artifact(model_file, manifest_path=manifest)
+    assert srv.expected_digest_from_manifest(manifest, model_file) == srv.sha256_file(model_file)
+    doc = json.loads(manifest.read_text())
+    doc["entries"][0]["digest"] = "0" * 64  # edited without updating the root digest
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(AisecInputError, match="root digest"):
+        srv.expected_digest_from_manifest(manifest, model_file)
+
+
 def test_manifest_lookup(tmp_path):
     m = tmp_path / "m.json"
     m.write_text(json.dumps({"files": {"model.joblib": {"sha256": "sha256:" + "A" * 64}}}))
@@ -171,3 +184,16 @@ def test_process_refusal_is_reported(model_file, tmp_path):
             model_file, log_path=tmp_path / "l.jsonl", state_dir=tmp_path, expected_sha256="1" * 64
         )
     assert time.monotonic() - t0 < 120
+
+
+def test_peer_address_as_client_id_defeats_id_rotation(model_file, tmp_path):
+    with srv.ModelServer(
+        model_file,
+        expected_sha256=srv.sha256_file(model_file),
+        log_path=tmp_path / "l.jsonl",
+        rate_limit_per_minute=2,
+        client_id_header=None,
+    ) as s:
+        codes = [_post(s.url, {"features": [0.0, 0.0, 0.0]}, client=f"rotating-{i}")[0] for i in range(4)]
+    assert codes == [200, 200, 429, 429]
+    assert {json.loads(line)["client_id"] for line in (tmp_path / "l.jsonl").read_text().splitlines()} == {"127.0.0.1"}
