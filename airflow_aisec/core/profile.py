@@ -137,9 +137,10 @@ def discrete_counts(sorted_values: np.ndarray, limit: int) -> dict[str, int] | N
     """Value counts of a sorted array when it has at most ``limit`` distinct values (else ``None``)."""
     if sorted_values.size == 0:
         return {}
-    change = np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1
-    if change.size + 1 > limit:
+    differs = sorted_values[1:] != sorted_values[:-1]
+    if int(np.count_nonzero(differs)) + 1 > limit:
         return None
+    change = np.flatnonzero(differs) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [sorted_values.size]))
     return {repr(float(sorted_values[s])): int(e - s) for s, e in zip(starts, ends, strict=True)}
@@ -258,7 +259,7 @@ def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOp
     else:
         meta["method"] = "ks"
     # PSI / JS bins on reference deciles (interior edges, de-duplicated)
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    edges = np.unique(sorted_quantiles(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
     meta["bin_edges"] = [float(e) for e in edges]
     meta["bin_counts"] = np.diff(np.concatenate(([0], np.searchsorted(finite, edges, "right"), [n]))).tolist()
     arrays = {"quantiles": quantile_grid(finite)}
@@ -275,6 +276,14 @@ def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOp
         meta["ks_error_bound"] = float((lt[1:] - le[:-1]).max() / n) if knots.size > 1 else 0.0
         arrays.update(knots=knots, lt=lt, le=le)
     return ColumnProfile(name, meta, arrays)
+
+
+def sorted_quantiles(sorted_values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(a, q)`` (linear method) of an already sorted array, without copying it."""
+    pos = q * (sorted_values.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, sorted_values.size - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
