@@ -445,7 +445,21 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
 
 
 def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> Profile:
-    """Load and verify a profile written by :func:`save_profile`.
+    """Load and verify a profile written by :func:`save_profile` (see :func:`open_profile`)."""
+    profile, verify = open_profile(path, expected_digest=expected_digest, background=False)
+    verify()
+    return profile
+
+
+def open_profile(
+    path: str | os.PathLike[str], *, expected_digest: str | None = None, background: bool = True
+) -> tuple[Profile, Any]:
+    """Open a profile; return it with ``verify()``, which raises unless the payload hash matches.
+
+    The header (with the payload's expected hash) is verified before returning. With ``background``
+    the payload hash is computed in a thread while the caller starts working; the caller MUST call
+    ``verify()`` before using any result (the drift engine does so before building its report, so a
+    tampered profile still fails closed and no result computed from it escapes).
 
     :param expected_digest: the digest the caller trusts (e.g. reported when the profile was built);
         a different digest fails closed.
@@ -483,8 +497,6 @@ def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = 
     stored_digest = header.pop("digest", None)
     if len(payload) != header.get("payload_bytes"):
         raise AisecUndecidableError(f"reference profile {path} is truncated or padded (payload size mismatch)")
-    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-        raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
     digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
     if digest != stored_digest:
         raise AisecUndecidableError(f"reference profile {path} was modified: header digest mismatch (tampered?)")
@@ -501,4 +513,25 @@ def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = 
                 payload, dtype=np.dtype(spec["dtype"]), count=spec["length"], offset=spec["offset"]
             )
         columns[entry["name"]] = ColumnProfile(entry["name"], entry["meta"], arrays)
-    return Profile(columns, header["build"], digest=digest, path=path)
+    expected_payload = header.get("payload_sha256")
+
+    def payload_ok() -> bool:
+        return hashlib.sha256(payload).hexdigest() == expected_payload
+
+    if background:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aisec-profile-hash")
+        future = pool.submit(payload_ok)
+        pool.shutdown(wait=False)
+
+        def check() -> bool:
+            return bool(future.result())
+    else:
+        check = payload_ok
+
+    def verify() -> None:
+        if not check():
+            raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
+
+    return Profile(columns, header["build"], digest=digest, path=path), verify

@@ -235,3 +235,14 @@ def test_html_report_is_self_contained(tmp_path):
     assert "<script" not in html
     assert "http" not in html.replace("http://www.w3.org", "")
     assert os.linesep in html or "\n" in html
+
+
+def test_warm_run_with_tampered_payload_fails_closed(tmp_path):
+    ref, cur = _frames()
+    path = tmp_path / "ref.prof"
+    save_profile(build_profile(ref[["num"]]), path)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01  # flip one bit of the last stored float
+    path.write_bytes(bytes(raw))
+    with pytest.raises(AisecUndecidableError, match="payload hash mismatch"):
+        run_drift(cur, profile=path, workers=2)
