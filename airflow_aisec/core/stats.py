@@ -142,32 +142,30 @@ def ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
 
 
 def ks_from_grid(
-    knots: np.ndarray, lt: np.ndarray, le: np.ndarray, n: int, cur: np.ndarray, block: int = 1 << 20
+    knots: np.ndarray, lt: np.ndarray, le: np.ndarray, n: int, cur: np.ndarray
 ) -> tuple[float, float, float]:
     """KS statistic bounds from a quantile grid: ``(D_estimate, D_lo, D_hi)`` with ``D_lo <= D <= D_hi``.
 
-    ``cur`` is sorted; it is processed in blocks of ``block`` values so that memory stays bounded.
+    ``cur`` is sorted. At a knot both ECDFs are known exactly. Strictly between knots ``j`` and ``j+1``
+    the reference count lies in ``[le_j, lt_{j+1}]`` while the current count only grows, so over the
+    current values in that gap the bounds are extreme at its first value (``#C < c = #C <= q_j``) and
+    its last (``#C <= c = #C < q_{j+1}``): the bounds need ``O(K log m)`` work, not ``O(m)``.
+    Values below the minimum / above the maximum have exact reference counts and are dominated by the
+    knot evaluations.
     """
     m = cur.size
-    n_k = knots.size
-    c_lt = np.searchsorted(cur, knots, "left") / m
-    c_le = np.searchsorted(cur, knots, "right") / m
-    at_knots = float(np.maximum(np.abs(le / n - c_le), np.abs(lt / n - c_lt)).max())
-    d_lo, d_hi, d_mid = max(at_knots, 0.0), at_knots, at_knots
-    for start in range(0, m, block):
-        c = cur[start : start + block]
-        j = np.searchsorted(knots, c, "right") - 1  # largest knot <= c (-1: below the minimum)
-        jc = np.clip(j, 0, n_k - 1)
-        exact = (j >= 0) & (knots[jc] == c)
-        lo = np.where(j < 0, 0, le[jc])  # bracket of #R<c and #R<=c between knots
-        hi = np.where(j < 0, 0, np.where(j >= n_k - 1, n, lt[np.minimum(jc + 1, n_k - 1)]))
-        del j
-        for r_exact, b in ((le, np.searchsorted(cur, c, "right") / m), (lt, np.searchsorted(cur, c, "left") / m)):
-            r_lo = np.where(exact, r_exact[jc], lo) / n
-            r_hi = np.where(exact, r_exact[jc], hi) / n
-            d_hi = max(d_hi, float(np.maximum(r_hi - b, b - r_lo).max()))
-            d_lo = max(d_lo, float(np.maximum(r_lo - b, b - r_hi).max()))
-            d_mid = max(d_mid, float(np.abs((r_lo + r_hi) / 2 - b).max()))
+    c_lt = np.searchsorted(cur, knots, "left")
+    c_le = np.searchsorted(cur, knots, "right")
+    at_knots = float(np.maximum(np.abs(le / n - c_le / m), np.abs(lt / n - c_lt / m)).max())
+    d_lo = d_hi = d_mid = max(at_knots, 0.0)
+    gap = c_lt[1:] > c_le[:-1]  # gaps holding current values
+    if gap.any():
+        first, last = c_le[:-1][gap] / m, c_lt[1:][gap] / m
+        r_lo, r_hi = le[:-1][gap] / n, lt[1:][gap] / n
+        d_hi = max(d_hi, float(np.maximum(r_hi - first, last - r_lo).max()))
+        d_lo = max(d_lo, float(np.maximum(r_lo - first, last - r_hi).max()))
+        mid = (r_lo + r_hi) / 2
+        d_mid = max(d_mid, float(np.maximum(np.abs(mid - first), np.abs(last - mid)).max()))
     return min(max(d_mid, d_lo), d_hi), d_lo, d_hi
 
 
