@@ -40,7 +40,7 @@ from airflow_aisec.core.profile import (
     build_profile,
     category_counts,
     classify,
-    load_profile,
+    open_profile,
     profile_column,
     to_float64,
 )
@@ -326,6 +326,17 @@ def decide(features: list[dict[str, Any]], config: DriftConfig) -> dict[str, Any
     }
 
 
+def _map(fn: Any, items: list[str], workers: int | None) -> list[dict[str, Any]]:
+    """``[fn(x) for x in items]``, on ``workers`` threads (order kept; first exception propagates)."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aisec-drift") as pool:
+        return list(pool.map(fn, items))
+
+
 def _round_floats(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
@@ -345,11 +356,15 @@ def run_drift(
     expected_digest: str | None = None,
     build_options: BuildOptions | None = None,
     subject: str | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Test ``current`` against a stored ``profile`` (path or :class:`Profile`) or ``reference`` data.
 
     With ``reference`` the profile is built in memory one column at a time, interleaved with the
-    tests ("cold" mode), so memory stays about one column.
+    tests ("cold" mode), so memory stays about one column per worker.
+
+    :param workers: columns processed concurrently (threads; numpy and pyarrow release the GIL).
+        Default: ``min(2, cpu count)``; memory is about one column per worker.
 
     :raises AisecInputError: bad configuration or unreadable input (names the input).
     :raises AisecUndecidableError: empty current window, tampered profile, nothing testable.
@@ -364,13 +379,19 @@ def run_drift(
     features: list[dict[str, Any]] = []
     profile_info: dict[str, Any]
     if profile is not None:
-        prof = profile if isinstance(profile, Profile) else load_profile(profile, expected_digest=expected_digest)
+        if isinstance(profile, Profile):
+            prof, verify = profile, lambda: None
+        else:
+            prof, verify = open_profile(profile, expected_digest=expected_digest)
         names = config.columns or list(prof.columns)
         unknown = [c for c in names if c not in prof.columns]
         if unknown:
+            verify()
             raise AisecInputError(f"columns {unknown} are not in the reference profile {prof.path or ''}".strip())
-        for name in names:
-            features.append(evaluate_feature(prof.columns[name], cur, config))
+        try:
+            features = _map(lambda name: evaluate_feature(prof.columns[name], cur, config), names, workers)
+        finally:
+            verify()  # fail closed: a tampered payload raises before any result is used
         ref_names = list(prof.columns)
         profile_info = {
             "digest": prof.digest,
@@ -387,8 +408,8 @@ def run_drift(
         unknown = [c for c in names if c not in ref.columns]
         if unknown:
             raise AisecInputError(f"columns {unknown} are not in the reference data {ref.name}")
-        for name in names:  # cold: profile one column, test it, drop it
-            features.append(evaluate_feature(profile_column(ref, name, options), cur, config))
+        # cold: profile one column, test it, drop it (``workers`` columns at a time)
+        features = _map(lambda name: evaluate_feature(profile_column(ref, name, options), cur, config), names, workers)
         ref_names = ref.columns
         profile_info = {"digest": None, "path": None, "n_rows": ref.num_rows, "source": ref.name}
     new_columns = [c for c in cur.columns if c not in ref_names]

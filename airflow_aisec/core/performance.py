@@ -17,7 +17,7 @@ from airflow_aisec.core.tabular import open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
 
-TAGS = ("OWASP-ML08", "OWASP-ML10", "AML.T0031")
+TAGS = ("OWASP-ML08", "OWASP-ML10")
 SUPPORTED = ("accuracy", "f1", "roc_auc")
 
 

@@ -137,9 +137,10 @@ def discrete_counts(sorted_values: np.ndarray, limit: int) -> dict[str, int] | N
     """Value counts of a sorted array when it has at most ``limit`` distinct values (else ``None``)."""
     if sorted_values.size == 0:
         return {}
-    change = np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1
-    if change.size + 1 > limit:
+    differs = sorted_values[1:] != sorted_values[:-1]
+    if int(np.count_nonzero(differs)) + 1 > limit:
         return None
+    change = np.flatnonzero(differs) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [sorted_values.size]))
     return {repr(float(sorted_values[s])): int(e - s) for s, e in zip(starts, ends, strict=True)}
@@ -258,7 +259,7 @@ def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOp
     else:
         meta["method"] = "ks"
     # PSI / JS bins on reference deciles (interior edges, de-duplicated)
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
+    edges = np.unique(sorted_quantiles(finite, np.linspace(0, 1, N_BINS + 1)[1:-1]))
     meta["bin_edges"] = [float(e) for e in edges]
     meta["bin_counts"] = np.diff(np.concatenate(([0], np.searchsorted(finite, edges, "right"), [n]))).tolist()
     arrays = {"quantiles": quantile_grid(finite)}
@@ -275,6 +276,14 @@ def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOp
         meta["ks_error_bound"] = float((lt[1:] - le[:-1]).max() / n) if knots.size > 1 else 0.0
         arrays.update(knots=knots, lt=lt, le=le)
     return ColumnProfile(name, meta, arrays)
+
+
+def sorted_quantiles(sorted_values: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(a, q)`` (linear method) of an already sorted array, without copying it."""
+    pos = q * (sorted_values.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, sorted_values.size - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
@@ -436,7 +445,21 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
 
 
 def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> Profile:
-    """Load and verify a profile written by :func:`save_profile`.
+    """Load and verify a profile written by :func:`save_profile` (see :func:`open_profile`)."""
+    profile, verify = open_profile(path, expected_digest=expected_digest, background=False)
+    verify()
+    return profile
+
+
+def open_profile(
+    path: str | os.PathLike[str], *, expected_digest: str | None = None, background: bool = True
+) -> tuple[Profile, Any]:
+    """Open a profile; return it with ``verify()``, which raises unless the payload hash matches.
+
+    The header (with the payload's expected hash) is verified before returning. With ``background``
+    the payload hash is computed in a thread while the caller starts working; the caller MUST call
+    ``verify()`` before using any result (the drift engine does so before building its report, so a
+    tampered profile still fails closed and no result computed from it escapes).
 
     :param expected_digest: the digest the caller trusts (e.g. reported when the profile was built);
         a different digest fails closed.
@@ -474,8 +497,6 @@ def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = 
     stored_digest = header.pop("digest", None)
     if len(payload) != header.get("payload_bytes"):
         raise AisecUndecidableError(f"reference profile {path} is truncated or padded (payload size mismatch)")
-    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
-        raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
     digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
     if digest != stored_digest:
         raise AisecUndecidableError(f"reference profile {path} was modified: header digest mismatch (tampered?)")
@@ -492,4 +513,25 @@ def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = 
                 payload, dtype=np.dtype(spec["dtype"]), count=spec["length"], offset=spec["offset"]
             )
         columns[entry["name"]] = ColumnProfile(entry["name"], entry["meta"], arrays)
-    return Profile(columns, header["build"], digest=digest, path=path)
+    expected_payload = header.get("payload_sha256")
+
+    def payload_ok() -> bool:
+        return hashlib.sha256(payload).hexdigest() == expected_payload
+
+    if background:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aisec-profile-hash")
+        future = pool.submit(payload_ok)
+        pool.shutdown(wait=False)
+
+        def check() -> bool:
+            return bool(future.result())
+    else:
+        check = payload_ok
+
+    def verify() -> None:
+        if not check():
+            raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
+
+    return Profile(columns, header["build"], digest=digest, path=path), verify

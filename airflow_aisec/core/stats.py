@@ -38,8 +38,6 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> tuple[float, float, str]:
     :returns: ``(statistic, p_value, mode)``; in exact mode scipy replaces ``D`` by ``round(D*lcm)/lcm``
         and so do we.
     """
-    from scipy.stats import distributions
-
     try:  # scipy's exact routine (private; the only way to be identical). Fallback: asymptotic.
         from scipy.stats._stats_py import _attempt_exact_2kssamp
     except ImportError:  # pragma: no cover - future scipy
@@ -55,8 +53,54 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> tuple[float, float, str]:
     if mode == "asymp":
         m, n = sorted([float(n_ref), float(n_cur)], reverse=True)
         en = m * n / (m + n)
-        prob = distributions.kstwo.sf(d, np.round(en))
+        prob = kstwo_sf(d, float(np.round(en)))
     return float(d), float(np.clip(prob, 0, 1)), mode
+
+
+#: range of ``n`` where :func:`kstwo_sf` replaces scipy's scalar exact Smirnov loop by a vectorised one.
+SMIRNOV_VECTOR_RANGE = (20_000, 1_000_000)
+
+
+def smirnov_sf(n: int, x: float) -> float:
+    """One-sided exact Smirnov ``P(D_n^+ >= x)`` by the Birnbaum-Tingey sum, vectorised with numpy.
+
+    ``x * sum_{j=0}^{floor(n(1-x))} C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1)``, summed in log space.
+    Same formula as ``scipy.special.smirnov`` (which loops over the ``n`` terms in C, ~1 s at n = 500,000);
+    measured relative difference <= 1.1e-9 for n <= 1,000,000 (absolute <= 2e-11 on the p-value).
+    """
+    from scipy.special import gammaln
+
+    jmax = int(np.floor(n * (1 - x)))
+    j = np.arange(0, jmax + 1, dtype=np.float64)
+    a = 1.0 - x - j / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logt = (
+            (gammaln(n + 1.0) - gammaln(j + 1) - gammaln(n - j + 1)) + (n - j) * np.log(a) + (j - 1) * np.log(x + j / n)
+        )
+    logt[(a <= 0) & (n - j > 0)] = -np.inf
+    top = float(logt.max())
+    if not math.isfinite(top):
+        return 0.0
+    return float(x * math.exp(top) * np.exp(logt - top).sum())
+
+
+def kstwo_sf(d: float, n: float) -> float:
+    """``scipy.stats.kstwo.sf(d, n)`` with scipy's own branch selection (``_kolmogn``, cdf=False).
+
+    Only the branch that scipy evaluates with the O(n) scalar exact Smirnov sum
+    (``2.2 <= n d^2 < 370``, ``d < 0.5``, ``1 < n d < n - 1``) is computed here, by :func:`smirnov_sf`,
+    and only for ``n`` in :data:`SMIRNOV_VECTOR_RANGE` (above it scipy switches to an asymptotic
+    formula itself, below it scipy is fast). Every other case calls scipy.
+    """
+    from scipy.stats import distributions
+
+    n_int = int(n)
+    lo, hi = SMIRNOV_VECTOR_RANGE
+    if n_int == n and lo <= n_int <= hi and 0.0 < d < 0.5:
+        t = n_int * d
+        if 1.0 < t < n_int - 1 and 2.2 <= t * d < 370.0:
+            return float(np.clip(2 * smirnov_sf(n_int, d), 0.0, 1.0))
+    return float(distributions.kstwo.sf(d, n))
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -100,34 +144,29 @@ def ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
 def ks_from_grid(
     knots: np.ndarray, lt: np.ndarray, le: np.ndarray, n: int, cur: np.ndarray
 ) -> tuple[float, float, float]:
-    """KS statistic bounds from a quantile grid: ``(D_estimate, D_lo, D_hi)`` with ``D_lo <= D <= D_hi``."""
+    """KS statistic bounds from a quantile grid: ``(D_estimate, D_lo, D_hi)`` with ``D_lo <= D <= D_hi``.
+
+    ``cur`` is sorted. At a knot both ECDFs are known exactly. Strictly between knots ``j`` and ``j+1``
+    the reference count lies in ``[le_j, lt_{j+1}]`` while the current count only grows, so over the
+    current values in that gap the bounds are extreme at its first value (``#C < c = #C <= q_j``) and
+    its last (``#C <= c = #C < q_{j+1}``): the bounds need ``O(K log m)`` work, not ``O(m)``.
+    Values below the minimum / above the maximum have exact reference counts and are dominated by the
+    knot evaluations.
+    """
     m = cur.size
-    j = np.searchsorted(knots, cur, "right") - 1  # largest knot <= c (-1: below the minimum)
-    jc = np.clip(j, 0, knots.size - 1)
-    exact = (j >= 0) & (knots[jc] == cur)
-    below = j < 0
-    nxt = np.minimum(jc + 1, knots.size - 1)
-    lo = np.where(below, 0, le[jc])
-    hi = np.where(below, 0, np.where(j >= knots.size - 1, n, lt[nxt]))
-    lo_lt = np.where(exact, lt[jc], lo)
-    hi_lt = np.where(exact, lt[jc], hi)
-    lo_le = np.where(exact, le[jc], lo)
-    hi_le = np.where(exact, le[jc], hi)
-    b_le = np.searchsorted(cur, cur, "right") / m
-    b_lt = np.searchsorted(cur, cur, "left") / m
-    upper = np.maximum.reduce([hi_le / n - b_le, b_le - lo_le / n, hi_lt / n - b_lt, b_lt - lo_lt / n])
-    lower = np.maximum.reduce([lo_le / n - b_le, b_le - hi_le / n, lo_lt / n - b_lt, b_lt - hi_lt / n])
-    mid = np.maximum(
-        np.abs((lo_le + hi_le) / (2 * n) - b_le),
-        np.abs((lo_lt + hi_lt) / (2 * n) - b_lt),
-    )
-    c_lt = np.searchsorted(cur, knots, "left") / m
-    c_le = np.searchsorted(cur, knots, "right") / m
-    at_knots = float(np.maximum(np.abs(le / n - c_le), np.abs(lt / n - c_lt)).max())
-    d_lo = max(float(lower.max()), at_knots, 0.0)
-    d_hi = max(float(upper.max()), at_knots)
-    d_est = min(max(float(mid.max()), at_knots, d_lo), d_hi)
-    return d_est, d_lo, d_hi
+    c_lt = np.searchsorted(cur, knots, "left")
+    c_le = np.searchsorted(cur, knots, "right")
+    at_knots = float(np.maximum(np.abs(le / n - c_le / m), np.abs(lt / n - c_lt / m)).max())
+    d_lo = d_hi = d_mid = max(at_knots, 0.0)
+    gap = c_lt[1:] > c_le[:-1]  # gaps holding current values
+    if gap.any():
+        first, last = c_le[:-1][gap] / m, c_lt[1:][gap] / m
+        r_lo, r_hi = le[:-1][gap] / n, lt[1:][gap] / n
+        d_hi = max(d_hi, float(np.maximum(r_hi - first, last - r_lo).max()))
+        d_lo = max(d_lo, float(np.maximum(r_lo - first, last - r_hi).max()))
+        mid = (r_lo + r_hi) / 2
+        d_mid = max(d_mid, float(np.maximum(np.abs(mid - first), np.abs(last - mid)).max()))
+    return min(max(d_mid, d_lo), d_hi), d_lo, d_hi
 
 
 def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:

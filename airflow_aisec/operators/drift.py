@@ -203,13 +203,13 @@ class DriftTestOperator(AisecBaseOperator):
             expected_digest=self.expected_profile_digest or None,
             subject=str(self.current_path),
         )
+        if report.status == "fail" and self.on_drift == "warn":
+            report.status = "warn"
+            report.summary = "[on_drift=warn] " + report.summary
         if self.html_report_path:
             from airflow_aisec.core.drift_html import write_html_report
 
             write_html_report(report.to_dict(), self.html_report_path)
-        if report.status == "fail" and self.on_drift == "warn":
-            report.status = "warn"
-            report.summary = "[on_drift=warn] " + report.summary
         return report
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -27,4 +27,6 @@ def test_drift_monitoring_dag_stays_green_and_reports_drift(airflow_db):
     assert {"age", "income"} <= drifted
     assert "score" not in drifted
     assert report["details"]["profile"]["digest"] == xcom(run, "build_reference_profile", key="profile_digest")
-    assert (module.BASE / "drift_report.html").read_text().count("<svg") >= 6
+    page = (module.BASE / "drift_report.html").read_text()
+    assert page.count("<svg") >= 6
+    assert "WARN — [on_drift=warn] dataset drift" in page

@@ -235,3 +235,26 @@ def test_html_report_is_self_contained(tmp_path):
     assert "<script" not in html
     assert "http" not in html.replace("http://www.w3.org", "")
     assert os.linesep in html or "\n" in html
+
+
+def test_warm_run_with_tampered_payload_fails_closed(tmp_path):
+    ref, cur = _frames()
+    path = tmp_path / "ref.prof"
+    save_profile(build_profile(ref[["num"]]), path)
+    raw = bytearray(path.read_bytes())
+    raw[-3] ^= 0x01  # flip one bit of the last stored float
+    path.write_bytes(bytes(raw))
+    with pytest.raises(AisecUndecidableError, match="payload hash mismatch"):
+        run_drift(cur, profile=path, workers=2)
+
+
+def test_column_all_null_in_the_window_is_drift_by_null_rate():
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame({"x": rng.normal(size=500), "c": rng.choice(["a", "b"], 500), "ok": rng.normal(size=500)})
+    cur = pd.DataFrame({"x": np.full(500, np.nan), "c": [None] * 500, "ok": rng.normal(size=500)})
+    f = _features(run_drift(cur, reference=ref))
+    for name in ("x", "c"):
+        assert f[name]["drifted"] is True
+        assert f[name]["null_rate"] == 1.0
+        assert f[name]["reason"].startswith("no ")  # "no finite values" / "no non-null values" in current window
+    assert f["ok"]["status"] == "ok"

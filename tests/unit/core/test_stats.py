@@ -102,3 +102,14 @@ def test_two_proportion_pvalue_edge_cases():
     assert stats.two_proportion_pvalue(0, 100, 0, 100) == 1.0
     assert stats.two_proportion_pvalue(0, 0, 5, 10) == 1.0
     assert stats.two_proportion_pvalue(0, 1000, 300, 1000) < 1e-10
+
+
+@pytest.mark.parametrize("n", [20_000, 50_000])
+def test_vectorised_smirnov_branch_matches_scipy_kstwo(n):
+    from scipy.stats import distributions
+
+    for nx2 in (2.2, 3.0, 8.0, 40.0, 150.0, 369.0):
+        d = float(np.sqrt(nx2 / n))
+        assert stats.kstwo_sf(d, float(n)) == pytest.approx(float(distributions.kstwo.sf(d, n)), abs=1e-12, rel=1e-9)
+    for d in (0.001, 0.5, 0.9):  # other branches are scipy's own
+        assert stats.kstwo_sf(d, float(n)) == float(distributions.kstwo.sf(d, n))
