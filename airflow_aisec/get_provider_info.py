@@ -37,19 +37,22 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.provenance",
                     "airflow_aisec.operators.validation",
                     "airflow_aisec.operators.split",
+                    "airflow_aisec.operators.drift",
+                    "airflow_aisec.operators.performance",
+                    "airflow_aisec.operators.retrain",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "AI/ML Security",
-                "python-modules": ["airflow_aisec.sensors.integrity"],
+                "python-modules": ["airflow_aisec.sensors.integrity", "airflow_aisec.sensors.drift"],
             }
         ],
         "triggers": [
             {
                 "integration-name": "AI/ML Security",
-                "python-modules": ["airflow_aisec.triggers.integrity"],
+                "python-modules": ["airflow_aisec.triggers.integrity", "airflow_aisec.triggers.drift"],
             }
         ],
         "hooks": [
