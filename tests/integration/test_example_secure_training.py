@@ -33,7 +33,7 @@ def sha256(path) -> str:
 
 
 @pytest.fixture(scope="module")
-def dag():
+def dag(airflow_db):
     return load_example_dag("aisec_secure_training")
 
 
