@@ -29,6 +29,14 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": "AI/ML Security",
                 "python-modules": [
                     "airflow_aisec.operators.integrity",
+                    "airflow_aisec.operators.cloud",
+                    "airflow_aisec.operators.modelscan",
+                    "airflow_aisec.operators.inference",
+                    "airflow_aisec.operators.audit",
+                    "airflow_aisec.operators.secrets",
+                    "airflow_aisec.operators.provenance",
+                    "airflow_aisec.operators.validation",
+                    "airflow_aisec.operators.split",
                 ],
             }
         ],
@@ -50,6 +58,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_aisec.hooks.signing"],
             }
         ],
+        "extra-links": ["airflow_aisec.links.AisecReportLink"],
+        "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.aisec_plugin.AisecPlugin"}],
         "connection-types": [
             {
                 "hook-class-name": "airflow_aisec.hooks.signing.SigningKeyHook",

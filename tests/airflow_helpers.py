@@ -51,3 +51,14 @@ def xcom(dag_run: Any, task_id: str, key: str = "aisec_report", map_index: int =
             .one_or_none()
         )
         return None if row is None else XComModel.deserialize_value(row)
+
+
+def load_example_dag(dag_id: str) -> Any:
+    """Import ``dags/<dag_id>.py`` as the dag-processor would and return its DAG."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import DAGS_FOLDER
+
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)

@@ -16,7 +16,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS_FOLDER = REPO_ROOT / "dags"
-SHARED_OSV_ZIP = REPO_ROOT.parent / "shared" / "osv" / "pypa-advisory-db-2024-10-10.zip"
+# The real PyPA advisory snapshot (CC-BY 4.0) is bundled under data/osv/ (same file as ../shared/osv/).
+SHARED_OSV_ZIP = REPO_ROOT / "data" / "osv" / "pypa-advisory-db-2024-10-10.zip"
 
 _AIRFLOW_HOME = os.environ.get("AISEC_TEST_AIRFLOW_HOME") or tempfile.mkdtemp(prefix="aisec-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -50,5 +51,5 @@ def airflow_db(airflow_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def shared_osv_zip() -> Path:
     if not SHARED_OSV_ZIP.is_file():
-        pytest.fail(f"the shared OSV snapshot is missing: {SHARED_OSV_ZIP}")
+        pytest.fail(f"the bundled OSV snapshot is missing: {SHARED_OSV_ZIP}")
     return SHARED_OSV_ZIP

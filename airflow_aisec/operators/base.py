@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecError
+from airflow_aisec.links import AisecReportLink
 from airflow_aisec.report import Report, validate
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class AisecBaseOperator(BaseOperator):
     aisec_check: ClassVar[str] = ""
     template_fields: Sequence[str] = ("report_path",)
     ui_color = "#f3e5f5"
+    #: "AI Security report" button on every aisec task instance (the plugin's report page).
+    operator_extra_links = (AisecReportLink(),)
 
     def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -80,10 +83,14 @@ class AisecBaseOperator(BaseOperator):
         except AisecCheckFailed as exc:  # core already built the failing report
             report = exc.report if isinstance(exc.report, Report) else Report.from_dict(exc.report)
         except AisecError as exc:
-            report = Report.start(self.aisec_check, subject).error(f"{type(exc).__name__}: {exc}")
-            self.publish(context, report)
-            raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
+            self.fail_undecided(context, subject, exc)
         return self.conclude(context, report)
+
+    def fail_undecided(self, context: Context, subject: str, exc: AisecError) -> NoReturn:
+        """Publish an ``error`` report naming ``exc`` and raise (retryable only for transient causes)."""
+        report = Report.start(self.aisec_check, subject).error(f"{type(exc).__name__}: {exc}")
+        self.publish(context, report)
+        raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
 
     def conclude(self, context: Context, report: Report) -> dict[str, Any]:
         """Publish ``report`` and raise according to its status; return it as a dict when it passes."""

@@ -1,0 +1,557 @@
+"""Dependency audit: pip-audit's dependency sources and auditor, online services or an offline OSV database.
+
+What is audited comes from pip-audit's own dependency sources (no re-implemented resolution):
+
+* the running interpreter's environment, or another one given as a virtualenv / site-packages path
+  (``PipSource``);
+* pinned requirements files (``RequirementSource`` in its no-resolve mode: every line must be ``==``
+  pinned, as in a lock export — nothing is downloaded);
+* a project directory: ``pylock.toml`` / ``pylock.*.toml`` when present (``PyLockSource``), else its
+  ``pyproject.toml`` (``PyProjectSource``, which resolves with pip and so needs the package index).
+
+Vulnerabilities come from :class:`OfflineOsvService` (a ``pip_audit._service.VulnerabilityService``
+over :class:`~airflow_aisec.core.osv.OsvDatabase`) or from pip-audit's online ``osv`` / ``pypi``
+services. The verdict applies a policy: severity gate (``fail_on``), an ignore file whose entries
+expire, and a database freshness gate. "Vulnerable" (status ``fail``) and "could not audit" (status
+``error``: unreachable service, corrupt database, unparsable requirements) stay distinct.
+
+No Airflow import here; pip-audit is imported inside functions (it spawns ``pip`` at import time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from airflow_aisec.core.osv import OsvDatabase, severity_of
+from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
+from airflow_aisec.report import SEVERITY_RANK, Report
+
+#: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).
+FAIL_ON_LEVELS = ("critical", "high", "medium", "low", "any")
+SERVICES = ("osv", "pypi")
+TAGS = ("OWASP-ML06", "AML.T0010.001", "AML.M0016")
+
+
+# --------------------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class SourceSpec:
+    """One thing to audit: ``kind`` in ``environment | path | requirements | project``."""
+
+    kind: str
+    target: str = ""
+    files: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if self.kind == "environment":
+            return f"environment:{self.target}"
+        if self.kind == "requirements":
+            return "requirements:" + ",".join(self.files)
+        return f"{self.kind}:{self.target}"
+
+
+def source_specs(
+    *, requirements: Sequence[str] = (), path: str | None = None, project: str | None = None
+) -> list[SourceSpec]:
+    """What to audit (validated); with nothing given, the running interpreter's environment."""
+    import sys
+
+    specs: list[SourceSpec] = []
+    reqs = [str(r) for r in requirements or () if str(r)]
+    for req in reqs:
+        if not Path(req).is_file():
+            raise AisecInputError(f"requirements file {req!r} does not exist")
+    if reqs:
+        specs.append(SourceSpec("requirements", files=tuple(reqs)))
+    if path:
+        specs.append(SourceSpec("path", target=str(_site_packages(path))))
+    if project:
+        specs.append(SourceSpec("project", target=str(_project_dir(project))))
+    if not specs:
+        specs.append(SourceSpec("environment", target=sys.prefix))
+    return specs
+
+
+def _site_packages(path: str) -> Path:
+    """A virtualenv / prefix directory → its site-packages; a site-packages directory as is."""
+    p = Path(path)
+    if not p.is_dir():
+        raise AisecInputError(f"environment path {path!r} is not a directory")
+    if any(p.glob("*.dist-info")) or p.name in ("site-packages", "dist-packages"):
+        return p
+    candidates = sorted(p.glob("lib/python3*/site-packages")) + sorted(p.glob("Lib/site-packages"))
+    if not candidates:
+        raise AisecInputError(f"environment path {path!r} is neither a virtualenv nor a site-packages directory")
+    return candidates[-1]
+
+
+def _project_dir(project: str) -> Path:
+    p = Path(project)
+    if p.is_file() and (p.name == "pyproject.toml" or p.name.startswith("pylock.")):
+        p = p.parent
+    if not p.is_dir():
+        raise AisecInputError(f"project {project!r} is not a directory")
+    if not (_pylocks(p) or (p / "pyproject.toml").is_file()):
+        raise AisecInputError(f"project {project!r} has neither pylock.toml nor pyproject.toml")
+    return p
+
+
+def _pylocks(p: Path) -> list[Path]:
+    locks = sorted(p.glob("pylock.*.toml"))
+    if (p / "pylock.toml").is_file():
+        locks.append(p / "pylock.toml")
+    return locks
+
+
+def _dependency_source(spec: SourceSpec) -> Any:
+    from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource, RequirementSource
+
+    if spec.kind == "environment":
+        return PipSource()
+    if spec.kind == "path":
+        return PipSource(paths=[Path(spec.target)])
+    if spec.kind == "requirements":
+        return RequirementSource([Path(f) for f in spec.files], disable_pip=True, no_deps=True)
+    locks = _pylocks(Path(spec.target))
+    if locks:
+        return PyLockSource(locks)
+    return PyProjectSource(Path(spec.target) / "pyproject.toml")
+
+
+# --------------------------------------------------------------------------------------- service
+def offline_service(db: OsvDatabase | Future[OsvDatabase]) -> Any:
+    """A ``pip_audit._service.VulnerabilityService`` answering from an offline OSV database.
+
+    ``db`` may be a future (the database loads while pip-audit collects dependencies).
+    """
+    from pip_audit._service import VulnerabilityResult, VulnerabilityService
+
+    class OfflineOsvService(VulnerabilityService):
+        """pip-audit vulnerability service over :class:`~airflow_aisec.core.osv.OsvDatabase`."""
+
+        def __init__(self, database: OsvDatabase | Future[OsvDatabase]) -> None:
+            self._database = database
+            #: (canonical name, version) → the matches behind the results (severity, certainty …)
+            self.matches: dict[tuple[str, str], list[Any]] = {}
+
+        @property
+        def database(self) -> OsvDatabase:
+            if isinstance(self._database, Future):
+                self._database = self._database.result()
+            return self._database
+
+        def query(self, spec: Any) -> tuple[Any, list[Any]]:
+            if spec.is_skipped():
+                return spec, []
+            matches = self.database.query(spec.canonical_name, spec.version)
+            self.matches[(spec.canonical_name, str(spec.version))] = matches
+            results = [
+                VulnerabilityResult.create(
+                    ids=[m.advisory.id, *m.advisory.aliases],
+                    description=m.advisory.summary,
+                    fix_versions=m.fix_versions,
+                    published=_published(m.advisory.record.get("published")),
+                )
+                for m in matches
+            ]
+            return spec, results
+
+    return OfflineOsvService(db)
+
+
+def _published(value: Any) -> Any:
+    """An OSV ``published`` timestamp as pip-audit's (naive UTC) datetime; ``None`` when unparsable."""
+    from pip_audit._service import VulnerabilityService
+
+    try:
+        return VulnerabilityService._parse_rfc3339(_rfc3339(value))
+    except ValueError:
+        return None
+
+
+def _rfc3339(value: Any) -> str | None:
+    """OSV timestamps as pip-audit's parser accepts them (``…Z`` with or without fractions)."""
+    if not value:
+        return None
+    text = str(value).replace("+00:00", "Z")
+    if "." in text:
+        head, frac = text.rstrip("Z").split(".", 1)
+        return f"{head}.{frac[:6]}Z"
+    return text if text.endswith("Z") else text + "Z"
+
+
+def online_service(service: str, *, osv_url: str | None = None, timeout: int = 15, cache_dir: str | None = None) -> Any:
+    from pip_audit._service import OsvService, PyPIService
+
+    cache = Path(cache_dir) if cache_dir else None
+    if service == "osv":
+        return OsvService(cache, timeout, osv_url) if osv_url else OsvService(cache, timeout)
+    return PyPIService(cache, timeout)
+
+
+# ---------------------------------------------------------------------------------------- policy
+@dataclass(frozen=True)
+class IgnoreEntry:
+    """One accepted risk: an advisory ID or alias, why, until when (inclusive), optionally one package."""
+
+    id: str
+    reason: str
+    expires: date
+    package: str | None = None
+
+    def applies(self, ids: set[str], package: str) -> bool:
+        from packaging.utils import canonicalize_name
+
+        if self.id.upper() not in {i.upper() for i in ids}:
+            return False
+        return self.package is None or canonicalize_name(self.package) == canonicalize_name(package)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "reason": self.reason, "expires": self.expires.isoformat(), "package": self.package}
+
+
+def load_ignore_file(path: str | os.PathLike[str]) -> list[IgnoreEntry]:
+    """Read an ignore file (TOML ``[[ignore]]`` tables or JSON ``{"ignore": [...]}``).
+
+    Every entry needs ``id`` (advisory ID or alias), ``reason`` and ``expires`` (``YYYY-MM-DD``);
+    ``package`` is optional.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise AisecInputError(f"ignore file {str(p)!r} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            try:
+                import tomllib
+            except ImportError:  # pragma: no cover - Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
+            data = tomllib.loads(text)
+    except ValueError as exc:
+        raise AisecInputError(f"ignore file {str(p)!r} cannot be parsed: {exc}") from exc
+    raw = data.get("ignore") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        raise AisecInputError(f"ignore file {str(p)!r} must contain a list named 'ignore'")
+    entries = []
+    for i, item in enumerate(raw):
+        where = f"ignore file {str(p)!r} entry {i + 1}"
+        if not isinstance(item, dict):
+            raise AisecInputError(f"{where} must be a table/object")
+        missing = [k for k in ("id", "reason", "expires") if not str(item.get(k) or "").strip()]
+        if missing:
+            raise AisecInputError(
+                f"{where} is missing {', '.join(missing)} (an ignore needs an id, a reason and an expiry)"
+            )
+        expires = item["expires"]
+        if isinstance(expires, datetime):
+            expires = expires.date()
+        elif not isinstance(expires, date):
+            try:
+                expires = date.fromisoformat(str(expires))
+            except ValueError as exc:
+                raise AisecInputError(
+                    f"{where} has an invalid expires date {item['expires']!r} (use YYYY-MM-DD)"
+                ) from exc
+        entries.append(IgnoreEntry(str(item["id"]).strip(), str(item["reason"]).strip(), expires, item.get("package")))
+    return entries
+
+
+# ----------------------------------------------------------------------------------------- audit
+@dataclass
+class _Collected:
+    source: SourceSpec
+    results: list[tuple[Any, list[Any]]] = field(default_factory=list)
+
+
+def run_audit(
+    *,
+    requirements: Sequence[str] = (),
+    path: str | None = None,
+    project: str | None = None,
+    osv_db: str | os.PathLike[str] | None = None,
+    service: str = "osv",
+    osv_url: str | None = None,
+    timeout: int = 15,
+    cache_dir: str | None = None,
+    fail_on: str = "any",
+    unknown_severity: str = "high",
+    ignore_file: str | os.PathLike[str] | None = None,
+    max_db_age_days: float | None = None,
+    sbom_path: str | os.PathLike[str] | None = None,
+    today: date | None = None,
+) -> Report:
+    """Audit dependencies for known vulnerabilities and return a ``dependency_audit`` report.
+
+    :param requirements: pinned requirements files (``name==version`` lines, as a lock export).
+    :param path: another environment: a virtualenv / prefix directory or a site-packages directory.
+    :param project: a project directory (``pylock*.toml``, else ``pyproject.toml``).
+    :param osv_db: offline OSV database (zip or directory). ``None``: pip-audit's online ``service``.
+    :param service: online service when no ``osv_db``: ``osv`` or ``pypi``.
+    :param osv_url: OSV query endpoint for the online ``osv`` service (default pip-audit's).
+    :param fail_on: ``critical|high|medium|low|any``: findings at or above fail; below → ``warn``.
+    :param unknown_severity: severity given to advisories without CVSS or database severity.
+    :param ignore_file: accepted risks with reasons and expiry dates (:func:`load_ignore_file`).
+    :param max_db_age_days: offline database freshness gate (error when older).
+    :param sbom_path: write a CycloneDX JSON SBOM here (atomically); its SHA-256 goes into the report.
+    :raises AisecInputError: bad arguments or inputs (named).
+    :raises AisecUndecidableError: corrupt database, a dependency source that cannot be read.
+    :raises AisecTransientError: the online service cannot be reached.
+    """
+    if fail_on not in FAIL_ON_LEVELS:
+        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    if unknown_severity not in SEVERITY_RANK:
+        raise AisecInputError(f"unknown_severity must be a severity, not {unknown_severity!r}")
+    if not osv_db and service not in SERVICES:
+        raise AisecInputError(f"service must be one of {SERVICES}, not {service!r}")
+    specs = source_specs(requirements=requirements, path=path, project=project)
+    ignores = load_ignore_file(ignore_file) if ignore_file else []
+    today = today or datetime.now(timezone.utc).date()
+    subject = " + ".join(s.label for s in specs)
+    report = Report.start("dependency_audit", subject, tags=TAGS)
+
+    executor: ThreadPoolExecutor | None = None
+    db_future: Future[OsvDatabase] | None = None
+    if osv_db:
+        # Load the database while pip-audit lists the environment (that is a `pip list` subprocess).
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aisec-osv-load")
+        db_future = executor.submit(OsvDatabase.load, osv_db)
+    try:
+        collected, vuln_service = _collect(specs, db_future, service, osv_url, timeout, cache_dir)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    db: OsvDatabase | None = db_future.result() if db_future is not None else None
+    if db is not None:
+        report.details["database"] = db.describe()
+        report.metrics["db_records"] = db.records
+        report.metrics["db_load_seconds"] = round(db.load_seconds, 4)
+        age = db.age_days()
+        report.metrics["db_age_days"] = age
+        if max_db_age_days is not None and (age is None or age > max_db_age_days):
+            return report.error(
+                f"offline OSV database {db.source!r} is too old to trust: newest record {age} days old "
+                f"(max_db_age_days={max_db_age_days}); refresh it with `aisec osv-sync`"
+            )
+    else:
+        report.details["database"] = {"service": service, "url": osv_url}
+
+    status, summary = _apply(
+        report,
+        collected,
+        vuln_service,
+        fail_on=fail_on,
+        unknown_severity=unknown_severity,
+        ignores=ignores,
+        today=today,
+    )
+    if sbom_path:
+        _write_sbom(report, collected, sbom_path)
+    return report.finish(status, summary)
+
+
+def _collect(
+    specs: list[SourceSpec],
+    db_future: Future[OsvDatabase] | None,
+    service: str,
+    osv_url: str | None,
+    timeout: int,
+    cache_dir: str | None,
+) -> tuple[list[_Collected], Any]:
+    from pip_audit._audit import Auditor
+    from pip_audit._dependency_source import DependencySourceError
+    from pip_audit._service import ServiceError
+    from requests import RequestException
+
+    vuln_service = (
+        offline_service(db_future)
+        if db_future is not None
+        else online_service(service, osv_url=osv_url, timeout=timeout, cache_dir=cache_dir)
+    )
+    auditor = Auditor(vuln_service)
+    collected = []
+    for spec in specs:
+        entry = _Collected(spec)
+        try:
+            entry.results = list(auditor.audit(_dependency_source(spec)))
+        except AisecError:  # e.g. the offline database failed to load (named already)
+            raise
+        except DependencySourceError as exc:
+            cause = f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc)
+            raise AisecInputError(f"cannot read dependencies from {spec.label}: {cause}") from exc
+        except ValueError as exc:  # InvalidVersion in a pinned requirement
+            raise AisecInputError(f"cannot read dependencies from {spec.label}: {exc}") from exc
+        except (ServiceError, RequestException) as exc:
+            where = osv_url or service
+            raise AisecTransientError(
+                f"vulnerability service {where!r} unreachable: {type(exc).__name__}: {exc}"
+            ) from exc
+        collected.append(entry)
+    return collected, vuln_service
+
+
+def _apply(
+    report: Report,
+    collected: list[_Collected],
+    vuln_service: Any,
+    *,
+    fail_on: str,
+    unknown_severity: str,
+    ignores: list[IgnoreEntry],
+    today: date,
+) -> tuple[str, str]:
+    """Turn pip-audit results into findings, metrics and details; return (status, summary)."""
+    expired = [e for e in ignores if e.expires < today]
+    active = [e for e in ignores if e.expires >= today]
+    used: set[IgnoreEntry] = set()
+    ignored: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    audited: set[tuple[str, str]] = set()
+    vulnerable: set[str] = set()
+    default_severity = 0
+    matches_by_key: dict[tuple[str, str], list[Any]] = getattr(vuln_service, "matches", {})
+    gate = 0 if fail_on == "any" else SEVERITY_RANK[fail_on]
+
+    for entry in collected:
+        for dep, vulns in entry.results:
+            if dep.is_skipped():
+                skipped.append({"package": dep.name, "reason": dep.skip_reason, "source": entry.source.label})
+                continue
+            version = str(dep.version)
+            if (dep.canonical_name, version) in audited:
+                continue
+            audited.add((dep.canonical_name, version))
+            by_id = {}
+            for m in matches_by_key.get((dep.canonical_name, version), []):
+                for i in (m.advisory.id, *m.advisory.aliases):
+                    by_id[i] = m
+            for vuln in vulns:
+                ids = {vuln.id, *vuln.aliases}
+                match = next((by_id[i] for i in ids if i in by_id), None)
+                severity = severity_of(match.advisory.record, unknown_severity) if match else None
+                level = severity.level if severity else unknown_severity
+                if severity is None or severity.source == "default":
+                    default_severity += 1
+                hit = next((e for e in active if e.applies(ids, dep.name)), None)
+                details = {
+                    "package": dep.canonical_name,
+                    "version": version,
+                    "aliases": sorted(vuln.aliases),
+                    "fix_versions": [str(v) for v in vuln.fix_versions],
+                    "severity_source": severity.source if severity else "default",
+                    "cvss_score": severity.score if severity else None,
+                    "cvss_vector": severity.vector if severity else None,
+                    "published": vuln.published.isoformat() if vuln.published else None,
+                    "source": entry.source.label,
+                    "description": vuln.description[:500],
+                }
+                if match is not None:
+                    details["match"] = match.reason
+                    details["certain"] = match.certain
+                if hit is not None:
+                    used.add(hit)
+                    ignored.append({"id": vuln.id, **details, "ignore": hit.to_dict()})
+                    continue
+                vulnerable.add(dep.canonical_name)
+                fixes = details["fix_versions"]
+                fix_text = f"fix: {', '.join(fixes)}" if fixes else "no fixed version"
+                report.add_finding(
+                    vuln.id,
+                    level,
+                    f"{dep.canonical_name} {version}: {vuln.description[:160]} ({fix_text})",
+                    location=f"{dep.canonical_name}=={version}",
+                    details=details,
+                )
+
+    for e in expired:
+        report.add_finding(
+            "AISEC-AUDIT-IGNORE-EXPIRED",
+            "info",
+            f"ignore entry for {e.id} expired on {e.expires.isoformat()} and no longer applies",
+            location=e.id,
+            details=e.to_dict(),
+        )
+    counts = report.severity_counts()
+    vulns_total = sum(1 for f in report.findings if f.id != "AISEC-AUDIT-IGNORE-EXPIRED")
+    report.metrics.update(
+        {
+            "packages_audited": len(audited),
+            "packages_skipped": len(skipped),
+            "vulnerable_packages": len(vulnerable),
+            "vulnerabilities": vulns_total,
+            "ignored": len(ignored),
+            "ignore_expired": len(expired),
+            "advisories_default_severity": default_severity,
+            **{f"findings_{k}": v for k, v in counts.items()},
+        }
+    )
+    report.details["policy"] = {
+        "fail_on": fail_on,
+        "unknown_severity": unknown_severity,
+        "unknown_severity_note": (
+            f"advisories without a CVSS vector or database severity are rated {unknown_severity!r}"
+        ),
+        "ignore_active": [e.to_dict() for e in active],
+        "ignore_expired": [e.to_dict() for e in expired],
+        "ignore_unused": [e.to_dict() for e in active if e not in used],
+    }
+    if ignored:
+        report.details["ignored"] = ignored
+    if skipped:
+        report.details["skipped"] = skipped
+
+    failing = [f for f in report.findings if f.id != "AISEC-AUDIT-IGNORE-EXPIRED" and SEVERITY_RANK[f.severity] >= gate]
+    parts = [
+        f"{vulns_total} known vulnerabilit{'y' if vulns_total == 1 else 'ies'} in {len(vulnerable)} of {len(audited)} packages"
+    ]
+    if ignored:
+        parts.append(f"{len(ignored)} ignored")
+    if expired:
+        parts.append(f"{len(expired)} ignore entr{'y' if len(expired) == 1 else 'ies'} expired")
+    if skipped:
+        parts.append(f"{len(skipped)} package(s) could not be audited")
+    if default_severity:
+        parts.append(f"{default_severity} without severity data rated {unknown_severity}")
+    parts.append(f"fail_on={fail_on}")
+    if failing:
+        status = "fail"
+    elif vulns_total or skipped or expired:
+        status = "warn"
+    else:
+        status = "pass"
+    return status, "; ".join(parts)
+
+
+def _write_sbom(report: Report, collected: list[_Collected], sbom_path: str | os.PathLike[str]) -> None:
+    from pip_audit._format import CycloneDxFormat
+
+    from airflow_aisec.utils.fs import write_text_atomic
+
+    merged: dict[Any, list[Any]] = {}
+    for entry in collected:
+        for dep, vulns in entry.results:
+            merged.setdefault(dep, list(vulns))
+    text = CycloneDxFormat(inner_format=CycloneDxFormat.InnerFormat.Json).format(merged, [])
+    data = text.encode("utf-8")
+    path = write_text_atomic(sbom_path, text)
+    report.details["sbom"] = {
+        "path": str(path),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "format": "CycloneDX JSON",
+        "components": sum(1 for d in merged if not d.is_skipped()),
+    }
+    report.add_tags("AML.M0023")
+
+
+def describe_sources(specs: Iterable[SourceSpec]) -> list[str]:
+    return [s.label for s in specs]

@@ -1,0 +1,290 @@
+"""Artifact integrity: hash (and sign) an artifact, or verify it against a digest or a signed manifest.
+
+Both functions return an ``integrity`` :class:`~airflow_aisec.report.Report`; the operators, the sensor
+and the ``aisec hash`` / ``aisec verify`` commands are thin layers over them.
+
+The *artifact digest* is the file's digest for a single file and the manifest's ``root_digest`` for a
+directory, so ``--digest`` works the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from airflow_aisec.core import hashing, signing
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.report import Report
+from airflow_aisec.utils.fs import write_bytes_atomic, write_json_atomic
+
+TAGS = ("AML.M0014", "AML.T0010", "OWASP-ML06")
+SIGNED_TAGS = ("AML.M0013",)
+
+
+def artifact_digest(manifest: dict[str, Any]) -> str:
+    """The single value that pins an artifact: a file's digest, or a directory's root digest."""
+    if manifest.get("kind") == "file" and len(manifest["entries"]) == 1:
+        return str(manifest["entries"][0]["digest"])
+    return str(manifest["root_digest"])
+
+
+def _normalise_digest(value: str) -> tuple[str | None, str]:
+    """``"sha256:ABC"`` → ``("sha256", "abc")``; a bare hex digest → ``(None, "abc")``."""
+    text = value.strip()
+    algorithm = None
+    if ":" in text:
+        algorithm, text = text.split(":", 1)
+        algorithm = algorithm.lower()
+    text = text.lower()
+    if not text or any(c not in "0123456789abcdef" for c in text):
+        raise AisecInputError(f"expected digest {value!r} is not a hex digest")
+    return algorithm, text
+
+
+def _is_file(path: Any) -> bool:
+    p = hashing.as_path(path)
+    try:
+        return bool(p.is_file())
+    except OSError:
+        return False
+
+
+def compute_manifest(
+    path: Any,
+    algorithm: str = "sha256",
+    *,
+    workers: int | None = None,
+    follow_symlinks: bool = False,
+    on_unreadable: Any = None,
+) -> dict[str, Any]:
+    """:func:`hashing.build_manifest` plus ``kind`` (file | directory)."""
+    manifest = hashing.build_manifest(
+        path, algorithm, workers, follow_symlinks=follow_symlinks, on_unreadable=on_unreadable
+    )
+    manifest["kind"] = "file" if _is_file(path) else "directory"
+    return manifest
+
+
+def default_manifest_path(path: Any) -> str:
+    """``<artifact>.manifest.json`` beside the artifact."""
+    return os.fspath(path).rstrip("/") + ".manifest.json"
+
+
+def hash_artifact(
+    path: Any,
+    *,
+    algorithm: str = "sha256",
+    workers: int | None = None,
+    follow_symlinks: bool = False,
+    manifest_path: str | os.PathLike[str] | None = None,
+    signing_key: signing.SigningKey | None = None,
+) -> Report:
+    """Hash ``path`` (file or directory), write its manifest (and signature) atomically, and report.
+
+    :param manifest_path: where to write the manifest; ``None`` writes none (unless signing, which
+        needs a manifest: then it defaults to :func:`default_manifest_path`).
+    :param signing_key: when given, ``<manifest>.sig`` is written next to the manifest.
+    """
+    report = Report.start("integrity", str(path), tags=list(TAGS))
+    t0 = time.monotonic()
+    manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
+    seconds = time.monotonic() - t0
+    digest = artifact_digest(manifest)
+    if signing_key is not None and manifest_path is None:
+        manifest_path = default_manifest_path(path)
+    details: dict[str, Any] = {
+        "mode": "hash",
+        "algorithm": algorithm,
+        "digest": digest,
+        "root_digest": manifest["root_digest"],
+        "kind": manifest["kind"],
+        "manifest_path": None,
+        "signature_path": None,
+    }
+    if manifest_path is not None:
+        data = hashing.manifest_bytes(manifest)
+        write_bytes_atomic(manifest_path, data)
+        details["manifest_path"] = os.fspath(manifest_path)
+        if signing_key is not None:
+            signature_path = os.fspath(manifest_path) + ".sig"
+            write_json_atomic(signature_path, signing.sign(data, signing_key))
+            details["signature_path"] = signature_path
+            details["key_id"] = signing_key.key_id
+            details["signature_algorithm"] = signing_key.algorithm
+            report.add_tags(*SIGNED_TAGS)
+    if manifest["file_count"] <= 20:
+        details["entries"] = manifest["entries"]
+    report.details.update(details)
+    report.metrics.update(
+        files=manifest["file_count"],
+        bytes=manifest["total_bytes"],
+        hash_seconds=round(seconds, 6),
+        mib_per_second=round(manifest["total_bytes"] / 2**20 / seconds, 3) if seconds > 0 else None,
+    )
+    signed = " and signed" if details["signature_path"] else ""
+    return report.finish(
+        "pass",
+        f"{manifest['kind']} hashed{signed}: {manifest['file_count']} file(s), "
+        f"{manifest['total_bytes']} bytes, {algorithm}:{digest}",
+    )
+
+
+def _read_evidence(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise AisecUndecidableError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise AisecUndecidableError(f"{what} is not readable: {path} ({exc.strerror or exc})") from None
+
+
+def verify_artifact(
+    path: Any,
+    *,
+    expected_digest: str | None = None,
+    manifest_path: str | os.PathLike[str] | None = None,
+    signature_path: str | os.PathLike[str] | None = None,
+    verify_key: signing.VerifyKey | None = None,
+    require_signature: bool = False,
+    algorithm: str = "sha256",
+    workers: int | None = None,
+    follow_symlinks: bool = False,
+) -> Report:
+    """Verify ``path`` against ``expected_digest`` or a (signed) manifest.
+
+    Fail closed: a missing artifact, manifest or (required) signature raises
+    :class:`AisecUndecidableError`; a mismatch, a bad signature, or any added / removed / changed file
+    gives a ``fail`` report; a file that cannot be read gives ``error`` unless a mismatch was found.
+
+    :param expected_digest: hex digest (optionally ``"sha256:<hex>"``) of the file, or the root digest of
+        a directory.
+    :param manifest_path: an ``aisec.manifest/v1`` file.
+    :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
+        given or ``require_signature`` is set).
+    :param verify_key: key to check the signature with; required when a signature is checked.
+    :param require_signature: refuse an unsigned manifest.
+    """
+    if (expected_digest is None) == (manifest_path is None):
+        raise AisecInputError("give exactly one of expected_digest or manifest_path")
+    report = Report.start("integrity", str(path), tags=list(TAGS))
+    report.details["mode"] = "verify"
+    if expected_digest is not None:
+        return _verify_digest(report, path, expected_digest, algorithm, workers, follow_symlinks)
+
+    assert manifest_path is not None
+    manifest_data = _read_evidence(manifest_path, "manifest")
+    report.details["manifest_path"] = os.fspath(manifest_path)
+    check_signature = require_signature or signature_path is not None or verify_key is not None
+    if check_signature:
+        signature_path = signature_path or os.fspath(manifest_path) + ".sig"
+        if verify_key is None:
+            raise AisecInputError("a signature check needs a verification key (public key or HMAC secret)")
+        signature_doc = signing.parse_signature(_read_evidence(signature_path, "signature"), str(signature_path))
+        ok, reason = signing.verify(manifest_data, signature_doc, verify_key)
+        report.details.update(signature_path=os.fspath(signature_path), signature_valid=ok, key_id=verify_key.key_id)
+        report.add_tags(*SIGNED_TAGS)
+        if not ok:
+            report.add_finding(
+                "AISEC-INT-BAD-SIGNATURE",
+                "critical",
+                "Manifest signature is not valid",
+                str(signature_path),
+                {"reason": reason},
+            )
+            return report.finish("fail", f"manifest signature rejected: {reason}")
+    manifest = hashing.parse_manifest(manifest_data, f"manifest {manifest_path}")
+    return _verify_manifest(report, path, manifest, workers, follow_symlinks)
+
+
+def _verify_digest(
+    report: Report, path: Any, expected: str, algorithm: str, workers: int | None, follow_symlinks: bool
+) -> Report:
+    prefix_algorithm, expected_hex = _normalise_digest(expected)
+    algorithm = prefix_algorithm or algorithm
+    manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
+    actual = artifact_digest(manifest)
+    report.details.update(algorithm=algorithm, expected_digest=expected_hex, digest=actual, kind=manifest["kind"])
+    report.metrics.update(files=manifest["file_count"], bytes=manifest["total_bytes"])
+    if actual != expected_hex:
+        report.add_finding(
+            "AISEC-INT-DIGEST-MISMATCH",
+            "critical",
+            f"{manifest['kind'].capitalize()} digest does not match",
+            str(path),
+            {"algorithm": algorithm, "expected": expected_hex, "actual": actual},
+        )
+        return report.finish("fail", f"digest mismatch: expected {algorithm}:{expected_hex[:16]}…, got {actual[:16]}…")
+    return report.finish("pass", f"{manifest['kind']} verified: {algorithm}:{actual[:16]}… matches")
+
+
+def _verify_manifest(
+    report: Report, path: Any, manifest: dict[str, Any], workers: int | None, follow_symlinks: bool
+) -> Report:
+    algorithm = manifest["algorithm"]
+    unreadable: dict[str, str] = {}
+    current = compute_manifest(
+        path,
+        algorithm,
+        workers=workers,
+        follow_symlinks=follow_symlinks,
+        on_unreadable=lambda rel, exc: unreadable.__setitem__(rel, str(exc)),
+    )
+    expected = {e["path"]: e for e in manifest["entries"]}
+    actual = {e["path"]: e for e in current["entries"]}
+    added = sorted(set(actual) - set(expected) - set(unreadable))
+    removed = sorted(set(expected) - set(actual) - set(unreadable))
+    changed = sorted(
+        p
+        for p in set(expected) & set(actual)
+        if (expected[p]["digest"], expected[p]["size"], expected[p].get("link"))
+        != (actual[p]["digest"], actual[p]["size"], actual[p].get("link"))
+    )
+    for rel in added:
+        report.add_finding("AISEC-INT-ADDED", "high", "File not in the manifest", rel, {"size": actual[rel]["size"]})
+    for rel in removed:
+        report.add_finding("AISEC-INT-REMOVED", "high", "File in the manifest is missing", rel)
+    for rel in changed:
+        report.add_finding(
+            "AISEC-INT-CHANGED",
+            "critical",
+            "File content differs from the manifest",
+            rel,
+            {
+                "expected": expected[rel]["digest"],
+                "actual": actual[rel]["digest"],
+                "expected_size": expected[rel]["size"],
+                "actual_size": actual[rel]["size"],
+            },
+        )
+    for rel, reason in sorted(unreadable.items()):
+        report.add_finding("AISEC-INT-UNREADABLE", "high", "File could not be read", rel, {"reason": reason})
+    report.details.update(
+        algorithm=algorithm,
+        digest=artifact_digest(manifest),
+        added=added,
+        removed=removed,
+        changed=changed,
+        unreadable=sorted(unreadable),
+    )
+    report.metrics.update(
+        files=current["file_count"],
+        bytes=current["total_bytes"],
+        added=len(added),
+        removed=len(removed),
+        changed=len(changed),
+        unreadable=len(unreadable),
+    )
+    if added or removed or changed:
+        return report.finish(
+            "fail",
+            f"artifact differs from its manifest: {len(changed)} changed, {len(added)} added, "
+            f"{len(removed)} removed" + (f", {len(unreadable)} unreadable" if unreadable else ""),
+        )
+    if unreadable:
+        return report.finish(
+            "error", f"cannot verify: {len(unreadable)} file(s) unreadable ({', '.join(sorted(unreadable)[:3])})"
+        )
+    signed = " (signature valid)" if report.details.get("signature_valid") else ""
+    return report.finish("pass", f"{current['file_count']} file(s) match the manifest{signed}")

@@ -1,0 +1,125 @@
+"""Dependency audit operator: pip-audit over an environment, requirements or a project (online or offline OSV)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.operators.base import AisecBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_FAIL_ON = ("critical", "high", "medium", "low", "any")
+
+
+class DependencyAuditOperator(AisecBaseOperator):
+    """Audit Python dependencies for known vulnerabilities; fail the task when any is found.
+
+    Audits the worker's own environment by default, or ``requirements`` (pinned files), ``path`` (another
+    virtualenv / site-packages) and ``project`` (``pylock*.toml`` or ``pyproject.toml``). Vulnerability
+    data: ``osv_db`` (offline OSV zip or directory), else the ``AISEC_OSV_DB`` environment variable,
+    else pip-audit's online ``service``. Status ``fail`` (vulnerable) and ``error`` (could not audit:
+    unreachable service, corrupt database, bad requirements) both fail the task; an unreachable
+    service is retryable.
+
+    :param requirements: pinned requirements files (``name==version``). (templated)
+    :param path: virtualenv or site-packages directory to audit instead of this environment. (templated)
+    :param project: project directory. (templated)
+    :param osv_db: offline OSV database (zip or directory); default ``$AISEC_OSV_DB``. (templated)
+    :param service: online service when no offline database: ``osv`` or ``pypi``.
+    :param osv_url: OSV query endpoint for the online ``osv`` service. (templated)
+    :param timeout: online service timeout, seconds.
+    :param fail_on: ``critical|high|medium|low|any``: findings at or above fail; lower ones warn. (templated)
+    :param unknown_severity: severity of advisories without CVSS / database severity (default ``high``).
+    :param ignore_file: accepted risks (id or alias, reason, expiry date), TOML or JSON. (templated)
+    :param max_db_age_days: error when the offline database's newest record is older than this.
+    :param sbom_path: write a CycloneDX JSON SBOM here; its SHA-256 is in the report. (templated)
+    """
+
+    aisec_check = "dependency_audit"
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "requirements",
+        "path",
+        "project",
+        "osv_db",
+        "osv_url",
+        "fail_on",
+        "ignore_file",
+        "sbom_path",
+    )
+    ui_color = "#ede7f6"
+
+    def __init__(
+        self,
+        *,
+        requirements: Sequence[str] | str | None = None,
+        path: str | None = None,
+        project: str | None = None,
+        osv_db: str | None = None,
+        service: str = "osv",
+        osv_url: str | None = None,
+        timeout: int = 15,
+        fail_on: str = "any",
+        unknown_severity: str = "high",
+        ignore_file: str | None = None,
+        max_db_age_days: float | None = None,
+        sbom_path: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(requirements, str):
+            requirements = [requirements]
+        self.requirements = list(requirements or [])
+        self.path = path
+        self.project = project
+        self.osv_db = osv_db
+        if service not in ("osv", "pypi"):
+            raise ValueError(f"service must be 'osv' or 'pypi', not {service!r}")
+        self.service = service
+        self.osv_url = osv_url
+        self.timeout = timeout
+        if "{{" not in fail_on and fail_on not in _FAIL_ON:
+            raise ValueError(f"fail_on must be one of {_FAIL_ON}, not {fail_on!r}")
+        self.fail_on = fail_on
+        self.unknown_severity = unknown_severity
+        self.ignore_file = ignore_file
+        self.max_db_age_days = max_db_age_days
+        self.sbom_path = sbom_path
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec.core.audit import run_audit
+        from airflow_aisec.core.osv import resolve_db_path
+
+        osv_db = resolve_db_path(self.osv_db)
+        self.log.info("Vulnerability data: %s", osv_db or f"online service {self.service}")
+        report = self.run_check(
+            context,
+            subject=", ".join([*self.requirements, self.path or "", self.project or ""]).strip(", ") or "environment",
+            check=lambda: run_audit(
+                requirements=self.requirements,
+                path=self.path,
+                project=self.project,
+                osv_db=osv_db,
+                service=self.service,
+                osv_url=self.osv_url,
+                timeout=self.timeout,
+                fail_on=self.fail_on,
+                unknown_severity=self.unknown_severity,
+                ignore_file=self.ignore_file,
+                max_db_age_days=self.max_db_age_days,
+                sbom_path=self.sbom_path,
+            ),
+        )
+        sbom = report.get("details", {}).get("sbom") or {}
+        self.emit_asset_events(
+            context,
+            {
+                "status": report["status"],
+                "packages_audited": report["metrics"].get("packages_audited"),
+                "vulnerabilities": report["metrics"].get("vulnerabilities"),
+                "sbom_sha256": sbom.get("sha256"),
+            },
+        )
+        return report

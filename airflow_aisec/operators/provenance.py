@@ -1,0 +1,232 @@
+"""Dataset provenance operator: verify where training data comes from and record it (in-toto / SLSA).
+
+.. code-block:: python
+
+    verify_data = DatasetProvenanceOperator(
+        task_id="verify_data",
+        dataset_uri="s3://ml-data/churn/train.parquet?versionId=3HL4kqtJlcpXroDTDmJ",
+        allow_sources=["s3://ml-data/churn/"],
+        expected_digest="sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        require_version=True,
+        aws_conn_id="aws_default",
+        outlets=[Asset("aisec://datasets/churn")],
+    )
+
+The in-toto statement is written next to the report, in ``attestations/<task_id>.intoto.json`` of the
+report's folder (or, without a report directory, under ``data_dir("provenance", dag_id, run_id)``); its digest is in the report, and the
+dataset digest + version are attached to every outlet asset event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_aisec.operators.base import AisecBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def builder_id_for_deployment() -> str:
+    """The SLSA builder id of this Airflow deployment: ``[api] base_url`` when configured."""
+    try:
+        from airflow.configuration import conf
+
+        base_url = conf.get("api", "base_url", fallback=None)
+    except Exception:  # pragma: no cover - config not loadable
+        base_url = None
+    if base_url:
+        return str(base_url)
+    from airflow_aisec.core.provenance import default_builder_id
+
+    return default_builder_id()
+
+
+def invocation_id(context: Context) -> str:
+    """``<dag_id>/<run_id>/<task_id>/<try_number>`` (plus ``[map_index]`` for mapped tasks)."""
+    ti = context["ti"]
+    ident = f"{ti.dag_id}/{ti.run_id}/{ti.task_id}/{getattr(ti, 'try_number', 1)}"
+    map_index = getattr(ti, "map_index", -1)
+    return ident if map_index is None or map_index < 0 else f"{ident}[{map_index}]"
+
+
+class DatasetProvenanceOperator(AisecBaseOperator):
+    """Verify a dataset's source, version pin and known-good digest (or signed manifest); record provenance.
+
+    Fails closed, with a finding naming the cause, when the source is outside ``allow_sources``, a
+    version is required but not pinned, the digest or manifest does not match, the data is missing or
+    unreadable, or the manifest signature is bad. On success it writes an in-toto Statement v1 with a
+    SLSA v1 provenance predicate (subjects = the dataset files and digests, resolvedDependencies = the
+    source URI and version, builder id = this Airflow deployment, invocationId =
+    dag_id/run_id/task_id/try) and attaches ``dataset_digest``, ``version`` and the statement digest to
+    every outlet asset event.
+
+    :param dataset_uri: local file/folder, ``file://`` URI, or ``s3://bucket/key[?versionId=…]``. (templated)
+    :param allow_sources: URI prefixes, buckets (``s3://bucket``) or folders datasets may come from;
+        matched on path boundaries after resolving local symlinks. (templated)
+    :param expected_digest: known-good digest (``sha256:<hex>`` or hex) of the file / folder root. (templated)
+    :param manifest_path: ``aisec.manifest/v1`` manifest to verify against instead. (templated)
+    :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
+        given). (templated)
+    :param public_key_path: Ed25519 public key (PEM) or HMAC secret file verifying the signature. (templated)
+    :param signing_conn_id: ``aisec_signing_key`` connection holding the verification key instead.
+    :param require_signature: refuse a manifest without a valid signature (default: ``True`` when a key
+        is configured).
+    :param require_version: refuse object-storage data whose URI pins no VersionId/ETag. Local data is
+        pinned by its digest (see docs/provenance.md).
+    :param expected_etag: S3 ETag pin (read with ``IfMatch``). (templated)
+    :param aws_conn_id: AWS connection for ``s3://`` URIs (providers-amazon ``S3Hook``).
+    :param statement_path: where to write the statement (default: next to the report). (templated)
+    :param statement_signing_key_path: PEM private key (Ed25519) or HMAC secret file: sign the statement
+        (``<statement>.sig``, ``aisec.signature/v1``). (templated)
+    :param statement_signing_conn_id: ``aisec_signing_key`` connection to sign the statement with instead.
+    :param builder_id: SLSA builder id (default: ``[api] base_url``, else ``airflow://<host>``). (templated)
+    :param algorithm: digest algorithm (default ``sha256``).
+    """
+
+    aisec_check = "provenance"
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "dataset_uri",
+        "allow_sources",
+        "expected_digest",
+        "manifest_path",
+        "signature_path",
+        "public_key_path",
+        "expected_etag",
+        "statement_path",
+        "statement_signing_key_path",
+        "builder_id",
+    )
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        dataset_uri: str,
+        allow_sources: Sequence[str],
+        expected_digest: str | None = None,
+        manifest_path: str | None = None,
+        signature_path: str | None = None,
+        public_key_path: str | None = None,
+        signing_conn_id: str | None = None,
+        require_signature: bool | None = None,
+        require_version: bool = False,
+        expected_etag: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        statement_path: str | None = None,
+        statement_signing_key_path: str | None = None,
+        statement_signing_conn_id: str | None = None,
+        builder_id: str | None = None,
+        algorithm: str = "sha256",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(allow_sources, str) and "{{" not in allow_sources:
+            raise ValueError("allow_sources must be a list of URI prefixes, not a single string")
+        if (expected_digest is None) == (manifest_path is None):
+            raise ValueError("give exactly one of expected_digest or manifest_path")
+        if public_key_path and signing_conn_id:
+            raise ValueError("give public_key_path or signing_conn_id, not both")
+        if statement_signing_key_path and statement_signing_conn_id:
+            raise ValueError("give statement_signing_key_path or statement_signing_conn_id, not both")
+        self.dataset_uri = dataset_uri
+        self.allow_sources = allow_sources
+        self.expected_digest = expected_digest
+        self.manifest_path = manifest_path
+        self.signature_path = signature_path
+        self.public_key_path = public_key_path
+        self.signing_conn_id = signing_conn_id
+        self.require_signature = (
+            bool(public_key_path or signing_conn_id) if require_signature is None else require_signature
+        )
+        self.require_version = require_version
+        self.expected_etag = expected_etag
+        self.aws_conn_id = aws_conn_id
+        self.statement_path = statement_path
+        self.statement_signing_key_path = statement_signing_key_path
+        self.statement_signing_conn_id = statement_signing_conn_id
+        self.builder_id = builder_id
+        self.algorithm = algorithm
+
+    def _allowlist(self) -> list[str]:
+        """``allow_sources`` after templating: a list, or a JSON list / single prefix rendered as a string."""
+        value = self.allow_sources
+        if isinstance(value, str):
+            import json
+
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [text]
+        return [str(v) for v in value]
+
+    def _s3_client(self) -> Any:
+        """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+
+    def _statement_path(self, context: Context) -> str:
+        """``attestations/<task_id>.intoto.json`` in the report's folder (or under ``data_dir("provenance")``)."""
+        if self.statement_path:
+            return str(self.statement_path)
+        ti = context["ti"]
+        report_path = self._resolve_report_path(context)
+        if not report_path:
+            from airflow_aisec.operators.base import report_file_path
+            from airflow_aisec.utils.paths import data_dir
+
+            map_index = -1 if ti.map_index is None else ti.map_index
+            report_path = report_file_path(str(data_dir("provenance")), ti.dag_id, ti.run_id, ti.task_id, map_index)
+        folder, name = os.path.split(report_path)
+        return os.path.join(folder, "attestations", os.path.splitext(name)[0] + ".intoto.json")
+
+    def _manifest(self) -> Any:
+        from airflow_aisec.core.provenance import ManifestInput
+        from airflow_aisec.operators.integrity import resolve_verify_key
+
+        if self.manifest_path is None:
+            return None
+        key = resolve_verify_key(self.public_key_path, self.signing_conn_id)
+        signature = self.signature_path or (f"{self.manifest_path}.sig" if key is not None else None)
+        return ManifestInput(self.manifest_path, signature=signature, public_key=key)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec.core.provenance import verify_dataset
+        from airflow_aisec.operators.integrity import resolve_signing_key
+
+        data = self.run_check(
+            context,
+            subject=str(self.dataset_uri),
+            check=lambda: verify_dataset(
+                str(self.dataset_uri),
+                allow_sources=self._allowlist(),
+                expected_digest=self.expected_digest,
+                manifest=self._manifest(),
+                require_signature=self.require_signature,
+                require_version=self.require_version,
+                etag=self.expected_etag,
+                s3_client=self._s3_client,
+                algorithm=self.algorithm,
+                builder_id=self.builder_id or builder_id_for_deployment(),
+                invocation_id=invocation_id(context),
+                statement_path=self._statement_path(context),
+                statement_signing_key=resolve_signing_key(
+                    self.statement_signing_key_path, self.statement_signing_conn_id
+                ),
+            )[0],
+        )
+        details = data["details"]
+        version = details["observed"]["version"]
+        extra = {
+            "dataset_uri": details["source"]["uri"],
+            "dataset_digest": details["observed"]["digest"],
+            "version": version.get("version_id") or version.get("version"),
+            "etag": version.get("etag"),
+            "files": data["metrics"]["files"],
+            "statement": details["statement"]["path"],
+            "statement_sha256": details["statement"]["sha256"],
+        }
+        self.emit_asset_events(context, {k: v for k, v in extra.items() if v is not None})
+        return data

@@ -1,0 +1,1 @@
+"""Airflow UI plugin of airflow-aisec: the ``/aisec`` app (views + Prometheus metrics) and its external views."""

@@ -1,0 +1,154 @@
+"""The cloud operators in real DAG runs (``dag.test()``), with boto3 clients from providers-amazon's
+``AwsBaseHook`` pointed at the loopback moto server through an Airflow connection's ``endpoint_url``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.airflow_helpers import run_dag, task_states, xcom
+from tests.integration.cloud.test_s3_posture_moto import make_compliant_bucket
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _dag(dag_id, *tasks_factory):
+    from airflow.sdk import DAG
+
+    with DAG(dag_id=f"{dag_id}_{uuid.uuid4().hex[:6]}", schedule=None, catchup=False) as dag:
+        for make in tasks_factory:
+            make()
+    return dag
+
+
+def test_s3_posture_operator_pass_fail_and_enforce(airflow_db, moto_server, aws_conn):
+    from airflow_aisec.operators.cloud import S3BucketPostureOperator
+
+    kms = moto_server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+    good, bad, fixme = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("op-good", "op-bad", "op-fixme"))
+    make_compliant_bucket(moto_server, good, kms)
+    s3 = moto_server.client("s3")
+    s3.create_bucket(Bucket=bad)
+    s3.create_bucket(Bucket=fixme)
+
+    dag = _dag(
+        "aisec_test_s3_posture",
+        lambda: S3BucketPostureOperator(task_id="good", buckets=[good], aws_conn_id=aws_conn, require_kms=True),
+        lambda: S3BucketPostureOperator(task_id="bad", buckets=f"s3://{bad}", aws_conn_id=aws_conn),
+        lambda: S3BucketPostureOperator(
+            task_id="fixme",
+            buckets=[fixme],
+            aws_conn_id=aws_conn,
+            enforce=True,
+            checks=["encryption", "public_access_block", "versioning"],
+        ),
+    )
+    dr = run_dag(dag)
+    assert task_states(dr) == {"good": "success", "bad": "failed", "fixme": "success"}
+    good_report = xcom(dr, "good")
+    assert (good_report["status"], good_report["findings"]) == ("pass", [])
+    bad_report = xcom(dr, "bad")  # pushed before the task failed
+    assert bad_report["status"] == "fail"
+    assert {f["id"] for f in bad_report["findings"]} >= {"AISEC-S3-ENC-NONE", "AISEC-S3-PAB-MISSING"}
+    fixed = xcom(dr, "fixme")
+    assert fixed["status"] == "pass"
+    assert [a["action"] for a in fixed["details"]["remediation_applied"]] == [
+        "put_bucket_encryption",
+        "put_public_access_block",
+        "put_bucket_versioning",
+    ]
+    assert s3.get_bucket_versioning(Bucket=fixme)["Status"] == "Enabled"
+    assert "Status" not in s3.get_bucket_versioning(Bucket=bad)  # no enforce, no change
+
+
+def test_s3_posture_operator_missing_bucket_fails_without_retry(airflow_db, moto_server, aws_conn):
+    from airflow_aisec.operators.cloud import S3BucketPostureOperator
+
+    dag = _dag(
+        "aisec_test_s3_missing",
+        lambda: S3BucketPostureOperator(
+            task_id="missing", buckets=["aisec-not-there"], aws_conn_id=aws_conn, retries=2
+        ),
+    )
+    dr = run_dag(dag)
+    assert task_states(dr) == {"missing": "failed"}  # AirflowFailException: retries do not apply
+    report = xcom(dr, "missing")
+    assert report["status"] == "error"
+    assert "bucket 'aisec-not-there' does not exist" in report["summary"]
+
+
+def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
+    from airflow.sdk import Asset
+
+    from airflow_aisec.operators.cloud import IamPolicyLintOperator
+
+    iam = moto_server.client("iam")
+    role = f"model-training-{uuid.uuid4().hex[:6]}"
+    iam.create_role(
+        RoleName=role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                ],
+            }
+        ),
+    )
+    iam.put_role_policy(
+        RoleName=role,
+        PolicyName="cleanup",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::m/*"}],
+            }
+        ),
+    )
+    data = REPO / "data" / "iam"
+    dag = _dag(
+        "aisec_test_iam_lint",
+        lambda: IamPolicyLintOperator(
+            task_id="least_privilege",
+            policy_files=[
+                str(data / "inference-role-least-privilege.json"),
+                str(data / "training-role-least-privilege.json"),
+            ],
+            aws_conn_id=None,
+            outlets=[Asset("aisec://iam/least-privilege")],
+        ),
+        lambda: IamPolicyLintOperator(task_id="role", role_names=[role], aws_conn_id=aws_conn),
+    )
+    dr = run_dag(dag)
+    assert task_states(dr) == {"least_privilege": "success", "role": "failed"}
+    assert xcom(dr, "least_privilege")["status"] == "pass"
+    assert _asset_event_extra(dr, "least_privilege") == {
+        "aisec_check": "iam_policy",
+        "status": "pass",
+        "findings": {},
+        "subject": "2 IAM policy sources",
+    }
+    report = xcom(dr, "role")
+    assert [f["id"] for f in report["findings"]] == ["AISEC-IAM-TRAINING-CAN-DELETE"]
+    assert report["subject"] == f"role/{role}"
+
+
+def _asset_event_extra(dag_run, task_id):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        (event,) = (
+            session.query(AssetEvent)
+            .filter(
+                AssetEvent.source_dag_id == dag_run.dag_id,
+                AssetEvent.source_run_id == dag_run.run_id,
+                AssetEvent.source_task_id == task_id,
+            )
+            .all()
+        )
+        return dict(event.extra)
