@@ -71,12 +71,12 @@ def test_audit_errors_exit_2_without_traceback(tmp_path, capsys, snapshot):
     assert code == 2 and "not a valid zip" in data["summary"]
     code, data, _ = run_json(capsys, ["audit", "-r", str(ok), "--osv-db", str(tmp_path / "missing.zip")])
     assert code == 2 and data["summary"].startswith("AisecInputError: offline OSV database")
-    with socket.socket() as s:
+    with socket.socket() as s:  # bound but not listening: refused, and no other server can take the port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, data, err = run_json(
-        capsys, ["audit", "-r", str(ok), "--osv-url", f"http://127.0.0.1:{port}/v1/query", "--timeout", "5"]
-    )
+        code, data, err = run_json(
+            capsys, ["audit", "-r", str(ok), "--osv-url", f"http://127.0.0.1:{port}/v1/query", "--timeout", "5"]
+        )
     assert code == 2 and "unreachable" in data["summary"]
     assert "Traceback" not in err
 

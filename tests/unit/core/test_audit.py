@@ -130,12 +130,14 @@ def test_corrupt_database_is_undecidable(tmp_path):
 
 
 def test_unreachable_online_service_is_a_transient_error(tmp_path):
-    with socket.socket() as s:  # a loopback port nothing listens on; never the internet
+    with socket.socket() as s:  # bound, never listening: refused on loopback; never the internet
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1/query"
-    with pytest.raises(AisecTransientError, match=rf"vulnerability service '{url}' unreachable"):
-        run_audit(requirements=[reqs(tmp_path, "six==1.16.0")], osv_url=url, timeout=5, cache_dir=str(tmp_path / "c"))
+        url = f"http://127.0.0.1:{port}/v1/query"
+        with pytest.raises(AisecTransientError, match=rf"vulnerability service '{url}' unreachable"):
+            run_audit(
+                requirements=[reqs(tmp_path, "six==1.16.0")], osv_url=url, timeout=5, cache_dir=str(tmp_path / "c")
+            )
 
 
 def test_stale_database_fails_the_freshness_gate(tmp_path, snapshot):

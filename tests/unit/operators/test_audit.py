@@ -13,10 +13,13 @@ from tests.airflow_helpers import run_dag, task_states, xcom
 from tests.osv_helpers import snapshot_path
 
 
-def free_port() -> int:
+@pytest.fixture
+def refused_port():
+    """A loopback port that is bound but never listens: connections are refused and no other server can
+    take it while the test runs (never the internet)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 def test_constructor_validates():
@@ -30,7 +33,7 @@ def test_constructor_validates():
 
 
 @pytest.mark.integration
-def test_audit_operator_in_a_real_dag_run(airflow_db, tmp_path, monkeypatch):
+def test_audit_operator_in_a_real_dag_run(airflow_db, tmp_path, monkeypatch, refused_port):
     monkeypatch.delenv(OSV_DB_ENV, raising=False)
     vulnerable = tmp_path / "vulnerable.txt"
     vulnerable.write_text("requests==2.19.0\njinja2==2.11.2\n")
@@ -51,7 +54,7 @@ def test_audit_operator_in_a_real_dag_run(airflow_db, tmp_path, monkeypatch):
         DependencyAuditOperator(
             task_id="audit_unreachable",
             requirements=[str(clean)],
-            osv_url=f"http://127.0.0.1:{free_port()}/v1/query",  # loopback, nothing listening: never the internet
+            osv_url=f"http://127.0.0.1:{refused_port}/v1/query",
             timeout=5,
         )
 
