@@ -2,7 +2,9 @@
 
 Runs on embedded defaults (SQLite in a project-local AIRFLOW_HOME, local files, bundled data).
 A DAG that needs several runs with different conf declares them in demo/runs/<dag_id>.json:
-    {"runs": [{"name": "tampered", "conf": {"tamper": true}, "expect": "failed"}]}
+    {"order": 10, "runs": [{"name": "tampered", "conf": {"tamper": true}, "expect": "failed"}]}
+DAGs run by ascending "order" (default 50), then by name: e.g. training before the monitoring that
+triggers it.
 Exit code: 0 when every run ended as expected, 1 otherwise.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -38,13 +41,13 @@ def env() -> dict[str, str]:
 
 
 def plan() -> list[tuple[str, dict]]:
-    runs = []
+    specs = []
     for dag_file in sorted(DAGS.glob("aisec_*.py")):
         dag_id = dag_file.stem
         sidecar = RUNS / f"{dag_id}.json"
         spec = json.loads(sidecar.read_text()) if sidecar.exists() else {"runs": [{"name": "default"}]}
-        runs += [(dag_id, run) for run in spec["runs"]]
-    return runs
+        specs.append((int(spec.get("order", 50)), dag_id, spec["runs"]))
+    return [(dag_id, run) for _, dag_id, runs in sorted(specs) for run in runs]
 
 
 def reports_for(report_dir: Path, dag_id: str, run_id: str) -> list[dict]:
@@ -62,8 +65,17 @@ def main() -> int:
     e = env()
     home = Path(e["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    # A clean slate each time, so the demo shows the same story on every run (e.g. the retrain
+    # cooldown of a previous demo does not suppress this one's first trigger).
+    for leftover in (home / "airflow.db", Path(e["AISEC_REPORT_DIR"]), Path(e["AISEC_DATA_DIR"]), home / "demo-logs"):
+        if home.resolve() not in leftover.resolve().parents:
+            continue  # only ever clean inside the demo's own AIRFLOW_HOME
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
     logs = home / "demo-logs"
-    logs.mkdir(exist_ok=True)
+    logs.mkdir()
     print(f"airflow-aisec demo — AIRFLOW_HOME={home}")
     t0 = time.monotonic()
     migrated = subprocess.run([AIRFLOW, "db", "migrate"], env=e, capture_output=True, text=True)
@@ -79,7 +91,7 @@ def main() -> int:
         print(f"  running {dag_id} [{name}] …", flush=True)
         started = time.monotonic()
         proc = subprocess.run(cmd, env=e, capture_output=True, text=True)
-        log_path = logs / f"{dag_id}.{name}.log"
+        log_path = logs / f"{dag_id}.{re.sub(r'[^A-Za-z0-9_.-]+', '-', name).strip('-')}.log"
         log_path.write_text(proc.stdout + proc.stderr)
         matches = list(FINISHED.finditer(proc.stdout + proc.stderr))
         match = matches[-1] if matches else None
