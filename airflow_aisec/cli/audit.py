@@ -77,7 +77,7 @@ def _audit(args: argparse.Namespace) -> int:
             requirements=args.requirements,
             path=args.path,
             project=args.project,
-            osv_db=resolve_db_path(args.osv_db),
+            osv_db=resolve_db_path(args.osv_db, online_requested=args.osv_url is not None),
             service=args.service,
             osv_url=args.osv_url,
             timeout=args.timeout,

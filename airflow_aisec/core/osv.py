@@ -486,10 +486,16 @@ def _iter_dir(path: Path) -> Iterator[tuple[str, bytes]]:
                 yield str(file.relative_to(path)), file.read_bytes()
 
 
-def resolve_db_path(explicit: str | os.PathLike[str] | None) -> str | None:
-    """The offline database to use: ``explicit``, else ``$AISEC_OSV_DB``, else ``None`` (online service)."""
+def resolve_db_path(explicit: str | os.PathLike[str] | None, *, online_requested: bool = False) -> str | None:
+    """The offline database to use: ``explicit``, else ``$AISEC_OSV_DB``, else ``None`` (online service).
+
+    :param online_requested: the caller explicitly chose an online endpoint (e.g. ``--osv-url``); the
+        environment default then does not override that choice.
+    """
     if explicit:
         return os.fspath(explicit)
+    if online_requested:
+        return None
     return os.environ.get(OSV_DB_ENV) or None
 
 

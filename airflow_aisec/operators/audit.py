@@ -92,7 +92,7 @@ class DependencyAuditOperator(AisecBaseOperator):
         from airflow_aisec.core.audit import run_audit
         from airflow_aisec.core.osv import resolve_db_path
 
-        osv_db = resolve_db_path(self.osv_db)
+        osv_db = resolve_db_path(self.osv_db, online_requested=self.osv_url is not None)
         self.log.info("Vulnerability data: %s", osv_db or f"online service {self.service}")
         report = self.run_check(
             context,

@@ -57,7 +57,8 @@ def test_audit_fail_on_and_ignore_file(tmp_path, capsys, snapshot):
     assert code == 0 and data["metrics"]["ignored"] == 1
 
 
-def test_audit_errors_exit_2_without_traceback(tmp_path, capsys, snapshot):
+def test_audit_errors_exit_2_without_traceback(tmp_path, capsys, snapshot, monkeypatch):
+    monkeypatch.setenv("AISEC_OSV_DB", snapshot)  # as under `make`: --osv-url must still win over it
     unpinned = tmp_path / "r.txt"
     unpinned.write_text("requests>=2\n")
     code, data, err = run_json(capsys, ["audit", "-r", str(unpinned), "--osv-db", snapshot])

@@ -210,6 +210,8 @@ def test_resolve_db_path(monkeypatch):
     monkeypatch.setenv(osv.OSV_DB_ENV, "/from/env.zip")
     assert osv.resolve_db_path("/explicit.zip") == "/explicit.zip"
     assert osv.resolve_db_path(None) == "/from/env.zip"
+    assert osv.resolve_db_path(None, online_requested=True) is None  # an explicit --osv-url wins over the env
+    assert osv.resolve_db_path("/explicit.zip", online_requested=True) == "/explicit.zip"
     monkeypatch.delenv(osv.OSV_DB_ENV)
     assert osv.resolve_db_path(None) is None
 
