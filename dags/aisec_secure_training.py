@@ -15,7 +15,8 @@ Runs as-is on local files under ``$AISEC_DATA_DIR/secure_training`` (default ``$
    duplicates, out-of-range rows, new labels) against the reference profile.
 4. ``split_dataset`` splits reproducibly (seed 42, stratified) and records each split's digest; the train
    split stays at ``$AISEC_DATA_DIR/secure_training/splits/train.parquet`` (the monitoring DAG's reference).
-5. ``train_model`` fits a scikit-learn pipeline; ``hash_and_sign_model`` writes a signed manifest.
+5. ``train_model`` fits a scikit-learn pipeline; ``hash_and_sign_model`` writes a signed manifest and
+   ``scan_model`` walks the pickle's opcodes (never unpickling) so only allowlisted constructors ship.
 6. ``record_model_provenance`` writes the model's in-toto/SLSA statement (inputs: dataset digest,
    split digests, code digest), signed with the same key.
 7. ``publish_model`` re-verifies the signed manifest, copies the model into the local registry folder and
@@ -31,6 +32,7 @@ from airflow.sdk import Asset, Param, chain, dag, task
 
 from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
+from airflow_aisec.operators.modelscan import ModelArtifactScanOperator
 from airflow_aisec.operators.provenance import DatasetProvenanceOperator
 from airflow_aisec.operators.split import ReproducibleSplitOperator
 from airflow_aisec.operators.validation import DataValidationOperator
@@ -323,9 +325,11 @@ def aisec_secure_training():
         outlet_events[MODEL_ASSET].extra = entry
         return entry
 
+    scan_model = ModelArtifactScanOperator(task_id="scan_model", paths=MODEL_DIR)
+
     trained = train_model()
-    chain(audit, export_dataset(), verify_provenance, validate, split, trained, hash_and_sign)
-    chain(hash_and_sign, record_model_provenance(), publish_model())
+    chain(audit, export_dataset(), verify_provenance, validate, split, trained, hash_and_sign, scan_model)
+    chain(scan_model, record_model_provenance(), publish_model())
 
 
 aisec_secure_training()

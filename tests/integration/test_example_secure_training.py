@@ -23,6 +23,7 @@ TASKS = [
     "split_dataset",
     "train_model",
     "hash_and_sign_model",
+    "scan_model",
     "record_model_provenance",
     "publish_model",
 ]
@@ -72,6 +73,10 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     states = task_states(dr)
     assert states == dict.fromkeys(TASKS, "success"), states
     assert str(dr.state) == "success"
+    scan = xcom(dr, "scan_model")
+    assert scan["status"] == "pass"
+    assert scan["metrics"]["files_scanned"] == 2  # model.pkl (sklearn pickle, allowlisted) + metrics.json
+    assert scan["metrics"]["globals_dangerous"] == 0
 
     prov = xcom(dr, "verify_dataset_provenance")
     dataset = Path(prov["details"]["source"]["uri"])
