@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
 from airflow_aisec.cli import main
 from airflow_aisec.core.inference import _iso, input_hash
+from tests.http_helpers import ok_endpoint
 
 T0 = 1_800_000_000.0
 
@@ -62,37 +61,15 @@ def test_reference_then_profile_ood(tmp_path, capsys):
     assert main(["inference-reference", str(tmp_path / "nope.csv"), "-o", str(ref)]) == 2
 
 
-class _OK(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        return
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-
 def test_load_test_cli(tmp_path, capsys):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _OK)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with ok_endpoint() as url:
         payload = tmp_path / "payload.json"
         payload.write_text('{"features": [1, 2]}')
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/predict"
         argv = ["load-test", url, "--requests", "20", "--concurrency", "2", "--payload", str(payload)]
         assert main([*argv, "--format", "json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["metrics"]["requests_sent"] == 20
         assert main([*argv, "--slo-p95-ms", "0.0001"]) == 1
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
     capsys.readouterr()
     assert main(["load-test", "http://192.0.2.1/predict", "--requests", "1", "--concurrency", "1"]) == 2
     assert "not on loopback" in capsys.readouterr().err

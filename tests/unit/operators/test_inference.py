@@ -3,42 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from airflow_aisec.core.inference import _iso, input_hash
 from airflow_aisec.operators.inference import EndpointLoadTestOperator, InferenceLogAuditOperator
 from tests.airflow_helpers import run_dag, task_states, xcom
+from tests.http_helpers import ok_endpoint
 
 T0 = 1_800_000_000.0
 
 
-class _OK(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        return
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-
 @pytest.fixture
 def endpoint():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _OK)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/predict"
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with ok_endpoint() as url:
+        yield url
 
 
 def _log(path, abusive: bool):
