@@ -112,6 +112,23 @@ def _as_report(value: Any) -> dict[str, Any] | None:
     return None
 
 
+def _stored(row: Any) -> StoredReport | None:
+    """A result row (dag_id, run_id, task_id, map_index, timestamp, value, run_after, state) as a report."""
+    report = _as_report(row.value)
+    if report is None:
+        return None
+    return StoredReport(
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        task_id=row.task_id,
+        map_index=row.map_index,
+        timestamp=row.timestamp,
+        report=report,
+        run_after=row.run_after,
+        run_state=str(row.state) if row.state is not None else None,
+    )
+
+
 def _ranked(session: Session, dag_ids: Iterable[str] | None, *, task_filter: Sequence[tuple[str, str]] = ()) -> Any:
     """Subquery: key columns of every report with its recency rank within its task (1 = newest)."""
     x = _xcom()
@@ -162,24 +179,7 @@ def _fetch(session: Session, ranked: Any, where: Any, *, limit: int) -> list[Sto
         .order_by(ranked.c.dag_id, ranked.c.task_id, ranked.c.map_index, ranked.c.rn)
         .limit(limit)
     )
-    out = []
-    for row in session.execute(query):
-        report = _as_report(row.value)
-        if report is None:
-            continue
-        out.append(
-            StoredReport(
-                dag_id=row.dag_id,
-                run_id=row.run_id,
-                task_id=row.task_id,
-                map_index=row.map_index,
-                timestamp=row.timestamp,
-                report=report,
-                run_after=row.run_after,
-                run_state=str(row.state) if row.state is not None else None,
-            )
-        )
-    return out
+    return [stored for row in session.execute(query) if (stored := _stored(row)) is not None]
 
 
 def latest_reports(session: Session, dag_ids: Iterable[str] | None = None) -> list[StoredReport]:
@@ -227,22 +227,7 @@ def run_reports(session: Session, dag_id: str, run_id: str, *, page: int = 1, pe
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    items = []
-    for row in session.execute(query):
-        report = _as_report(row.value)
-        if report is not None:
-            items.append(
-                StoredReport(
-                    row.dag_id,
-                    row.run_id,
-                    row.task_id,
-                    row.map_index,
-                    row.timestamp,
-                    report,
-                    row.run_after,
-                    str(row.state) if row.state is not None else None,
-                )
-            )
+    items = [stored for row in session.execute(query) if (stored := _stored(row)) is not None]
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
@@ -260,18 +245,4 @@ def task_report(session: Session, dag_id: str, run_id: str, task_id: str, map_in
             x.map_index == map_index,
         )
     ).first()
-    if row is None:
-        return None
-    report = _as_report(row.value)
-    if report is None:
-        return None
-    return StoredReport(
-        row.dag_id,
-        row.run_id,
-        row.task_id,
-        row.map_index,
-        row.timestamp,
-        report,
-        row.run_after,
-        str(row.state) if row.state is not None else None,
-    )
+    return None if row is None else _stored(row)
