@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import SEVERITY_RANK, Report
+from airflow_aisec.utils.stats import percentile
 
 TAGS = ("AML.T0024", "OWASP-ML01", "OWASP-ML05")
 REFERENCE_SCHEMA = "aisec.inference-reference/v1"
@@ -327,15 +328,6 @@ def _is_ood(features: list[float], ranges: list[tuple[float, float]]) -> bool:
 
 
 # --------------------------------------------------------------------------------------- audit
-def _percentile(sorted_vals: list[float], q: float) -> float | None:
-    if not sorted_vals:
-        return None
-    pos = (len(sorted_vals) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_vals) - 1)
-    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
-
-
 def _max_in_window(times: list[float], window: float) -> tuple[int, float]:
     """Largest number of events in any window of ``window`` seconds, and where it starts."""
     best, start, j = 0, times[0] if times else 0.0, 0
@@ -435,7 +427,7 @@ def audit_records(
 
     # -- latency
     lat = sorted(r.latency_ms for r in recs if r.latency_ms is not None and r.status in ("ok", "error"))
-    p50, p95, p99 = (_percentile(lat, q) for q in (50, 95, 99))
+    p50, p95, p99 = (percentile(lat, q) for q in (50, 95, 99))
     if p95 is not None and p95 > latency_slo_ms:
         report.add_finding(
             F_SLO,

@@ -9,7 +9,6 @@ wrong host.
 from __future__ import annotations
 
 import ipaddress
-import math
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from collections.abc import Mapping
 
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 from airflow_aisec.report import Report
+from airflow_aisec.utils.stats import percentile
 
 TAGS = ("OWASP-ML05", "AML.T0024")
 MAX_REQUESTS = 100_000
@@ -41,15 +41,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _percentile(sorted_vals: list[float], q: float) -> float | None:
-    if not sorted_vals:
-        return None
-    pos = (len(sorted_vals) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_vals) - 1)
-    return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
 
 
 def run_load_test(
@@ -152,7 +143,7 @@ def run_load_test(
         errors += rate_limited
     error_rate = errors / done if done else 1.0
     lat = sorted(latencies)
-    p50, p95, p99 = (_percentile(lat, q) for q in (50, 95, 99))
+    p50, p95, p99 = (percentile(lat, q) for q in (50, 95, 99))
     report.metrics.update(
         {
             "requests_planned": requests,
