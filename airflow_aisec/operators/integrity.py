@@ -147,6 +147,26 @@ class ArtifactHashOperator(AisecBaseOperator):
         return data
 
 
+def check_evidence_args(
+    *,
+    expected_digest: str | None,
+    manifest_path: str | None,
+    public_key_path: str | None,
+    signing_conn_id: str | None,
+    require_signature: bool | None,
+) -> bool:
+    """Validate the "what do we verify against" arguments shared by verifying operators.
+
+    :return: the effective ``require_signature``: ``True`` by default once a key is configured.
+    :raises ValueError: not exactly one of digest / manifest, or two key sources.
+    """
+    if (expected_digest is None) == (manifest_path is None):
+        raise ValueError("give exactly one of expected_digest or manifest_path")
+    if public_key_path and signing_conn_id:
+        raise ValueError("give public_key_path or signing_conn_id, not both")
+    return bool(public_key_path or signing_conn_id) if require_signature is None else require_signature
+
+
 class VerificationArgs:
     """Arguments and logic shared by :class:`ArtifactIntegrityOperator` and the integrity sensor."""
 
@@ -179,19 +199,19 @@ class VerificationArgs:
         follow_symlinks: bool,
         conn_id: str | None,
     ) -> None:
-        if (expected_digest is None) == (manifest_path is None):
-            raise ValueError("give exactly one of expected_digest or manifest_path")
-        if public_key_path and signing_conn_id:
-            raise ValueError("give public_key_path or signing_conn_id, not both")
+        self.require_signature = check_evidence_args(
+            expected_digest=expected_digest,
+            manifest_path=manifest_path,
+            public_key_path=public_key_path,
+            signing_conn_id=signing_conn_id,
+            require_signature=require_signature,
+        )
         self.path = path
         self.expected_digest = expected_digest
         self.manifest_path = manifest_path
         self.signature_path = signature_path
         self.public_key_path = public_key_path
         self.signing_conn_id = signing_conn_id
-        self.require_signature = (
-            bool(public_key_path or signing_conn_id) if require_signature is None else require_signature
-        )
         self.algorithm = algorithm
         self.workers = workers
         self.follow_symlinks = follow_symlinks

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.operators.integrity import check_evidence_args
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -126,10 +127,13 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         super().__init__(**kwargs)
         if isinstance(allow_sources, str) and "{{" not in allow_sources:
             raise ValueError("allow_sources must be a list of URI prefixes, not a single string")
-        if (expected_digest is None) == (manifest_path is None):
-            raise ValueError("give exactly one of expected_digest or manifest_path")
-        if public_key_path and signing_conn_id:
-            raise ValueError("give public_key_path or signing_conn_id, not both")
+        self.require_signature = check_evidence_args(
+            expected_digest=expected_digest,
+            manifest_path=manifest_path,
+            public_key_path=public_key_path,
+            signing_conn_id=signing_conn_id,
+            require_signature=require_signature,
+        )
         if statement_signing_key_path and statement_signing_conn_id:
             raise ValueError("give statement_signing_key_path or statement_signing_conn_id, not both")
         self.dataset_uri = dataset_uri
@@ -139,9 +143,6 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.signature_path = signature_path
         self.public_key_path = public_key_path
         self.signing_conn_id = signing_conn_id
-        self.require_signature = (
-            bool(public_key_path or signing_conn_id) if require_signature is None else require_signature
-        )
         self.require_version = require_version
         self.expected_etag = expected_etag
         self.aws_conn_id = aws_conn_id
