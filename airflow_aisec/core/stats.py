@@ -22,6 +22,7 @@ Quantile-grid profiles (:func:`ks_from_grid`) give certified bounds ``D_lo <= D 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -61,23 +62,83 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> tuple[float, float, str]:
 SMIRNOV_VECTOR_RANGE = (20_000, 1_000_000)
 
 
-def smirnov_sf(n: int, x: float) -> float:
-    """One-sided exact Smirnov ``P(D_n^+ >= x)`` by the Birnbaum-Tingey sum, vectorised with numpy.
-
-    ``x * sum_{j=0}^{floor(n(1-x))} C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1)``, summed in log space.
-    Same formula as ``scipy.special.smirnov`` (which loops over the ``n`` terms in C, ~1 s at n = 500,000);
-    measured relative difference <= 1.1e-9 for n <= 1,000,000 (absolute <= 2e-11 on the p-value).
-    """
+@functools.lru_cache(maxsize=2)
+def _log_binomials(n: int) -> np.ndarray:
+    """``log C(n, j)`` for ``j = 0..n`` (log-gamma), cached: the columns of one window share ``n``."""
     from scipy.special import gammaln
 
-    jmax = int(np.floor(n * (1 - x)))
-    j = np.arange(0, jmax + 1, dtype=np.float64)
-    a = 1.0 - x - j / n
+    j = np.arange(0, n + 1, dtype=np.float64)
+    out = gammaln(n + 1.0) - gammaln(j + 1) - gammaln(n - j + 1)
+    out.flags.writeable = False
+    return out
+
+
+def _smirnov_log_terms(n: int, x: float, j: np.ndarray) -> np.ndarray:
+    """Logarithms of the Birnbaum-Tingey terms ``C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1)`` at ``j``.
+
+    ``j <= n(1 - x) < n``; the term at ``j = n(1 - x)`` (``a = 0``) is zero (log ``-inf``).
+    """
+    t = j / n
+    a = (1.0 - x) - t
     with np.errstate(divide="ignore", invalid="ignore"):
-        logt = (
-            (gammaln(n + 1.0) - gammaln(j + 1) - gammaln(n - j + 1)) + (n - j) * np.log(a) + (j - 1) * np.log(x + j / n)
-        )
-    logt[(a <= 0) & (n - j > 0)] = -np.inf
+        logt = np.log(a)
+        logt *= n - j
+        t += x
+        np.log(t, out=t)
+        t *= j - 1
+        logt += t
+    logt += _log_binomials(n)[j.astype(np.int64)]
+    logt[a <= 0] = -np.inf
+    return logt
+
+
+#: terms more than this far (in log) below the largest are left out of the Smirnov sum: with at most
+#: ``n <= 1e6`` of them that changes the sum by a relative ``< 1e6 * e^-60 < 1e-20``.
+SMIRNOV_LOG_MARGIN = 60.0
+
+
+def smirnov_sf(n: int, x: float) -> float:
+    """One-sided exact Smirnov ``P(D_n^+ >= x)`` by the Birnbaum-Tingey sum, evaluated where it matters.
+
+    ``x * sum_{j=0}^{J} C(n, j) (1 - x - j/n)^(n-j) (x + j/n)^(j-1)`` with ``J = floor(n(1-x))``: the same
+    formula as ``scipy.special.smirnov``, which loops over all ``J`` terms in C (~1 s at n = 500,000).
+    Almost all of them are negligible, so we only evaluate the terms that can matter, with a proof:
+
+    Let ``f(j)`` be the log of the term, extended to real ``j`` in ``(0, n(1-x))`` (log-gamma for the
+    binomial coefficient). Its second derivative is bounded above:
+    ``-psi'(j+1) - psi'(n-j+1) < 0`` (binomial part); with ``u = n(1-x) - j`` the middle factor
+    contributes ``(u - nx) / u^2 <= 1 / (4nx)``; the last one ``1/(nx+j) + (nx+1)/(nx+j)^2 <=
+    2/(nx) + 1/(nx)^2``. So ``f'' <= K`` everywhere, and on any interval of length ``s`` with finite
+    ends ``f`` exceeds its chord by at most ``K s^2 / 8``. We evaluate ``f`` on a coarse grid of stride
+    ``s`` (chosen so that ``K s^2 / 8 <= 4``), keep every coarse interval whose upper bound
+    ``max(f(ends)) + K s^2 / 8`` comes within :data:`SMIRNOV_LOG_MARGIN` of the largest term, and sum
+    every term of the kept intervals exactly. Each term left out is below ``e^-60`` times the largest,
+    so the sum changes by a relative ``< 1e-20``; only the summation order differs from a full loop.
+    When ``nx`` is small the stride is 1 and every term is evaluated. Measured against
+    ``scipy.special.smirnov``: relative difference <= 1.1e-9 for n <= 1,000,000 (log-gamma rounding,
+    absolute <= 2e-11 on the p-value), as before the windowing.
+    """
+    jmax = int(np.floor(n * (1 - x)))
+    nx = n * x
+    curvature = 2.0 / nx + 1.0 / nx**2 + 1.0 / (4.0 * nx)
+    stride = max(1, int(math.sqrt(32.0 / curvature)))
+    if stride < 8 or jmax < 64:
+        j = np.arange(0, jmax + 1, dtype=np.float64)
+    else:
+        # coarse grid; j = jmax may be a zero term (log -inf), so jmax - 1 is a grid point of its own
+        coarse = np.unique(np.concatenate((np.arange(0, jmax, stride), [jmax - 1, jmax]))).astype(np.float64)
+        fc = _smirnov_log_terms(n, x, coarse)
+        top = float(fc.max())
+        if not math.isfinite(top):
+            return 0.0
+        width = np.diff(coarse)
+        bound = np.maximum(fc[:-1], fc[1:]) + curvature * width**2 / 8
+        keep = bound >= top - SMIRNOV_LOG_MARGIN
+        # runs of consecutive kept intervals -> one range of j each, ends included
+        change = np.diff(np.concatenate(([0], keep.astype(np.int8), [0])))
+        first, past = np.flatnonzero(change == 1), np.flatnonzero(change == -1)
+        j = _ranges(coarse[first].astype(np.int64), coarse[past].astype(np.int64) + 1).astype(np.float64)
+    logt = _smirnov_log_terms(n, x, j)
     top = float(logt.max())
     if not math.isfinite(top):
         return 0.0
@@ -113,17 +174,46 @@ def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return offsets + np.arange(total)
 
 
+def _ranks_at(sorted_arr: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(values, #{a < value}, #{a <= value})`` at positions ``idx`` of a sorted array ``a``.
+
+    Positions give the ranks directly (``i`` and ``i + 1``) unless the value is tied with a neighbour;
+    only tied values are searched.
+    """
+    size = sorted_arr.size
+    vals = sorted_arr[idx]
+    lt = idx.astype(np.int64, copy=True)
+    le = lt + 1
+    tied_lo = (lt > 0) & (sorted_arr[np.maximum(lt - 1, 0)] == vals)
+    tied_hi = (le < size) & (sorted_arr[np.minimum(le, size - 1)] == vals)
+    if tied_lo.any():
+        lt[tied_lo] = np.searchsorted(sorted_arr, vals[tied_lo], "left")
+    if tied_hi.any():
+        le[tied_hi] = np.searchsorted(sorted_arr, vals[tied_hi], "right")
+    return vals, lt, le
+
+
+def _ranks_of(sorted_arr: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(#{a < v}, #{a <= v})`` for each ``v``: one search; a second only for values present in ``a``."""
+    size = sorted_arr.size
+    lt = np.searchsorted(sorted_arr, vals, "left")
+    le = lt.copy()
+    present = (lt < size) & (sorted_arr[np.minimum(lt, size - 1)] == vals)
+    if present.any():
+        le[present] = np.searchsorted(sorted_arr, vals[present], "right")
+    return lt, le
+
+
 def ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
     """Exact two-sided KS statistic of two **sorted**, non-empty, NaN-free arrays (scipy-identical)."""
     n, m = ref.size, cur.size
     n_knots = min(n, max(64, n // 64))
-    knots = ref[(np.arange(n_knots, dtype=np.int64) * (n - 1)) // max(n_knots - 1, 1)]
-    if knots.size > 1:  # distinct knot values (ref is sorted)
-        knots = knots[np.concatenate(([True], knots[1:] != knots[:-1]))]
-    r_lt = np.searchsorted(ref, knots, "left")
-    r_le = np.searchsorted(ref, knots, "right")
-    c_lt = np.searchsorted(cur, knots, "left")
-    c_le = np.searchsorted(cur, knots, "right")
+    pos = (np.arange(n_knots, dtype=np.int64) * (n - 1)) // max(n_knots - 1, 1)
+    if pos.size > 1:  # distinct knot values (ref is sorted): first position of each
+        at = ref[pos]
+        pos = pos[np.concatenate(([True], at[1:] != at[:-1]))]
+    knots, r_lt, r_le = _ranks_at(ref, pos)
+    c_lt, c_le = _ranks_of(cur, knots)
     at_knots = np.concatenate((r_le / n - c_le / m, r_lt / n - c_lt / m))
     d = max(float(at_knots.max()), float(-at_knots.min()), 0.0)
     # current values strictly between knot j and j+1 are cur[c_le[j]:c_lt[j+1]]
@@ -134,9 +224,10 @@ def ks_statistic_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
     # dominated by the knot evaluations (see module docstring), nothing to add.
     idx = _ranges(starts[cand], stops[cand])
     if idx.size:
-        v = cur[idx]
-        a_le = np.searchsorted(ref, v, "right") / n - np.searchsorted(cur, v, "right") / m
-        a_lt = np.searchsorted(ref, v, "left") / n - np.searchsorted(cur, v, "left") / m
+        v, cv_lt, cv_le = _ranks_at(cur, idx)
+        rv_lt, rv_le = _ranks_of(ref, v)
+        a_le = rv_le / n - cv_le / m
+        a_lt = rv_lt / n - cv_lt / m
         d = max(d, float(a_le.max()), float(-a_le.min()), float(a_lt.max()), float(-a_lt.min()))
     return d
 

@@ -113,3 +113,31 @@ def test_vectorised_smirnov_branch_matches_scipy_kstwo(n):
         assert stats.kstwo_sf(d, float(n)) == pytest.approx(float(distributions.kstwo.sf(d, n)), abs=1e-12, rel=1e-9)
     for d in (0.001, 0.5, 0.9):  # other branches are scipy's own
         assert stats.kstwo_sf(d, float(n)) == float(distributions.kstwo.sf(d, n))
+
+
+def test_windowed_smirnov_sum_matches_scipy_and_the_full_sum(monkeypatch):
+    """The Smirnov sum skips provably negligible terms; the result equals scipy's full O(n) loop."""
+    import math
+
+    from scipy.special import smirnov
+
+    evaluated = []
+    full_terms = stats._smirnov_log_terms
+
+    def counting(n, x, j):
+        evaluated.append(j.size)
+        return full_terms(n, x, j)
+
+    monkeypatch.setattr(stats, "_smirnov_log_terms", counting)
+    for n, nx2 in ((500_000, 216.0), (200_000, 30.0), (20_000, 2.3)):
+        x = math.sqrt(nx2 / n)
+        jmax = int(n * (1 - x))
+        evaluated.clear()
+        ours = stats.smirnov_sf(n, x)
+        assert ours == pytest.approx(float(smirnov(n, x)), rel=2e-9)
+        j = np.arange(0, jmax + 1, dtype=np.float64)
+        logt = full_terms(n, x, j)
+        every_term = x * math.exp(logt.max()) * math.fsum(np.exp(logt - logt.max()))
+        assert ours == pytest.approx(every_term, rel=1e-13)
+        if nx2 > 10:
+            assert sum(evaluated) < 0.9 * jmax  # the window really left terms out
