@@ -42,6 +42,7 @@ from airflow_aisec.core.profile import (
     classify,
     open_profile,
     profile_column,
+    sorted_finite,
     to_float64,
 )
 from airflow_aisec.core.tabular import ColumnSource, open_source
@@ -130,15 +131,15 @@ def _null_signal(ref: ColumnProfile, n_missing_cur: int, n_cur_rows: int, tol: f
 def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config: DriftConfig) -> dict[str, Any]:
     meta = ref.meta
     n_rows = int(values.size)
-    finite = values[np.isfinite(values)]
+    finite, _, n_posinf, n_neginf = sorted_finite(values)
+    inf_count = n_posinf + n_neginf
     n_nonfinite = n_rows - int(finite.size)
     res: dict[str, Any] = {"n": int(finite.size), "n_rows": n_rows, "n_reference": int(meta["n_values"])}
     res.update(_null_signal(ref, n_nonfinite, n_rows, config.null_rate_tolerance, config.alpha))
-    res["inf_count"] = int(np.isinf(values).sum())
+    res["inf_count"] = inf_count
     if finite.size == 0:
         res.update(status="skipped", reason="no finite values in current window", method=method)
         return res
-    finite.sort()
     n = int(meta["n_values"])
     # effect sizes: PSI + JS on reference deciles, normalised Wasserstein on quantiles
     edges = np.asarray(meta["bin_edges"], dtype=float)

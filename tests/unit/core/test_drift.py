@@ -258,3 +258,83 @@ def test_column_all_null_in_the_window_is_drift_by_null_rate():
         assert f[name]["null_rate"] == 1.0
         assert f[name]["reason"].startswith("no ")  # "no finite values" / "no non-null values" in current window
     assert f["ok"]["status"] == "ok"
+
+
+def test_sorted_finite_splits_nan_and_infinities_off_one_sort():
+    from airflow_aisec.core.profile import sorted_finite
+
+    values = np.array([3.0, np.nan, -np.inf, 1.0, np.inf, np.nan, 2.0, -np.inf, np.inf, np.inf])
+    finite, n_nan, n_posinf, n_neginf = sorted_finite(values)
+    assert finite.tolist() == [1.0, 2.0, 3.0]
+    assert (n_nan, n_posinf, n_neginf) == (2, 3, 2)
+    clean = np.array([2.0, -1.0, 0.5])
+    assert sorted_finite(clean)[0].tolist() == [-1.0, 0.5, 2.0]
+    assert clean.tolist() == [2.0, -1.0, 0.5]  # input untouched
+    assert sorted_finite(np.array([np.nan, np.nan]))[0].size == 0
+    assert sorted_finite(np.empty(0))[1:] == (0, 0, 0)
+
+
+def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verify(tmp_path):
+    import hashlib
+    import json
+    import struct
+
+    from airflow_aisec.core import profile as prof_mod
+
+    ref, cur = _frames()
+    path = tmp_path / "ref.prof"
+    save_profile(build_profile(ref[["num", "ints"]]), path)
+    loaded = load_profile(path)
+    values = loaded.columns["num"].arrays["values"]
+    assert values.flags.aligned and not values.flags.writeable
+    assert np.array_equal(values, np.sort(ref["num"].to_numpy()))
+    # a v1 profile (payload hashed with SHA-256) written by an earlier release is still verified
+    raw = path.read_bytes()
+    start = len(prof_mod.MAGIC) + 8
+    (header_len,) = struct.unpack_from("<Q", raw, len(prof_mod.MAGIC))
+    header = json.loads(raw[start : start + header_len])
+    payload = raw[start + header_len :]
+    header.pop("digest")
+    header.pop("payload_hash")
+    header.update(format=prof_mod.FORMAT_V1, payload_sha256=hashlib.sha256(payload).hexdigest())
+    header["digest"] = "sha256:" + hashlib.sha256(prof_mod._canonical(header)).hexdigest()
+    encoded = prof_mod._canonical(header)
+    v1 = prof_mod.MAGIC + struct.pack("<Q", len(encoded)) + encoded + payload
+    (tmp_path / "v1.prof").write_bytes(v1)
+    assert np.array_equal(load_profile(tmp_path / "v1.prof").columns["num"].arrays["values"], values)
+    (tmp_path / "v1-bad.prof").write_bytes(v1[:-1] + bytes([v1[-1] ^ 1]))
+    with pytest.raises(AisecUndecidableError, match="payload hash mismatch"):
+        run_drift(cur, profile=tmp_path / "v1-bad.prof")
+
+
+def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
+    """The payload is streamed on a thread; a read that ends early fails the drift test, not a hang."""
+    from airflow_aisec.core import profile as prof_mod
+
+    ref, cur = _frames()
+    path = tmp_path / "ref.prof"
+    save_profile(build_profile(ref[["num"]]), path)
+    header_bytes, fh, size = prof_mod._open_profile_file(str(path))
+
+    class ShortRead:  # the file shrinks under the reader after its size was taken
+        def __init__(self, inner, limit):
+            self.inner, self.left = inner, limit
+
+        def readinto(self, view):
+            n = self.inner.readinto(view[: max(0, min(len(view), self.left))])
+            self.left -= n
+            return n
+
+        def read(self, n):
+            return b""
+
+        def close(self):
+            self.inner.close()
+
+    loader = prof_mod._PayloadLoader(ShortRead(fh, size // 2), size, prof_mod._payload_hasher(), str(path))
+    loader.run()
+    loader.wait_for(size // 4)  # bytes that did arrive are usable
+    with pytest.raises(AisecUndecidableError, match="truncated or changed while being read"):
+        loader.wait_for(size)
+    with pytest.raises(AisecUndecidableError, match="truncated or changed while being read"):
+        loader.hexdigest()
