@@ -34,6 +34,7 @@ File format (one file, written atomically)
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -458,6 +459,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
         fh.write(MAGIC)
         fh.write(struct.pack("<Q", len(header_bytes)))
         fh.write(header_bytes)
+        fh.write(bytes(_payload_start(len(header_bytes), FORMAT) - len(MAGIC) - 8 - len(header_bytes)))
         for arr in blobs:
             fh.write(arr.data.cast("B"))
     profile.digest = digest
@@ -480,23 +482,35 @@ def _aligned_empty(nbytes: int, alignment: int = 64) -> np.ndarray:
     return raw[start : start + nbytes]
 
 
-class _PayloadLoader:
-    """Reads a profile's payload into an aligned private buffer in 1 MiB chunks, hashing as it goes.
+#: v2 payloads start at a multiple of this in the file (zero padding after the header), so the
+#: arrays of a memory-mapped profile are aligned (numpy copies unaligned arrays on every search).
+PAYLOAD_ALIGN = 64
 
-    Runs on its own thread (or inline), so the drift workers start on the current window at once and
-    only wait, per array, until that array's bytes are in (:meth:`wait_for`). The hash covers every
-    byte read; :meth:`hexdigest` waits for the end. A short read or a file that grew while being read
-    is an error, raised to every waiter.
+
+def _payload_start(header_len: int, fmt: str) -> int:
+    start = len(MAGIC) + 8 + header_len
+    return start + (-start) % PAYLOAD_ALIGN if fmt == FORMAT else start
+
+
+class _PayloadLoader:
+    """Hashes a profile's payload on a thread (or inline) while the drift workers already use it.
+
+    Two sources. A local v2 profile is memory-mapped read-only: every array is usable at once and the
+    thread hashes the mapping (no copy into fresh memory, which costs more than the hash here). Any
+    other profile (object storage, v1 layout) is streamed in 1 MiB chunks into an aligned private
+    buffer; each array is handed out once its bytes are in (:meth:`wait_for`). :meth:`hexdigest`
+    waits for the end. A short read or a file that grew while being read is an error, raised to
+    every waiter.
     """
 
     CHUNK = 1 << 20
 
-    def __init__(self, fh: Any, size: int, hasher: Any, path: str) -> None:
+    def __init__(self, payload: np.ndarray, hasher: Any, path: str, source: Any = None) -> None:
         import threading
 
-        self._fh, self._hasher, self._path = fh, hasher, path
-        self.payload = _aligned_empty(size)
-        self._loaded = 0
+        self.payload = payload
+        self._hasher, self._path, self._source = hasher, path, source
+        self._loaded = 0 if source is not None else payload.size
         self._finished = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
@@ -505,8 +519,12 @@ class _PayloadLoader:
         view = self.payload.data
         done, size = 0, self.payload.size
         try:
+            if self._source is None:  # mapped: hash in large slices (blake3 releases the GIL)
+                for start in range(0, size, 8 * self.CHUNK):
+                    self._hasher.update(view[start : start + 8 * self.CHUNK])
+                return
             while done < size:
-                got = self._fh.readinto(view[done : min(done + self.CHUNK, size)])
+                got = self._source.readinto(view[done : min(done + self.CHUNK, size)])
                 if not got:
                     raise AisecUndecidableError(
                         f"reference profile {self._path} is truncated or changed while being read"
@@ -516,12 +534,13 @@ class _PayloadLoader:
                     self._cond.notify_all()
                 self._hasher.update(view[done : done + got])
                 done += got
-            if self._fh.read(1):
+            if self._source.read(1):
                 raise AisecUndecidableError(f"reference profile {self._path} grew while being read")
         except BaseException as exc:  # handed to every waiter
             self._error = exc
         finally:
-            self._fh.close()
+            if self._source is not None:
+                self._source.close()
             with self._cond:
                 self._finished = True
                 self._cond.notify_all()
@@ -566,7 +585,7 @@ class _LoadingArrays(Mapping[str, np.ndarray]):
 
 
 def _open_profile_file(path: str) -> tuple[bytes, Any, int]:
-    """``(header_bytes, file object positioned at the payload, payload size)``."""
+    """``(header_bytes, file object, file size)``; the file object is local (``fileno``) or in memory."""
     prefix = len(MAGIC) + 8
     if "://" in path:
         import io
@@ -580,21 +599,28 @@ def _open_profile_file(path: str) -> tuple[bytes, Any, int]:
         except FileNotFoundError as exc:
             raise AisecInputError(f"reference profile not found: {path}") from exc
         header_len = _check_prefix(path, raw[:prefix])
-        header_bytes = raw[prefix : prefix + header_len]
-        fh: Any = io.BytesIO(raw)
-        fh.seek(prefix + len(header_bytes))
-        return header_bytes, fh, len(raw) - prefix - len(header_bytes)
+        return raw[prefix : prefix + header_len], io.BytesIO(raw), len(raw)
     if not os.path.isfile(path):
         raise AisecInputError(f"reference profile not found: {path}")
-    fh = open(path, "rb", buffering=0)  # handed to the loader, which closes it
+    fh = open(path, "rb", buffering=0)  # closed by the loader / verify()
     try:
         header_len = _check_prefix(path, fh.read(prefix))
-        header_bytes = fh.read(header_len)
-        size = os.fstat(fh.fileno()).st_size - prefix - len(header_bytes)
+        return fh.read(header_len), fh, os.fstat(fh.fileno()).st_size
     except BaseException:
         fh.close()
         raise
-    return header_bytes, fh, size
+
+
+def _map_payload(fh: Any, start: int, size: int) -> np.ndarray:
+    import mmap
+
+    mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(mapping, dtype=np.uint8, count=size, offset=start)
+
+
+def _file_state(fh: Any) -> tuple[int, ...]:
+    st = os.fstat(fh.fileno())
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _check_prefix(path: str, prefix: bytes) -> int:
@@ -617,7 +643,7 @@ def _payload_digest(header: dict[str, Any], path: str) -> tuple[str, Any]:
 
 
 def _check_header(
-    path: str, header_bytes: bytes, size: int, expected_digest: str | None
+    path: str, header_bytes: bytes, file_size: int, expected_digest: str | None
 ) -> tuple[dict[str, Any], str, str, Any]:
     """Parse and verify a profile header: ``(header, digest, "algo:payload hash", hasher)``; fails closed."""
     try:
@@ -627,7 +653,7 @@ def _check_header(
     if not isinstance(header, dict) or header.get("format") not in (FORMAT, FORMAT_V1):
         raise AisecUndecidableError(f"reference profile {path} has an unknown format")
     stored_digest = header.pop("digest", None)
-    if size != header.get("payload_bytes"):
+    if file_size - _payload_start(len(header_bytes), header["format"]) != header.get("payload_bytes"):
         raise AisecUndecidableError(f"reference profile {path} is truncated or padded (payload size mismatch)")
     digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
     if digest != stored_digest:
@@ -659,27 +685,36 @@ def open_profile(
         expected digest.
     """
     path = os.fspath(path)
-    header_bytes, fh, size = _open_profile_file(path)
+    header_bytes, fh, file_size = _open_profile_file(path)
     try:
-        header, digest, expected_payload, hasher = _check_header(path, header_bytes, size, expected_digest)
+        header, digest, expected_payload, hasher = _check_header(path, header_bytes, file_size, expected_digest)
+        start = _payload_start(len(header_bytes), header["format"])
+        size = file_size - start
+        fh.seek(len(MAGIC) + 8 + len(header_bytes))
+        if any(fh.read(start - len(MAGIC) - 8 - len(header_bytes))):
+            raise AisecUndecidableError(f"reference profile {path} was modified: non-zero header padding (tampered?)")
+        mapped = header["format"] == FORMAT and not isinstance(fh, io.BytesIO) and size > 0
+        if mapped:
+            state = _file_state(fh)
+            loader = _PayloadLoader(_map_payload(fh, start, size), hasher, path)
+        else:
+            loader = _PayloadLoader(_aligned_empty(size), hasher, path, source=fh)
+        columns: dict[str, ColumnProfile] = {}
+        for entry in header["columns"]:
+            arrays: dict[str, tuple[np.ndarray, int]] = {}
+            for key, ref in entry["arrays"].items():
+                spec = header["arrays"][ref]
+                dtype = np.dtype(spec["dtype"])
+                lo, hi = int(spec["offset"]), int(spec["offset"]) + dtype.itemsize * int(spec["length"])
+                if not 0 <= lo <= hi <= size:
+                    raise AisecUndecidableError(f"reference profile {path} has an array outside its payload")
+                arr = loader.payload[lo:hi].view(dtype)
+                arr.flags.writeable = False
+                arrays[key] = (arr, hi)
+            columns[entry["name"]] = ColumnProfile(entry["name"], entry["meta"], _LoadingArrays(arrays, loader))
     except BaseException:
         fh.close()
         raise
-    loader = _PayloadLoader(fh, size, hasher, path)
-    columns: dict[str, ColumnProfile] = {}
-    for entry in header["columns"]:
-        arrays: dict[str, tuple[np.ndarray, int]] = {}
-        for key, ref in entry["arrays"].items():
-            spec = header["arrays"][ref]
-            dtype = np.dtype(spec["dtype"])
-            start, stop = int(spec["offset"]), int(spec["offset"]) + dtype.itemsize * int(spec["length"])
-            if not 0 <= start <= stop <= size:
-                fh.close()
-                raise AisecUndecidableError(f"reference profile {path} has an array outside its payload")
-            arr = loader.payload[start:stop].view(dtype)
-            arr.flags.writeable = False
-            arrays[key] = (arr, stop)
-        columns[entry["name"]] = ColumnProfile(entry["name"], entry["meta"], _LoadingArrays(arrays, loader))
     if background:
         import threading
 
@@ -691,5 +726,12 @@ def open_profile(
         algorithm = expected_payload.split(":", 1)[0]
         if f"{algorithm}:{loader.hexdigest()}" != expected_payload:
             raise AisecUndecidableError(f"reference profile {path} was modified: payload hash mismatch (tampered?)")
+        if mapped:  # the mapping shows later writes to the file: refuse a result if there were any
+            try:
+                changed = _file_state(fh) != state
+            finally:
+                fh.close()
+            if changed:
+                raise AisecUndecidableError(f"reference profile {path} changed while in use: refusing the result")
 
     return Profile(columns, header["build"], digest=digest, path=path), verify

@@ -293,7 +293,7 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
     start = len(prof_mod.MAGIC) + 8
     (header_len,) = struct.unpack_from("<Q", raw, len(prof_mod.MAGIC))
     header = json.loads(raw[start : start + header_len])
-    payload = raw[start + header_len :]
+    payload = raw[prof_mod._payload_start(header_len, prof_mod.FORMAT) :]  # v2 pads the header
     header.pop("digest")
     header.pop("payload_hash")
     header.update(format=prof_mod.FORMAT_V1, payload_sha256=hashlib.sha256(payload).hexdigest())
@@ -308,13 +308,16 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
 
 
 def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
-    """The payload is streamed on a thread; a read that ends early fails the drift test, not a hang."""
+    """A streamed payload (object storage, v1 layout) that ends early fails the test, not a hang."""
     from airflow_aisec.core import profile as prof_mod
 
-    ref, cur = _frames()
+    ref, _ = _frames()
     path = tmp_path / "ref.prof"
     save_profile(build_profile(ref[["num"]]), path)
-    header_bytes, fh, size = prof_mod._open_profile_file(str(path))
+    header_bytes, fh, file_size = prof_mod._open_profile_file(str(path))
+    start = prof_mod._payload_start(len(header_bytes), prof_mod.FORMAT)
+    size = file_size - start
+    fh.seek(start)
 
     class ShortRead:  # the file shrinks under the reader after its size was taken
         def __init__(self, inner, limit):
@@ -331,10 +334,36 @@ def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
         def close(self):
             self.inner.close()
 
-    loader = prof_mod._PayloadLoader(ShortRead(fh, size // 2), size, prof_mod._payload_hasher(), str(path))
+    loader = prof_mod._PayloadLoader(
+        prof_mod._aligned_empty(size), prof_mod._payload_hasher(), str(path), source=ShortRead(fh, size // 2)
+    )
     loader.run()
     loader.wait_for(size // 4)  # bytes that did arrive are usable
     with pytest.raises(AisecUndecidableError, match="truncated or changed while being read"):
         loader.wait_for(size)
     with pytest.raises(AisecUndecidableError, match="truncated or changed while being read"):
         loader.hexdigest()
+
+
+def test_memory_mapped_profile_written_during_use_or_with_padding_tampered_fails_closed(tmp_path):
+    from airflow_aisec.core import profile as prof_mod
+
+    ref, cur = _frames()
+    path = tmp_path / "ref.prof"
+    save_profile(build_profile(ref[["num"]]), path)
+    profile, verify = prof_mod.open_profile(path, background=False)  # hashed before the write below
+    assert profile.columns["num"].arrays["values"].flags.aligned
+    with open(path, "r+b") as fh:  # same bytes, written in place while the profile is in use
+        fh.seek(-8, os.SEEK_END)
+        last = fh.read(8)
+        fh.seek(-8, os.SEEK_END)
+        fh.write(last)
+    with pytest.raises(AisecUndecidableError, match="changed while in use"):
+        verify()
+    raw = bytearray(path.read_bytes())
+    header_end = len(prof_mod.MAGIC) + 8 + int.from_bytes(raw[len(prof_mod.MAGIC) : len(prof_mod.MAGIC) + 8], "little")
+    assert prof_mod._payload_start(header_end - len(prof_mod.MAGIC) - 8, prof_mod.FORMAT) > header_end  # padded
+    raw[header_end] = 1
+    (tmp_path / "pad.prof").write_bytes(bytes(raw))
+    with pytest.raises(AisecUndecidableError, match="non-zero header padding"):
+        load_profile(tmp_path / "pad.prof")
