@@ -9,7 +9,7 @@ export AISEC_DATA_DIR ?= $(AIRFLOW_HOME)/aisec-data
 export AISEC_REPORT_DIR ?= $(AIRFLOW_HOME)/aisec-reports
 export AISEC_OSV_DB ?= $(CURDIR)/data/osv/pypa-advisory-db-2024-10-10.zip
 
-.PHONY: setup demo test lint typecheck pytest airflow bench clean
+.PHONY: setup demo test lint typecheck pytest airflow bench bench-contenders clean
 
 setup:            ## create .venv from uv.lock (installs uv with pip when missing)
 	@bash scripts/setup.sh
@@ -28,6 +28,12 @@ airflow: setup    ## airflow standalone (UI on http://localhost:8080) with the e
 
 bench: setup      ## benchmark scripts (figures, never pass/fail)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+CONTENDERS ?= .bench-contenders
+bench-contenders: setup  ## drift benchmark with Evidently and alibi-detect, from a venv of their own
+	@test -x $(CONTENDERS)/bin/python || python3 -m venv $(CONTENDERS)
+	@$(CONTENDERS)/bin/pip install -q "evidently>=0.7,<0.8" "alibi-detect==0.13.0" "pyarrow<20"
+	@$(PY) benchmarks/bench_drift.py --repeat 3 --contenders-python $(CONTENDERS)/bin/python
 
 clean:
 	rm -rf .airflow

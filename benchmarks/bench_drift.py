@@ -4,9 +4,12 @@ alibi-detect when importable), all reading the same Parquet files in one run.
     .venv/bin/python benchmarks/bench_drift.py                 # 1M x 1M x 20 (5 shifted by 0.05 sigma)
     .venv/bin/python benchmarks/bench_drift.py --big           # + 10M x 100 from Parquet, peak RSS
     .venv/bin/python benchmarks/bench_drift.py --rows 200000   # quicker
+    .venv/bin/python benchmarks/bench_drift.py --contenders-python /path/to/venv/bin/python
+        # Evidently and alibi-detect, from an environment of their own (`make bench-contenders` builds one)
 
-Timings are wall-clock, best of ``--repeat`` runs, page cache warm (each contender reads the files the
-same way: one column at a time with pyarrow). The peak RSS of the 10M x 100 run is measured with
+Timings are wall-clock, best of ``--repeat`` runs, page cache warm (scipy and aisec read the files the
+same way: one column at a time with pyarrow; Evidently and alibi-detect get pandas frames read before
+their clock starts, and run once). The peak RSS of the 10M x 100 run is measured with
 ``resource.getrusage`` in a fresh subprocess (profile build + drift test). On a shared machine the
 figures are noisy: compare ratios measured in the same run.
 """
@@ -85,27 +88,74 @@ def timed(fn, repeat: int):
     return best, out
 
 
-def optional_contenders(ref: Path, cur: Path, columns: list[str]) -> None:
-    for name in ("evidently", "alibi_detect"):
-        try:
-            __import__(name)
-        except ImportError:
-            print(f"  {name:<22} not importable in this environment (not installed; not run)")
-            continue
-        import pandas as pd
+CONTENDERS_CHILD = r"""
+import json, sys, time
+import pandas as pd
+ref, cur = sys.argv[1:3]
+columns = json.loads(sys.argv[3])
+out = {}
+for name in ("evidently", "alibi_detect"):
+    try:
+        __import__(name)
+    except ImportError:
+        out[name] = {"error": "not importable"}
+        continue
+    a, b = pd.read_parquet(ref, columns=columns), pd.read_parquet(cur, columns=columns)
+    t0 = time.perf_counter()
+    if name == "alibi_detect":
+        from alibi_detect.cd import KSDrift
 
-        a, b = pd.read_parquet(ref, columns=columns), pd.read_parquet(cur, columns=columns)
-        t0 = time.perf_counter()
-        if name == "alibi_detect":
-            from alibi_detect.cd import KSDrift
+        pred = KSDrift(a.to_numpy(), p_val=0.05).predict(b.to_numpy(), drift_type="feature")
+        flags = [bool(x) for x in pred["data"]["is_drift"]]
+        drifted = [c for c, f in zip(columns, flags) if f]
+        how = "KSDrift, per-feature p < 0.05"
+    else:
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
 
-            KSDrift(a.to_numpy(), p_val=0.05).predict(b.to_numpy())
+        snapshot = Report([DataDriftPreset()]).run(b, a)
+        drifted, how = [], set()
+        for metric in snapshot.dict()["metrics"]:
+            config = metric.get("config", {})
+            if not config.get("type", "").endswith("ValueDrift"):
+                continue
+            method, threshold, value = config.get("method", ""), config.get("threshold"), metric["value"]
+            how.add(f"{method} (threshold {threshold})")
+            is_p = "p_value" in method
+            if (value < threshold) if is_p else (value >= threshold):
+                drifted.append(config["column"])
+        how = "DataDriftPreset: " + ", ".join(sorted(how))
+    out[name] = {"seconds": time.perf_counter() - t0, "drifted": drifted, "how": how}
+print(json.dumps(out))
+"""
+
+
+def optional_contenders(ref: Path, cur: Path, columns: list[str], python: str) -> dict[str, object]:
+    """Evidently and alibi-detect, run by ``python`` (they need their own environment) on the same files.
+
+    Their time covers the library call only (the Parquet files are read into pandas before the clock
+    starts), which favours them.
+    """
+    try:
+        done = subprocess.run(
+            [python, "-c", CONTENDERS_CHILD, str(ref), str(cur), json.dumps(columns)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results = json.loads(done.stdout.strip().splitlines()[-1])
+    except subprocess.CalledProcessError as exc:
+        print(f"  contenders failed with {python}: {(exc.stderr or '').strip().splitlines()[-1:]}")
+        return {}
+    except (OSError, ValueError, IndexError) as exc:
+        print(f"  contenders could not run with {python}: {exc}")
+        return {}
+    for name, res in results.items():
+        if "error" in res:
+            print(f"  {name:<22} {res['error']} with {python} (not run; see --contenders-python)")
         else:
-            from evidently import Report  # type: ignore[attr-defined]
-            from evidently.presets import DataDriftPreset
-
-            Report([DataDriftPreset()]).run(b, a)
-        print(f"  {name:<22} {time.perf_counter() - t0:8.2f} s")
+            print(f"  {name:<22} {res['seconds']:8.2f} s   drifted={res['drifted']}   [{res['how']}]")
+    return results
 
 
 BIG_CHILD = """
@@ -132,6 +182,12 @@ def main() -> int:
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--big-cols", type=int, default=100)
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "aisec-bench-drift"))
+    parser.add_argument(
+        "--contenders-python",
+        default=os.environ.get("AISEC_BENCH_CONTENDERS_PYTHON", sys.executable),
+        help="interpreter with evidently / alibi-detect installed (default: $AISEC_BENCH_CONTENDERS_PYTHON or this one)",
+    )
+    parser.add_argument("--no-contenders", action="store_true", help="skip Evidently and alibi-detect")
     args = parser.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
@@ -158,7 +214,6 @@ def main() -> int:
     print(f"  {'aisec warm (profile)':<22} {t_warm:8.2f} s   {t_scipy / t_warm:5.1f}x faster   drifted={v_warm}")
     print(f"  {'(profile build, once)':<22} {t_build:8.2f} s   {profile.stat().st_size / 1e6:.0f} MB on disk")
     print(f"  same verdicts: {v_scipy == v_cold == v_warm}; max |p_aisec - p_scipy| = {max_dp:.2e}")
-    optional_contenders(ref, cur, columns)
     result = {
         "scipy_s": t_scipy,
         "cold_s": t_cold,
@@ -169,6 +224,8 @@ def main() -> int:
         "same_verdicts": v_scipy == v_cold == v_warm,
         "max_p_diff": max_dp,
     }
+    if not args.no_contenders:
+        result["contenders"] = optional_contenders(ref, cur, columns, args.contenders_python)
     if args.big:
         big_ref = base / f"big_ref_{args.big_rows}x{args.big_cols}.parquet"
         big_cur = base / f"big_cur_{args.big_rows}x{args.big_cols}.parquet"
