@@ -225,6 +225,7 @@ def aisec_model_monitoring():
         prediction_column="prediction",
         baseline=BASELINE,
         max_degradation=0.05,
+        on_degradation="pass-through",  # like the drift test: the retrain decision acts on the report
         outlets=[PERFORMANCE_ASSET],
     )
     load_test = EndpointLoadTestOperator(

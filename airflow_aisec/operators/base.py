@@ -17,6 +17,10 @@ Fail-vs-retry semantics (same for every aisec operator):
   the cause is transient (:class:`~airflow_aisec.exceptions.AisecTransientError`) → ``AirflowException``.
 * report ``warn`` / ``pass`` → the task succeeds and returns the report.
 
+Monitoring operators let the user choose what a failing report does (``on_drift``,
+``on_degradation``; :data:`OUTCOMES`): ``fail`` as above, ``warn`` (the report becomes ``warn``, the
+task succeeds) or ``pass-through`` (the report keeps ``fail``, the task succeeds; downstream decides).
+
 The report is pushed to XCom under :data:`REPORT_XCOM_KEY` *before* anything is raised, and is also
 the task's return value when it passes.
 """
@@ -41,6 +45,8 @@ if TYPE_CHECKING:
 REPORT_XCOM_KEY = "aisec_report"
 #: Environment variable naming a directory where reports are also written as files.
 REPORT_DIR_ENV = "AISEC_REPORT_DIR"
+#: What a failing report does to a monitoring task (``on_drift`` / ``on_degradation``).
+OUTCOMES = ("fail", "warn", "pass-through")
 
 
 def report_file_path(report_dir: str, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
@@ -65,11 +71,27 @@ class AisecBaseOperator(BaseOperator):
     ui_color = "#f3e5f5"
     #: "AI Security report" button on every aisec task instance (the plugin's report page).
     operator_extra_links = (AisecReportLink(),)
+    #: name of the operator's outcome option (``on_drift``, ...) when it has one; see :data:`OUTCOMES`.
+    outcome_option: ClassVar[str] = ""
 
     def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report_path = report_path
         self.retry_on_failure = retry_on_failure
+        self.outcome = "fail"
+
+    def set_outcome(self, outcome: str) -> None:
+        """Validate and set what a failing report does (operators with an outcome option call this)."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"{self.outcome_option or 'outcome'} must be one of {OUTCOMES}, not {outcome!r}")
+        self.outcome = outcome
+
+    def soften(self, report: Report) -> Report:
+        """With outcome ``warn`` a failing report becomes ``warn`` (its summary says why); else unchanged."""
+        if report.status == "fail" and self.outcome == "warn":
+            report.status = "warn"
+            report.summary = f"[{self.outcome_option}=warn] {report.summary}"
+        return report
 
     # ------------------------------------------------------------------ life cycle
     def run_check(self, context: Context, *, subject: str, check: Callable[[], Report]) -> dict[str, Any]:
@@ -93,8 +115,14 @@ class AisecBaseOperator(BaseOperator):
         raise (AirflowException if exc.retryable else AirflowFailException)(report.summary) from exc
 
     def conclude(self, context: Context, report: Report) -> dict[str, Any]:
-        """Publish ``report`` and raise according to its status; return it as a dict when it passes."""
+        """Publish ``report`` and raise according to its status; return it as a dict when it passes.
+
+        With outcome ``pass-through`` a failing report is published unchanged and the task succeeds.
+        """
         data = self.publish(context, report)
+        if data["status"] == "fail" and self.outcome == "pass-through":
+            self.log.warning("%s=pass-through: check failed, task succeeds; %s", self.outcome_option, data["summary"])
+            return data
         if data["status"] == "fail":
             raise (AirflowException if self.retry_on_failure else AirflowFailException)(
                 f"{data['check']} failed: {data['summary']}"

@@ -20,14 +20,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.operators.base import OUTCOMES, AisecBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.report import Report
 
-ON_DRIFT = ("fail", "warn", "pass-through")
+ON_DRIFT = OUTCOMES
 CORRECTIONS = ("bh", "bonferroni", "none")
 
 
@@ -136,6 +136,7 @@ class DriftTestOperator(AisecBaseOperator):
         "html_report_path",
     )
     ui_color = "#fff3e0"
+    outcome_option = "on_drift"
 
     def __init__(
         self,
@@ -159,8 +160,7 @@ class DriftTestOperator(AisecBaseOperator):
         super().__init__(**kwargs)
         if (profile_path is None) == (reference_path is None):
             raise ValueError("DriftTestOperator needs exactly one of profile_path or reference_path")
-        if on_drift not in ON_DRIFT:
-            raise ValueError(f"on_drift must be one of {ON_DRIFT}, not {on_drift!r}")
+        self.set_outcome(on_drift)
         if correction not in CORRECTIONS:
             raise ValueError(f"correction must be one of {CORRECTIONS}, not {correction!r}")
         if not 0 < alpha < 1:
@@ -203,9 +203,7 @@ class DriftTestOperator(AisecBaseOperator):
             expected_digest=self.expected_profile_digest or None,
             subject=str(self.current_path),
         )
-        if report.status == "fail" and self.on_drift == "warn":
-            report.status = "warn"
-            report.summary = "[on_drift=warn] " + report.summary
+        self.soften(report)
         if self.html_report_path:
             from airflow_aisec.core.drift_html import write_html_report
 
@@ -231,11 +229,3 @@ class DriftTestOperator(AisecBaseOperator):
             },
         )
         return result
-
-    def conclude(self, context: Context, report: Report) -> dict[str, Any]:
-        """``on_drift="pass-through"``: publish a failing drift report unchanged but let the task succeed."""
-        if self.on_drift == "pass-through" and report.status == "fail":
-            data = self.publish(context, report)
-            self.log.warning("drift detected, on_drift=pass-through: task succeeds; %s", data["summary"])
-            return data
-        return super().conclude(context, report)

@@ -31,11 +31,15 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param max_degradation: allowed absolute drop, global or per metric. Default 0.05.
     :param positive_label: positive class for binary F1/ROC AUC (default: the larger label).
     :param min_rows: fewer labelled rows → error (cannot decide). Default 1.
+    :param on_degradation: ``fail`` (default: the task fails), ``warn`` (report status ``warn``, task
+        succeeds) or ``pass-through`` (report keeps status ``fail``, task succeeds; a downstream task,
+        e.g. :class:`~airflow_aisec.operators.retrain.RetrainTriggerOperator`, decides).
     """
 
     aisec_check = "performance"
     template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "data_path", "model_path", "model_digest")
     ui_color = "#e8f5e9"
+    outcome_option = "on_degradation"
 
     def __init__(
         self,
@@ -51,9 +55,11 @@ class ModelPerformanceOperator(AisecBaseOperator):
         max_degradation: float | Mapping[str, float] = 0.05,
         positive_label: Any = None,
         min_rows: int = 1,
+        on_degradation: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.set_outcome(on_degradation)
         if (prediction_column is None) == (model_path is None):
             raise ValueError("ModelPerformanceOperator needs exactly one of prediction_column or model_path")
         unknown = set(baseline or {}) - {"accuracy", "f1", "roc_auc"}
@@ -70,6 +76,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.max_degradation = max_degradation
         self.positive_label = positive_label
         self.min_rows = min_rows
+        self.on_degradation = on_degradation
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.performance import evaluate_performance
@@ -77,19 +84,21 @@ class ModelPerformanceOperator(AisecBaseOperator):
         result = self.run_check(
             context,
             subject=str(self.data_path),
-            check=lambda: evaluate_performance(
-                self.data_path,
-                label_column=self.label_column,
-                prediction_column=self.prediction_column,
-                score_column=self.score_column,
-                model_path=self.model_path,
-                model_digest=self.model_digest,
-                feature_columns=self.feature_columns,
-                baseline=self.baseline,
-                max_degradation=self.max_degradation,
-                positive_label=self.positive_label,
-                min_rows=self.min_rows,
-                subject=str(self.data_path),
+            check=lambda: self.soften(
+                evaluate_performance(
+                    self.data_path,
+                    label_column=self.label_column,
+                    prediction_column=self.prediction_column,
+                    score_column=self.score_column,
+                    model_path=self.model_path,
+                    model_digest=self.model_digest,
+                    feature_columns=self.feature_columns,
+                    baseline=self.baseline,
+                    max_degradation=self.max_degradation,
+                    positive_label=self.positive_label,
+                    min_rows=self.min_rows,
+                    subject=str(self.data_path),
+                )
             ),
         )
         self.emit_asset_events(context, {"status": result["status"], **result["details"]["metrics"]})

@@ -95,6 +95,7 @@ def test_demo_runs_show_the_four_decisions():
     assert drift["status"] == "fail"  # on_drift="pass-through": the task succeeds, the decision acts
     assert task_states(first_run)["drift_test"] == "success"
     assert xcom(first_run, "performance")["status"] == "fail"
+    assert task_states(first_run)["performance"] == "success"  # on_degradation="pass-through"
     tampered_run, tampered = reports[2]
     states = task_states(tampered_run)
     assert states["window_integrity"] == "failed"
