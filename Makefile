@@ -32,7 +32,8 @@ bench: setup      ## benchmark scripts (figures, never pass/fail)
 CONTENDERS ?= .bench-contenders
 bench-contenders: setup  ## drift benchmark with Evidently and alibi-detect, from a venv of their own
 	@test -x $(CONTENDERS)/bin/python || python3 -m venv $(CONTENDERS)
-	@$(CONTENDERS)/bin/pip install -q "evidently>=0.7,<0.8" "alibi-detect==0.13.0" "pyarrow<20"
+	@set -o pipefail; $(CONTENDERS)/bin/pip install -q --disable-pip-version-check \
+		"evidently>=0.7,<0.8" "alibi-detect==0.13.0" "pyarrow<20" 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@$(PY) benchmarks/bench_drift.py --repeat 3 --contenders-python $(CONTENDERS)/bin/python
 
 clean:
