@@ -605,7 +605,10 @@ def _open_profile_file(path: str) -> tuple[bytes, Any, int]:
     fh = open(path, "rb", buffering=0)  # closed by the loader / verify()
     try:
         header_len = _check_prefix(path, fh.read(prefix))
-        return fh.read(header_len), fh, os.fstat(fh.fileno()).st_size
+        size = os.fstat(fh.fileno()).st_size
+        if header_len > size - prefix:
+            raise AisecUndecidableError(f"reference profile {path} is truncated (header longer than the file)")
+        return fh.read(header_len), fh, size
     except BaseException:
         fh.close()
         raise
@@ -675,8 +678,9 @@ def open_profile(
     the payload is read and hashed on a thread while the caller starts working, and each array is
     handed out once its bytes are in; the caller MUST call ``verify()`` before using any result (the
     drift engine does so before building its report, so a tampered profile still fails closed and no
-    result computed from it escapes). The payload is read into private memory once (not
-    memory-mapped): the bytes hashed are the bytes used.
+    result computed from it escapes). A local v2 profile is memory-mapped read-only; because a mapping
+    shows later writes to the file, ``verify()`` also raises when the file's inode, size, mtime or
+    ctime changed since it was opened. Other profiles are read into private memory.
 
     :param expected_digest: the digest the caller trusts (e.g. reported when the profile was built);
         a different digest fails closed.

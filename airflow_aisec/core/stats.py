@@ -1,6 +1,6 @@
 """Two-sample statistics for drift, computed from a stored reference profile.
 
-Kolmogorov-Smirnov from a sorted reference (:func:`ks_from_sorted`)
+Kolmogorov-Smirnov from a sorted reference (:func:`ks_statistic_sorted`)
     ``D = sup_x |F_ref(x) - F_cur(x)|``. Both ECDFs are step functions, so the supremum is reached at
     a data point; scipy evaluates all ``n + m`` points. We show it suffices to evaluate, at each
     current value ``c``, the pairs ``(#R <= c, #C <= c)`` and ``(#R < c, #C < c)`` (the latter is the
@@ -14,7 +14,10 @@ Kolmogorov-Smirnov from a sorted reference (:func:`ks_from_sorted`)
     by the knots' exact ranks, so a block of current values whose upper bound is below the largest
     exact value already seen cannot hold the maximum and is never searched. The result is exact
     (the bound is conservative); the work is ``m log m`` for the sort plus a small fraction of the
-    searches.
+    searches. A value's rank in its own sorted array is its position (searched only when tied).
+
+Smirnov p-values (:func:`smirnov_sf`): scipy's O(n) exact sum, evaluated only over the terms that a
+curvature bound cannot rule out (proof in the function's docstring).
 
 Quantile-grid profiles (:func:`ks_from_grid`) give certified bounds ``D_lo <= D <= D_hi`` (see
 :mod:`airflow_aisec.core.profile`).

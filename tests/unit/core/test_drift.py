@@ -197,6 +197,9 @@ def test_tampered_truncated_or_unexpected_profiles_fail_closed(tmp_path):
     (tmp_path / "short.prof").write_bytes(raw[:-100])
     with pytest.raises(AisecUndecidableError, match="truncated"):
         load_profile(tmp_path / "short.prof")
+    (tmp_path / "huge-header.prof").write_bytes(raw[:23] + (2**62).to_bytes(8, "little") + raw[31:])
+    with pytest.raises(AisecUndecidableError, match="header longer than the file"):
+        load_profile(tmp_path / "huge-header.prof")
     (tmp_path / "junk.prof").write_bytes(b"PAR1 not a profile")
     with pytest.raises(AisecUndecidableError, match="bad magic"):
         load_profile(tmp_path / "junk.prof")
