@@ -1,8 +1,9 @@
 """Column-by-column access to tabular data (Parquet, CSV, pandas, pyarrow), local or object storage.
 
 Drift checks read one column at a time so that memory stays about one column, whatever the width of
-the table. Parquet (a file or a directory of files) is read through :mod:`pyarrow.dataset` with column
-projection; CSV is parsed once (CSV has no column layout to project on); in-memory pandas DataFrames
+the table. A local Parquet file is read with :class:`pyarrow.parquet.ParquetFile` (footer parsed once,
+each column decoded on the calling thread); a directory of Parquet files or a URI through
+:mod:`pyarrow.dataset` with column projection; CSV is parsed once (CSV has no column layout to project on); in-memory pandas DataFrames
 and pyarrow Tables are accepted as they are. Paths with a scheme (``s3://``, ``gs://``, ``file://``)
 go through :func:`pyarrow.fs.FileSystem.from_uri`.
 """
@@ -125,6 +126,8 @@ def _local_parquet_file(path: str, name: str) -> ColumnSource:
         raise AisecInputError(f"could not read Parquet data {path}: {exc}") from exc
 
     def read(column: str) -> pa.ChunkedArray:
+        if column not in schema.names:
+            raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: no such column")
         try:
             table = pq.ParquetFile(path, metadata=metadata).read(columns=[column], use_threads=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

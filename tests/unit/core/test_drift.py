@@ -370,3 +370,20 @@ def test_memory_mapped_profile_written_during_use_or_with_padding_tampered_fails
     (tmp_path / "pad.prof").write_bytes(bytes(raw))
     with pytest.raises(AisecUndecidableError, match="non-zero header padding"):
         load_profile(tmp_path / "pad.prof")
+
+
+def test_local_parquet_file_with_row_groups_reads_like_the_dataframe(tmp_path):
+    ref, cur = _frames()
+    cols = ["num", "ints", "cat", "flag"]
+    pq.write_table(pa.Table.from_pandas(cur[cols]), tmp_path / "w.parquet", row_group_size=300)
+    assert pq.ParquetFile(tmp_path / "w.parquet").num_row_groups > 1
+    source = open_source(str(tmp_path / "w.parquet"))
+    assert source.num_rows == N
+    assert source.read_column("num").to_numpy().tolist() == cur["num"].tolist()
+    from_file = _features(run_drift(str(tmp_path / "w.parquet"), reference=ref[cols]))
+    from_frame = _features(run_drift(cur[cols], reference=ref[cols]))
+    assert {k: (v["statistic"], v["p_value"]) for k, v in from_file.items()} == {
+        k: (v["statistic"], v["p_value"]) for k, v in from_frame.items()
+    }
+    with pytest.raises(AisecInputError, match="could not read column 'nope'"):
+        source.read_column("nope")
