@@ -196,6 +196,7 @@ def main() -> int:
     t0 = time.perf_counter()
     make_parquet(ref, args.rows, args.cols, seed=1, shifted=0)
     make_parquet(cur, args.rows, args.cols, seed=2, shifted=SHIFTED)
+    os.sync()  # no write-back of fresh files (or of a just-installed venv) inside the timings
     print(
         f"data: {args.rows:,} x {args.rows:,} rows x {args.cols} features ({SHIFTED} shifted by {SHIFT_SIGMA} sigma); "
         f"ready in {time.perf_counter() - t0:.1f} s; cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f}"
