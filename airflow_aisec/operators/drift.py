@@ -20,14 +20,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.operators.base import OUTCOMES, AisecBaseOperator
+from airflow_aisec.operators.base import AisecBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.report import Report
 
-ON_DRIFT = OUTCOMES
 CORRECTIONS = ("bh", "bonferroni", "none")
 
 
