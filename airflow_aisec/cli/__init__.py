@@ -35,14 +35,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The report ``check`` of each subcommand, for the error report of an unexpected failure.
+COMMAND_CHECKS = {
+    "audit": "dependency_audit",
+    "osv-sync": "dependency_audit",
+    "secrets": "secrets",
+    "scan-model": "model_scan",
+    "hash": "integrity",
+    "verify": "integrity",
+    "keygen": "integrity",
+    "provenance": "provenance",
+    "profile": "drift",
+    "drift": "drift",
+    "inference-audit": "inference_audit",
+    "inference-reference": "inference_audit",
+    "load-test": "load_test",
+    "s3-posture": "s3_posture",
+    "iam-lint": "iam_policy",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``aisec`` console script; returns the process exit code."""
+    """Entry point of the ``aisec`` console script; returns the process exit code.
+
+    No traceback ever reaches the user: an unexpected exception anywhere in a subcommand becomes an
+    ``error`` report (exit 2) whose one-line summary names the exception and the command.
+    """
+    from airflow_aisec.cli._common import configure_console, unexpected_error
+
+    configure_console()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
-        return int(exc.code or 0)
-    return int(args.func(args))
+        return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
+    try:
+        return int(args.func(args))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # the one wrapper: a bug is reported, never a traceback
+        return unexpected_error(args, COMMAND_CHECKS.get(args.command, "integrity"), exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -18,11 +20,46 @@ def add_format_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...
     parser.add_argument("--format", choices=choices, default="text", help="output format (default: text)")
 
 
+def configure_console() -> None:
+    """Make stdout/stderr unable to fail on characters the console's encoding lacks (``backslashreplace``)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, io.UnsupportedOperation):  # pragma: no cover - detached or closed stream
+                pass
+
+
+def clean(value: Any) -> str:
+    """``value`` as one line of text that cannot drive a terminal or forge a line.
+
+    Control characters (C0, C1, DEL, line and paragraph separators, bidi overrides and other format
+    characters) are shown as ``\\xNN`` / ``\\uNNNN`` escapes: a file name cannot print a fake
+    ``[PASS]`` line, move the cursor, or reorder what the reader sees.
+    """
+    text = str(value)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable():
+            out.append(ch)
+        elif unicodedata.category(ch) == "Zs":  # non-ASCII spaces: harmless, shown as a space
+            out.append(" ")
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
 def render_text(data: dict[str, Any]) -> str:
-    lines = [f"[{data['status'].upper()}] {data['check']} {data['subject']}", f"  {data['summary']}"]
+    lines = [
+        f"[{clean(data['status']).upper()}] {clean(data['check'])} {clean(data['subject'])}",
+        f"  {clean(data['summary'])}",
+    ]
     for f in data["findings"]:
-        where = f" @ {f['location']}" if f["location"] else ""
-        lines.append(f"  - {f['severity']:<8} {f['id']}: {f['title']}{where}")
+        where = f" @ {clean(f['location'])}" if f["location"] else ""
+        lines.append(f"  - {clean(f['severity']):<8} {clean(f['id'])}: {clean(f['title'])}{where}")
     return "\n".join(lines)
 
 
@@ -30,15 +67,15 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         f"## {data['check']}: {data['status'].upper()}",
         "",
-        f"**Subject:** `{data['subject']}`  ",
-        f"**Summary:** {data['summary']}",
+        "**Subject:** `" + clean(data["subject"]).replace("`", "'") + "`  ",
+        f"**Summary:** {clean(data['summary'])}",
         "",
     ]
     if data["findings"]:
         lines += ["| severity | id | title | location |", "|---|---|---|---|"]
         for f in data["findings"]:
             cells = [f["severity"], f["id"], f["title"], f["location"]]
-            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+            lines.append("| " + " | ".join(clean(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -65,6 +102,38 @@ def run_report(args: argparse.Namespace, check: str, subject: str, build: Callab
         result = exc.report
     except AisecError as exc:
         result = Report.start(check, subject).error(f"{type(exc).__name__}: {exc}")
-        print(f"aisec {check}: error: {exc}", file=sys.stderr)
+        print(f"aisec {check}: error: {clean(exc)}", file=sys.stderr)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a bug or a hostile input we did not foresee: never a traceback
+        return unexpected_error(args, check, exc, subject=subject)
     data = result.to_dict() if isinstance(result, Report) else result
     return emit(data, getattr(args, "format", "text"))
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of ``exc`` on one clean line, at most ``limit`` characters."""
+    text = clean(" ".join(f"{type(exc).__name__}: {exc}".split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unexpected_error(args: argparse.Namespace, check: str, exc: BaseException, *, subject: str | None = None) -> int:
+    """Report an exception nobody anticipated as an ``error`` report naming the command (exit 2)."""
+    command = getattr(args, "command", None) or check
+    if subject is None:
+        subject = next(
+            (
+                str(getattr(args, k))
+                for k in ("path", "data", "current", "log", "url", "target")
+                if getattr(args, k, None)
+            ),
+            command,
+        )
+    message = f"unexpected error in 'aisec {command}' on {subject}: {one_line(exc)}"
+    print(f"aisec {command}: error: {message}", file=sys.stderr)
+    report = Report.start(check, subject).error(message)
+    fmt = getattr(args, "format", "text")
+    try:
+        return emit(report.to_dict(), fmt if fmt in FORMATS else "text")
+    except Exception:  # stdout itself is broken: the exit code still says "error"
+        return 2

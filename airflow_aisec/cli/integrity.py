@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from airflow_aisec.cli._common import add_format_argument, run_report
@@ -35,6 +36,7 @@ def register(subparsers: Any) -> None:
     k = subparsers.add_parser("keygen", help="create an Ed25519 key pair for signing manifests")
     k.add_argument("private_key", help="where to write the private key (PEM, mode 0600)")
     k.add_argument("public_key", help="where to write the public key (PEM)")
+    k.add_argument("--force", action="store_true", help="replace existing key files (default: refuse)")
     k.set_defaults(func=_keygen)
 
 
@@ -83,8 +85,17 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from airflow_aisec.cli._common import clean
     from airflow_aisec.core.signing import generate_ed25519_keypair
+    from airflow_aisec.exceptions import AisecError
 
-    key_id = generate_ed25519_keypair(args.private_key, args.public_key)
-    print(f"Ed25519 key pair written: {args.private_key} (private), {args.public_key} (public); key id {key_id}")
+    try:
+        key_id = generate_ed25519_keypair(args.private_key, args.public_key, overwrite=args.force)
+    except AisecError as exc:
+        print(f"aisec keygen: error: {clean(exc)}", file=sys.stderr)
+        return 2
+    print(
+        f"Ed25519 key pair written: {clean(args.private_key)} (private), {clean(args.public_key)} (public); "
+        f"key id {key_id}"
+    )
     return 0

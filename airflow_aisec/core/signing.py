@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,9 +122,18 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
     return VerifyKey(signing.algorithm, signing.key_id, signing._material)
 
 
-def generate_ed25519_keypair(private_path: str | Path, public_path: str | Path) -> str:
-    """Write a new Ed25519 key pair as PEM files (private key mode 0600); return the key id."""
-    import os
+def generate_ed25519_keypair(private_path: str | Path, public_path: str | Path, *, overwrite: bool = False) -> str:
+    """Write a new Ed25519 key pair as PEM files (private key mode 0600 from its first byte); return the key id.
+
+    An existing key file is never replaced unless ``overwrite`` is true (a lost signing key cannot be
+    recovered), and neither path may be a symlink, a directory or a special file.
+    """
+    from airflow_aisec.utils.fs import check_output_path
+
+    if os.path.abspath(private_path) == os.path.abspath(public_path):
+        raise AisecInputError(f"keygen: private and public key paths are the same file ({private_path})")
+    for path in (private_path, public_path):
+        check_output_path(path, exclusive=not overwrite)
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -137,9 +147,8 @@ def generate_ed25519_keypair(private_path: str | Path, public_path: str | Path) 
     public_pem = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    write_bytes_atomic(private_path, private_pem)
-    os.chmod(private_path, 0o600)
-    write_bytes_atomic(public_path, public_pem)
+    write_bytes_atomic(private_path, private_pem, private=True, exclusive=not overwrite)
+    write_bytes_atomic(public_path, public_pem, exclusive=not overwrite)
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return _key_id(raw, "ed25519")
 

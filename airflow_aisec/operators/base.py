@@ -23,10 +23,16 @@ task succeeds) or ``pass-through`` (the report keeps ``fail``, the task succeeds
 
 The report is pushed to XCom under :data:`REPORT_XCOM_KEY` *before* anything is raised, and is also
 the task's return value when it passes.
+
+No traceback is a verdict: every subclass's ``execute`` is wrapped (:meth:`AisecBaseOperator.__init_subclass__`)
+so that an exception outside airflow-aisec's hierarchy (a bug, or a hostile input nobody foresaw)
+becomes an ``error`` report naming the task and its subject, and an ``AirflowFailException``.
+Airflow's own control-flow exceptions (skip, defer, reschedule, fail) pass through unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -74,6 +80,15 @@ class AisecBaseOperator(BaseOperator):
     #: name of the operator's outcome option (``on_drift``, ...) when it has one; see :data:`OUTCOMES`.
     outcome_option: ClassVar[str] = ""
 
+    #: attributes tried, in order, to name the subject of an unexpected-error report.
+    subject_attributes: ClassVar[tuple[str, ...]] = ("path", "data", "current", "model_path", "log_path", "url")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        execute = cls.__dict__.get("execute")
+        if execute is not None and not getattr(execute, "_aisec_guarded", False):
+            cls.execute = _guarded(execute)  # type: ignore[method-assign]
+
     def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report_path = report_path
@@ -107,6 +122,28 @@ class AisecBaseOperator(BaseOperator):
         except AisecError as exc:
             self.fail_undecided(context, subject, exc)
         return self.conclude(context, report)
+
+    def describe_subject(self) -> str:
+        """What this task checks, for a report written when the check itself could not say."""
+        for name in self.subject_attributes:
+            value = getattr(self, name, None)
+            if value:
+                return str(value)
+        return self.task_id
+
+    def fail_unexpected(self, context: Context, exc: BaseException) -> NoReturn:
+        """Publish an ``error`` report for an exception nobody anticipated and fail the task (no retry)."""
+        if isinstance(exc, AisecError):
+            self.fail_undecided(context, self.describe_subject(), exc)
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        message = f"unexpected error in {type(self).__name__} on {self.describe_subject()}: {text}"
+        self.log.error("%s", message)
+        report = Report.start(self.aisec_check or "integrity", self.describe_subject()).error(message)
+        try:
+            self.publish(context, report)
+        except Exception:  # the report cannot be stored: the failure itself still stands
+            self.log.exception("could not publish the error report")
+        raise AirflowFailException(message) from exc
 
     def fail_undecided(self, context: Context, subject: str, exc: AisecError) -> NoReturn:
         """Publish an ``error`` report naming ``exc`` and raise (retryable only for transient causes)."""
@@ -179,3 +216,19 @@ class AisecBaseOperator(BaseOperator):
         for outlet in self.outlets or ():
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra.update(dict(extra))
+
+
+def _guarded(execute: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an operator's ``execute``: unexpected exceptions become an ``error`` report (see module docstring)."""
+
+    @functools.wraps(execute)
+    def wrapper(self: AisecBaseOperator, context: Context, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return execute(self, context, *args, **kwargs)
+        except AirflowException:  # Airflow's control flow (fail, skip, reschedule, timeout): unchanged
+            raise
+        except Exception as exc:
+            self.fail_unexpected(context, exc)
+
+    wrapper._aisec_guarded = True  # type: ignore[attr-defined]
+    return wrapper
