@@ -1,0 +1,7 @@
+"""``python -m airflow_aisec.cli``: the ``aisec`` command."""
+
+import sys
+
+from airflow_aisec.cli import main
+
+sys.exit(main())
