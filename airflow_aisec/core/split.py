@@ -107,7 +107,8 @@ def split_dataset(
     The report's ``details.splits`` maps each split to ``{path, rows, sha256, class_balance}`` and
     ``details.parameters`` records the seed and sizes.
     """
-    from airflow_aisec.core.hashing import hash_file
+    import hashlib
+
     from airflow_aisec.utils.fs import write_bytes_atomic
 
     parts = split_frame(
@@ -118,8 +119,9 @@ def split_dataset(
     splits: dict[str, Any] = {}
     for name, part in parts.items():
         path = out / f"{prefix}{name}.parquet"
-        write_bytes_atomic(path, parquet_bytes(part))
-        digest = hash_file(path, "sha256")
+        data = parquet_bytes(part)
+        write_bytes_atomic(path, data)
+        digest = hashlib.sha256(data).hexdigest()  # of the bytes written, not of whatever is there now
         splits[name] = {
             "path": str(path),
             "rows": len(part),

@@ -20,6 +20,15 @@ Two halves, one report (check ``data_validation``):
     ``max_outlier_share_increase`` (outlier / trigger injection).
   - ``new_categories``: values of categorical columns (and the label) never seen in the reference,
     their row share above ``max_new_category_share`` (default 0: any new label/category fails).
+  - ``nulls``: per column, the share of missing values (NaN/None/NaT) above the reference's own share
+    by more than ``max_null_share_increase`` (values an attacker blanks out escape every range test).
+
+Nothing is dropped silently: a reference column missing from the data (``AISEC-DV-MISSING-COLUMN``),
+a column the reference never saw (``AISEC-DV-UNPROFILED-COLUMN``) and a column whose type changed
+(``AISEC-DV-TYPE-CHANGED``) are blocking findings; reference columns the profile could not summarise
+(too many categories, no values) are counted (``columns_unchecked``) and listed as ``info``. An empty
+dataset, a GX expectation that raised instead of evaluating, and a suite whose expectations were not
+all evaluated are errors (the check cannot decide), whatever the expectation's severity.
 
 GX and pandas are imported lazily (this module is imported by operators at DAG parse time only
 through functions).
@@ -27,7 +36,6 @@ through functions).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +65,7 @@ class PoisoningThresholds:
     max_outlier_share_increase: float | None = 0.02
     iqr_k: float = 3.0
     max_new_category_share: float | None = 0.0
+    max_null_share_increase: float | None = 0.02
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | PoisoningThresholds | None) -> PoisoningThresholds:
@@ -73,7 +82,7 @@ class PoisoningThresholds:
 
     def __post_init__(self) -> None:
         for name in ("label_shift_p_value", "label_shift_max_share_change", "max_duplicate_share",
-                     "max_outlier_share_increase", "max_new_category_share"):  # fmt: skip
+                     "max_outlier_share_increase", "max_new_category_share", "max_null_share_increase"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and not (0.0 <= float(value) <= 1.0):
                 raise AisecInputError(f"poisoning threshold {name} must be within [0, 1], not {value!r}")
@@ -116,13 +125,12 @@ def load_expectations(spec: Any) -> list[dict[str, Any]]:
     if spec is None:
         return []
     if isinstance(spec, (str, os.PathLike)):
+        from airflow_aisec.utils import strictjson
+
         path = Path(spec)
-        try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise AisecInputError(f"expectation suite file {str(path)!r} does not exist") from exc
-        except (OSError, ValueError) as exc:
-            raise AisecInputError(f"expectation suite file {str(path)!r} is not valid JSON: {exc}") from exc
+        if not path.exists():
+            raise AisecInputError(f"expectation suite file {str(path)!r} does not exist")
+        spec = strictjson.load_path(path, source=f"expectation suite file {str(path)!r}")
     if hasattr(spec, "to_json_dict"):
         spec = spec.to_json_dict()
     if isinstance(spec, Mapping):
@@ -195,6 +203,9 @@ def _gx_findings(report: Report, gx_result: Mapping[str, Any]) -> None:
         cfg = res.get("expectation_config") or {}
         kwargs = {k: v for k, v in (cfg.get("kwargs") or {}).items() if k != "batch_id"}
         exc_info = res.get("exception_info") or {}
+        if not exc_info.get("raised_exception"):  # GX 1.x also nests it per metric: {metric_id: {...}}
+            nested = [v for v in exc_info.values() if isinstance(v, Mapping) and v.get("raised_exception")]
+            exc_info = nested[0] if nested else exc_info
         raised = bool(exc_info.get("raised_exception"))
         if res.get("success") and not raised:
             continue
@@ -210,6 +221,7 @@ def _gx_findings(report: Report, gx_result: Mapping[str, Any]) -> None:
         }
         if raised:
             details["exception_message"] = exc_info.get("exception_message")
+            details["raised"] = True
         severity = GX_SEVERITY.get(str(cfg.get("severity") or "critical").split(".")[-1].lower(), "high")
         where = kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or "table"
         observed = details["observed_value"]
@@ -313,8 +325,9 @@ def build_reference_profile(
     categorical: dict[str, list[str]] = {}
     for col in _categorical_columns(df, label_column):
         values = sorted({_label_key(v) for v in df[col].dropna().unique()})
-        if len(values) <= max_categories:
+        if values and len(values) <= max_categories:
             categorical[col] = values
+    profiled = set(numeric) | set(categorical) | ({label_column} if label_column is not None else set())
     profile: dict[str, Any] = {
         "schema": PROFILE_SCHEMA,
         "rows": len(df),
@@ -325,6 +338,8 @@ def build_reference_profile(
         "categorical": categorical,
         "duplicate_share": _duplicate_share(df),
         "outside_share": float(_outside_mask(df, numeric).mean()),
+        "null_share": {str(c): float(df[c].isna().mean()) for c in df.columns},
+        "unprofiled": [str(c) for c in df.columns if str(c) not in profiled],
     }
     if label_column is not None:
         profile["label_counts"] = dict(sorted(_key_counts(df[label_column]).items()))
@@ -338,21 +353,115 @@ def load_reference(reference: Any, *, label_column: str | None, iqr_k: float) ->
     if isinstance(reference, Mapping):
         profile = dict(reference)
     elif isinstance(reference, (str, os.PathLike)) and str(reference).endswith(".json"):
-        try:
-            profile = json.loads(Path(reference).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise AisecUndecidableError(f"reference profile {str(reference)!r} does not exist") from exc
-        except (OSError, ValueError) as exc:
-            raise AisecUndecidableError(f"reference profile {str(reference)!r} is unreadable: {exc}") from exc
+        from airflow_aisec.utils import strictjson
+
+        if not Path(reference).exists():
+            raise AisecUndecidableError(f"reference profile {str(reference)!r} does not exist")
+        profile = strictjson.load_path(reference, source=f"reference profile {str(reference)!r}")
     elif isinstance(reference, (str, os.PathLike)):
         return build_reference_profile(read_table(reference), label_column=label_column, iqr_k=iqr_k)
     elif hasattr(reference, "columns"):
         return build_reference_profile(reference, label_column=label_column, iqr_k=iqr_k)
     else:
         raise AisecInputError(f"reference must be a profile, a DataFrame or a path, not {type(reference).__name__}")
+    return check_reference_profile(profile)
+
+
+def check_reference_profile(profile: Any, where: str = "reference profile") -> dict[str, Any]:
+    """Check the shape of an untrusted reference profile; any wrong type or absurd value is an error."""
+    import math
+
+    from airflow_aisec.utils.strictjson import expect, get, get_dict, get_int, get_list
+
+    expect(profile, dict, where)
     if profile.get("schema") != PROFILE_SCHEMA:
-        raise AisecInputError(f"reference profile schema must be {PROFILE_SCHEMA!r}, not {profile.get('schema')!r}")
+        raise AisecInputError(f"{where}: schema must be {PROFILE_SCHEMA!r}, not {profile.get('schema')!r}")
+
+    def share(value: Any, at: str) -> float:
+        expect(value, (int, float), at)
+        if not 0.0 <= float(value) <= 1.0:
+            raise AisecInputError(f"{at}: {value!r} is not a share in [0, 1]")
+        return float(value)
+
+    get_int(profile, "rows", where, lo=1)
+    columns = get_list(profile, "columns", where)
+    for i, col in enumerate(columns):
+        expect(col, str, f"{where}.columns[{i}]")
+    if len(set(columns)) != len(columns):
+        raise AisecInputError(f"{where}.columns: duplicate column names")
+    label = get(profile, "label_column", (str, type(None)), where, None)
+    for col, rng in get_dict(profile, "numeric", where, {}).items():
+        at = f"{where}.numeric[{col!r}]"
+        values = {k: expect(get(rng, k, (int, float), at), (int, float), f"{at}.{k}") for k in ("low", "high")}
+        if not all(math.isfinite(v) for v in values.values()) or values["low"] > values["high"]:
+            raise AisecInputError(f"{at}: range {values['low']!r}..{values['high']!r} is not a finite interval")
+    for col, values in get_dict(profile, "categorical", where, {}).items():
+        for i, v in enumerate(expect(values, list, f"{where}.categorical[{col!r}]")):
+            expect(v, str, f"{where}.categorical[{col!r}][{i}]")
+    counts = get_dict(profile, "label_counts", where, {})
+    for key, n in counts.items():
+        expect(n, int, f"{where}.label_counts[{key!r}]")
+        if n < 0:
+            raise AisecInputError(f"{where}.label_counts[{key!r}]: negative count {n}")
+    if label is not None and not counts:
+        raise AisecInputError(f"{where}: label column {label!r} but no label_counts")
+    for key in ("duplicate_share", "outside_share"):
+        if key in profile:
+            share(profile[key], f"{where}.{key}")
+    for col, value in get_dict(profile, "null_share", where, {}).items():
+        share(value, f"{where}.null_share[{col!r}]")
+    for i, col in enumerate(get_list(profile, "unprofiled", where, [])):
+        expect(col, str, f"{where}.unprofiled[{i}]")
+    known = set(columns)
+    stray = (set(get_dict(profile, "numeric", where, {})) | set(get_dict(profile, "categorical", where, {}))) - known
+    if stray:
+        raise AisecInputError(f"{where}: profiled column(s) {sorted(stray)[:5]} are not in its 'columns'")
     return profile
+
+
+def schema_findings(df: pd.DataFrame, profile: Mapping[str, Any], *, label_column: str | None, report: Report) -> None:
+    """Compare the data's columns with the reference's: missing, unprofiled and re-typed columns are findings."""
+    import pandas as pd
+
+    current = [str(c) for c in df.columns]
+    reference = list(profile.get("columns") or [])
+    missing = [c for c in reference if c not in current]
+    extra = [c for c in current if c not in reference]
+    for col in missing:
+        report.add_finding(
+            "AISEC-DV-MISSING-COLUMN", "high", f"column {col!r} of the reference is missing from the data", location=col
+        )
+    for col in extra:
+        report.add_finding(
+            "AISEC-DV-UNPROFILED-COLUMN",
+            "medium",
+            f"column {col!r} is not in the reference: no poisoning heuristic can check it",
+            location=col,
+        )
+    retyped = []
+    for col in profile.get("numeric") or {}:
+        if col in current:
+            series = df[col]
+            if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+                retyped.append(col)
+                report.add_finding(
+                    "AISEC-DV-TYPE-CHANGED",
+                    "high",
+                    f"column {col!r} is numeric in the reference but {series.dtype} in the data",
+                    location=col,
+                )
+    unchecked = [c for c in profile.get("unprofiled") or [] if c in current]
+    for col in unchecked:
+        report.add_finding(
+            "AISEC-DV-UNCHECKED-COLUMN",
+            "info",
+            f"column {col!r} could not be profiled in the reference (too many categories or no values)",
+            location=col,
+        )
+    report.metrics["columns_missing"] = len(missing)
+    report.metrics["columns_unprofiled"] = len(extra)
+    report.metrics["columns_retyped"] = len(retyped)
+    report.metrics["columns_unchecked"] = len(unchecked)
 
 
 # ----------------------------------------------------------------------------- heuristics
@@ -394,7 +503,11 @@ def poisoning_checks(
             chi2, p_value = float(chi2), float(p_value)
         else:
             chi2, p_value = 0.0, 1.0
-        flagged = p_value < thresholds.label_shift_p_value and max_change > thresholds.label_shift_max_share_change
+        # labels the reference never saw are outside the chi-square: their mass alone is a shift
+        unseen_share = (cur_total - n_known) / cur_total
+        flagged = (
+            p_value < thresholds.label_shift_p_value and max_change > thresholds.label_shift_max_share_change
+        ) or unseen_share > thresholds.label_shift_max_share_change
         results["label_shift"] = {
             "chi2": chi2,
             "p_value": p_value,
@@ -403,6 +516,7 @@ def poisoning_checks(
             "share_change": share_change,
             "current_counts": cur_counts,
             "reference_counts": ref_counts,
+            "unseen_label_share": unseen_share,
             "flagged": flagged,
         }
         report.metrics["label_shift_p_value"] = p_value
@@ -438,8 +552,14 @@ def poisoning_checks(
                 details=results["duplicates"],
             )
 
-    # outlier injection
-    numeric = profile.get("numeric") or {}
+    # outlier injection (columns re-typed since the reference are findings of their own)
+    import pandas as pd
+
+    numeric = {
+        c: r
+        for c, r in (profile.get("numeric") or {}).items()
+        if c in df.columns and pd.api.types.is_numeric_dtype(df[c].dtype) and not pd.api.types.is_bool_dtype(df[c])
+    }
     if thresholds.max_outlier_share_increase is not None and numeric:
         mask = _outside_mask(df, numeric)
         share = float(mask.mean()) if n else 0.0
@@ -503,6 +623,35 @@ def poisoning_checks(
         results["new_categories"] = new
         report.metrics["new_category_columns"] = len(new)
 
+    # blanked-out values escape every range and category test: compare missing-value shares
+    ref_nulls = profile.get("null_share")
+    if thresholds.max_null_share_increase is not None and isinstance(ref_nulls, Mapping):
+        increases: dict[str, Any] = {}
+        for col, ref_share_null in ref_nulls.items():
+            if col not in df.columns or n == 0:
+                continue
+            share = float(df[col].isna().mean())
+            if share - float(ref_share_null) > thresholds.max_null_share_increase:
+                increases[col] = {"share": share, "reference_share": float(ref_share_null)}
+                report.add_finding(
+                    "AISEC-DV-NULLS",
+                    "high",
+                    f"{share:.1%} of {col!r} is missing (reference {float(ref_share_null):.1%}, allowed increase "
+                    f"{thresholds.max_null_share_increase:.1%})",
+                    location=col,
+                    details=increases[col],
+                )
+        results["nulls"] = increases
+        report.metrics["null_increase_columns"] = len(increases)
+    elif thresholds.max_null_share_increase is not None:
+        results["nulls"] = {"skipped": "the reference profile records no missing-value shares (rebuild it)"}
+        report.add_finding(
+            "AISEC-DV-UNCHECKED-NULLS",
+            "info",
+            "missing-value shares not compared: the reference profile predates them",
+            location=location,
+        )
+
     if any(f.id.startswith("AISEC-DV-") and f.id != "AISEC-DV-EXPECTATION" for f in report.findings):
         report.add_tags(*POISONING_TAGS)
     return results
@@ -531,6 +680,8 @@ def validate_dataframe(
     specs = load_expectations(expectations)
     if not specs and reference is None:
         raise AisecUndecidableError("nothing to validate: give an expectation suite and/or a reference dataset/profile")
+    if len(df) == 0:
+        raise AisecUndecidableError(f"dataset {subject!r} has no rows: expectations would pass vacuously")
     if label_column is not None and label_column not in df.columns:
         raise AisecInputError(f"label column {label_column!r} is not in the dataset (columns: {list(df.columns)[:20]})")
     report = Report.start("data_validation", subject, tags=["AML.T0059"])
@@ -542,6 +693,13 @@ def validate_dataframe(
         report.metrics["expectations_evaluated"] = stats.get("evaluated_expectations")
         report.metrics["expectations_failed"] = stats.get("unsuccessful_expectations")
         _gx_findings(report, gx_result)
+        evaluated = len(gx_result.get("results") or [])
+        if evaluated != len(specs):
+            raise AisecUndecidableError(f"GX evaluated {evaluated} of {len(specs)} expectation(s): cannot decide")
+        raised = [f for f in report.findings if f.details.get("raised")]
+        if raised:
+            names = ", ".join(sorted({str(f.details.get("expectation_type")) for f in raised}))
+            raise AisecUndecidableError(f"GX expectation(s) raised instead of evaluating: {names}")
         report.details["gx"] = {
             "success": gx_result.get("success"),
             "statistics": stats,
@@ -550,6 +708,11 @@ def validate_dataframe(
         }
     profile = load_reference(reference, label_column=label_column, iqr_k=limits.iqr_k)
     if profile is not None:
+        if label_column is not None and profile.get("label_column") not in (None, label_column):
+            raise AisecInputError(
+                f"label column {label_column!r} differs from the reference profile's {profile.get('label_column')!r}"
+            )
+        schema_findings(df, profile, label_column=label_column, report=report)
         report.details["poisoning"] = poisoning_checks(
             df, profile, label_column=label_column, thresholds=limits, report=report
         )
