@@ -109,11 +109,11 @@ class DataValidationOperator(AisecBaseOperator):
         reference = self.reference
         if isinstance(reference, str) and "://" in reference and not reference.startswith("file://"):
             if reference.endswith(".json"):
-                import json
-
                 from airflow_aisec.operators.integrity import resolve_path
+                from airflow_aisec.utils import strictjson
 
-                reference = json.loads(resolve_path(reference, self.conn_id).read_text())
+                data = resolve_path(reference, self.conn_id).read_bytes()
+                reference = strictjson.loads(data, source=f"reference profile {reference!r}")
             else:
                 reference = load_table(reference, self.conn_id)
         return validate_dataframe(
