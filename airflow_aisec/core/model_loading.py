@@ -146,13 +146,16 @@ def digest_from_manifest(
 
     doc = strictjson.loads(manifest, source=source)
     entries: list[tuple[str, Any]] = []
-    if isinstance(doc, dict) and doc.get("schema") == "aisec.manifest/v1":
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if isinstance(schema, str) and schema.startswith("aisec.manifest/"):  # the integrity engine's format
         from airflow_aisec.core.hashing import parse_manifest
 
         parsed = parse_manifest(manifest, source)  # validates entries and the root digest
         if parsed["algorithm"] != "sha256":
             raise AisecInputError(f"{source} uses {parsed['algorithm']}; model loading verifies sha256")
         entries = [(str(e["path"]), e["digest"]) for e in parsed["entries"]]
+    elif schema is not None:
+        raise AisecInputError(f"{source} has an unknown schema {str(schema)[:80]!r}")
     elif isinstance(doc, dict) and isinstance(doc.get("files"), dict):
         entries = list(doc["files"].items())
     elif isinstance(doc, dict) and isinstance(doc.get("files"), list):
@@ -161,7 +164,7 @@ def digest_from_manifest(
                 raise AisecInputError(f"{source}: files[{i}] is not an object with a string 'path'")
             entries.append((e["path"], e))
     else:
-        raise AisecInputError(f"{source} is neither an aisec.manifest/v1 manifest nor a {{'files': ...}} document")
+        raise AisecInputError(f"{source} is neither an aisec.manifest manifest nor a {{'files': ...}} document")
     name = os.path.basename(os.fspath(model_path))
     found: set[str] = set()
     for key, value in entries:

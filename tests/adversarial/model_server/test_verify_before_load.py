@@ -376,3 +376,68 @@ def test_special_files_symlinks_and_size_are_refused(benign, tmp_path):
         ml.load_verified_model(path, expected_digest=sha(good), max_bytes=len(good) - 1)
     with pytest.raises(AisecInputError, match="unreadable"):
         ml.load_verified_model(tmp_path / "missing.pkl", expected_digest=sha(good))
+
+
+# ----------------------------------------------------------------------------- generated manifests
+_GOOD = "good"
+_NAMES = st.sampled_from(
+    ["model.joblib", "a/model.joblib", "b/c/model.joblib", "model.joblib.bak", "other.pkl", "MODEL.JOBLIB"]
+)
+_VALUES = st.one_of(
+    st.sampled_from([_GOOD, "sha256:" + _GOOD, "other", "bad", None, 7, [], {"sha256": _GOOD}, {"sha256": "other"}]),
+    st.builds(lambda v: {"sha256": v}, st.sampled_from([_GOOD, "other", "bad", None, 1.5])),
+)
+
+
+def _materialise(value, good: str):
+    other = "ab" * 32
+    table = {_GOOD: good, "sha256:" + _GOOD: "sha256:" + good.upper(), "other": other, "bad": "xyz"}
+    if isinstance(value, dict):
+        return {
+            "sha256": table.get(value["sha256"], value["sha256"])
+            if isinstance(value["sha256"], str)
+            else value["sha256"]
+        }
+    return table.get(value, value) if isinstance(value, str) else value
+
+
+@settings(max_examples=80)
+@given(entries=st.lists(st.tuples(_NAMES, _VALUES), max_size=4), as_list=st.booleans())
+def test_generated_manifests_load_only_an_unambiguous_matching_digest(tmp_path_factory, benign, entries, as_list):
+    path, good, _ = benign
+    digest = sha(good)
+    if as_list:
+        files = [
+            {"path": n, **(_materialise(v, digest) if isinstance(v, dict) else {"sha256": _materialise(v, digest)})}
+            for n, v in entries
+        ]
+        pairs = [(f["path"], f.get("sha256")) for f in files]
+    else:
+        files = {}
+        for n, v in entries:
+            files[n] = _materialise(v, digest)
+        pairs = [(n, v.get("sha256") if isinstance(v, dict) else v) for n, v in files.items()]
+    d = tmp_path_factory.mktemp("manifest")
+    manifest = d / "manifest.json"
+    manifest.write_text(json.dumps({"files": files}))
+    matching = [v for n, v in pairs if n.rsplit("/", 1)[-1] == "model.joblib"]
+    valid = {
+        v.removeprefix("sha256:").lower()
+        for v in matching
+        if isinstance(v, str) and len(v.removeprefix("sha256:")) == 64
+    }
+    malformed = any(not (isinstance(v, str) and len(v.removeprefix("sha256:")) == 64) for v in matching)
+    if not matching:
+        with pytest.raises(AisecInputError, match="no sha256"):
+            ml.load_verified_model(path, manifest_path=manifest)
+    elif malformed:
+        with pytest.raises(AisecInputError, match="must be a SHA-256"):
+            ml.load_verified_model(path, manifest_path=manifest)
+    elif len(valid) > 1:
+        with pytest.raises(AisecInputError, match="ambiguous"):
+            ml.load_verified_model(path, manifest_path=manifest)
+    elif valid != {digest}:
+        with pytest.raises(AisecCheckFailed, match="digest mismatch"):
+            ml.load_verified_model(path, manifest_path=manifest)
+    else:
+        assert ml.load_verified_model(path, manifest_path=manifest).evidence == "manifest"
