@@ -242,8 +242,21 @@ def _top(module: str) -> str:
     return module.split(".", 1)[0]
 
 
+def _joblib_routes_nested_find_class() -> bool:
+    """Whether joblib unpickles object arrays' nested pickles through the outer ``find_class``."""
+    import inspect
+
+    try:
+        from joblib.numpy_pickle import NumpyArrayWrapper
+
+        return "find_class" in inspect.getsource(NumpyArrayWrapper.read_array)
+    except (ImportError, AttributeError, OSError, TypeError):
+        return False
+
+
 def _restricted_load(data: bytes, allowed: frozenset[tuple[str, str]], where: str) -> Any:
     import _compat_pickle
+    import pickle
     import types
 
     from joblib.numpy_pickle import NumpyUnpickler
@@ -252,7 +265,21 @@ def _restricted_load(data: bytes, allowed: frozenset[tuple[str, str]], where: st
     class _Refused(Exception):
         pass
 
+    routed = _joblib_routes_nested_find_class()
+
     class _VerifiedUnpickler(NumpyUnpickler):  # type: ignore[misc]
+        dispatch = NumpyUnpickler.dispatch.copy()
+
+        def load_build(self) -> None:
+            # object arrays hold a nested pickle: joblib >= 1.6 unpickles it through this find_class;
+            # an older joblib would use an unrestricted unpickler, so refuse them there
+            state = self.stack[-1] if self.stack else None
+            if not routed and isinstance(state, dict) and getattr(state.get("dtype"), "hasobject", False):
+                raise _Refused("an object array (this joblib does not restrict nested pickles)")
+            NumpyUnpickler.load_build(self)
+
+        dispatch[pickle.BUILD[0]] = load_build
+
         def find_class(self, module: str, name: str) -> Any:
             m, n = module, name
             if self.proto < 3 and self.fix_imports:

@@ -441,3 +441,54 @@ def test_generated_manifests_load_only_an_unambiguous_matching_digest(tmp_path_f
             ml.load_verified_model(path, manifest_path=manifest)
     else:
         assert ml.load_verified_model(path, manifest_path=manifest).evidence == "manifest"
+
+
+def _blinded_scan(monkeypatch) -> None:
+    """Make the scan miss every non-safe global (a scanner blind spot): only the loader stands."""
+    real = modelscan.scan_bytes
+
+    def strip(scan):
+        scan.globals = [g for g in scan.globals if g.verdict == "safe"]
+        scan.errors = []
+        for member in scan.members:
+            strip(member)
+
+    def blinded(*a, **k):
+        scan = real(*a, **k)
+        strip(scan)
+        return scan
+
+    monkeypatch.setattr(modelscan, "scan_bytes", blinded)
+
+
+@pytest.mark.parametrize("routed", [True, False])
+def test_nested_pickle_of_an_object_array_is_restricted_too(tmp_path, monkeypatch, routed):
+    import joblib
+    import numpy as np
+
+    sentinel = tmp_path / "PWNED"
+    arr = np.empty(2, dtype=object)
+    arr[0] = 1
+    arr[1] = _reducer(os.system, (f"touch '{sentinel}'",))
+    path = tmp_path / "model.joblib"
+    joblib.dump({"weights": np.arange(4.0), "objects": arr}, path)
+    data = path.read_bytes()
+    _blinded_scan(monkeypatch)
+    monkeypatch.setattr(ml, "_joblib_routes_nested_find_class", lambda: routed)
+    expected = r"loader met (posix|os)\.system which" if routed else "loader met an object array"
+    with pytest.raises(AisecUndecidableError, match=expected):
+        ml.load_verified_model(path, expected_digest=sha(data))
+    assert not sentinel.exists()
+
+
+def test_file_growing_past_the_limit_while_read_is_refused(benign, monkeypatch):
+    path, good, _ = benign
+    real_fstat = os.fstat
+
+    def small_fstat(fd):
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid, 10, *st[7:10]))
+
+    monkeypatch.setattr(os, "fstat", small_fstat)
+    with pytest.raises(AisecInputError, match="grew beyond the limit of 100 bytes"):
+        ml.load_verified_model(path, expected_digest=sha(good), max_bytes=100)
