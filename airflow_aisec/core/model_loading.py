@@ -301,7 +301,7 @@ def _restricted_load(data: bytes, allowed: frozenset[tuple[str, str]], where: st
     fobj = io.BytesIO(data)
     try:
         with _validate_fileobject_and_memmap(fobj, "", None) as (stream, _):
-            return _VerifiedUnpickler("", stream, True).load()
+            return _VerifiedUnpickler("", stream, ensure_native_byte_order=True).load()
     except _Refused as exc:
         raise AisecUndecidableError(
             f"{where}: the loader met {exc} which the scan did not approve: refusing to load"
