@@ -255,3 +255,28 @@ def test_report_dag_ids_is_the_single_rule(runs, client, monkeypatch):
 
     monkeypatch.setattr(am, "is_authorized_dag", flaky)
     assert app.report_dag_ids(object(), {OPEN, SECRET}) == set()
+
+
+_ANSWERS = st.sampled_from([True, False, None, 1, "yes", "True", [True], NotImplementedError, KeyError])
+
+
+@settings(max_examples=60)
+@given(answers=st.dictionaries(st.sampled_from([OPEN, SECRET, "a", "b", "c", "ghost"]), _ANSWERS, max_size=6))
+def test_only_an_exact_true_authorises_and_any_error_denies_all(client, answers):
+    from airflow.api_fastapi.app import get_auth_manager
+
+    from airflow_aisec.plugins import app
+
+    def answer(*, details, **kw):
+        value = answers[details.id]
+        if isinstance(value, type):
+            raise value("no")
+        return value
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(get_auth_manager(), "is_authorized_dag", answer)
+        got = app.report_dag_ids(object(), set(answers))
+    if any(isinstance(v, type) for v in answers.values()):
+        assert got == set()
+    else:
+        assert got == {d for d, v in answers.items() if v is True}
