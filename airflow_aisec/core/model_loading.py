@@ -356,7 +356,7 @@ def load_verified_model(
         raise AisecCheckFailed(report.finish("fail"), f"model {p!r} digest mismatch: refusing to load")
     from airflow_aisec.core.modelscan import Policy, scan_bytes
 
-    scan = scan_bytes(data, p, Policy(tuple(allow)))
+    scan = scan_bytes(data, name=p, policy=Policy(tuple(allow)))
     if scan.sha256 and scan.sha256 != actual:  # the scan must have seen exactly the verified bytes
         raise AisecUndecidableError(f"model {p!r}: the scan saw other bytes than were verified: refusing to load")
     if scan.verdict != "safe" or not _loadable(scan.format):

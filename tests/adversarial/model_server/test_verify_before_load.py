@@ -492,3 +492,21 @@ def test_file_growing_past_the_limit_while_read_is_refused(benign, monkeypatch):
     monkeypatch.setattr(os, "fstat", small_fstat)
     with pytest.raises(AisecInputError, match="grew beyond the limit of 100 bytes"):
         ml.load_verified_model(path, expected_digest=sha(good), max_bytes=100)
+
+
+def test_dotted_attribute_path_global_is_refused_even_if_allowlisted(tmp_path):
+    data = b"\x80\x04" + _short("collections") + _short("OrderedDict.fromkeys") + b"\x93]\x94K\x01a\x85R."
+    path = tmp_path / "model.pkl"
+    path.write_bytes(data)
+    with pytest.raises(AisecUndecidableError, match=r"loader met collections\.OrderedDict\.fromkeys which"):
+        ml.load_verified_model(path, expected_digest=sha(data), allow=["collections.OrderedDict.*"])
+
+
+def test_persistent_id_is_refused(tmp_path, monkeypatch):
+    data = b"\x80\x04" + _short("anything") + b"Q."  # BINPERSID: the loader has no persistent store
+    path = tmp_path / "model.pkl"
+    path.write_bytes(data)
+    blind = modelscan.FileScan(location=str(path), format="pickle", size=len(data), sha256=sha(data))
+    monkeypatch.setattr(modelscan, "scan_bytes", lambda *a, **k: blind)
+    with pytest.raises(AisecUndecidableError, match="loader met persistent id which"):
+        ml.load_verified_model(path, expected_digest=sha(data))
