@@ -1,8 +1,9 @@
 """Model performance on labelled live data: accuracy, F1, ROC AUC against a baseline.
 
 Predictions come from a column of the data or from a model artifact; a model artifact is loaded only
-after its SHA-256 digest matches the one given (pickle/joblib files execute code when loaded: an
-unverified model is never deserialised, fail closed).
+through :func:`airflow_aisec.core.model_loading.load_verified_model`: read once, its SHA-256 must
+match the one given and the model scan of the same bytes must pass before they are deserialised
+(pickle/joblib files execute code when loaded: an unverified model is never deserialised, fail closed).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_aisec.core.tabular import open_source
-from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecCheckFailed, AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
 
 TAGS = ("OWASP-ML08", "OWASP-ML10")
@@ -29,19 +30,21 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def load_verified_model(path: str, digest: str | None) -> Any:
-    """Load a joblib/pickle model only when its digest matches ``digest`` (``sha256:<hex>`` or hex)."""
+def load_verified_model(path: str, digest: str | None, *, allow: Sequence[str] = ()) -> Any:
+    """Load a joblib/pickle model with :func:`airflow_aisec.core.model_loading.load_verified_model`.
+
+    The file is read once; the digest (``sha256:<hex>`` or hex) is checked and the model scan runs
+    over those bytes, and the model is deserialised from them. Any refusal (no digest, mismatch, scan
+    not passing, loader/scan disagreement) means the performance cannot be decided: an error.
+    """
+    from airflow_aisec.core import model_loading
+
     if not digest:
         raise AisecInputError(f"model {path}: a model_digest is required to load a model artifact (fail closed)")
-    if not os.path.isfile(path):
-        raise AisecInputError(f"model not found: {path}")
-    actual = file_sha256(path)
-    expected = digest if digest.startswith("sha256:") else "sha256:" + digest
-    if actual != expected.lower():
-        raise AisecUndecidableError(f"model {path} has digest {actual}, expected {expected}: refusing to load it")
-    import joblib
-
-    return joblib.load(path)
+    try:
+        return model_loading.load_verified_model(path, expected_digest=digest, allow=allow).model
+    except AisecCheckFailed as exc:
+        raise AisecUndecidableError(f"{exc}; the performance cannot be evaluated (refusing to load it)") from None
 
 
 def _allowed(max_degradation: float | Mapping[str, float], metric: str) -> float:
@@ -57,6 +60,7 @@ def evaluate_performance(
     score_column: str | None = None,
     model_path: str | None = None,
     model_digest: str | None = None,
+    model_allow: Sequence[str] = (),
     feature_columns: list[str] | None = None,
     baseline: Mapping[str, float] | None = None,
     max_degradation: float | Mapping[str, float] = 0.05,
@@ -66,6 +70,7 @@ def evaluate_performance(
 ) -> Report:
     """Compute accuracy, F1 (binary, or macro for multi-class) and ROC AUC (binary, with scores).
 
+    :param model_allow: extra allowlisted globals for the model scan (``module.name`` or globs).
     :param baseline: reference values, e.g. ``{"accuracy": 0.91, "f1": 0.88}``; a metric drops by
         more than ``max_degradation`` (absolute, global or per metric) → ``AISEC-PERF-DEGRADED`` finding.
     :raises AisecInputError: missing columns, neither predictions nor a model, bad baseline names.
@@ -102,7 +107,7 @@ def evaluate_performance(
     y_true = labelled[label_column].to_numpy()
     scores = None
     if model_path:
-        model = load_verified_model(model_path, model_digest)
+        model = load_verified_model(model_path, model_digest, allow=model_allow)
         features = labelled[list(feature_columns)] if feature_columns else labelled.drop(columns=[label_column])
         y_pred = model.predict(features)
         if hasattr(model, "predict_proba"):

@@ -15,7 +15,9 @@ class ModelPerformanceOperator(AisecBaseOperator):
     """Accuracy, F1 and ROC AUC on labelled live data, compared with baseline values.
 
     Predictions are read from ``prediction_column`` (and scores from ``score_column``), or computed
-    by a model artifact that is loaded only after its SHA-256 digest matches ``model_digest``.
+    by a model artifact loaded through :func:`airflow_aisec.core.model_loading.load_verified_model`:
+    read once, its SHA-256 must match ``model_digest`` and the model scan of the same bytes must
+    pass before it is deserialised (from memory); any refusal is an ``error`` report.
     The report (check ``performance``) has the metrics, the per-metric comparison and the confusion
     matrix; a metric below ``baseline - max_degradation`` is a ``high`` finding and fails the task.
     Outlet asset events carry the metrics.
@@ -26,6 +28,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param score_column: column with positive-class scores (for ROC AUC).
     :param model_path: joblib/pickle model artifact (or use ``prediction_column``). (templated)
     :param model_digest: required with ``model_path``: ``sha256:<hex>``. (templated)
+    :param model_allow: extra allowlisted globals for the pre-load model scan.
     :param feature_columns: model inputs (default: every column but the label).
     :param baseline: e.g. ``{"accuracy": 0.91, "f1": 0.88, "roc_auc": 0.95}``.
     :param max_degradation: allowed absolute drop, global or per metric. Default 0.05.
@@ -50,6 +53,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         score_column: str | None = None,
         model_path: str | None = None,
         model_digest: str | None = None,
+        model_allow: Sequence[str] = (),
         feature_columns: list[str] | None = None,
         baseline: Mapping[str, float] | None = None,
         max_degradation: float | Mapping[str, float] = 0.05,
@@ -71,6 +75,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.score_column = score_column
         self.model_path = model_path
         self.model_digest = model_digest
+        self.model_allow = tuple(model_allow)
         self.feature_columns = feature_columns
         self.baseline = dict(baseline or {})
         self.max_degradation = max_degradation
@@ -92,6 +97,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
                     score_column=self.score_column,
                     model_path=self.model_path,
                     model_digest=self.model_digest,
+                    model_allow=self.model_allow,
                     feature_columns=self.feature_columns,
                     baseline=self.baseline,
                     max_degradation=self.max_degradation,

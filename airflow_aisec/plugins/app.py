@@ -3,11 +3,14 @@
 Mounted on Airflow's API server by :class:`airflow_aisec.plugins.aisec_plugin.AisecPlugin`. Every route
 requires an authenticated user allowed to see plugins (``AccessView.PLUGINS``): the UI's ``_token``
 cookie authenticates the embedded pages, ``Authorization: Bearer <JWT from POST /auth/token>``
-authenticates scripts and Prometheus. Pages only show DAGs the user may read.
+authenticates scripts and Prometheus. Every page and the metrics show reports only of the DAGs
+:func:`report_dag_ids` allows (XCom read on the DAG; unknown means deny).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -20,6 +23,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from airflow_aisec.plugins import charts, metrics, store, summary
 from airflow_aisec.report import SEVERITIES
+
+log = logging.getLogger(__name__)
 
 MOUNT = "/aisec"
 PER_PAGE_MAX = 200
@@ -42,22 +47,51 @@ def _templates() -> Any:
     return env
 
 
-def _readable_dag_ids(user: Any) -> set[str] | None:
-    """DAG ids ``user`` may read (``None`` = all, when the auth manager cannot list them)."""
-    from airflow.api_fastapi.app import get_auth_manager
+def report_dag_ids(user: Any, candidates: Iterable[str]) -> set[str]:
+    """The one authorisation rule: which of ``candidates`` the user may see aisec reports of.
 
+    Reports are XCom values, so a DAG's reports are shown only when the auth manager answers exactly
+    ``True`` to ``is_authorized_dag(method="GET", access_entity=DagAccessEntity.XCOM,
+    details=DagDetails(id=dag_id, team_name=<the DAG's team>))`` — the check Airflow's own XCom
+    endpoints make. DAG read access alone is not enough. Unknown means deny: an auth manager that
+    raises (``NotImplementedError`` included) or answers anything but ``True`` denies; an exception
+    denies every DAG of the request (logged, without the user).
+
+    Every route (overview, run, task instance, JSON report, ``/metrics``) uses this function.
+    """
+    wanted = sorted({str(d) for d in candidates})
+    if not wanted:
+        return set()
     try:
-        return set(get_auth_manager().get_authorized_dag_ids(user=user, method="GET"))
-    except NotImplementedError:  # pragma: no cover - exotic auth managers
-        return None
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.models.dag import DagModel
+
+        auth_manager = get_auth_manager()
+        teams = DagModel.get_dag_id_to_team_name_mapping(wanted)
+        allowed = set()
+        for dag_id in wanted:
+            answer = auth_manager.is_authorized_dag(
+                method="GET",
+                access_entity=DagAccessEntity.XCOM,
+                details=DagDetails(id=dag_id, team_name=teams.get(dag_id)),
+                user=user,
+            )
+            if answer is True:
+                allowed.add(dag_id)
+        return allowed
+    except Exception as exc:
+        log.warning("aisec UI: authorisation check failed (%s): denying all reports", type(exc).__name__)
+        return set()
+
+
+def _readable_dag_ids(user: Any, session: Any, dag_id: str | None = None) -> set[str]:
+    """DAG ids whose reports ``user`` may see, among those with stored reports (or just ``dag_id``)."""
+    candidates = {dag_id} if dag_id is not None else store.report_dag_ids(session)
+    return report_dag_ids(user, candidates)
 
 
 def _require_dag(user: Any, dag_id: str) -> None:
-    from airflow.api_fastapi.app import get_auth_manager
-
-    if not get_auth_manager().is_authorized_dag(
-        method="GET", access_entity=DagAccessEntity.XCOM, details=DagDetails(id=dag_id), user=user
-    ):
+    if dag_id not in report_dag_ids(user, {dag_id}):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Forbidden")
 
 
@@ -116,9 +150,7 @@ def create_app() -> FastAPI:
         dag_id: str | None = None,
         history: Annotated[int, Query(ge=2, le=100)] = 20,
     ) -> HTMLResponse:
-        dag_ids = _readable_dag_ids(user)
-        if dag_id is not None:
-            dag_ids = {dag_id} & dag_ids if dag_ids is not None else {dag_id}
+        dag_ids = _readable_dag_ids(user, session, dag_id)
         latest = store.latest_reports(session, dag_ids)
         agg = summary.overview(latest)
         charted = summary.top_drift_tasks(agg, MAX_DRIFT_CHARTS)
@@ -214,7 +246,7 @@ def create_app() -> FastAPI:
 
     @app.get("/metrics", name="metrics")
     def prometheus(user: GetUserDep, session: SessionDep) -> Response:
-        dag_ids = _readable_dag_ids(user)
+        dag_ids = _readable_dag_ids(user, session)
         latest = store.latest_reports(session, dag_ids)
         body = metrics.render(latest, stored=store.count_reports(session, dag_ids))
         return Response(body, media_type=metrics.CONTENT_TYPE)

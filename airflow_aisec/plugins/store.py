@@ -129,7 +129,7 @@ def _stored(row: Any) -> StoredReport | None:
     )
 
 
-def _ranked(session: Session, dag_ids: Iterable[str] | None, *, task_filter: Sequence[tuple[str, str]] = ()) -> Any:
+def _ranked(session: Session, dag_ids: Iterable[str], *, task_filter: Sequence[tuple[str, str]] = ()) -> Any:
     """Subquery: key columns of every report with its recency rank within its task (1 = newest)."""
     x = _xcom()
     rank = (
@@ -143,8 +143,7 @@ def _ranked(session: Session, dag_ids: Iterable[str] | None, *, task_filter: Seq
     query = select(x.dag_run_id, x.dag_id, x.run_id, x.task_id, x.map_index, x.timestamp, rank).where(
         x.key == REPORT_KEY
     )
-    if dag_ids is not None:
-        query = query.where(x.dag_id.in_(sorted(dag_ids)))
+    query = query.where(x.dag_id.in_(sorted(dag_ids)))  # always filtered: no "None means all"
     if task_filter:
         query = query.where(
             x.dag_id.in_(sorted({d for d, _ in task_filter})), x.task_id.in_(sorted({t for _, t in task_filter}))
@@ -182,14 +181,21 @@ def _fetch(session: Session, ranked: Any, where: Any, *, limit: int) -> list[Sto
     return [stored for row in session.execute(query) if (stored := _stored(row)) is not None]
 
 
-def latest_reports(session: Session, dag_ids: Iterable[str] | None = None) -> list[StoredReport]:
-    """The newest report of every (dag, task, map index), ordered by dag and task (at most ``MAX_LATEST``)."""
+def report_dag_ids(session: Session) -> set[str]:
+    """Every DAG id with at least one stored report (the candidates the authorisation rule filters)."""
+    x = _xcom()
+    return {str(d) for d in session.scalars(select(x.dag_id).where(x.key == REPORT_KEY).distinct())}
+
+
+def latest_reports(session: Session, dag_ids: Iterable[str]) -> list[StoredReport]:
+    """The newest report of every (dag, task, map index) of ``dag_ids``, ordered by dag and task
+    (at most ``MAX_LATEST``). ``dag_ids`` is required: only the DAGs the caller authorised."""
     ranked = _ranked(session, dag_ids)
     return _fetch(session, ranked, ranked.c.rn == 1, limit=MAX_LATEST)
 
 
 def history(
-    session: Session, tasks: Sequence[tuple[str, str]], dag_ids: Iterable[str] | None = None, *, last: int = 20
+    session: Session, tasks: Sequence[tuple[str, str]], dag_ids: Iterable[str], *, last: int = 20
 ) -> dict[tuple[str, str, int], list[StoredReport]]:
     """The last ``last`` reports of each (dag_id, task_id) in ``tasks``, oldest first."""
     if not tasks:
@@ -206,11 +212,9 @@ def history(
     return out
 
 
-def count_reports(session: Session, dag_ids: Iterable[str] | None = None) -> int:
+def count_reports(session: Session, dag_ids: Iterable[str]) -> int:
     x = _xcom()
-    query = select(func.count()).select_from(x).where(x.key == REPORT_KEY)
-    if dag_ids is not None:
-        query = query.where(x.dag_id.in_(sorted(dag_ids)))
+    query = select(func.count()).select_from(x).where(x.key == REPORT_KEY, x.dag_id.in_(sorted(dag_ids)))
     return int(session.scalar(query) or 0)
 
 

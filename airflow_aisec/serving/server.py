@@ -2,9 +2,11 @@
 
 It shows the article's inference-security advice end to end:
 
-* **verify before load**: the model file's SHA-256 must equal the expected digest (given directly or
-  read from a manifest), and :func:`airflow_aisec.core.modelscan.scan_paths` must pass, before the
-  model is deserialised — a tampered or malicious ``model.pkl`` never reaches ``joblib.load``;
+* **verify before load** (:func:`airflow_aisec.core.model_loading.load_verified_model`): the model
+  file is read once into memory; the SHA-256 of those bytes must equal the expected digest (given
+  directly or read from a manifest, optionally signed) and the model scan of those same bytes must
+  pass before they are deserialised (from memory, with only the globals the scan approved) — a
+  tampered, swapped or malicious ``model.pkl`` is never unpickled;
 * **rate limiting**: a token bucket per client (``X-Client-Id`` header, else the peer address),
   default 10 requests per minute; excess requests get HTTP 429 with ``Retry-After``;
 * **structured inference log**: one JSON line per request — ``ts``, ``client_id``, ``input_hash``,
@@ -66,40 +68,12 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_path: str | os.PathLike[str]) -> str:
-    """The SHA-256 a manifest records for ``model_path`` (matched by relative path or file name).
+    """The SHA-256 a manifest records for ``model_path`` (see
+    :func:`airflow_aisec.core.model_loading.digest_from_manifest` for the accepted formats)."""
+    from airflow_aisec.core.model_loading import MAX_EVIDENCE_BYTES, digest_from_manifest, read_regular_file
 
-    Accepted: an ``aisec.manifest/v1`` manifest (``aisec hash`` / ``ArtifactHashOperator``, sha256,
-    root digest checked), ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
-    ``{"files": [{"path": "name", "sha256": "<hex>"}]}``.
-    """
-    source = f"model manifest {os.fspath(manifest_path)!r}"
-    try:
-        with open(manifest_path, "rb") as fh:
-            raw = fh.read()
-        manifest = json.loads(raw)
-    except (OSError, ValueError) as exc:
-        raise AisecInputError(f"{source} is unreadable: {exc}") from exc
-    entries: dict[str, Any] = {}
-    if isinstance(manifest, dict) and manifest.get("schema") == "aisec.manifest/v1":
-        from airflow_aisec.core.hashing import parse_manifest
-
-        doc = parse_manifest(raw, source)  # validates entries and the root digest
-        if doc["algorithm"] != "sha256":
-            raise AisecInputError(f"{source} uses {doc['algorithm']}; the model server verifies sha256")
-        entries = {e["path"]: e["digest"] for e in doc["entries"]}
-    else:
-        files = manifest.get("files") if isinstance(manifest, dict) else None
-        if isinstance(files, dict):
-            entries = files
-        elif isinstance(files, list):
-            entries = {str(e.get("path")): e for e in files if isinstance(e, dict)}
-    name = os.path.basename(os.fspath(model_path))
-    for key, value in entries.items():
-        if key == name or key.endswith("/" + name) or os.path.basename(key) == name:
-            digest = value.get("sha256") if isinstance(value, dict) else value
-            if isinstance(digest, str) and re.fullmatch(r"(sha256:)?[0-9a-fA-F]{64}", digest):
-                return digest.removeprefix("sha256:").lower()
-    raise AisecInputError(f"{source} has no sha256 for {name!r}")
+    raw = read_regular_file(manifest_path, max_bytes=MAX_EVIDENCE_BYTES, what="model manifest")
+    return digest_from_manifest(raw, model_path, source=f"model manifest {os.fspath(manifest_path)!r}")
 
 
 def verify_and_load(
@@ -107,43 +81,32 @@ def verify_and_load(
     *,
     expected_sha256: str | None = None,
     manifest_path: str | os.PathLike[str] | None = None,
+    signature_path: str | os.PathLike[str] | None = None,
+    verify_key: Any = None,
     allow: Sequence[str] = (),
+    max_bytes: int | None = None,
 ) -> tuple[Any, str]:
-    """Verify the digest, scan, then (only then) load the model with joblib. Return (model, sha256).
+    """Verify, scan and load the model with :func:`airflow_aisec.core.model_loading.load_verified_model`.
 
-    :raises AisecInputError: no expected digest given, or an unreadable manifest/model.
-    :raises AisecCheckFailed: digest mismatch, or the scan did not pass (report attached).
+    The file is read once; the digest (and the manifest signature, when configured) is checked and
+    the scan runs over those bytes, and the model is deserialised from them. Return (model, sha256).
+
+    :raises AisecInputError: no expected digest given, or an unreadable/oversized/special model or manifest.
+    :raises AisecCheckFailed: digest mismatch, invalid manifest signature, or the scan did not pass.
+    :raises AisecUndecidableError: the loader met a global the scan did not approve.
     """
-    path = os.fspath(model_path)
-    if expected_sha256 is None and manifest_path is not None:
-        expected_sha256 = expected_digest_from_manifest(manifest_path, path)
-    if not expected_sha256:
-        raise AisecInputError("the model server loads a model only against an expected SHA-256 (or a manifest)")
-    expected = expected_sha256.removeprefix("sha256:").lower()
-    try:
-        actual = sha256_file(path)
-    except OSError as exc:
-        raise AisecInputError(f"model {path!r} is unreadable: {exc.strerror}") from exc
-    if actual != expected:
-        from airflow_aisec.report import Report
+    from airflow_aisec.core.model_loading import DEFAULT_MAX_BYTES, load_verified_model
 
-        report = Report.start("integrity", path, tags=["AML.T0010.003", "AML.M0014"])
-        report.add_finding(
-            "AISEC-SERVE-DIGEST-MISMATCH",
-            "critical",
-            "Model digest does not match the expected SHA-256: refusing to load",
-            path,
-            {"expected": expected, "actual": actual},
-        )
-        raise AisecCheckFailed(report.finish("fail"), f"model {path!r} digest mismatch: refusing to load")
-    from airflow_aisec.core.modelscan import scan_paths
-
-    scan = scan_paths([path], allow=allow)
-    if scan.status != "pass":
-        raise AisecCheckFailed(scan, f"model {path!r} did not pass the model scan ({scan.status}): refusing to load")
-    import joblib
-
-    return joblib.load(path), actual
+    verified = load_verified_model(
+        model_path,
+        expected_digest=expected_sha256,
+        manifest_path=manifest_path,
+        signature_path=signature_path,
+        verify_key=verify_key,
+        allow=allow,
+        max_bytes=max_bytes or DEFAULT_MAX_BYTES,
+    )
+    return verified.model, verified.sha256
 
 
 class TokenBucket:
@@ -270,6 +233,9 @@ class ModelServer:
     :param model_path: joblib/pickle model file (scikit-learn estimator with ``predict``).
     :param expected_sha256: its expected SHA-256 (hex); or give ``manifest_path``.
     :param manifest_path: JSON manifest recording the model's SHA-256.
+    :param signature_path: detached signature over the manifest bytes (``aisec sign``); needs ``verify_key``.
+    :param verify_key: public key (Ed25519) or HMAC secret file/bytes verifying ``signature_path``.
+    :param max_model_bytes: refuse model files larger than this (default 2 GiB).
     :param log_path: JSON-lines inference log (appended).
     :param rate_limit_per_minute: per-client token refill rate (default 10/minute).
     :param burst: bucket capacity (default: the per-minute rate).
@@ -290,6 +256,9 @@ class ModelServer:
         *,
         expected_sha256: str | None = None,
         manifest_path: str | os.PathLike[str] | None = None,
+        signature_path: str | os.PathLike[str] | None = None,
+        verify_key: Any = None,
+        max_model_bytes: int | None = None,
         log_path: str | os.PathLike[str],
         rate_limit_per_minute: float = DEFAULT_RATE_PER_MINUTE,
         burst: float | None = None,
@@ -307,6 +276,9 @@ class ModelServer:
         self.model_path = os.fspath(model_path)
         self.expected_sha256 = expected_sha256
         self.manifest_path = manifest_path
+        self.signature_path = signature_path
+        self.verify_key = verify_key
+        self.max_model_bytes = max_model_bytes
         self.log_path = os.fspath(log_path)
         self.bucket = TokenBucket(rate_limit_per_minute, burst)
         self.exempt_clients = frozenset(exempt_clients)
@@ -359,7 +331,13 @@ class ModelServer:
     def start(self) -> str:
         """Verify + scan + load the model, bind, serve in a background thread; return the base URL."""
         self.model, self.model_sha256 = verify_and_load(
-            self.model_path, expected_sha256=self.expected_sha256, manifest_path=self.manifest_path, allow=self.allow
+            self.model_path,
+            expected_sha256=self.expected_sha256,
+            manifest_path=self.manifest_path,
+            signature_path=self.signature_path,
+            verify_key=self.verify_key,
+            allow=self.allow,
+            max_bytes=self.max_model_bytes,
         )
         if not hasattr(self.model, "predict"):
             raise AisecInputError(f"model {self.model_path!r} has no predict()")
@@ -411,6 +389,8 @@ def start_server_process(
     state_dir: str | os.PathLike[str],
     expected_sha256: str | None = None,
     manifest_path: str | os.PathLike[str] | None = None,
+    signature_path: str | os.PathLike[str] | None = None,
+    verify_key_path: str | os.PathLike[str] | None = None,
     rate_limit_per_minute: float = DEFAULT_RATE_PER_MINUTE,
     burst: float | None = None,
     exempt_clients: Sequence[str] = (),
@@ -450,6 +430,10 @@ def start_server_process(
         cmd += ["--sha256", expected_sha256]
     if manifest_path:
         cmd += ["--manifest", os.fspath(manifest_path)]
+    if signature_path:
+        cmd += ["--signature", os.fspath(signature_path)]
+    if verify_key_path:
+        cmd += ["--verify-key", os.fspath(verify_key_path)]
     if burst is not None:
         cmd += ["--burst", str(burst)]
     for c in exempt_clients:
@@ -533,6 +517,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--sha256")
     parser.add_argument("--manifest")
+    parser.add_argument("--signature", help="detached signature over the manifest bytes")
+    parser.add_argument("--verify-key", help="public key / HMAC secret file verifying --signature")
     parser.add_argument("--log", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
@@ -555,6 +541,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         args.model,
         expected_sha256=args.sha256,
         manifest_path=args.manifest,
+        signature_path=args.signature,
+        verify_key=args.verify_key,
         log_path=args.log,
         rate_limit_per_minute=args.rate_limit,
         burst=args.burst,
