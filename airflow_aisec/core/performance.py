@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_aisec.core.tabular import open_source
 from airflow_aisec.exceptions import AisecCheckFailed, AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
 
@@ -52,6 +51,23 @@ def _allowed(max_degradation: float | Mapping[str, float], metric: str) -> float
     return float(value)
 
 
+def check_thresholds(baseline: Mapping[str, Any], max_degradation: float | Mapping[str, Any]) -> None:
+    """Refuse thresholds that would silently disable the comparison (NaN, infinities, unknown names)."""
+    unknown = set(baseline) - set(SUPPORTED)
+    if unknown:
+        raise AisecInputError(f"baseline metrics {sorted(unknown)} are not supported ({SUPPORTED})")
+    for name, value in baseline.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise AisecInputError(f"baseline {name} must be a number in [0, 1], not {value!r}")
+    allowances = dict(max_degradation) if isinstance(max_degradation, Mapping) else {"*": max_degradation}
+    stray = set(allowances) - set(baseline) - {"*"}
+    if stray:
+        raise AisecInputError(f"max_degradation names metric(s) {sorted(stray)} that have no baseline")
+    for name, value in allowances.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            raise AisecInputError(f"max_degradation for {name} must be a number in [0, 1], not {value!r}")
+
+
 def evaluate_performance(
     data: Any,
     *,
@@ -66,11 +82,14 @@ def evaluate_performance(
     max_degradation: float | Mapping[str, float] = 0.05,
     positive_label: Any = None,
     min_rows: int = 1,
+    max_unlabelled_share: float | None = None,
     subject: str | None = None,
 ) -> Report:
     """Compute accuracy, F1 (binary, or macro for multi-class) and ROC AUC (binary, with scores).
 
     :param model_allow: extra allowlisted globals for the model scan (``module.name`` or globs).
+    :param max_unlabelled_share: more unlabelled rows than this share → error (the labelled rows may
+        have been chosen); ``None`` (default) only counts them (``n_unlabelled``).
     :param baseline: reference values, e.g. ``{"accuracy": 0.91, "f1": 0.88}``; a metric drops by
         more than ``max_degradation`` (absolute, global or per metric) → ``AISEC-PERF-DEGRADED`` finding.
     :raises AisecInputError: missing columns, neither predictions nor a model, bad baseline names.
@@ -83,9 +102,11 @@ def evaluate_performance(
     if (prediction_column is None) == (model_path is None):
         raise AisecInputError("give exactly one of prediction_column or model_path")
     baseline = dict(baseline or {})
-    unknown = set(baseline) - set(SUPPORTED)
-    if unknown:
-        raise AisecInputError(f"baseline metrics {sorted(unknown)} are not supported ({SUPPORTED})")
+    check_thresholds(baseline, max_degradation)
+    if max_unlabelled_share is not None and not 0.0 <= max_unlabelled_share <= 1.0:
+        raise AisecInputError(f"max_unlabelled_share must be in [0, 1], not {max_unlabelled_share!r}")
+    from airflow_aisec.core.tabular import open_source
+
     source = open_source(data)
     report = Report.start("performance", subject or source.name, tags=TAGS)
     needed = [label_column] + [c for c in (prediction_column, score_column) if c]
@@ -103,6 +124,12 @@ def evaluate_performance(
     if len(labelled) < max(1, min_rows):
         raise AisecUndecidableError(
             f"data {source.name} has {len(labelled)} labelled row(s), need at least {max(1, min_rows)}"
+        )
+    unlabelled_share = n_unlabelled / len(frame) if len(frame) else 0.0
+    if max_unlabelled_share is not None and unlabelled_share > max_unlabelled_share:
+        raise AisecUndecidableError(
+            f"data {source.name}: {unlabelled_share:.1%} of rows are unlabelled (allowed {max_unlabelled_share:.1%}): "
+            "the labelled rows may not represent the window"
         )
     y_true = labelled[label_column].to_numpy()
     scores = None
@@ -129,6 +156,10 @@ def evaluate_performance(
     values["roc_auc"] = None
     if binary and scores is not None and len(np.unique(y_true)) == 2:
         values["roc_auc"] = float(skm.roc_auc_score(y_true == pos, scores))
+    if not baseline:
+        raise AisecInputError(
+            f"no baseline to compare {source.name} against: give baseline metrics (a pass would mean nothing)"
+        )
     per_metric = []
     for name, base in baseline.items():
         value = values.get(name)
@@ -148,7 +179,7 @@ def evaluate_performance(
                 per_metric[-1],
             )
     report.metrics.update({k: v for k, v in values.items() if v is not None})
-    report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled)
+    report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled, unlabelled_share=round(unlabelled_share, 6))
     report.details.update(
         metrics=values,
         baseline=per_metric,

@@ -30,10 +30,13 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param model_digest: required with ``model_path``: ``sha256:<hex>``. (templated)
     :param model_allow: extra allowlisted globals for the pre-load model scan.
     :param feature_columns: model inputs (default: every column but the label).
-    :param baseline: e.g. ``{"accuracy": 0.91, "f1": 0.88, "roc_auc": 0.95}``.
+    :param baseline: e.g. ``{"accuracy": 0.91, "f1": 0.88, "roc_auc": 0.95}`` (required: without a
+        baseline there is nothing to pass).
     :param max_degradation: allowed absolute drop, global or per metric. Default 0.05.
     :param positive_label: positive class for binary F1/ROC AUC (default: the larger label).
     :param min_rows: fewer labelled rows → error (cannot decide). Default 1.
+    :param max_unlabelled_share: a larger share of unlabelled rows → error (the labelled rows may have
+        been chosen). Default ``None``: unlabelled rows are only counted (``n_unlabelled``).
     :param on_degradation: ``fail`` (default: the task fails), ``warn`` (report status ``warn``, task
         succeeds) or ``pass-through`` (report keeps status ``fail``, task succeeds; a downstream task,
         e.g. :class:`~airflow_aisec.operators.retrain.RetrainTriggerOperator`, decides).
@@ -59,6 +62,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         max_degradation: float | Mapping[str, float] = 0.05,
         positive_label: Any = None,
         min_rows: int = 1,
+        max_unlabelled_share: float | None = None,
         on_degradation: str = "fail",
         **kwargs: Any,
     ) -> None:
@@ -66,9 +70,13 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.set_outcome(on_degradation)
         if (prediction_column is None) == (model_path is None):
             raise ValueError("ModelPerformanceOperator needs exactly one of prediction_column or model_path")
-        unknown = set(baseline or {}) - {"accuracy", "f1", "roc_auc"}
-        if unknown:
-            raise ValueError(f"baseline metrics {sorted(unknown)} not supported (accuracy, f1, roc_auc)")
+        from airflow_aisec.core.performance import check_thresholds
+
+        if not baseline:
+            raise ValueError("ModelPerformanceOperator needs baseline metrics: without them a pass would mean nothing")
+        check_thresholds(baseline, max_degradation)
+        if max_unlabelled_share is not None and not 0.0 <= max_unlabelled_share <= 1.0:
+            raise ValueError(f"max_unlabelled_share must be in [0, 1], not {max_unlabelled_share!r}")
         self.data_path = data_path
         self.label_column = label_column
         self.prediction_column = prediction_column
@@ -81,6 +89,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.max_degradation = max_degradation
         self.positive_label = positive_label
         self.min_rows = min_rows
+        self.max_unlabelled_share = max_unlabelled_share
         self.on_degradation = on_degradation
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -103,6 +112,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
                     max_degradation=self.max_degradation,
                     positive_label=self.positive_label,
                     min_rows=self.min_rows,
+                    max_unlabelled_share=self.max_unlabelled_share,
                     subject=str(self.data_path),
                 )
             ),

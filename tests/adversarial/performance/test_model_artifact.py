@@ -37,7 +37,12 @@ def labelled(tmp_path_factory):
 
 def _run(data, path, digest):
     return evaluate_performance(
-        data, label_column="label", model_path=str(path), model_digest=digest, feature_columns=["f0", "f1"]
+        data,
+        label_column="label",
+        model_path=str(path),
+        model_digest=digest,
+        feature_columns=["f0", "f1"],
+        baseline={"accuracy": 0.5},
     ).to_dict()
 
 

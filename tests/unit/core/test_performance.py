@@ -58,7 +58,12 @@ def test_model_artifact_is_loaded_only_with_matching_digest(labelled):
     frame, path, model_path = labelled
     digest = file_sha256(model_path)
     report = evaluate_performance(
-        path, label_column="label", model_path=model_path, model_digest=digest, feature_columns=["f0", "f1"]
+        path,
+        label_column="label",
+        model_path=model_path,
+        model_digest=digest,
+        feature_columns=["f0", "f1"],
+        baseline={"accuracy": 0.5},
     ).to_dict()
     assert report["metrics"]["accuracy"] == pytest.approx((frame["pred"] == frame["label"]).mean())
     assert report["metrics"]["roc_auc"] > 0.8
