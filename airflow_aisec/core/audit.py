@@ -324,6 +324,41 @@ def _valid_name(name: str) -> bool:
 class _Collected:
     source: SourceSpec
     results: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    #: installed distributions the dependency source did not list (``path`` sources)
+    unlisted: list[Unaudited] = field(default_factory=list)
+
+
+def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]]]) -> list[Unaudited]:
+    """``*.dist-info`` / ``*.egg-info`` entries of a site-packages directory that pip did not list.
+
+    pip silently ignores distributions whose metadata it rejects (an invalid name, say); they are still
+    importable, so they are reported instead of dropped.
+    """
+    from importlib.metadata import PathDistribution
+
+    from airflow_aisec.core.osv import lookup_key
+
+    listed = {lookup_key(str(dep.name)) for dep, _ in results}
+    out = []
+    site = Path(spec.target)
+    for entry in sorted(site.iterdir()):
+        if not entry.name.endswith((".dist-info", ".egg-info")):
+            continue
+        try:
+            name = PathDistribution(entry).metadata["Name"] or ""
+        except Exception:  # unreadable metadata is exactly what must not vanish
+            name = ""
+        key = lookup_key(name) if name else ""
+        if not key or key not in listed:
+            out.append(
+                Unaudited(
+                    "unversioned",
+                    spec.label,
+                    (name or entry.name)[:200],
+                    f"installed metadata {entry.name[:100]!r} that pip does not list (rejected or unreadable)",
+                )
+            )
+    return out
 
 
 def run_audit(
@@ -416,7 +451,7 @@ def run_audit(
         today=today,
     )
     status, summary = _unaudited_policy(report, parsed, collected, allowed, status, summary)
-    if sbom_path:
+    if sbom_path and status != "error":  # an incomplete inventory is not published as an SBOM
         _write_sbom(report, collected, sbom_path)
     return report.finish(status, summary)
 
@@ -449,10 +484,14 @@ def _unaudited_policy(
         files.extend(reqs.files)
         marker_excluded.extend(reqs.marker_excluded)
         options_ignored.extend(reqs.options_ignored)
+    empty = [entry.source.label for entry in collected if not entry.results and not entry.unlisted]
     for entry in collected:
+        items.extend(entry.unlisted)
         for dep, _vulns in entry.results:
             if dep.is_skipped():
                 items.append(Unaudited("unversioned", entry.source.label, str(dep.name)[:200], str(dep.skip_reason)))
+    if parsed:
+        empty = [e for e in empty if not any(spec.label == e and reqs.unaudited for spec, reqs in parsed.items())]
     counts = {kind: sum(1 for i in items if i.kind == kind) for kind in UNAUDITED_KINDS}
     refused = [i for i in items if i.kind not in allowed]
     report.metrics["unaudited"] = len(items)
@@ -471,6 +510,9 @@ def _unaudited_policy(
     report.details["policy"]["allow_unaudited"] = sorted(allowed)
     if items:
         report.details["unaudited"] = [i.to_dict(i.kind in allowed) for i in items]
+    if empty:
+        report.metrics["empty_sources"] = len(empty)
+        return "error", f"nothing to audit in {', '.join(empty)}: no package was found there; " + summary
     if refused:
         kinds = ", ".join(f"{counts[k]} {k}" for k in UNAUDITED_KINDS if any(i.kind == k for i in refused))
         first = refused[0]
@@ -522,6 +564,8 @@ def _collect(
             raise AisecTransientError(
                 f"vulnerability service {where!r} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
+        if spec.kind == "path":
+            entry.unlisted = _unlisted_distributions(spec, entry.results)
         collected.append(entry)
     return collected, vuln_service
 

@@ -627,10 +627,12 @@ def validate_record(record: Any, where: str, *, now: datetime) -> datetime | Non
         pkg = strictjson.get_dict(affected, "package", aw)
         _bounded_str(pkg, "ecosystem", f"{aw}.package", MAX_NAME_CHARS, required=True)
         _bounded_str(pkg, "name", f"{aw}.package", MAX_NAME_CHARS, required=True)
-        for j, version in enumerate(strictjson.get_list(affected, "versions", aw, None) or ()):
-            strictjson.expect(version, str, f"{aw}.versions[{j}]")
-            if len(version) > MAX_VERSION_CHARS or not version.strip():
-                raise AisecInputError(f"{aw}.versions[{j}]: empty or longer than {MAX_VERSION_CHARS} characters")
+        versions = strictjson.get_list(affected, "versions", aw, None) or ()
+        if not all(type(v) is str and 0 < len(v) <= MAX_VERSION_CHARS and not v.isspace() for v in versions):
+            for j, version in enumerate(versions):  # the slow path only to name the culprit
+                strictjson.expect(version, str, f"{aw}.versions[{j}]")
+                if len(version) > MAX_VERSION_CHARS or not version.strip():
+                    raise AisecInputError(f"{aw}.versions[{j}]: empty or longer than {MAX_VERSION_CHARS} characters")
         for j, rng in enumerate(strictjson.get_list(affected, "ranges", aw, None) or ()):
             rw = f"{aw}.ranges[{j}]"
             strictjson.expect(rng, dict, rw)
