@@ -267,3 +267,33 @@ def test_marker_excluded_lines_are_audited_and_counted(tmp_path, capsys):
     assert (code, report["status"]) == (1, "fail")
     assert report["metrics"]["marker_excluded"] == 3 and report["metrics"]["packages_audited"] == 3
     assert len(report["details"]["requirements"]["marker_excluded"]) == 3
+
+
+@pytest.mark.parametrize("content", ["", "# only a comment\n", "\n\n", "--pre\n"])
+def test_a_source_with_nothing_to_audit_is_an_error(tmp_path, capsys, content):
+    req = tmp_path / "requirements.txt"
+    req.write_text(content)
+    code, report = run_cli(capsys, ["audit", "-r", str(req), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (2, "error") and "nothing to audit" in report["summary"]
+
+
+def test_harmless_options_are_listed_not_dropped(tmp_path, capsys):
+    req = tmp_path / "requirements.txt"
+    req.write_text("--require-hashes\n--pre\n--only-binary :all:\nsix==1.16.0 --hash=sha256:" + "a" * 64 + "\n")
+    code, report = run_cli(capsys, ["audit", "-r", str(req), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (0, "pass")
+    assert report["metrics"]["options_ignored"] == 3
+    assert len(report["details"]["requirements"]["options_ignored"]) == 3
+
+
+def test_lock_entries_without_a_version_are_unversioned(tmp_path, capsys):
+    (tmp_path / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n\n'
+        '[[packages]]\nname = "six"\nversion = "1.16.0"\n\n'
+        '[[packages]]\nname = "gratient"\n[packages.directory]\npath = "./gratient"\n'
+    )
+    code, report = run_cli(capsys, ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (2, "error") and report["metrics"]["unaudited_unversioned"] == 1
+    argv = ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path()), "--allow-unaudited", "unversioned"]
+    code, report = run_cli(capsys, argv)
+    assert (code, report["status"]) == (0, "warn")

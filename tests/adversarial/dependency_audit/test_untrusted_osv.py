@@ -271,6 +271,7 @@ def test_miscased_ecosystem_is_still_indexed_and_other_members_are_counted(tmp_p
 def test_archive_bounds_members_member_bytes_total_bytes_and_ratio(tmp_path, capsys, reqs, monkeypatch):
     db = write_zip(tmp_path / "db.zip", [VICTIM, OTHER, {**OTHER, "id": "T-OTHER-2"}])
     cases = [
+        ("MAX_DB_BYTES", 100, "larger than"),
         ("MAX_MEMBERS", 2, "members"),
         ("MAX_RECORD_BYTES", 200, "implausibly large"),
         ("MAX_TOTAL_BYTES", 900, "total"),
