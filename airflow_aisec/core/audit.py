@@ -118,6 +118,40 @@ def _pylocks(p: Path) -> list[Path]:
     return locks
 
 
+def _lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
+    """Lock entries installed from a VCS, a directory or an archive: audited by their version, but counted.
+
+    Their content is not what the index release of that version holds (kind ``direct-url``); entries
+    without a version are pip-audit's ``unversioned`` skips.
+    """
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    out = []
+    for lock in _pylocks(Path(spec.target)):
+        try:
+            data = tomllib.loads(lock.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise AisecInputError(f"lock file {str(lock)!r} cannot be read: {exc}") from None
+        packages = data.get("packages") if isinstance(data, dict) else None
+        for i, pkg in enumerate(packages if isinstance(packages, list) else ()):
+            if not isinstance(pkg, dict) or not pkg.get("version"):
+                continue
+            kinds = [k for k in ("vcs", "directory", "archive") if k in pkg]
+            if kinds:
+                out.append(
+                    Unaudited(
+                        "direct-url",
+                        f"{lock}:packages[{i}]",
+                        f"{str(pkg.get('name'))[:100]} {str(pkg.get('version'))[:50]} ({kinds[0]})",
+                        f"installed from a {kinds[0]}, not an index release: its version says little about its content",
+                    )
+                )
+    return out
+
+
 def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
     from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource
 
@@ -566,6 +600,8 @@ def _collect(
             ) from exc
         if spec.kind == "path":
             entry.unlisted = _unlisted_distributions(spec, entry.results)
+        elif spec.kind == "project":
+            entry.unlisted = _lock_direct_references(spec)
         collected.append(entry)
     return collected, vuln_service
 

@@ -786,7 +786,8 @@ def sync(
         local = Path(source[len("file://") :] if source.startswith("file://") else source)
         if not local.is_file():
             raise AisecInputError(f"osv-sync source {source!r} is not a file or an http(s) URL")
-        data = local.read_bytes()
+        with open(local, "rb") as fh:
+            data = fh.read(max_bytes + 1)  # never the whole of a runaway file
         if len(data) > max_bytes:
             raise AisecUndecidableError(f"osv-sync source {source!r} is larger than {max_bytes} bytes")
     sha = hashlib.sha256(data).hexdigest()

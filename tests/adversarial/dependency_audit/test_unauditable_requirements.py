@@ -297,3 +297,21 @@ def test_lock_entries_without_a_version_are_unversioned(tmp_path, capsys):
     argv = ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path()), "--allow-unaudited", "unversioned"]
     code, report = run_cli(capsys, argv)
     assert (code, report["status"]) == (0, "warn")
+
+
+@pytest.mark.parametrize("source", ["vcs", "directory", "archive"])
+def test_lock_entries_from_direct_references_are_counted(tmp_path, capsys, source):
+    table = {
+        "vcs": 'type = "git"\nurl = "https://example.com/a.git"\ncommit-id = "' + "a" * 40 + '"',
+        "directory": 'path = "./six"',
+        "archive": 'url = "https://example.com/six.tar.gz"\nhashes = {sha256 = "' + "b" * 64 + '"}',
+    }[source]
+    (tmp_path / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "test"\n\n'
+        f'[[packages]]\nname = "six"\nversion = "1.16.0"\n[packages.{source}]\n{table}\n'
+    )
+    code, report = run_cli(capsys, ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (2, "error") and report["metrics"]["unaudited_direct_url"] == 1
+    argv = ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path()), "--allow-unaudited", "direct-url"]
+    code, report = run_cli(capsys, argv)
+    assert (code, report["status"]) == (0, "warn") and report["metrics"]["packages_audited"] == 1

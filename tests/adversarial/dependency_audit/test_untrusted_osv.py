@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -330,3 +331,17 @@ def test_a_malformed_database_through_the_cli_is_exit_2(tmp_path, capsys, reqs):
         code, report = audit(capsys, str(path), reqs)
         assert (code, report["status"]) == (2, "error")
         assert "Traceback" not in report["summary"]
+
+
+def test_special_files_in_a_database_directory_never_hang(tmp_path, capsys, reqs):
+    d = tmp_path / "osvdb"
+    d.mkdir()
+    for r in (VICTIM, OTHER):
+        (d / f"{r['id']}.json").write_text(json.dumps(r))
+    os.mkfifo(d / "T-FIFO.json")
+    code, report = audit(capsys, str(d), reqs)
+    assert (code, report["status"]) == (2, "error") and "not a regular file" in report["summary"]
+    (d / "T-FIFO.json").unlink()
+    (d / "T-DEV.json").symlink_to("/dev/zero")
+    code, report = audit(capsys, str(d), reqs)
+    assert (code, report["status"]) == (2, "error") and "T-DEV.json" in report["summary"]
