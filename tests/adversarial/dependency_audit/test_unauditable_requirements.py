@@ -108,7 +108,7 @@ def test_the_cli_offers_exactly_the_core_kinds():
     assert CLI_KINDS == UNAUDITED_KINDS
 
 
-@settings(max_examples=80)
+@settings(max_examples=60)
 @given(items=st.lists(unauditable(), min_size=1, max_size=4), vulnerable=st.booleans())
 def test_unauditable_lines_are_an_error_unless_allowed(items, vulnerable, tmp_path_factory, capsys):
     root = tmp_path_factory.mktemp("req") / "project"

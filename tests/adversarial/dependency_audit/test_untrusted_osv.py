@@ -135,7 +135,7 @@ def _set(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
     node[path[-1]] = value
 
 
-@settings(max_examples=120)
+@settings(max_examples=90)
 @given(data=st.data())
 def test_wrong_types_anywhere_are_errors_naming_the_advisory(data, tmp_path_factory, capsys, reqs):
     path, expected = data.draw(st.sampled_from(FIELDS))

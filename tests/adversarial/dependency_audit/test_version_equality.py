@@ -66,7 +66,7 @@ def _pin(tmp_path: Path, line: str) -> Version:
     return pin.version
 
 
-@settings(max_examples=120)
+@settings(max_examples=100)
 @given(data=st.data())
 def test_every_listed_version_is_found_under_any_equivalent_spelling(data, tmp_path_factory):
     pairs = _listed_pairs()
