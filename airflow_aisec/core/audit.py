@@ -79,7 +79,7 @@ def source_specs(
     if reqs:
         specs.append(SourceSpec("requirements", files=tuple(reqs)))
     if path:
-        specs.append(SourceSpec("path", target=str(_site_packages(path))))
+        specs.extend(SourceSpec("path", target=str(site)) for site in _site_packages(path))
     if project:
         specs.append(SourceSpec("project", target=str(_project_dir(project))))
     if not specs:
@@ -87,17 +87,29 @@ def source_specs(
     return specs
 
 
-def _site_packages(path: str) -> Path:
-    """A virtualenv / prefix directory → its site-packages; a site-packages directory as is."""
+def _site_packages(path: str) -> list[Path]:
+    """A virtualenv / prefix directory → every site-packages in it; a site-packages directory as is.
+
+    A prefix can hold several (``lib/python3.10`` and ``lib/python3.12``, ``lib`` and ``lib64``): each
+    is audited, none is silently chosen over the others (directories reached twice through a symlink
+    are audited once).
+    """
     p = Path(path)
     if not p.is_dir():
         raise AisecInputError(f"environment path {path!r} is not a directory")
-    if any(p.glob("*.dist-info")) or p.name in ("site-packages", "dist-packages"):
-        return p
-    candidates = sorted(p.glob("lib/python3*/site-packages")) + sorted(p.glob("Lib/site-packages"))
+    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
+        return [p]
+    patterns = ("lib/python3*/site-packages", "lib64/python3*/site-packages", "Lib/site-packages")
+    candidates: list[Path] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        for site in sorted(p.glob(pattern)):
+            if site.is_dir() and site.resolve() not in seen:
+                seen.add(site.resolve())
+                candidates.append(site)
     if not candidates:
         raise AisecInputError(f"environment path {path!r} is neither a virtualenv nor a site-packages directory")
-    return candidates[-1]
+    return candidates
 
 
 def _project_dir(project: str) -> Path:
@@ -436,6 +448,13 @@ def run_audit(
     """
     if fail_on not in FAIL_ON_LEVELS:
         raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    if max_db_age_days is not None:
+        import math
+
+        if isinstance(max_db_age_days, bool) or not isinstance(max_db_age_days, (int, float)):
+            raise AisecInputError(f"max_db_age_days must be a number of days, not {max_db_age_days!r}")
+        if not math.isfinite(max_db_age_days) or max_db_age_days < 0:
+            raise AisecInputError(f"max_db_age_days must be a finite number >= 0, not {max_db_age_days!r}")
     if unknown_severity not in SEVERITY_RANK:
         raise AisecInputError(f"unknown_severity must be a severity, not {unknown_severity!r}")
     if not osv_db and service not in SERVICES:

@@ -160,3 +160,10 @@ def test_no_sbom_is_published_for_an_incomplete_audit(tmp_path, capsys):
     sbom = tmp_path / "sbom.json"
     code, _ = run_cli(capsys, ["audit", "-r", str(reqs), "--osv-db", str(snapshot_path()), "--sbom", str(sbom)])
     assert code == 2 and not sbom.exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "-inf"])
+def test_the_freshness_gate_cannot_be_disabled_by_an_odd_number(tmp_path, capsys, clean_reqs, value):
+    db = write_db(tmp_path / "db.zip", [stamp(NOW - timedelta(days=900))] * 3)
+    code, report = run_cli(capsys, ["audit", "-r", str(clean_reqs), "--osv-db", db, f"--max-db-age-days={value}"])
+    assert (code, report["status"]) == (2, "error") and "max_db_age_days" in report["summary"]

@@ -171,3 +171,14 @@ def test_ignore_entries_apply_to_any_spelling_of_the_package(data, tmp_path_fact
     code, report = run_cli(capsys, argv)
     assert (code, report["status"]) == (2, "error")
     assert "unknown key" in report["summary"]
+
+
+def test_every_site_packages_of_a_prefix_is_audited(tmp_path, capsys):
+    """A prefix with two interpreters' site-packages: the vulnerable one is not skipped for the other."""
+    for pyver, name, version in (("python3.10", "gratient", "0.5"), ("python3.12", "six", "1.16.0")):
+        meta = tmp_path / "venv" / "lib" / pyver / "site-packages" / f"{name}-{version}.dist-info"
+        meta.mkdir(parents=True)
+        (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    code, report = run_cli(capsys, ["audit", "--path", str(tmp_path / "venv"), "--osv-db", str(snapshot_path())])
+    assert (code, [f["id"] for f in report["findings"]]) == (1, ["PYSEC-2024-1"]), report["summary"]
+    assert report["metrics"]["packages_audited"] == 2
