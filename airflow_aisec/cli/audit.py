@@ -6,6 +6,10 @@ import argparse
 
 from airflow_aisec.cli._common import FORMATS, add_format_argument, run_report
 
+#: Kinds accepted by ``--allow-unaudited`` (the same as airflow_aisec.core.reqfile.UNAUDITED_KINDS;
+#: repeated here so that building the parser imports nothing heavy).
+UNAUDITED_KINDS = ("editable", "direct-url", "unpinned", "option", "include", "unversioned")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     audit = subparsers.add_parser(
@@ -14,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Audit an environment, pinned requirements or a project for known vulnerabilities. With no "
             "source, audits this interpreter's environment. Vulnerabilities come from --osv-db (else "
-            "$AISEC_OSV_DB), else pip-audit's online service. Exit 0 pass, 1 vulnerable, 2 could not audit."
+            "$AISEC_OSV_DB), else pip-audit's online service. Anything that cannot be audited (editable, URL "
+            "or unpinned requirements, index options, includes outside the file's directory, packages without "
+            "a version) is an error unless --allow-unaudited KIND. Exit 0 pass, 1 vulnerable, 2 could not audit."
         ),
     )
     audit.add_argument(
@@ -51,6 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     audit.add_argument("--max-db-age-days", type=float, help="error when the offline database is older than this")
     audit.add_argument("--sbom", metavar="FILE", help="write a CycloneDX JSON SBOM here")
+    audit.add_argument(
+        "--allow-unaudited",
+        action="append",
+        default=[],
+        choices=UNAUDITED_KINDS,
+        metavar="KIND",
+        help="accept (report, status warn) instead of error what the audit cannot inspect, of this kind: "
+        + ", ".join(UNAUDITED_KINDS)
+        + "; repeatable",
+    )
     add_format_argument(audit, FORMATS)
     audit.set_defaults(func=_audit)
 
@@ -86,6 +102,7 @@ def _audit(args: argparse.Namespace) -> int:
             ignore_file=args.ignore_file,
             max_db_age_days=args.max_db_age_days,
             sbom_path=args.sbom,
+            allow_unaudited=args.allow_unaudited,
         )
 
     try:

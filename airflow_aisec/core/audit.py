@@ -4,8 +4,9 @@ What is audited comes from pip-audit's own dependency sources (no re-implemented
 
 * the running interpreter's environment, or another one given as a virtualenv / site-packages path
   (``PipSource``);
-* pinned requirements files (``RequirementSource`` in its no-resolve mode: every line must be ``==``
-  pinned, as in a lock export — nothing is downloaded);
+* pinned requirements files, read strictly by :mod:`airflow_aisec.core.reqfile` (pip's own line
+  parser; every line must be one exact ``==`` pin, as in a lock export — nothing is downloaded or
+  resolved; ``-r``/``-c`` files inside the top-level file's directory are followed);
 * a project directory: ``pylock.toml`` / ``pylock.*.toml`` when present (``PyLockSource``), else its
   ``pyproject.toml`` (``PyProjectSource``, which resolves with pip and so needs the package index).
 
@@ -15,13 +16,17 @@ services. The verdict applies a policy: severity gate (``fail_on``), an ignore f
 expire, and a database freshness gate. "Vulnerable" (status ``fail``) and "could not audit" (status
 ``error``: unreachable service, corrupt database, unparsable requirements) stay distinct.
 
+Whatever the audit cannot inspect (editable and direct-URL requirements, unpinned lines, index
+options, includes it does not follow, packages without an auditable version) is counted in the
+report (``unaudited*`` metrics, ``details.unaudited``) and is an ``error`` unless its kind is in
+``allow_unaudited`` — then the status is at least ``warn``, never ``pass``.
+
 No Airflow import here; pip-audit is imported inside functions (it spawns ``pip`` at import time).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,9 +35,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_aisec.core.osv import OsvDatabase, severity_of
+from airflow_aisec.core.osv import FRESHNESS_RANK, OsvDatabase, severity_of
+from airflow_aisec.core.reqfile import UNAUDITED_KINDS, ParsedRequirements, Unaudited, parse_requirement_files
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITY_RANK, Report
+from airflow_aisec.utils import strictjson
 
 #: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).
 FAIL_ON_LEVELS = ("critical", "high", "medium", "low", "any")
@@ -72,7 +79,7 @@ def source_specs(
     if reqs:
         specs.append(SourceSpec("requirements", files=tuple(reqs)))
     if path:
-        specs.append(SourceSpec("path", target=str(_site_packages(path))))
+        specs.extend(SourceSpec("path", target=str(site)) for site in _site_packages(path))
     if project:
         specs.append(SourceSpec("project", target=str(_project_dir(project))))
     if not specs:
@@ -80,17 +87,29 @@ def source_specs(
     return specs
 
 
-def _site_packages(path: str) -> Path:
-    """A virtualenv / prefix directory → its site-packages; a site-packages directory as is."""
+def _site_packages(path: str) -> list[Path]:
+    """A virtualenv / prefix directory → every site-packages in it; a site-packages directory as is.
+
+    A prefix can hold several (``lib/python3.10`` and ``lib/python3.12``, ``lib`` and ``lib64``): each
+    is audited, none is silently chosen over the others (directories reached twice through a symlink
+    are audited once).
+    """
     p = Path(path)
     if not p.is_dir():
         raise AisecInputError(f"environment path {path!r} is not a directory")
-    if any(p.glob("*.dist-info")) or p.name in ("site-packages", "dist-packages"):
-        return p
-    candidates = sorted(p.glob("lib/python3*/site-packages")) + sorted(p.glob("Lib/site-packages"))
+    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
+        return [p]
+    patterns = ("lib/python3*/site-packages", "lib64/python3*/site-packages", "Lib/site-packages")
+    candidates: list[Path] = []
+    seen: set[Path] = set()
+    for pattern in patterns:
+        for site in sorted(p.glob(pattern)):
+            if site.is_dir() and site.resolve() not in seen:
+                seen.add(site.resolve())
+                candidates.append(site)
     if not candidates:
         raise AisecInputError(f"environment path {path!r} is neither a virtualenv nor a site-packages directory")
-    return candidates[-1]
+    return candidates
 
 
 def _project_dir(project: str) -> Path:
@@ -111,19 +130,72 @@ def _pylocks(p: Path) -> list[Path]:
     return locks
 
 
-def _dependency_source(spec: SourceSpec) -> Any:
-    from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource, RequirementSource
+def _lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
+    """Lock entries installed from a VCS, a directory or an archive: audited by their version, but counted.
+
+    Their content is not what the index release of that version holds (kind ``direct-url``); entries
+    without a version are pip-audit's ``unversioned`` skips.
+    """
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    out = []
+    for lock in _pylocks(Path(spec.target)):
+        try:
+            data = tomllib.loads(lock.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise AisecInputError(f"lock file {str(lock)!r} cannot be read: {exc}") from None
+        packages = data.get("packages") if isinstance(data, dict) else None
+        for i, pkg in enumerate(packages if isinstance(packages, list) else ()):
+            if not isinstance(pkg, dict) or not pkg.get("version"):
+                continue
+            kinds = [k for k in ("vcs", "directory", "archive") if k in pkg]
+            if kinds:
+                out.append(
+                    Unaudited(
+                        "direct-url",
+                        f"{lock}:packages[{i}]",
+                        f"{str(pkg.get('name'))[:100]} {str(pkg.get('version'))[:50]} ({kinds[0]})",
+                        f"installed from a {kinds[0]}, not an index release: its version says little about its content",
+                    )
+                )
+    return out
+
+
+def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
+    from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource
 
     if spec.kind == "environment":
         return PipSource()
     if spec.kind == "path":
         return PipSource(paths=[Path(spec.target)])
     if spec.kind == "requirements":
-        return RequirementSource([Path(f) for f in spec.files], disable_pip=True, no_deps=True)
+        return _pinned_source(parsed or parse_requirement_files(spec.files))
     locks = _pylocks(Path(spec.target))
     if locks:
         return PyLockSource(locks)
     return PyProjectSource(Path(spec.target) / "pyproject.toml")
+
+
+def _pinned_source(parsed: ParsedRequirements) -> Any:
+    """A pip-audit ``DependencySource`` yielding the exact pins :mod:`~airflow_aisec.core.reqfile` read."""
+    from pip_audit._dependency_source import DependencySource
+    from pip_audit._service import ResolvedDependency
+
+    class PinnedSource(DependencySource):
+        def collect(self) -> Any:
+            seen: set[tuple[str, Any]] = set()
+            for pin in parsed.pins:
+                if (pin.name, pin.version) not in seen:
+                    seen.add((pin.name, pin.version))
+                    yield ResolvedDependency(name=pin.name, version=pin.version)
+
+        def fix(self, fix_version: Any) -> None:  # pragma: no cover - the audit never fixes
+            raise NotImplementedError
+
+    return PinnedSource()
 
 
 # --------------------------------------------------------------------------------------- service
@@ -212,7 +284,7 @@ class IgnoreEntry:
 
         if self.id.upper() not in {i.upper() for i in ids}:
             return False
-        return self.package is None or canonicalize_name(self.package) == canonicalize_name(package)
+        return self.package is None or canonicalize_name(self.package.strip()) == canonicalize_name(package)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "reason": self.reason, "expires": self.expires.isoformat(), "package": self.package}
@@ -227,43 +299,70 @@ def load_ignore_file(path: str | os.PathLike[str]) -> list[IgnoreEntry]:
     p = Path(path)
     if not p.is_file():
         raise AisecInputError(f"ignore file {str(p)!r} does not exist")
-    text = p.read_text(encoding="utf-8")
     try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            try:
-                import tomllib
-            except ImportError:  # pragma: no cover - Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AisecInputError(f"ignore file {str(p)!r} cannot be read: {exc}") from None
+    if p.suffix == ".json":
+        data = strictjson.loads(text, source=f"ignore file {str(p)!r}")
+    else:
+        try:
+            import tomllib
+        except ImportError:  # pragma: no cover - Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
             data = tomllib.loads(text)
-    except ValueError as exc:
-        raise AisecInputError(f"ignore file {str(p)!r} cannot be parsed: {exc}") from exc
+        except ValueError as exc:
+            raise AisecInputError(f"ignore file {str(p)!r} cannot be parsed: {exc}") from None
     raw = data.get("ignore") if isinstance(data, dict) else None
     if not isinstance(raw, list):
         raise AisecInputError(f"ignore file {str(p)!r} must contain a list named 'ignore'")
+    extra = sorted(set(data) - {"ignore"}) if isinstance(data, dict) else []
+    if extra:
+        raise AisecInputError(f"ignore file {str(p)!r}: unknown top-level key(s) {extra}")
     entries = []
     for i, item in enumerate(raw):
         where = f"ignore file {str(p)!r} entry {i + 1}"
         if not isinstance(item, dict):
             raise AisecInputError(f"{where} must be a table/object")
+        unknown = sorted(set(item) - {"id", "reason", "expires", "package"})
+        if unknown:  # a misspelt "package" would otherwise widen the ignore to every package
+            raise AisecInputError(f"{where} has unknown key(s) {unknown} (allowed: id, reason, expires, package)")
+        for key in ("id", "reason", "package"):
+            if key in item and not isinstance(item[key], str):
+                raise AisecInputError(f"{where}: {key} must be a string")
         missing = [k for k in ("id", "reason", "expires") if not str(item.get(k) or "").strip()]
         if missing:
             raise AisecInputError(
                 f"{where} is missing {', '.join(missing)} (an ignore needs an id, a reason and an expiry)"
             )
+        package = item.get("package")
+        if package is not None and not _valid_name(package):
+            raise AisecInputError(f"{where}: package {package[:60]!r} is not a valid project name")
         expires = item["expires"]
         if isinstance(expires, datetime):
             expires = expires.date()
-        elif not isinstance(expires, date):
+        elif isinstance(expires, date):
+            pass
+        elif isinstance(expires, str):
             try:
-                expires = date.fromisoformat(str(expires))
+                expires = date.fromisoformat(expires.strip())
             except ValueError as exc:
                 raise AisecInputError(
                     f"{where} has an invalid expires date {item['expires']!r} (use YYYY-MM-DD)"
                 ) from exc
-        entries.append(IgnoreEntry(str(item["id"]).strip(), str(item["reason"]).strip(), expires, item.get("package")))
+        else:
+            raise AisecInputError(
+                f"{where} has an invalid expires date of type {type(expires).__name__} (use YYYY-MM-DD)"
+            )
+        entries.append(IgnoreEntry(item["id"].strip(), item["reason"].strip(), expires, package))
     return entries
+
+
+def _valid_name(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", name.strip()) is not None
 
 
 # ----------------------------------------------------------------------------------------- audit
@@ -271,6 +370,41 @@ def load_ignore_file(path: str | os.PathLike[str]) -> list[IgnoreEntry]:
 class _Collected:
     source: SourceSpec
     results: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    #: installed distributions the dependency source did not list (``path`` sources)
+    unlisted: list[Unaudited] = field(default_factory=list)
+
+
+def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]]]) -> list[Unaudited]:
+    """``*.dist-info`` / ``*.egg-info`` entries of a site-packages directory that pip did not list.
+
+    pip silently ignores distributions whose metadata it rejects (an invalid name, say); they are still
+    importable, so they are reported instead of dropped.
+    """
+    from importlib.metadata import PathDistribution
+
+    from airflow_aisec.core.osv import lookup_key
+
+    listed = {lookup_key(str(dep.name)) for dep, _ in results}
+    out = []
+    site = Path(spec.target)
+    for entry in sorted(site.iterdir()):
+        if not entry.name.endswith((".dist-info", ".egg-info")):
+            continue
+        try:
+            name = PathDistribution(entry).metadata["Name"] or ""
+        except Exception:  # unreadable metadata is exactly what must not vanish
+            name = ""
+        key = lookup_key(name) if name else ""
+        if not key or key not in listed:
+            out.append(
+                Unaudited(
+                    "unversioned",
+                    spec.label,
+                    (name or entry.name)[:200],
+                    f"installed metadata {entry.name[:100]!r} that pip does not list (rejected or unreadable)",
+                )
+            )
+    return out
 
 
 def run_audit(
@@ -288,6 +422,7 @@ def run_audit(
     ignore_file: str | os.PathLike[str] | None = None,
     max_db_age_days: float | None = None,
     sbom_path: str | os.PathLike[str] | None = None,
+    allow_unaudited: Sequence[str] = (),
     today: date | None = None,
 ) -> Report:
     """Audit dependencies for known vulnerabilities and return a ``dependency_audit`` report.
@@ -301,7 +436,11 @@ def run_audit(
     :param fail_on: ``critical|high|medium|low|any``: findings at or above fail; below → ``warn``.
     :param unknown_severity: severity given to advisories without CVSS or database severity.
     :param ignore_file: accepted risks with reasons and expiry dates (:func:`load_ignore_file`).
-    :param max_db_age_days: offline database freshness gate (error when older).
+    :param max_db_age_days: offline database freshness gate (error when older). The database's date is
+        its 10th newest ``modified`` timestamp, so one outlier record cannot make it look fresh.
+    :param allow_unaudited: kinds of things the audit cannot inspect that are accepted (reported,
+        status at least ``warn``) instead of an ``error``: any of ``editable``, ``direct-url``,
+        ``unpinned``, ``option``, ``include``, ``unversioned``.
     :param sbom_path: write a CycloneDX JSON SBOM here (atomically); its SHA-256 goes into the report.
     :raises AisecInputError: bad arguments or inputs (named).
     :raises AisecUndecidableError: corrupt database, a dependency source that cannot be read.
@@ -309,12 +448,21 @@ def run_audit(
     """
     if fail_on not in FAIL_ON_LEVELS:
         raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    if max_db_age_days is not None:
+        import math
+
+        if isinstance(max_db_age_days, bool) or not isinstance(max_db_age_days, (int, float)):
+            raise AisecInputError(f"max_db_age_days must be a number of days, not {max_db_age_days!r}")
+        if not math.isfinite(max_db_age_days) or max_db_age_days < 0:
+            raise AisecInputError(f"max_db_age_days must be a finite number >= 0, not {max_db_age_days!r}")
     if unknown_severity not in SEVERITY_RANK:
         raise AisecInputError(f"unknown_severity must be a severity, not {unknown_severity!r}")
     if not osv_db and service not in SERVICES:
         raise AisecInputError(f"service must be one of {SERVICES}, not {service!r}")
+    allowed = _allowed_kinds(allow_unaudited)
     specs = source_specs(requirements=requirements, path=path, project=project)
     ignores = load_ignore_file(ignore_file) if ignore_file else []
+    parsed = {spec: parse_requirement_files(spec.files) for spec in specs if spec.kind == "requirements"}
     today = today or datetime.now(timezone.utc).date()
     subject = " + ".join(s.label for s in specs)
     report = Report.start("dependency_audit", subject, tags=TAGS)
@@ -326,7 +474,7 @@ def run_audit(
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aisec-osv-load")
         db_future = executor.submit(OsvDatabase.load, osv_db)
     try:
-        collected, vuln_service = _collect(specs, db_future, service, osv_url, timeout, cache_dir)
+        collected, vuln_service = _collect(specs, parsed, db_future, service, osv_url, timeout, cache_dir)
     finally:
         if executor is not None:
             executor.shutdown(wait=True)
@@ -340,8 +488,8 @@ def run_audit(
         report.metrics["db_age_days"] = age
         if max_db_age_days is not None and (age is None or age > max_db_age_days):
             return report.error(
-                f"offline OSV database {db.source!r} is too old to trust: newest record {age} days old "
-                f"(max_db_age_days={max_db_age_days}); refresh it with `aisec osv-sync`"
+                f"offline OSV database {db.source!r} is too old to trust: its {FRESHNESS_RANK}th newest record is "
+                f"{age} days old (max_db_age_days={max_db_age_days}); refresh it with `aisec osv-sync`"
             )
     else:
         report.details["database"] = {"service": service, "url": osv_url}
@@ -355,13 +503,86 @@ def run_audit(
         ignores=ignores,
         today=today,
     )
-    if sbom_path:
+    status, summary = _unaudited_policy(report, parsed, collected, allowed, status, summary)
+    if sbom_path and status != "error":  # an incomplete inventory is not published as an SBOM
         _write_sbom(report, collected, sbom_path)
     return report.finish(status, summary)
 
 
+def _allowed_kinds(allow_unaudited: Sequence[str] | str) -> frozenset[str]:
+    if isinstance(allow_unaudited, str):
+        allow_unaudited = [k for k in allow_unaudited.replace(",", " ").split() if k]
+    kinds = frozenset(str(k).strip() for k in allow_unaudited or ())
+    unknown = sorted(kinds - set(UNAUDITED_KINDS))
+    if unknown:
+        raise AisecInputError(f"allow_unaudited: unknown kind(s) {unknown}; choose from {list(UNAUDITED_KINDS)}")
+    return kinds
+
+
+def _unaudited_policy(
+    report: Report,
+    parsed: dict[SourceSpec, ParsedRequirements],
+    collected: list[_Collected],
+    allowed: frozenset[str],
+    status: str,
+    summary: str,
+) -> tuple[str, str]:
+    """Count everything the audit did not inspect and decide it by policy (error unless allowed)."""
+    items: list[Unaudited] = []
+    files: list[str] = []
+    marker_excluded: list[str] = []
+    options_ignored: list[str] = []
+    for reqs in parsed.values():
+        items.extend(reqs.unaudited)
+        files.extend(reqs.files)
+        marker_excluded.extend(reqs.marker_excluded)
+        options_ignored.extend(reqs.options_ignored)
+    empty = [entry.source.label for entry in collected if not entry.results and not entry.unlisted]
+    for entry in collected:
+        items.extend(entry.unlisted)
+        for dep, _vulns in entry.results:
+            if dep.is_skipped():
+                items.append(Unaudited("unversioned", entry.source.label, str(dep.name)[:200], str(dep.skip_reason)))
+    if parsed:
+        empty = [e for e in empty if not any(spec.label == e and reqs.unaudited for spec, reqs in parsed.items())]
+    counts = {kind: sum(1 for i in items if i.kind == kind) for kind in UNAUDITED_KINDS}
+    refused = [i for i in items if i.kind not in allowed]
+    report.metrics["unaudited"] = len(items)
+    report.metrics["unaudited_refused"] = len(refused)
+    report.metrics.update({f"unaudited_{k.replace('-', '_')}": v for k, v in counts.items()})
+    if parsed:
+        report.metrics["requirement_files"] = len(files)
+        report.metrics["marker_excluded"] = len(marker_excluded)
+        report.metrics["options_ignored"] = len(options_ignored)
+        report.details["requirements"] = {
+            "files": files,
+            "marker_excluded": marker_excluded,
+            "marker_policy": "lines whose environment marker is false here are audited anyway (counted)",
+            "options_ignored": options_ignored,
+        }
+    report.details["policy"]["allow_unaudited"] = sorted(allowed)
+    if items:
+        report.details["unaudited"] = [i.to_dict(i.kind in allowed) for i in items]
+    if empty:
+        report.metrics["empty_sources"] = len(empty)
+        return "error", f"nothing to audit in {', '.join(empty)}: no package was found there; " + summary
+    if refused:
+        kinds = ", ".join(f"{counts[k]} {k}" for k in UNAUDITED_KINDS if any(i.kind == k for i in refused))
+        first = refused[0]
+        return "error", (
+            f"could not audit {len(refused)} item(s) ({kinds}), not allowed by policy "
+            f"(allow_unaudited={sorted(allowed)}); first: {first.where}: {first.item} ({first.reason}); " + summary
+        )
+    if items and status == "pass":
+        status = "warn"
+    if items:
+        summary += f"; {len(items)} item(s) not audited, allowed by policy"
+    return status, summary
+
+
 def _collect(
     specs: list[SourceSpec],
+    parsed: dict[SourceSpec, ParsedRequirements],
     db_future: Future[OsvDatabase] | None,
     service: str,
     osv_url: str | None,
@@ -383,7 +604,7 @@ def _collect(
     for spec in specs:
         entry = _Collected(spec)
         try:
-            entry.results = list(auditor.audit(_dependency_source(spec)))
+            entry.results = list(auditor.audit(_dependency_source(spec, parsed.get(spec))))
         except AisecError:  # e.g. the offline database failed to load (named already)
             raise
         except DependencySourceError as exc:
@@ -396,6 +617,10 @@ def _collect(
             raise AisecTransientError(
                 f"vulnerability service {where!r} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
+        if spec.kind == "path":
+            entry.unlisted = _unlisted_distributions(spec, entry.results)
+        elif spec.kind == "project":
+            entry.unlisted = _lock_direct_references(spec)
         collected.append(entry)
     return collected, vuln_service
 
@@ -492,6 +717,7 @@ def _apply(
             "ignored": len(ignored),
             "ignore_expired": len(expired),
             "advisories_default_severity": default_severity,
+            "uncertain_matches": sum(1 for f in report.findings if f.details.get("certain") is False),
             **{f"findings_{k}": v for k, v in counts.items()},
         }
     )

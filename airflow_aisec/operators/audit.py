@@ -35,6 +35,9 @@ class DependencyAuditOperator(AisecBaseOperator):
     :param ignore_file: accepted risks (id or alias, reason, expiry date), TOML or JSON. (templated)
     :param max_db_age_days: error when the offline database's newest record is older than this.
     :param sbom_path: write a CycloneDX JSON SBOM here; its SHA-256 is in the report. (templated)
+    :param allow_unaudited: kinds of things the audit cannot inspect that are accepted (reported, status
+        ``warn``) instead of failing the task with ``error``: ``editable``, ``direct-url``, ``unpinned``,
+        ``option``, ``include``, ``unversioned``. Default: none (fail closed).
     """
 
     aisec_check = "dependency_audit"
@@ -66,6 +69,7 @@ class DependencyAuditOperator(AisecBaseOperator):
         ignore_file: str | None = None,
         max_db_age_days: float | None = None,
         sbom_path: str | None = None,
+        allow_unaudited: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -87,6 +91,7 @@ class DependencyAuditOperator(AisecBaseOperator):
         self.ignore_file = ignore_file
         self.max_db_age_days = max_db_age_days
         self.sbom_path = sbom_path
+        self.allow_unaudited = [allow_unaudited] if isinstance(allow_unaudited, str) else list(allow_unaudited)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.audit import run_audit
@@ -110,6 +115,7 @@ class DependencyAuditOperator(AisecBaseOperator):
                 ignore_file=self.ignore_file,
                 max_db_age_days=self.max_db_age_days,
                 sbom_path=self.sbom_path,
+                allow_unaudited=self.allow_unaudited,
             ),
         )
         sbom = report.get("details", {}).get("sbom") or {}

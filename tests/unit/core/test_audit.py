@@ -96,16 +96,24 @@ def test_several_sources_in_one_report(tmp_path, snapshot):
 
 
 # ---------------------------------------------------------------------------- could not audit
-def test_unpinned_requirement_is_an_input_error(tmp_path, snapshot):
-    with pytest.raises(AisecInputError, match=r"requirements:.*not pinned"):
-        run_audit(requirements=[reqs(tmp_path, "requests>=2.0")], osv_db=snapshot)
+def test_unpinned_requirement_is_an_error_unless_allowed(tmp_path, snapshot):
+    report = run_audit(requirements=[reqs(tmp_path, "requests>=2.0", "six==1.16.0")], osv_db=snapshot)
+    assert report.status == "error"
+    assert "not pinned" in report.summary and "requirements.txt:1" in report.summary
+    assert report.metrics["unaudited_unpinned"] == 1 and report.metrics["packages_audited"] == 1
+    allowed = run_audit(
+        requirements=[reqs(tmp_path, "requests>=2.0", "six==1.16.0")], osv_db=snapshot, allow_unaudited=["unpinned"]
+    )
+    assert allowed.status == "warn"  # reported, never a pass
+    assert allowed.to_dict()["details"]["unaudited"][0]["allowed"] is True
 
 
 def test_invalid_requirements_line_is_an_input_error(tmp_path, snapshot):
-    with pytest.raises(AisecInputError, match="cannot read dependencies from requirements:.*invalid"):
+    with pytest.raises(AisecInputError, match=r"requirements\.txt:1: invalid requirement line"):
         run_audit(requirements=[reqs(tmp_path, "this is not a requirement!!")], osv_db=snapshot)
-    with pytest.raises(AisecInputError, match="Invalid version"):
-        run_audit(requirements=[reqs(tmp_path, "requests=====2", name="r2.txt")], osv_db=snapshot)
+    # "=====2" is arbitrary equality (===) with "==2": not a PEP 440 version, so not auditable
+    odd = run_audit(requirements=[reqs(tmp_path, "requests=====2", name="r2.txt")], osv_db=snapshot)
+    assert odd.status == "error" and "not PEP 440" in odd.summary
 
 
 def test_missing_inputs_are_named(tmp_path, snapshot):
@@ -275,8 +283,11 @@ def test_packages_that_cannot_be_audited_are_reported_not_passed(tmp_path, snaps
         meta.mkdir(parents=True)
         (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     report = run_audit(path=str(site), osv_db=snapshot)
-    assert report.status == "warn"
-    assert report.metrics["packages_skipped"] == 1
+    assert report.status == "error"  # not allowed by default: fail closed
+    assert report.metrics["packages_skipped"] == 1 and report.metrics["unaudited_unversioned"] == 1
     (skipped,) = report.to_dict()["details"]["skipped"]
     assert skipped["package"] == "legacy-thing"
-    assert "could not be audited" in report.summary
+    assert "could not audit 1 item(s) (1 unversioned)" in report.summary
+    allowed = run_audit(path=str(site), osv_db=snapshot, allow_unaudited=["unversioned"])
+    assert allowed.status == "warn"
+    assert "could not be audited" in allowed.summary

@@ -138,9 +138,13 @@ def test_overlapping_intervals_in_one_range_fail_closed():
     assert ids(db, "pyspark", "3.2.1") == ["T-OV"]
 
 
-def test_git_ranges_are_ignored_for_package_versions():
+def test_git_only_ranges_are_an_uncertain_match_not_a_silent_pass():
     rec = record("T-GIT", "pkg", None, versions=None)
     rec["affected"][0]["ranges"] = [{"type": "GIT", "repo": "x", "events": [{"introduced": "0"}, {"fixed": "abc123"}]}]
+    (match,) = db_of(rec).query("pkg", "1.0")
+    assert match.certain is False and "without evaluable versions" in match.reason
+    # with an ECOSYSTEM range beside it, the GIT range is ignored and the ECOSYSTEM range decides
+    rec["affected"][0]["ranges"].append({"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0"}]})
     assert ids(db_of(rec), "pkg", "1.0") == []
 
 
@@ -199,10 +203,10 @@ def test_load_errors_name_the_input(tmp_path):
     with pytest.raises(AisecUndecidableError, match=r"bad\.zip.*not a valid zip"):
         OsvDatabase.load(tmp_path / "bad.zip")
     write_zip(tmp_path / "badjson.zip", [], {"X-1.json": "{not json"})
-    with pytest.raises(AisecUndecidableError, match=r"record 'X-1\.json' is not valid JSON"):
+    with pytest.raises(AisecUndecidableError, match=r"record 'X-1\.json': not valid JSON"):
         OsvDatabase.load(tmp_path / "badjson.zip")
     write_zip(tmp_path / "noid.zip", [], {"X-2.json": json.dumps({"affected": []})})
-    with pytest.raises(AisecUndecidableError, match="has no 'id'"):
+    with pytest.raises(AisecUndecidableError, match="missing 'id'"):
         OsvDatabase.load(tmp_path / "noid.zip")
 
 
