@@ -68,7 +68,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_path: str | os.PathLike[str]) -> str:
     """The SHA-256 a manifest records for ``model_path`` (matched by relative path or file name).
 
-    Accepted: an ``aisec.manifest/v1`` manifest (``aisec hash`` / ``ArtifactHashOperator``, sha256,
+    Accepted: an ``aisec.manifest/v2`` (or v1) manifest (``aisec hash`` / ``ArtifactHashOperator``, sha256,
     root digest checked), ``{"files": {"name": "<hex>" | {"sha256": "<hex>"}}}`` or
     ``{"files": [{"path": "name", "sha256": "<hex>"}]}``.
     """
@@ -80,9 +80,9 @@ def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_p
     except (OSError, ValueError) as exc:
         raise AisecInputError(f"{source} is unreadable: {exc}") from exc
     entries: dict[str, Any] = {}
-    if isinstance(manifest, dict) and manifest.get("schema") == "aisec.manifest/v1":
-        from airflow_aisec.core.hashing import parse_manifest
+    from airflow_aisec.core.hashing import MANIFEST_SCHEMAS, parse_manifest
 
+    if isinstance(manifest, dict) and manifest.get("schema") in MANIFEST_SCHEMAS:
         doc = parse_manifest(raw, source)  # validates entries and the root digest
         if doc["algorithm"] != "sha256":
             raise AisecInputError(f"{source} uses {doc['algorithm']}; the model server verifies sha256")
