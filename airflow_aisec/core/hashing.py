@@ -531,6 +531,15 @@ def root_digest(
         for e in sorted(entries, key=lambda e: e["path"]):
             hasher.update(f"{e['digest']}  {e['size']}  {e['path']}\n".encode())
         return str(hasher.hexdigest())
+    hasher = new_hasher(algorithm)
+    for chunk in _encode_root(entries, algorithm, directories, kind):
+        hasher.update(chunk)
+    return str(hasher.hexdigest())
+
+
+def _encode_root(
+    entries: Iterable[dict[str, Any]], algorithm: str, directories: Iterable[str], kind: str
+) -> Iterator[bytes]:
     records: list[tuple[bytes, bytes, int, bytes, bytes]] = []
     for e in entries:
         etype = e.get("type") or (_LINK if e.get("link") is not None else _FILE)
@@ -547,16 +556,21 @@ def root_digest(
     for d in directories:
         records.append((str(d).encode("utf-8"), _DIR.encode(), 0, b"", b""))
     records.sort()
-    hasher = new_hasher(algorithm)
-    hasher.update(
+    yield (
         ROOT_DIGEST_TAG
         + _field(algorithm.encode("ascii"))
         + _field(kind.encode("ascii"))
         + len(records).to_bytes(8, "big")
     )
     for path, etype, size, digest, link in records:
-        hasher.update(_field(etype) + _field(path) + size.to_bytes(8, "big") + _field(digest) + _field(link))
-    return str(hasher.hexdigest())
+        yield _field(etype) + _field(path) + size.to_bytes(8, "big") + _field(digest) + _field(link)
+
+
+def root_digest_encoding(
+    entries: Iterable[dict[str, Any]], algorithm: str, *, directories: Iterable[str] = (), kind: str = "directory"
+) -> bytes:
+    """The exact bytes a v2 root digest hashes (documentation and tests; :func:`root_digest` streams them)."""
+    return b"".join(_encode_root(entries, algorithm, directories, kind))
 
 
 def default_workers() -> int:
