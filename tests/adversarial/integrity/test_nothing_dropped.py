@@ -116,8 +116,14 @@ def test_deep_trees_do_not_recurse(tmp_path, capsys):
         os.mkdir(p)
     with open(p + "/f", "wb") as fh:
         fh.write(b"x")
-    code, report = run(capsys, ["hash", str(root)])
-    assert code == 0 and report["metrics"]["files"] == 1
+    try:
+        code, report = run(capsys, ["hash", str(root)])
+        assert code == 0 and report["metrics"]["files"] == 1
+    finally:  # remove it iteratively too (shutil.rmtree recurses)
+        os.unlink(p + "/f")
+        while p != str(root):
+            os.rmdir(p)
+            p = os.path.dirname(p)
 
 
 def test_non_utf8_and_backslash_names_cannot_be_recorded(tmp_path, capsys, model):
