@@ -66,6 +66,10 @@ PROGRESS_INTERVAL_SECONDS = 10.0
 PathLike = str | os.PathLike[str] | Any  # Any: object-storage paths (duck-typed)
 
 
+class ArtifactChangedError(AisecUndecidableError):
+    """The file or object changed while it was being hashed (the integrity sensor waits on this one)."""
+
+
 def available_algorithms() -> tuple[str, ...]:
     try:
         import blake3  # noqa: F401
@@ -274,7 +278,7 @@ def digest_file(
             or _fingerprint_local(after) != _fingerprint_local(now)
             or size != after.st_size
         ):
-            raise AisecUndecidableError(f"file changed while it was being hashed: {p}")
+            raise ArtifactChangedError(f"file changed while it was being hashed: {p}")
         return FileDigest(hasher.hexdigest(), size, head)
     # object storage (ObjectStoragePath / UPath): compare size and ETag-like info around the read
     try:
@@ -289,7 +293,7 @@ def digest_file(
     except OSError as exc:
         raise AisecUndecidableError(f"cannot read {path}: {exc}") from None
     if before_info != after_info or (before_info[0] is not None and before_info[0] != size):
-        raise AisecUndecidableError(f"object changed while it was being hashed: {path}")
+        raise ArtifactChangedError(f"object changed while it was being hashed: {path}")
     return FileDigest(hasher.hexdigest(), size, head)
 
 

@@ -35,10 +35,11 @@ def _setup(base):
     (base / "link").symlink_to(victim)
     (base / "dangling").symlink_to(base / "created-through-link")
     (base / "dirlink").symlink_to(base / "outdir")
+    os.mkfifo(base / "fifo")
     return model
 
 
-DESTS = ["outdir", "link", "dangling", "dirlink", "plainfile/m.json", "plainfile/sub/m.json", "outdir/.."]
+DESTS = ["outdir", "link", "dangling", "dirlink", "plainfile/m.json", "plainfile/sub/m.json", "outdir/..", "fifo"]
 
 
 @settings(max_examples=len(DESTS) * 3)

@@ -142,3 +142,21 @@ def test_object_store_prefix_boundaries(capsys, uri, allow, code):
     assert got == code and report["status"] == ("fail" if code == 1 else "error")
     if code == 1:
         assert report["findings"][0]["id"] == "AISEC-PROV-SOURCE"
+
+
+def test_mount_point_inside_a_dataset_is_refused(tmp_path, capsys):
+    import subprocess
+
+    allowed, ds, _ = _layout(tmp_path)
+    mnt = ds / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(mnt)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount here (needs root and CAP_SYS_ADMIN)")
+    try:
+        (mnt / "x.csv").write_bytes(b"from another filesystem")
+        digest = _digest(capsys, ds)
+        code, report = run(capsys, ["provenance", str(ds), "--allow-source", str(allowed), "--digest", digest])
+        assert code == 1 and report["findings"][0]["id"] == "AISEC-PROV-LINK"
+        assert "mount" in report["summary"]
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
