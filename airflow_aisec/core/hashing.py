@@ -57,6 +57,9 @@ ENTRY_TYPES = ("file", "symlink")
 #: Largest manifest document accepted (bytes) and most entries in one manifest.
 MAX_MANIFEST_BYTES = 256 * 2**20
 MAX_ENTRIES = 5_000_000
+#: Longest relative path and path segment accepted in a manifest (characters).
+MAX_PATH_CHARS = 4096
+MAX_NAME_CHARS = 255
 #: Read size: large enough to amortise Python overhead, small enough to stay cache-friendly.
 CHUNK_SIZE = 1 << 20
 #: Algorithms always available; ``blake3`` is added when the optional package is installed.
@@ -349,6 +352,8 @@ def check_rel_path(path: Any, where: str, *, legacy: bool = False) -> str:
         raise AisecInputError(f"{where}: entry path contains a backslash (ambiguous separator): {shown!r}")
     if path.startswith("/") or (len(path) >= 2 and path[1] == ":" and path[0].isalpha()):
         raise AisecInputError(f"{where}: entry outside its root (absolute path): {shown!r}")
+    if len(path) > MAX_PATH_CHARS or any(len(seg) > MAX_NAME_CHARS for seg in path.split("/")):
+        raise AisecInputError(f"{where}: entry path is longer than a file system allows: {shown[:60]!r}…")
     if any(seg in ("", ".", "..") for seg in path.split("/")):
         raise AisecInputError(f"{where}: entry outside its root or not canonical ('', '.', '..' segment): {shown!r}")
     try:
@@ -390,7 +395,8 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
         raise AisecUndecidableError(f"cannot stat {root}: {exc.strerror or exc}") from None
     if stat_module.S_ISREG(st.st_mode):
         name = _recordable(root.name, root)
-        return [_Item(name, root, st.st_size, nlink=st.st_nlink, is_root=True)]
+        real = root.resolve() if root.is_symlink() else root  # follow_symlinks: read the target itself
+        return [_Item(name, real, st.st_size, nlink=st.st_nlink, is_root=True)]
     if not stat_module.S_ISDIR(st.st_mode):
         raise AisecUndecidableError(f"{root} is a {special_kind(st.st_mode)}, not a file or directory; never opened")
     real_root = root.resolve()
@@ -766,6 +772,8 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any
         if kind is None:
             raise AisecInputError(f"{source}: missing 'kind'")
         raw_dirs = sj.get_list(doc, "directories", source)
+        if len(raw_dirs) + len(entries) > MAX_ENTRIES:
+            raise AisecInputError(f"{source} has more than {MAX_ENTRIES} entries and directories")
         directories = []
         for n, d in enumerate(raw_dirs):
             path = check_rel_path(d, f"{source} directories[{n}]")
@@ -774,12 +782,10 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any
             seen.add(path)
             directories.append(path)
         dir_set = set(directories)
-        for path in seen:
+        for path in seen:  # every listed directory is itself checked, so the parent suffices (linear)
             parent = posixpath.dirname(path)
-            while parent:
-                if parent not in dir_set:
-                    raise AisecInputError(f"{source}: {path!r} is listed but its parent {parent!r} is not a directory")
-                parent = posixpath.dirname(parent)
+            if parent and parent not in dir_set:
+                raise AisecInputError(f"{source}: {path[:200]!r} is listed but its parent is not a directory")
         if kind == "file" and (len(entries) != 1 or entries[0]["type"] != _FILE or directories):
             raise AisecInputError(f"{source}: a 'file' manifest must hold exactly one file entry")
     elif kind == "file" and len(entries) != 1:

@@ -223,3 +223,22 @@ def test_hostile_manifest_json_is_an_error(tmp_path, capsys, model, mutate):
     path.write_text(hostile)
     code, report = run(capsys, ["verify", str(model), "--manifest", str(path)])
     assert code == 2 and report["status"] == "error"
+
+
+@pytest.mark.parametrize("bad", ["a" * 256, "/".join(["d"] * 3000), "x/" + "y" * 5000])
+def test_absurdly_long_manifest_paths_are_errors(tmp_path, capsys, model, bad):
+    m = hashing.build_manifest(model)
+    m["entries"].append({"path": bad, "type": "file", "size": 0, "digest": m["entries"][0]["digest"]})
+    m["file_count"] = len(m["entries"])
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(m))
+    code, report = run(capsys, ["verify", str(model), "--manifest", str(path)])
+    assert code == 2 and "longer than a file system allows" in report["summary"]
+
+
+def test_follow_symlinks_on_a_symlinked_single_file(tmp_path, capsys, model):
+    link = tmp_path / "alias.bin"
+    link.symlink_to(model / "w.bin")
+    assert run(capsys, ["hash", str(link)])[0] == 2  # a symlinked root is refused unless followed
+    code, report = run(capsys, ["hash", str(link), "--follow-symlinks"])
+    assert code == 0 and report["details"]["kind"] == "file"

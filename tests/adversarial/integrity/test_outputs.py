@@ -101,3 +101,13 @@ def test_umask_077_is_honoured_too(tmp_path, capsys):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(tmp_path / "m.json").st_mode) == 0o600
+
+
+def test_splits_respect_the_umask(tmp_path, umask_022):
+    pd = pytest.importorskip("pandas")
+    from airflow_aisec.core.split import split_dataset
+
+    df = pd.DataFrame({"x": range(20), "y": [0, 1] * 10})
+    report = split_dataset(df, output_dir=tmp_path / "splits", seed=1, stratify_column="y").to_dict()
+    modes = {stat.S_IMODE(os.stat(s["path"]).st_mode) for s in report["details"]["splits"].values()}
+    assert modes == {0o644}

@@ -160,3 +160,17 @@ def test_mount_point_inside_a_dataset_is_refused(tmp_path, capsys):
         assert "mount" in report["summary"]
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_file_holding_the_encoded_dataset_tree_does_not_pass_for_the_dataset(tmp_path, capsys):
+    from airflow_aisec.core import hashing
+
+    allowed, ds, _ = _layout(tmp_path)
+    m = hashing.build_manifest(ds)
+    forged = allowed / "forged.bin"
+    forged.write_bytes(hashing.root_digest_encoding(m["entries"], "sha256", directories=m["directories"]))
+    code, report = run(
+        capsys, ["provenance", str(forged), "--allow-source", str(allowed), "--digest", m["root_digest"]]
+    )
+    assert code == 1 and report["findings"][0]["id"] == "AISEC-PROV-DIGEST"
+    assert "root-digest tag" in report["summary"]
