@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.core import provenance as prov
-from tests.adversarial.integrity.helpers import run
+from tests.adversarial.integrity.helpers import TREES, flatten, materialise, run
+
+TREES_WITH_FILES = TREES.filter(lambda t: any(k == "file" for k, _ in flatten(t).values()))
 
 
 def _layout(base):
@@ -174,3 +176,38 @@ def test_a_file_holding_the_encoded_dataset_tree_does_not_pass_for_the_dataset(t
     )
     assert code == 1 and report["findings"][0]["id"] == "AISEC-PROV-DIGEST"
     assert "root-digest tag" in report["summary"]
+
+
+SEGMENTS = st.text("abcxyz-_.", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=200)
+@given(SEGMENTS, st.text("abc-_.", min_size=1, max_size=4), SEGMENTS, st.integers(1, 3))
+def test_generated_prefix_and_dot_dot_tricks(tmp_path_factory, name, suffix, other, ups):
+    base = tmp_path_factory.getbasetemp() / "gen"
+    allow = str(base / name)
+    sibling = prov.parse_uri(str(base / (name + suffix)) + "/x.csv")  # /base/<name><suffix>: not under /base/<name>
+    assert prov.allowed_source(sibling, [allow]) is None
+    assert prov.allowed_source(sibling, [allow + "/"]) is None
+    assume(other != name)  # '/base/<name>/../<name>' is legitimately inside
+    escaped = prov.parse_uri(str(base / name) + "/" + "/".join([".."] * ups) + f"/{other}/x.csv")
+    assert prov.allowed_source(escaped, [allow]) is None
+    inside = prov.parse_uri(str(base / name / other / ".." / "x.csv"))
+    assert prov.allowed_source(inside, [allow]) == allow
+
+
+@settings(max_examples=40)
+@given(TREES_WITH_FILES)
+def test_generated_trees_pass_only_without_links(tmp_path_factory, capsys, tree):
+    base = tmp_path_factory.mktemp("gt")
+    ds = base / "allowed" / "ds"
+    materialise(ds, tree)
+    code, report = run(capsys, ["hash", str(ds)])
+    assert code == 0
+    argv = ["provenance", str(ds), "--allow-source", str(base / "allowed"), "--digest", report["details"]["digest"]]
+    code, report = run(capsys, argv)
+    has_link = any(kind == "symlink" for kind, _ in flatten(tree).values())
+    if has_link:
+        assert code == 1 and report["findings"][0]["id"] == "AISEC-PROV-LINK"
+    else:
+        assert code == 0 and report["status"] == "pass"
