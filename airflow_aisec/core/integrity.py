@@ -75,6 +75,16 @@ def compute_manifest(
     )
 
 
+def refuse_output_inside(output: str | os.PathLike[str], artifact: Any, what: str) -> None:
+    """Refuse to write ``output`` onto the artifact itself or inside it (it would destroy or change it)."""
+    if not hashing._is_local(artifact):
+        return
+    out = os.path.realpath(os.fspath(output))
+    art = os.path.realpath(os.fspath(hashing.as_path(artifact)))
+    if out == art or out.startswith(art.rstrip("/") + "/"):
+        raise AisecInputError(f"{what} {os.fspath(output)}: is the artifact or inside it; refusing to write there")
+
+
 def default_manifest_path(path: Any) -> str:
     """``<artifact>.manifest.json`` beside the artifact."""
     return os.fspath(path).rstrip("/") + ".manifest.json"
@@ -96,6 +106,11 @@ def hash_artifact(
     :param signing_key: when given, ``<manifest>.sig`` is written next to the manifest.
     """
     report = Report.start("integrity", str(path), tags=list(TAGS))
+    if signing_key is not None and manifest_path is None:
+        manifest_path = default_manifest_path(path)
+    if manifest_path is not None:
+        refuse_output_inside(manifest_path, path, "manifest")
+        refuse_output_inside(os.fspath(manifest_path) + ".sig", path, "signature")
     t0 = time.monotonic()
     manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
     seconds = time.monotonic() - t0

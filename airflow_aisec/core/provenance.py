@@ -510,6 +510,11 @@ def verify_dataset(
         raise AisecInputError("give exactly one of expected_digest or manifest (the known-good reference)")
     expected = normalise_digest(expected_digest, algorithm) if expected_digest is not None else None
     parsed = parse_uri(uri)
+    if statement_path is not None and parsed.scheme == "file":
+        from airflow_aisec.core.integrity import refuse_output_inside
+
+        refuse_output_inside(statement_path, parsed.path, "statement")
+        refuse_output_inside(f"{statement_path}.sig", parsed.path, "statement signature")
     report = Report.start("provenance", parsed.raw, tags=list(PROVENANCE_TAGS))
     report.details["source"] = {"uri": parsed.raw, "canonical": parsed.canonical}
 

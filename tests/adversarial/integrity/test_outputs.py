@@ -111,3 +111,22 @@ def test_splits_respect_the_umask(tmp_path, umask_022):
     report = split_dataset(df, output_dir=tmp_path / "splits", seed=1, stratify_column="y").to_dict()
     modes = {stat.S_IMODE(os.stat(s["path"]).st_mode) for s in report["details"]["splits"].values()}
     assert modes == {0o644}
+
+
+@pytest.mark.parametrize("where", ["artifact", "inside"])
+@pytest.mark.parametrize("command", ["hash-file", "hash-dir", "provenance"])
+def test_output_onto_or_inside_the_artifact_is_refused(tmp_path, capsys, where, command):
+    model = _setup(tmp_path)
+    artifact = model / "w.bin" if command == "hash-file" else model
+    target = artifact if where == "artifact" else model / "out.json"
+    if command == "hash-file" and where == "inside":
+        target = model / "w.bin" / ".." / "w.bin"
+    before = tree_snapshot(tmp_path)
+    if command == "provenance":
+        digest = run(capsys, ["hash", str(model)])[1]["details"]["digest"]
+        argv = ["provenance", str(model), "--allow-source", str(tmp_path), "--digest", digest, "-o", str(target)]
+    else:
+        argv = ["hash", str(artifact), "-o", str(target)]
+    code, report = run(capsys, argv)
+    assert code == 2 and "is the artifact or inside it" in report["summary"]
+    assert tree_snapshot(tmp_path) == before
