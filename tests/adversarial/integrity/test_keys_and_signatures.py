@@ -160,3 +160,21 @@ def test_signature_over_other_bytes_is_refused(ed_pair, tmp_path, capsys):
     manifest.write_bytes(data.replace(b"\n", b"\r\n"))  # same JSON, other bytes
     code, report = run(capsys, ["verify", str(model), "--manifest", str(manifest), "--public-key", str(ed_pair[1])])
     assert code == 1 and "AISEC-INT-BAD-SIGNATURE" in finding_ids(report)
+
+
+@pytest.mark.parametrize("field", ["public_key", "password"])
+def test_connection_declaring_hmac_with_a_public_key_is_refused(ed_pair, monkeypatch, field):
+    """The connection path: algorithm=hmac-sha256 plus a public key (extra or password) is not a secret."""
+    from types import SimpleNamespace
+
+    from airflow_aisec.hooks.signing import SigningKeyHook
+
+    pem = ed_pair[1].read_text()
+    extra = {"algorithm": "hmac-sha256", **({"public_key": pem} if field == "public_key" else {})}
+    conn = SimpleNamespace(password=pem if field == "password" else None, extra_dejson=extra)
+    monkeypatch.setattr(SigningKeyHook, "get_connection", classmethod(lambda cls, conn_id: conn))
+    with pytest.raises(AisecInputError, match="HMAC secret is PEM key material"):
+        SigningKeyHook(signing_conn_id="x").get_verify_key()
+    if field == "password":
+        with pytest.raises(AisecInputError, match="HMAC secret is PEM key material"):
+            SigningKeyHook(signing_conn_id="x").get_signing_key()
