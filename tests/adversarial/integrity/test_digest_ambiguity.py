@@ -29,7 +29,7 @@ def _digest(flat, kind="directory"):
     return hashing.root_digest(entries, "sha256", directories=dirs, kind=kind)
 
 
-@settings(max_examples=200)
+@settings(max_examples=120)
 @given(st.lists(TREES, min_size=2, max_size=6))
 def test_distinct_trees_never_share_a_root_digest(trees):
     by_digest: dict[str, object] = {}
