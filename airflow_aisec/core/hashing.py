@@ -403,11 +403,22 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
     root_dev = st.st_dev
     items: list[_Item] = []
     # (directory to list, its relative path, (dev, inode) of it and its ancestors, reached through a link)
-    stack: list[tuple[Path, PurePosixPath, frozenset[tuple[int, int]], bool]] = [
-        (root, PurePosixPath(), frozenset({(st.st_dev, st.st_ino)}), False)
+    stack: list[tuple[Path, PurePosixPath, frozenset[tuple[int, int]], bool, tuple[int, int]]] = [
+        (root, PurePosixPath(), frozenset({(st.st_dev, st.st_ino)}), False, (st.st_dev, st.st_ino))
     ]
+
+    def same_directory(directory: Path, ident: tuple[int, int], is_root: bool) -> None:
+        """The directory listed is the one the walk classified (not swapped for a link meanwhile)."""
+        try:
+            now = os.stat(directory) if is_root else os.lstat(directory)
+        except OSError as exc:
+            raise AisecUndecidableError(f"cannot stat {directory}: {exc.strerror or exc}") from None
+        if not stat_module.S_ISDIR(now.st_mode) or (now.st_dev, now.st_ino) != ident:
+            raise ArtifactChangedError(f"directory changed while it was being walked: {directory}")
+
     while stack:
-        directory, rel, ancestors, via = stack.pop()
+        directory, rel, ancestors, via, ident = stack.pop()
+        same_directory(directory, ident, directory is root)
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
@@ -415,6 +426,7 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
             raise AisecUndecidableError(f"directory is not readable: {directory} ({exc.strerror})") from None
         except OSError as exc:
             raise AisecUndecidableError(f"cannot list {directory}: {exc.strerror or exc}") from None
+        same_directory(directory, ident, directory is root)
         if len(items) + len(entries) > MAX_WALK_ITEMS:
             raise AisecUndecidableError(f"{root}: more than {MAX_WALK_ITEMS} entries; refusing to walk further")
         for entry in entries:
@@ -450,7 +462,7 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
                     if key in ancestors:
                         raise AisecUndecidableError(f"symlink {name} loops back to one of its parents ({target})")
                     items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=True))
-                    stack.append((resolved, entry_rel, ancestors | {key}, True))
+                    stack.append((resolved, entry_rel, ancestors | {key}, True, key))
                 elif stat_module.S_ISREG(rst.st_mode):
                     items.append(
                         _Item(name, resolved, rst.st_size, nlink=rst.st_nlink, foreign_device=foreign, via_link=True)
@@ -461,7 +473,8 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
             foreign = lst.st_dev != root_dev
             if stat_module.S_ISDIR(mode):
                 items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=via))
-                stack.append((Path(entry.path), entry_rel, ancestors | {(lst.st_dev, lst.st_ino)}, via))
+                child = (lst.st_dev, lst.st_ino)
+                stack.append((Path(entry.path), entry_rel, ancestors | {child}, via, child))
             elif stat_module.S_ISREG(mode):
                 items.append(
                     _Item(

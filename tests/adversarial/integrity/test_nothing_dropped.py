@@ -242,3 +242,22 @@ def test_follow_symlinks_on_a_symlinked_single_file(tmp_path, capsys, model):
     assert run(capsys, ["hash", str(link)])[0] == 2  # a symlinked root is refused unless followed
     code, report = run(capsys, ["hash", str(link), "--follow-symlinks"])
     assert code == 0 and report["details"]["kind"] == "file"
+
+
+def test_directory_swapped_for_a_symlink_mid_walk_is_detected(tmp_path, capsys, model, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c.json").write_bytes(b"{}")  # same name and content as model/sub/c.json
+    manifest = tmp_path / "m.json"
+    assert run(capsys, ["hash", str(model), "-o", str(manifest)])[0] == 0
+    real_scandir, sub = os.scandir, str(model / "sub")
+
+    def swapping(path):
+        if os.fspath(path) == sub and not os.path.islink(sub):
+            os.rename(sub, sub + ".orig")
+            os.symlink(outside, sub)  # scandir(path) would now list the outside folder
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", swapping)
+    code, report = run(capsys, ["verify", str(model), "--manifest", str(manifest)])
+    assert code == 2 and "changed while it was being walked" in report["summary"]
