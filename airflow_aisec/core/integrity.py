@@ -178,7 +178,7 @@ def verify_artifact(
 
     :param expected_digest: hex digest (optionally ``"sha256:<hex>"``) of the file, or the root digest of
         a directory.
-    :param manifest_path: an ``aisec.manifest/v1`` file.
+    :param manifest_path: an ``aisec.manifest/v2`` (or v1) file.
     :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
         given or ``require_signature`` is set).
     :param verify_key: key to check the signature with; required when a signature is checked.

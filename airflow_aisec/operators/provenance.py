@@ -68,7 +68,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     :param allow_sources: URI prefixes, buckets (``s3://bucket``) or folders datasets may come from;
         matched on path boundaries after resolving local symlinks. (templated)
     :param expected_digest: known-good digest (``sha256:<hex>`` or hex) of the file / folder root. (templated)
-    :param manifest_path: ``aisec.manifest/v1`` manifest to verify against instead. (templated)
+    :param manifest_path: ``aisec.manifest/v2`` (or v1) manifest to verify against instead. (templated)
     :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
         given). (templated)
     :param public_key_path: Ed25519 public key (PEM) or HMAC secret file verifying the signature. (templated)
