@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     )
     ref = p.add_mutually_exclusive_group(required=True)
     ref.add_argument("--digest", metavar="HEX", help="known-good digest (sha256:<hex> or hex)")
-    ref.add_argument("--manifest", metavar="FILE", help="aisec.manifest/v1 manifest to verify against")
+    ref.add_argument("--manifest", metavar="FILE", help="aisec.manifest/v2 (or v1) manifest to verify against")
     p.add_argument("--signature", metavar="FILE", help="detached signature of --manifest (default MANIFEST.sig)")
     p.add_argument("--public-key", metavar="FILE", help="Ed25519 public key (PEM) or HMAC secret file")
     p.add_argument("--require-version", action="store_true", help="refuse object-storage data without a version pin")

@@ -4,18 +4,22 @@ Both functions return an ``integrity`` :class:`~airflow_aisec.report.Report`; th
 and the ``aisec hash`` / ``aisec verify`` commands are thin layers over them.
 
 The *artifact digest* is the file's digest for a single file and the manifest's ``root_digest`` for a
-directory, so ``--digest`` works the same for both.
+directory, so ``--digest`` works the same for both. A directory's root digest is the unambiguous v2
+encoding (:func:`airflow_aisec.core.hashing.root_digest`); legacy v1 root digests are **not** accepted
+as ``--digest`` (their text-line encoding lets a different tree or a crafted single file reproduce
+them), while v1 *manifests* still verify entry by entry. A single file whose content starts with
+:data:`~airflow_aisec.core.hashing.ROOT_DIGEST_TAG` never passes a bare-digest check, since it could
+reproduce a directory's root digest.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from airflow_aisec.core import hashing, signing
-from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.report import Report
 from airflow_aisec.utils.fs import write_bytes_atomic, write_json_atomic
 
@@ -30,25 +34,23 @@ def artifact_digest(manifest: dict[str, Any]) -> str:
     return str(manifest["root_digest"])
 
 
-def _normalise_digest(value: str) -> tuple[str | None, str]:
-    """``"sha256:ABC"`` → ``("sha256", "abc")``; a bare hex digest → ``(None, "abc")``."""
+def _normalise_digest(value: str, default_algorithm: str) -> tuple[str, str]:
+    """``"sha256:ABC"`` → ``("sha256", "abc")``; a bare hex digest → ``(default_algorithm, "abc")``.
+
+    The hex length must be the algorithm's digest length.
+    """
+    if not isinstance(value, str):
+        raise AisecInputError("expected digest must be a string")
     text = value.strip()
-    algorithm = None
+    algorithm = default_algorithm
     if ":" in text:
         algorithm, text = text.split(":", 1)
         algorithm = algorithm.lower()
     text = text.lower()
-    if not text or any(c not in "0123456789abcdef" for c in text):
-        raise AisecInputError(f"expected digest {value!r} is not a hex digest")
+    hashing.new_hasher(algorithm)  # unknown algorithm: AisecInputError
+    if len(text) != hashing._hex_length(algorithm) or any(c not in "0123456789abcdef" for c in text):
+        raise AisecInputError(f"expected digest {value[:80]!r} is not a {algorithm} hex digest")
     return algorithm, text
-
-
-def _is_file(path: Any) -> bool:
-    p = hashing.as_path(path)
-    try:
-        return bool(p.is_file())
-    except OSError:
-        return False
 
 
 def compute_manifest(
@@ -58,13 +60,29 @@ def compute_manifest(
     workers: int | None = None,
     follow_symlinks: bool = False,
     on_unreadable: Any = None,
+    on_special: Any = None,
+    observe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """:func:`hashing.build_manifest` plus ``kind`` (file | directory)."""
-    manifest = hashing.build_manifest(
-        path, algorithm, workers, follow_symlinks=follow_symlinks, on_unreadable=on_unreadable
+    """:func:`hashing.build_manifest` (its ``kind`` says file | directory)."""
+    return hashing.build_manifest(
+        path,
+        algorithm,
+        workers,
+        follow_symlinks=follow_symlinks,
+        on_unreadable=on_unreadable,
+        on_special=on_special,
+        observe=observe,
     )
-    manifest["kind"] = "file" if _is_file(path) else "directory"
-    return manifest
+
+
+def refuse_output_inside(output: str | os.PathLike[str], artifact: Any, what: str) -> None:
+    """Refuse to write ``output`` onto the artifact itself or inside it (it would destroy or change it)."""
+    if not hashing._is_local(artifact):
+        return
+    out = os.path.realpath(os.fspath(output))
+    art = os.path.realpath(os.fspath(hashing.as_path(artifact)))
+    if out == art or out.startswith(art.rstrip("/") + "/"):
+        raise AisecInputError(f"{what} {os.fspath(output)}: is the artifact or inside it; refusing to write there")
 
 
 def default_manifest_path(path: Any) -> str:
@@ -88,6 +106,11 @@ def hash_artifact(
     :param signing_key: when given, ``<manifest>.sig`` is written next to the manifest.
     """
     report = Report.start("integrity", str(path), tags=list(TAGS))
+    if signing_key is not None and manifest_path is None:
+        manifest_path = default_manifest_path(path)
+    if manifest_path is not None:
+        refuse_output_inside(manifest_path, path, "manifest")
+        refuse_output_inside(os.fspath(manifest_path) + ".sig", path, "signature")
     t0 = time.monotonic()
     manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
     seconds = time.monotonic() - t0
@@ -132,12 +155,7 @@ def hash_artifact(
 
 
 def _read_evidence(path: str | os.PathLike[str], what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise AisecUndecidableError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise AisecUndecidableError(f"{what} is not readable: {path} ({exc.strerror or exc})") from None
+    return hashing.read_evidence(path, what)
 
 
 def verify_artifact(
@@ -160,7 +178,7 @@ def verify_artifact(
 
     :param expected_digest: hex digest (optionally ``"sha256:<hex>"``) of the file, or the root digest of
         a directory.
-    :param manifest_path: an ``aisec.manifest/v1`` file.
+    :param manifest_path: an ``aisec.manifest/v2`` (or v1) file.
     :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
         given or ``require_signature`` is set).
     :param verify_key: key to check the signature with; required when a signature is checked.
@@ -201,22 +219,86 @@ def verify_artifact(
 def _verify_digest(
     report: Report, path: Any, expected: str, algorithm: str, workers: int | None, follow_symlinks: bool
 ) -> Report:
-    prefix_algorithm, expected_hex = _normalise_digest(expected)
-    algorithm = prefix_algorithm or algorithm
-    manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
+    algorithm, expected_hex = _normalise_digest(expected, algorithm)
+    specials: dict[str, str] = {}
+    observe: dict[str, Any] = {}
+    manifest = compute_manifest(
+        path,
+        algorithm,
+        workers=workers,
+        follow_symlinks=follow_symlinks,
+        on_special=specials.__setitem__,
+        observe=observe,
+    )
     actual = artifact_digest(manifest)
     report.details.update(algorithm=algorithm, expected_digest=expected_hex, digest=actual, kind=manifest["kind"])
-    report.metrics.update(files=manifest["file_count"], bytes=manifest["total_bytes"])
+    report.metrics.update(files=manifest["file_count"], bytes=manifest["total_bytes"], special=len(specials))
+    for rel, kind in sorted(specials.items()):
+        report.add_finding(
+            "AISEC-INT-SPECIAL", "high", f"Special file ({kind}) in the artifact; never opened", rel, {"type": kind}
+        )
     if actual != expected_hex:
+        details: dict[str, Any] = {"algorithm": algorithm, "expected": expected_hex, "actual": actual}
+        if manifest["kind"] == "directory" and expected_hex == hashing.root_digest(
+            manifest["entries"], algorithm, version=1
+        ):
+            details["hint"] = (
+                "the expected value is a legacy v1 root digest, which is ambiguous and no longer accepted: "
+                "verify against the manifest, or re-hash the artifact"
+            )
         report.add_finding(
             "AISEC-INT-DIGEST-MISMATCH",
             "critical",
             f"{manifest['kind'].capitalize()} digest does not match",
             str(path),
-            {"algorithm": algorithm, "expected": expected_hex, "actual": actual},
+            details,
         )
         return report.finish("fail", f"digest mismatch: expected {algorithm}:{expected_hex[:16]}…, got {actual[:16]}…")
+    if observe.get("tree_preimage"):
+        report.add_finding(
+            "AISEC-INT-AMBIGUOUS",
+            "critical",
+            "File content is an encoded directory tree: it could stand in for a directory's root digest",
+            str(path),
+            {"algorithm": algorithm},
+        )
+        return report.finish("fail", "refused: the file's content starts with the root-digest tag")
+    if specials:
+        return report.finish("fail", f"{len(specials)} special file(s) in the artifact (never opened)")
     return report.finish("pass", f"{manifest['kind']} verified: {algorithm}:{actual[:16]}… matches")
+
+
+def _entry_key(e: dict[str, Any]) -> tuple[str, int, str, str | None]:
+    return (str(e.get("type") or "file"), int(e["size"]), str(e["digest"]), e.get("link"))
+
+
+def compare_trees(expected: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
+    """Differences between a parsed manifest and a freshly built one, by path; every entry is checked.
+
+    :return: ``added``, ``removed``, ``changed`` (content, size or link target) and ``type_changed``
+        (file / symlink / directory), each a sorted list of paths, and ``kind`` (``["file→directory"]``
+        when the artifact itself changed kind).
+    """
+
+    def table(m: dict[str, Any], with_dirs: bool) -> dict[str, tuple[str, int, str, str | None]]:
+        out = {str(e["path"]): _entry_key(e) for e in m["entries"]}
+        if with_dirs:
+            out.update({str(d): ("dir", 0, "", None) for d in m.get("directories") or ()})
+        return out
+
+    with_dirs = expected.get("directories") is not None  # v1 manifests did not record directories
+    exp, cur = table(expected, with_dirs), table(current, with_dirs)
+    common = set(exp) & set(cur)
+    type_changed = sorted(p for p in common if exp[p][0] != cur[p][0])
+    return {
+        "added": sorted(set(cur) - set(exp)),
+        "removed": sorted(set(exp) - set(cur)),
+        "type_changed": type_changed,
+        "changed": sorted(p for p in common if exp[p] != cur[p] and p not in type_changed),
+        "kind": [f"{expected.get('kind')}→{current.get('kind')}"]
+        if expected.get("kind") is not None and expected.get("kind") != current.get("kind")
+        else [],
+    }
 
 
 def _verify_manifest(
@@ -224,27 +306,34 @@ def _verify_manifest(
 ) -> Report:
     algorithm = manifest["algorithm"]
     unreadable: dict[str, str] = {}
+    specials: dict[str, str] = {}
     current = compute_manifest(
         path,
         algorithm,
         workers=workers,
         follow_symlinks=follow_symlinks,
         on_unreadable=lambda rel, exc: unreadable.__setitem__(rel, str(exc)),
+        on_special=specials.__setitem__,
     )
+    diff = compare_trees(manifest, current)
     expected = {e["path"]: e for e in manifest["entries"]}
     actual = {e["path"]: e for e in current["entries"]}
-    added = sorted(set(actual) - set(expected) - set(unreadable))
-    removed = sorted(set(expected) - set(actual) - set(unreadable))
-    changed = sorted(
-        p
-        for p in set(expected) & set(actual)
-        if (expected[p]["digest"], expected[p]["size"], expected[p].get("link"))
-        != (actual[p]["digest"], actual[p]["size"], actual[p].get("link"))
-    )
+    # a file that could not be read is neither "added" nor "changed": it is reported as unreadable
+    added = [p for p in diff["added"] if p not in unreadable and p not in specials]
+    removed = [p for p in diff["removed"] if p not in unreadable and p not in specials]
+    changed = diff["changed"]
+    type_changed = diff["type_changed"]
+    for kind in diff["kind"]:
+        report.add_finding(
+            "AISEC-INT-KIND-CHANGED", "critical", f"Artifact kind changed ({kind})", str(path), {"change": kind}
+        )
     for rel in added:
-        report.add_finding("AISEC-INT-ADDED", "high", "File not in the manifest", rel, {"size": actual[rel]["size"]})
+        size = actual[rel]["size"] if rel in actual else 0
+        report.add_finding("AISEC-INT-ADDED", "high", "Entry not in the manifest", rel, {"size": size})
     for rel in removed:
-        report.add_finding("AISEC-INT-REMOVED", "high", "File in the manifest is missing", rel)
+        report.add_finding("AISEC-INT-REMOVED", "high", "Entry in the manifest is missing", rel)
+    for rel in type_changed:
+        report.add_finding("AISEC-INT-TYPE-CHANGED", "critical", "Entry type differs from the manifest", rel)
     for rel in changed:
         report.add_finding(
             "AISEC-INT-CHANGED",
@@ -258,14 +347,21 @@ def _verify_manifest(
                 "actual_size": actual[rel]["size"],
             },
         )
+    for rel, kind in sorted(specials.items()):
+        report.add_finding(
+            "AISEC-INT-SPECIAL", "high", f"Special file ({kind}) in the artifact; never opened", rel, {"type": kind}
+        )
     for rel, reason in sorted(unreadable.items()):
         report.add_finding("AISEC-INT-UNREADABLE", "high", "File could not be read", rel, {"reason": reason})
     report.details.update(
         algorithm=algorithm,
+        manifest_version=manifest.get("version"),
         digest=artifact_digest(manifest),
         added=added,
         removed=removed,
         changed=changed,
+        type_changed=type_changed,
+        special=sorted(specials),
         unreadable=sorted(unreadable),
     )
     report.metrics.update(
@@ -274,13 +370,18 @@ def _verify_manifest(
         added=len(added),
         removed=len(removed),
         changed=len(changed),
+        type_changed=len(type_changed),
+        special=len(specials),
         unreadable=len(unreadable),
     )
-    if added or removed or changed:
+    if added or removed or changed or type_changed or specials or diff["kind"]:
         return report.finish(
             "fail",
             f"artifact differs from its manifest: {len(changed)} changed, {len(added)} added, "
-            f"{len(removed)} removed" + (f", {len(unreadable)} unreadable" if unreadable else ""),
+            f"{len(removed)} removed, {len(type_changed)} type changed"
+            + (f", {len(specials)} special" if specials else "")
+            + (f", kind {diff['kind'][0]}" if diff["kind"] else "")
+            + (f", {len(unreadable)} unreadable" if unreadable else ""),
         )
     if unreadable:
         return report.finish(

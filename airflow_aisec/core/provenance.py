@@ -13,7 +13,12 @@ finding id                  cause
 ``AISEC-PROV-MISSING``      the data (or the pinned version) is missing or unreadable
 ``AISEC-PROV-SIGNATURE``    the manifest signature does not verify (or is required and absent)
 ``AISEC-PROV-DIGEST``       the dataset's digest differs from the known-good digest
-``AISEC-PROV-MANIFEST``     the dataset differs from the (signed) manifest
+``AISEC-PROV-MANIFEST``     the dataset differs from the (signed) manifest: every entry is compared
+                            (added, removed, changed, type changed, file vs directory)
+``AISEC-PROV-LINK``         a local dataset holds a symlink, a hard-linked file (more than one
+                            name for the inode) or a mount point: content that may live outside
+                            the allowlisted folder
+``AISEC-PROV-SPECIAL``      a local dataset holds a FIFO, socket or device (never opened)
 ==========================  =====================================================================
 
 What "pinned" means (``require_version=True``):
@@ -149,14 +154,22 @@ class Dataset(Protocol):
 
 
 class LocalDataset:
-    """A local file or folder. Version = its content digest (module docstring)."""
+    """A local file or folder. Version = its content digest (module docstring).
+
+    Only plain files and folders are admitted: a symlink (whose target may lie outside the allowlist
+    and is not what was hashed), a hard-linked file (the same inode may be reachable, and writable,
+    from outside the allowlisted folder), an entry on another filesystem (a bind or other mount) and
+    a special file are all recorded in :attr:`refused` and refuse the dataset.
+    """
 
     def __init__(self, uri: DatasetURI) -> None:
         self.uri = uri
         self.path = Path(uri.path)
+        self.manifest: dict[str, Any] | None = None
+        self.refused: dict[str, list[str]] = {}
 
     def _require(self) -> None:
-        if not self.path.exists():
+        if not os.path.lexists(self.path):
             raise FileNotFoundError(f"dataset {str(self.path)!r} does not exist")
         if not os.access(self.path, os.R_OK):
             raise PermissionError(f"dataset {str(self.path)!r} is not readable")
@@ -169,7 +182,17 @@ class LocalDataset:
         from airflow_aisec.core.integrity import artifact_digest, compute_manifest
 
         self._require()
-        manifest = compute_manifest(self.path, algorithm)
+        specials: dict[str, str] = {}
+        observe: dict[str, Any] = {}
+        manifest = compute_manifest(self.path, algorithm, on_special=specials.__setitem__, observe=observe)
+        self.manifest = manifest
+        self.refused = {
+            "symlinks": list(observe.get("symlinks") or []),
+            "hardlinks": list(observe.get("hardlinks") or []),
+            "mounts": list(observe.get("foreign_device") or []),
+            "special": sorted(f"{rel} ({kind})" for rel, kind in specials.items()),
+            "tree_preimage": ["."] if observe.get("tree_preimage") else [],
+        }
         files = [
             {"name": e["path"], "size": int(e["size"]), "digest": {algorithm: e["digest"]}} for e in manifest["entries"]
         ]
@@ -418,12 +441,9 @@ class ManifestInput:
             self.raw = hashing.manifest_bytes(dict(self.manifest))
             return hashing.parse_manifest(self.raw, "manifest")
         path = Path(self.manifest)
-        try:
-            self.raw = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise AisecInputError(f"manifest {str(path)!r} does not exist") from exc
-        except OSError as exc:
-            raise AisecUndecidableError(f"manifest {str(path)!r} is unreadable: {exc}") from exc
+        if not os.path.lexists(path):
+            raise AisecInputError(f"manifest {str(path)!r} does not exist")
+        self.raw = hashing.read_evidence(path, f"manifest {str(path)!r}")  # never blocks on a FIFO, bounded
         return hashing.parse_manifest(self.raw, f"manifest {str(path)!r}")
 
 
@@ -438,15 +458,18 @@ def _verify_signature(manifest: ManifestInput) -> tuple[bool, str]:
         raise AisecInputError("a manifest signature check needs public_key (Ed25519 PEM or HMAC secret file)")
     key = manifest.public_key
     verify_key = key if isinstance(key, signing.VerifyKey) else signing.load_verify_key(key)
+    from airflow_aisec.core.hashing import read_evidence
+
     sig = manifest.signature
-    try:
-        sig_bytes = sig if isinstance(sig, bytes) else Path(sig).read_bytes()  # type: ignore[arg-type]
-    except OSError as exc:
-        return False, f"signature {sig!s} is unreadable: {exc.strerror or exc}"
-    try:
-        doc = signing.parse_signature(sig_bytes, f"signature {sig!s}" if not isinstance(sig, bytes) else "signature")
-    except AisecInputError as exc:
-        return False, str(exc)
+    if isinstance(sig, bytes):
+        sig_bytes = sig
+    else:
+        assert sig is not None
+        if not os.path.lexists(sig):
+            return False, f"signature {sig!s} does not exist"
+        sig_bytes = read_evidence(sig, f"signature {sig!s}", limit=signing.MAX_KEY_FILE_BYTES)
+    # a malformed signature document is an input error (exit 2), not a verdict
+    doc = signing.parse_signature(sig_bytes, f"signature {sig!s}" if not isinstance(sig, bytes) else "signature")
     return signing.verify(manifest.raw, doc, verify_key)
 
 
@@ -487,6 +510,11 @@ def verify_dataset(
         raise AisecInputError("give exactly one of expected_digest or manifest (the known-good reference)")
     expected = normalise_digest(expected_digest, algorithm) if expected_digest is not None else None
     parsed = parse_uri(uri)
+    if statement_path is not None and parsed.scheme == "file":
+        from airflow_aisec.core.integrity import refuse_output_inside
+
+        refuse_output_inside(statement_path, parsed.path, "statement")
+        refuse_output_inside(f"{statement_path}.sig", parsed.path, "statement signature")
     report = Report.start("provenance", parsed.raw, tags=list(PROVENANCE_TAGS))
     report.details["source"] = {"uri": parsed.raw, "canonical": parsed.canonical}
 
@@ -537,6 +565,31 @@ def verify_dataset(
     observed = (root or files[0])["digest"][algorithm] if (root or files) else None
     if observed is None:
         return refuse("AISEC-PROV-MISSING", f"dataset {parsed.raw} contains no files")
+    refused = getattr(dataset, "refused", {}) or {}
+    report.metrics.update({f"refused_{k}": len(v) for k, v in refused.items()})
+    if refused.get("special"):
+        return refuse(
+            "AISEC-PROV-SPECIAL",
+            f"dataset holds {len(refused['special'])} special file(s) (never opened): {refused['special'][0]}",
+            {"special": refused["special"][:100]},
+        )
+    for key, what in (
+        ("symlinks", "symlink(s)"),
+        ("hardlinks", "hard-linked file(s)"),
+        ("mounts", "entries on another filesystem (mount points)"),
+    ):
+        if refused.get(key):
+            return refuse(
+                "AISEC-PROV-LINK",
+                f"dataset holds {len(refused[key])} {what}, which may bring in content from outside the "
+                f"allowlist: {refused[key][0]}",
+                {key: refused[key][:100]},
+            )
+    if refused.get("tree_preimage") and expected_digest is not None:
+        return refuse(
+            "AISEC-PROV-DIGEST",
+            "the file's content starts with the root-digest tag: it could stand in for a directory's digest",
+        )
     if parsed.scheme == "file":
         version = {**version, "version": f"{algorithm}:{observed}"}
     report.details["observed"] = {"digest": f"{algorithm}:{observed}", "files": files, "version": version}
@@ -552,7 +605,8 @@ def verify_dataset(
                 return refuse("AISEC-PROV-SIGNATURE", f"bad manifest signature: {reason}")
         elif require_signature:
             return refuse("AISEC-PROV-SIGNATURE", "manifest signature required but none was given")
-        mismatches = _compare_manifest(data, files, algorithm)
+        current = getattr(dataset, "manifest", None) or _single_object_manifest(files, algorithm)
+        mismatches = _compare_manifest(data, current, algorithm)
         report.details["manifest"] = {"root_digest": data.get("root_digest"), "entries": len(data["entries"])}
         if mismatches:
             return refuse(
@@ -599,34 +653,36 @@ def verify_dataset(
     ), statement
 
 
-def _compare_manifest(manifest: Mapping[str, Any], files: Sequence[Mapping[str, Any]], algorithm: str) -> list[dict]:
-    """Differences between manifest entries and observed files (by relative path; single files by name)."""
+def _single_object_manifest(files: Sequence[Mapping[str, Any]], algorithm: str) -> dict[str, Any]:
+    """The manifest an object-storage dataset (one object) would have."""
+    entries = [
+        {"path": str(f["name"]), "type": "file", "size": int(f.get("size") or 0), "digest": f["digest"][algorithm]}
+        for f in files
+    ]
+    return {"kind": "file", "entries": entries, "directories": []}
+
+
+def _compare_manifest(manifest: Mapping[str, Any], current: Mapping[str, Any], algorithm: str) -> list[dict]:
+    """Every difference between the manifest and the observed dataset (nothing is skipped).
+
+    Added, removed and changed entries, entry type changes (file / symlink / directory) and a kind
+    change (a file where the manifest describes a directory, or the reverse) are all differences. A
+    single-file dataset matches only a single-file manifest whose entry has the file's name.
+    """
+    from airflow_aisec.core.integrity import compare_trees
+
     m_algo = str(manifest.get("algorithm") or algorithm)
     if m_algo != algorithm:
         raise AisecInputError(f"manifest uses {m_algo!r}, the check uses {algorithm!r}")
-    entries = {str(e["path"]): e for e in manifest["entries"]}
-    seen = {str(f["name"]): f for f in files}
-    if len(seen) == 1 and len(entries) >= 1 and next(iter(seen)) not in entries:
-        # a single file checked against a manifest: match by base name
-        name = next(iter(seen))
-        by_base = {posixpath.basename(p): e for p, e in entries.items()}
-        if name in by_base:
-            entries = {name: by_base[name]}
-    diffs: list[dict[str, Any]] = []
-    for path, entry in sorted(entries.items()):
-        if path not in seen:
-            if len(seen) == 1:
-                continue  # single-file dataset: other manifest entries are other files
-            diffs.append({"path": path, "kind": "missing"})
-        elif not hmac.compare_digest(str(entry["digest"]).lower(), seen[path]["digest"][algorithm]):
-            diffs.append(
-                {
-                    "path": path,
-                    "kind": "changed",
-                    "expected": entry["digest"],
-                    "observed": seen[path]["digest"][algorithm],
-                }
-            )
-    for path in sorted(set(seen) - set(entries)):
-        diffs.append({"path": path, "kind": "added"})
+    diff = compare_trees(dict(manifest), dict(current))
+    expected = {str(e["path"]): e for e in manifest["entries"]}
+    seen = {str(e["path"]): e for e in current["entries"]}
+    diffs: list[dict[str, Any]] = [{"path": ".", "kind": f"kind changed ({k})"} for k in diff["kind"]]
+    diffs += [{"path": p, "kind": "missing"} for p in diff["removed"]]
+    diffs += [{"path": p, "kind": "type changed"} for p in diff["type_changed"]]
+    diffs += [
+        {"path": p, "kind": "changed", "expected": expected[p]["digest"], "observed": seen[p]["digest"]}
+        for p in diff["changed"]
+    ]
+    diffs += [{"path": p, "kind": "added"} for p in diff["added"]]
     return diffs

@@ -8,6 +8,11 @@ A signature document is small JSON written next to the manifest (``<manifest>.si
 The exact manifest bytes are signed and verified *before* the manifest is parsed. Key material is
 held in :class:`SigningKey`/:class:`VerifyKey` objects whose ``repr`` never shows it; nothing here
 logs keys.
+
+Key types are bound to algorithms (no algorithm confusion): PEM material is only ever an Ed25519 key,
+and an HMAC secret may not be PEM, SSH, JWK or DER key material (a *public* key used as an HMAC
+secret would let anyone forge signatures), nor short or low-entropy. A signature document is
+untrusted strict JSON; its algorithm must be the configured key's algorithm.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +31,22 @@ from airflow_aisec.exceptions import AisecInputError
 
 SIGNATURE_SCHEMA = "aisec.signature/v1"
 SIGN_ALGORITHMS = ("ed25519", "hmac-sha256")
+#: Shortest HMAC secret accepted (bytes) and the least estimated entropy (bits).
+HMAC_MIN_BYTES = 16
+HMAC_MIN_ENTROPY_BITS = 64
+#: Raw signature lengths per algorithm.
+SIGNATURE_BYTES = {"ed25519": 64, "hmac-sha256": 32}
+MAX_KEY_FILE_BYTES = 64 * 1024
+#: DER object identifiers of public-key algorithms (Ed25519, X25519, Ed448, RSA, EC, DSA).
+_KEY_OIDS = (
+    bytes.fromhex("06032b6570"),
+    bytes.fromhex("06032b656e"),
+    bytes.fromhex("06032b6571"),
+    bytes.fromhex("06092a864886f70d010101"),
+    bytes.fromhex("06072a8648ce3d0201"),
+    bytes.fromhex("06072a8648ce380401"),
+)
+_SSH_PREFIXES = (b"ssh-", b"ecdsa-sha2-", b"sk-ssh-", b"sk-ecdsa-", b"rsa-sha2-")
 
 
 def _key_id(material: bytes, algorithm: str) -> str:
@@ -56,13 +78,87 @@ def _read_key_bytes(source: str | bytes | Path, what: str) -> bytes:
     text = str(source)
     if "-----BEGIN" in text:
         return text.encode()
+    from airflow_aisec.core.hashing import read_evidence
+    from airflow_aisec.exceptions import AisecUndecidableError
+
     path = Path(text)
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise AisecInputError(f"{what} file not found: {path}") from None
-    except OSError as exc:
-        raise AisecInputError(f"{what} file is not readable: {path} ({exc.strerror})") from None
+    if not path.exists():
+        raise AisecInputError(f"{what} file not found: {path}")
+    try:  # never blocks on a FIFO, bounded size
+        return read_evidence(path, f"{what} file", limit=MAX_KEY_FILE_BYTES)
+    except AisecUndecidableError as exc:
+        raise AisecInputError(str(exc)) from None
+
+
+def _is_pem(data: bytes) -> bool:
+    return b"-----BEGIN" in data
+
+
+def _looks_like_key_material(secret: bytes) -> str | None:
+    """What kind of public/private key material ``secret`` is, or ``None`` (see :func:`check_hmac_secret`)."""
+    if _is_pem(secret) or b"-----END" in secret:
+        return "PEM key material"
+    if secret.startswith(_SSH_PREFIXES) or b"OPENSSH" in secret or b"SSH2 PUBLIC KEY" in secret:
+        return "an SSH key"
+    if re.search(rb'"(kty|crv|x|n|e)"\s*:', secret) and b"{" in secret:
+        return "a JWK key"
+    candidates = [secret]
+    compact = re.sub(rb"\s+", b"", secret)
+    if re.fullmatch(rb"[A-Za-z0-9+/=_-]{16,}", compact):
+        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                candidates.append(decoder(compact + b"=" * (-len(compact) % 4)))
+            except ValueError:
+                pass
+    if re.fullmatch(rb"(?:[0-9a-fA-F]{2})+", compact):
+        candidates.append(bytes.fromhex(compact.decode("ascii")))
+    for blob in candidates:
+        if blob[:1] == b"\x30" and any(oid in blob for oid in _KEY_OIDS):
+            return "DER-encoded key material"
+    return None
+
+
+def _entropy_bits(secret: bytes) -> float:
+    counts: dict[int, int] = {}
+    for b in secret:
+        counts[b] = counts.get(b, 0) + 1
+    n = len(secret)
+    per_byte = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_byte * n
+
+
+def check_hmac_secret(secret: bytes) -> bytes:
+    """Refuse an HMAC secret that is key material, too short, or obviously low-entropy; return it.
+
+    Refused: PEM blocks of any kind (public keys, certificates, private keys), SSH keys, JWK JSON,
+    DER key structures (raw, base64 or hex), fewer than :data:`HMAC_MIN_BYTES` bytes, fewer than 8
+    distinct byte values, or an estimated entropy (length times the empirical per-byte Shannon
+    entropy) under :data:`HMAC_MIN_ENTROPY_BITS` bits. The message never contains the secret.
+    """
+    kind = _looks_like_key_material(secret)
+    if kind is not None:
+        raise AisecInputError(
+            f"HMAC secret is {kind}, not a shared secret: a public key cannot be an HMAC secret "
+            "(use algorithm ed25519 with a public key, or a random secret of 32+ bytes)"
+        )
+    if len(secret) < HMAC_MIN_BYTES:
+        raise AisecInputError(f"HMAC secret is too short (at least {HMAC_MIN_BYTES} bytes)")
+    if len(set(secret)) < 8 or _entropy_bits(secret) < HMAC_MIN_ENTROPY_BITS:
+        raise AisecInputError(
+            f"HMAC secret is low-entropy (estimated under {HMAC_MIN_ENTROPY_BITS} bits); use 32+ random bytes"
+        )
+    return secret
+
+
+def _algorithm_for(data: bytes, algorithm: str | None, what: str) -> str:
+    """Bind key material to an algorithm: PEM is Ed25519, anything else an HMAC secret."""
+    pem = _is_pem(data)
+    chosen = (algorithm or ("ed25519" if pem else "hmac-sha256")).lower()
+    if chosen not in SIGN_ALGORITHMS:
+        raise AisecInputError(f"unknown signing algorithm {chosen[:40]!r}; choose one of {SIGN_ALGORITHMS}")
+    if chosen == "ed25519" and not pem:
+        raise AisecInputError(f"{what} for ed25519 must be a PEM key, not a raw secret")
+    return chosen
 
 
 def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -> SigningKey:
@@ -72,7 +168,7 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
     :param algorithm: ``ed25519`` or ``hmac-sha256``; default: ``ed25519`` for PEM, else HMAC.
     """
     data = _read_key_bytes(source, "signing key")
-    algorithm = (algorithm or ("ed25519" if b"-----BEGIN" in data else "hmac-sha256")).lower()
+    algorithm = _algorithm_for(data, algorithm, "signing key")
     if algorithm == "ed25519":
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -85,18 +181,14 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
             raise AisecInputError(f"signing key is {type(key).__name__}, not Ed25519")
         raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return SigningKey("ed25519", _key_id(raw, "ed25519"), key)
-    if algorithm == "hmac-sha256":
-        secret = data.strip()
-        if len(secret) < 16:
-            raise AisecInputError("HMAC secret is too short (at least 16 bytes)")
-        return SigningKey("hmac-sha256", _key_id(secret, algorithm), secret)
-    raise AisecInputError(f"unknown signing algorithm {algorithm!r}; choose one of {SIGN_ALGORITHMS}")
+    secret = check_hmac_secret(data.strip())
+    return SigningKey("hmac-sha256", _key_id(secret, algorithm), secret)
 
 
 def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) -> VerifyKey:
     """Load a verification key: an Ed25519 public (or private) PEM, or an HMAC secret."""
     data = _read_key_bytes(source, "verification key")
-    algorithm = (algorithm or ("ed25519" if b"-----BEGIN" in data else "hmac-sha256")).lower()
+    algorithm = _algorithm_for(data, algorithm, "verification key")
     if algorithm == "ed25519":
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -116,9 +208,7 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
             raise AisecInputError(f"verification key is {type(key).__name__}, not Ed25519")
         raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return VerifyKey("ed25519", _key_id(raw, "ed25519"), key)
-    signing = load_signing_key(data, "hmac-sha256") if algorithm == "hmac-sha256" else None
-    if signing is None:
-        raise AisecInputError(f"unknown signing algorithm {algorithm!r}; choose one of {SIGN_ALGORITHMS}")
+    signing = load_signing_key(data, "hmac-sha256")
     return VerifyKey(signing.algorithm, signing.key_id, signing._material)
 
 
@@ -169,36 +259,71 @@ def sign(data: bytes, key: SigningKey) -> dict[str, Any]:
 
 
 def parse_signature(data: bytes | str, source: str = "signature") -> dict[str, Any]:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise AisecInputError(f"{source} is not valid JSON") from None
+    """Parse an untrusted signature document (strict JSON, exact fields and types); ``AisecInputError`` if malformed."""
+    from airflow_aisec.utils import strictjson as sj
+
+    doc = sj.loads(data, source=source, max_bytes=MAX_KEY_FILE_BYTES)
     if not isinstance(doc, dict) or doc.get("schema") != SIGNATURE_SCHEMA:
         raise AisecInputError(f"{source} is not an {SIGNATURE_SCHEMA} document")
     for key in ("algorithm", "key_id", "signature"):
         if not isinstance(doc.get(key), str):
-            raise AisecInputError(f"{source} is missing {key!r}")
-    return doc
+            raise AisecInputError(f"{source} is missing {key!r} (or it is not a string)")
+    extra = set(doc) - {"schema", "algorithm", "key_id", "signed_sha256", "signature"}
+    if extra:
+        raise AisecInputError(f"{source}: unexpected field(s) {sorted(extra)[:5]}")
+    if doc["algorithm"] not in SIGN_ALGORITHMS:
+        raise AisecInputError(f"{source}: unknown signature algorithm {doc['algorithm'][:40]!r}")
+    if not re.fullmatch(r"[0-9a-f]{16}", doc["key_id"]):
+        raise AisecInputError(f"{source}: key_id must be 16 lowercase hex digits")
+    signed = sj.get_str(doc, "signed_sha256", source, None)
+    if signed is not None and not re.fullmatch(r"[0-9a-f]{64}", signed):
+        raise AisecInputError(f"{source}: signed_sha256 must be 64 lowercase hex digits")
+    if len(doc["signature"]) > 256:
+        raise AisecInputError(f"{source}: signature of {len(doc['signature'])} characters is too long")
+    return dict(doc)
 
 
 def verify(data: bytes, signature_doc: dict[str, Any], key: VerifyKey) -> tuple[bool, str]:
-    """Check ``signature_doc`` over ``data`` with ``key``; return ``(ok, reason)``. Never raises on a bad signature."""
+    """Check ``signature_doc`` over ``data`` with ``key``; return ``(ok, reason)``. Never raises on a bad signature.
+
+    The document's algorithm must be the key's algorithm (an HMAC document never verifies with an
+    Ed25519 key and vice versa), the key ids must match, and the signature must have the
+    algorithm's length.
+    """
+    if key.algorithm not in SIGN_ALGORITHMS:
+        return False, f"key algorithm {key.algorithm!r} is not supported"
     if signature_doc.get("algorithm") != key.algorithm:
-        return False, f"signature algorithm {signature_doc.get('algorithm')!r} does not match the key ({key.algorithm})"
+        return (
+            False,
+            f"signature algorithm {str(signature_doc.get('algorithm'))[:40]!r} does not match the key ({key.algorithm})",
+        )
     if signature_doc.get("key_id") != key.key_id:
-        return False, f"signature was made with key {signature_doc.get('key_id')}, not {key.key_id}"
+        return False, f"signature was made with key {str(signature_doc.get('key_id'))[:20]}, not {key.key_id}"
+    signed = signature_doc.get("signed_sha256")
+    if signed is not None and not hmac.compare_digest(str(signed), hashlib.sha256(data).hexdigest()):
+        return False, "signature does not match: it was made over different bytes (signed_sha256 differs)"
     try:
-        raw = base64.b64decode(signature_doc["signature"], validate=True)
+        raw = base64.b64decode(str(signature_doc["signature"]), validate=True)
     except (ValueError, TypeError):
         return False, "signature is not valid base64"
+    if len(raw) != SIGNATURE_BYTES[key.algorithm]:
+        return (
+            False,
+            f"signature has {len(raw)} bytes; {key.algorithm} signatures have {SIGNATURE_BYTES[key.algorithm]}",
+        )
     if key.algorithm == "ed25519":
         from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+        if not isinstance(key._material, Ed25519PublicKey):
+            return False, "Ed25519 verification needs an Ed25519 public key"
         try:
             key._material.verify(raw, data)
         except InvalidSignature:
             return False, "Ed25519 signature does not match the manifest bytes"
         return True, "Ed25519 signature valid"
+    if not isinstance(key._material, bytes):
+        return False, "HMAC verification needs a secret"
     expected = hmac.new(key._material, data, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, raw):
         return False, "HMAC-SHA256 signature does not match the manifest bytes"

@@ -77,7 +77,7 @@ class ArtifactHashOperator(AisecBaseOperator):
     and the manifest location.
 
     :param path: file or directory; local path or object-storage URI (``s3://…``). (templated)
-    :param manifest_path: where to write the ``aisec.manifest/v1`` manifest; default: none, or
+    :param manifest_path: where to write the ``aisec.manifest/v2`` manifest; default: none, or
         ``<path>.manifest.json`` when signing. (templated)
     :param algorithm: ``sha256`` (default), ``sha512``, ``blake2b``, ``blake3`` (extra ``blake3``).
     :param workers: parallel hashing threads (default: CPU count, at most 8).
@@ -247,7 +247,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
 
     :param path: file or directory; local path or object-storage URI. (templated)
     :param expected_digest: hex digest (or ``"sha256:<hex>"``) of the file / directory root. (templated)
-    :param manifest_path: ``aisec.manifest/v1`` manifest to verify against. (templated)
+    :param manifest_path: ``aisec.manifest/v2`` (or v1) manifest to verify against. (templated)
     :param signature_path: the manifest's detached signature (default ``<manifest>.sig`` when a key is
         given). (templated)
     :param public_key_path: Ed25519 public key (PEM) or HMAC secret file. (templated)

@@ -68,7 +68,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     :param allow_sources: URI prefixes, buckets (``s3://bucket``) or folders datasets may come from;
         matched on path boundaries after resolving local symlinks. (templated)
     :param expected_digest: known-good digest (``sha256:<hex>`` or hex) of the file / folder root. (templated)
-    :param manifest_path: ``aisec.manifest/v1`` manifest to verify against instead. (templated)
+    :param manifest_path: ``aisec.manifest/v2`` (or v1) manifest to verify against instead. (templated)
     :param signature_path: detached signature of the manifest (default ``<manifest>.sig`` when a key is
         given). (templated)
     :param public_key_path: Ed25519 public key (PEM) or HMAC secret file verifying the signature. (templated)
@@ -154,13 +154,17 @@ class DatasetProvenanceOperator(AisecBaseOperator):
 
     def _allowlist(self) -> list[str]:
         """``allow_sources`` after templating: a list, or a JSON list / single prefix rendered as a string."""
+        from airflow_aisec.exceptions import AisecInputError
+
         value = self.allow_sources
         if isinstance(value, str):
-            import json
+            from airflow_aisec.utils import strictjson
 
             text = value.strip()
-            value = json.loads(text) if text.startswith("[") else [text]
-        return [str(v) for v in value]
+            value = strictjson.loads(text, source="allow_sources") if text.startswith("[") else [text]
+        if isinstance(value, (str, bytes)) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise AisecInputError("allow_sources must be a list of non-empty strings (URI prefixes, buckets, folders)")
+        return list(value)
 
     def _s3_client(self) -> Any:
         """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""

@@ -78,7 +78,9 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
         try:
             report = self.verify()
         except AisecUndecidableError as exc:
-            if "changed while" in str(exc):
+            from airflow_aisec.core.hashing import ArtifactChangedError
+
+            if isinstance(exc, ArtifactChangedError):  # by type: a path naming "changed while" is not one
                 self.log.info("artifact is still being written (%s); waiting", exc)
                 return None
             self.fail_undecided(context, self.path, exc)

@@ -83,9 +83,17 @@ def test_manifest_of_nested_tree_with_unicode_names(tmp_path):
     root = _tree(tmp_path / "art")
     m = hashing.build_manifest(root, workers=2)
     assert [e["path"] for e in m["entries"]] == ["a.txt", "nested/b.bin", "nested/deeper/ünïcødé ✓.txt"]
-    assert m["entries"][0] == {"path": "a.txt", "size": 5, "digest": hashlib.sha256(b"alpha").hexdigest()}
+    assert m["entries"][0] == {
+        "path": "a.txt",
+        "type": "file",
+        "size": 5,
+        "digest": hashlib.sha256(b"alpha").hexdigest(),
+    }
+    assert m["directories"] == ["nested", "nested/deeper"]
     assert m["file_count"] == 3 and m["total_bytes"] == 5 + 2 + 7
-    assert m["root_digest"] == hashing.root_digest(reversed(m["entries"]), "sha256")  # order independent
+    assert m["root_digest"] == hashing.root_digest(
+        reversed(m["entries"]), "sha256", directories=reversed(m["directories"])
+    )  # order independent
     assert hashing.parse_manifest(hashing.manifest_bytes(m))["root_digest"] == m["root_digest"]
 
 
@@ -99,8 +107,10 @@ def test_manifest_is_identical_for_one_and_many_workers(tmp_path):
 
 def test_empty_directory(tmp_path):
     m = hashing.build_manifest(tmp_path)
-    assert m["entries"] == [] and m["file_count"] == 0
-    assert m["root_digest"] == hashlib.sha256(b"").hexdigest()
+    assert m["entries"] == [] and m["file_count"] == 0 and m["kind"] == "directory"
+    # v2: even an empty tree hashes a tagged, length-prefixed encoding (never the digest of b"")
+    assert m["root_digest"] != hashlib.sha256(b"").hexdigest()
+    assert m["root_digest"] == hashing.root_digest([], "sha256")
 
 
 def test_symlinks_are_recorded_not_followed(tmp_path):
@@ -131,14 +141,14 @@ def test_unreadable_file_is_never_silently_omitted(tmp_path, monkeypatch):
     # Tests run as root, which reads any file; so the permission error is injected for one path.
     root = _tree(tmp_path / "art")
     target = str(root / "a.txt")
-    real_open = open
+    real_open = os.open
 
     def guarded_open(path, *args, **kwargs):
         if os.fspath(path) == target:
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_open)
     with pytest.raises(AisecUndecidableError, match="not readable"):
         hashing.build_manifest(root)
     seen = {}
@@ -170,9 +180,9 @@ def test_object_storage_paths(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda m: m.update(schema="x"), "is not an aisec.manifest/v1"),
+        (lambda m: m.update(schema="x"), r"is not an aisec.manifest/v2 \(or aisec.manifest/v1\)"),
         (lambda m: m["entries"][0].update(path="../../etc/passwd"), "outside its root"),
-        (lambda m: m["entries"][0].update(digest="00"), "root digest does not match"),
+        (lambda m: m["entries"][0].update(digest="0" * 64), "root digest does not match"),
         (lambda m: m.pop("entries"), "malformed entries"),
     ],
 )
@@ -181,7 +191,7 @@ def test_parse_manifest_rejects_tampered_documents(tmp_path, mutate, match):
     mutate(m)
     with pytest.raises(AisecInputError, match=match):
         hashing.parse_manifest(hashing.manifest_bytes(m), "test manifest")
-    with pytest.raises(AisecInputError, match="not valid JSON"):
+    with pytest.raises(AisecInputError, match="invalid JSON"):
         hashing.parse_manifest(b"{", "test manifest")
 
 

@@ -88,14 +88,14 @@ def test_unreadable_file_makes_an_error_report(artifact, tmp_path, monkeypatch):
     manifest = tmp_path / "m.json"
     integrity.hash_artifact(artifact, manifest_path=manifest)
     target = str(artifact / "config.json")
-    real_open = open
+    real_open = os.open
 
     def guarded_open(path, *a, **k):  # root reads everything: inject the permission error
         if os.fspath(path) == target:
             raise PermissionError(13, "Permission denied")
         return real_open(path, *a, **k)
 
-    monkeypatch.setattr("builtins.open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_open)
     r = integrity.verify_artifact(artifact, manifest_path=manifest).to_dict()
     assert r["status"] == "error"
     assert [f["id"] for f in r["findings"]] == ["AISEC-INT-UNREADABLE"]
@@ -111,7 +111,7 @@ def test_expected_digest_for_file_and_directory(artifact, tmp_path):
     assert bad["findings"][0]["details"]["actual"] == digest
     root = integrity.hash_artifact(artifact).details["digest"]
     assert integrity.verify_artifact(artifact, expected_digest=root).status == "pass"
-    with pytest.raises(AisecInputError, match="not a hex digest"):
+    with pytest.raises(AisecInputError, match="not a sha256 hex digest"):
         integrity.verify_artifact(f, expected_digest="zz")
 
 

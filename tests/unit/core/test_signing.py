@@ -75,7 +75,7 @@ def test_missing_key_file_is_named(tmp_path):
 
 
 def test_malformed_signature_documents(ed_keys):
-    with pytest.raises(AisecInputError, match="not valid JSON"):
+    with pytest.raises(AisecInputError, match="invalid JSON"):
         signing.parse_signature("{", "sig")
     with pytest.raises(AisecInputError, match="is missing 'signature'"):
         signing.parse_signature(json.dumps({"schema": signing.SIGNATURE_SCHEMA, "algorithm": "ed25519", "key_id": "x"}))
