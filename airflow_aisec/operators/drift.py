@@ -184,6 +184,10 @@ class DriftTestOperator(AisecBaseOperator):
     def _check(self) -> Report:
         from airflow_aisec.core.drift import DriftConfig, run_drift
 
+        if self.html_report_path:  # refuse a bad destination before any work
+            from airflow_aisec.utils.fs import check_output_path
+
+            check_output_path(self.html_report_path)
         config = DriftConfig(
             alpha=self.alpha,
             correction=self.correction,
