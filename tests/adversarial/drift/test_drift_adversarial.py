@@ -220,6 +220,11 @@ def test_a_profiled_feature_missing_retyped_or_empty_never_passes(data, damage):
         and cur.map(lambda v: not isinstance(v, list)).all().all()
     ):
         return
+    if all(c not in cur.columns or cur[c].isna().all() for c in COLUMNS) and any(cur[c].isna().all() for c in cur):
+        # nothing at all testable: error (exit 2), never a pass
+        with pytest.raises(AisecUndecidableError, match="could be tested"):
+            run_drift(cur, profile=data["prof"], config=DriftConfig(drift_share=1.0))
+        return
     report = run_drift(cur, profile=data["prof"], config=DriftConfig(drift_share=1.0))
     assert report.status == "fail"
     assert report.to_dict()["details"]["dataset"]["unusable_features"]
