@@ -99,6 +99,8 @@ class DriftConfig:
                 raise AisecInputError(f"{option} takes a list of column names, not the string {value!r}")
             if value is not None and not all(isinstance(c, str) and c for c in value):
                 raise AisecInputError(f"{option} must be a list of non-empty column names, not {value!r}")
+            if value is not None and len(set(value)) != len(list(value)):  # a repeated column would weigh twice
+                raise AisecInputError(f"{option} lists a column more than once: {list(value)!r}")
         self.critical_features = tuple(self.critical_features)
         for key, value in self.thresholds.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < math.inf:

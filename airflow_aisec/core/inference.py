@@ -236,7 +236,7 @@ def _feature_rows(feats: Any) -> list[list[float]] | None:
         return None
     if not all(all(_is_number(v) for v in r) for r in rows):
         return None
-    return [[float(v) for v in r] for r in rows]
+    return [list(r) for r in rows]  # numbers as logged (ints stay ints: same hash as the server's)
 
 
 def _parse_line(raw: str | bytes, where: str) -> Record:
@@ -828,9 +828,14 @@ def audit_records(
             {"errors": errors, "answered": answered, "max_error_rate": max_error_rate},
         )
 
-    # -- repeated-input probing
+    # -- repeated-input probing: per row when rows are logged, so one row hidden in varied batches counts
     for client, rows in sorted(by_client.items()):
-        counts = Counter(r.input_hash for r in rows if r.input_hash)
+        counts: Counter[str] = Counter()
+        for r in rows:
+            if r.features is not None:  # per row: a batch of one and a single row are the same input
+                counts.update(input_hash(row) for row in r.features)
+            elif r.input_hash:
+                counts[r.input_hash] += 1
         if not counts:
             continue
         ih, n = counts.most_common(1)[0]

@@ -73,6 +73,8 @@ def test_option_naming_an_unknown_column_is_exit_2(data, bad, option, capsys):
         {"columns": ["x"], "methods": {"y": "psi"}},
         {"methods": {"nope": "ks"}},
         {"columns": []},
+        {"columns": ["x", "y", "y", "y"]},  # a repeated column would dilute the drift share
+        {"critical_features": ("x", "x")},
         {"thresholds": {"js": float("nan")}},
         {"thresholds": {"wasserstein": -1}},
     ],

@@ -81,6 +81,17 @@ def test_declared_row_count_is_used_when_features_are_not_logged():
     assert any(f.id == inf.F_RATE_UNENFORCED and f.location == "client:bulk" for f in report.findings)
 
 
+@settings(max_examples=30)
+@given(n=st.integers(20, 40), batch=st.integers(2, 6))
+def test_one_row_repeated_inside_varied_batches_is_probing(n, batch):
+    probe = [0.25, 0.75]
+    lines = [line(i * 70.0, "prober", [[0.1 * (i % 7), 0.5]] * (batch - 1) + [probe]) for i in range(n)]
+    report = inf.audit_log([*calm(), *lines], repeat_threshold=20)
+    probing = [f for f in report.findings if f.id == inf.F_PROBING and f.location == "client:prober"]
+    assert probing and probing[0].details["repeats"] >= n
+    assert probing[0].details["input_hash"] == inf.input_hash(probe)
+
+
 @pytest.mark.parametrize("features", [["x", 1], [[0.5, 0.5], "row"], [[0.5, [1]]], {"a": 1}, "0.5,0.5", [True, 1]])
 def test_malformed_features_count_as_out_of_distribution(features):
     lines = [*calm(10), line(3.0, "adv", features)]
