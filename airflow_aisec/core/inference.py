@@ -4,17 +4,22 @@ Reads structured inference logs — JSON lines with ``ts`` (ISO-8601 or epoch se
 ``input_hash`` and/or ``features``, ``output``, ``latency_ms`` and ``status`` (HTTP code or
 ``ok``/``error``/``rate_limited``) — as written by :mod:`airflow_aisec.serving.server`, and reports:
 
-* per-client request rate over any sliding 60-second window against a limit (the article's "10 per
-  minute"). A client whose **served** requests exceed it means the limit is not enforced (high,
-  AML.T0024 exfiltration via inference API / model-extraction pattern); a client that **attempted**
-  more but was throttled (HTTP 429) is reported as medium (abuse attempt, blocked);
+* per-client rate in **rows** (a batch of 50 rows is 50) over any sliding 60-second window against a
+  limit (the article's "10 per minute"), clients keyed by a normalised id (:func:`normalise_client_id`).
+  A client whose **served** rows exceed it means the limit is not enforced (high, AML.T0024
+  exfiltration via inference API / model-extraction pattern); a client that **attempted** more but
+  was throttled (HTTP 429) is reported as medium (abuse attempt, blocked);
 * latency p50/p95/p99 against an SLO (p95 above it: high) and individual spikes above it (medium);
 * error rate (5xx / ``error``) against a maximum;
 * repeated-input probing: one client sending the same input hash many times;
-* the share of out-of-distribution inputs against a reference (per-feature robust ranges built by
-  :func:`build_reference_ranges` from reference data) — an adversarial/OOD signal (OWASP-ML01).
+* the share of out-of-distribution input rows (every row of a batch) against a reference (per-feature
+  robust ranges built by :func:`build_reference_ranges` from reference data) — an adversarial/OOD
+  signal (OWASP-ML01).
 
-Findings never contain raw inputs: only input hashes, client ids, counts and timestamps.
+Log lines are untrusted: each is parsed strictly and bounded; a line that cannot be attributed to a
+request is counted with its reason, and more of them than ``max_bad_line_share`` (default 0) makes
+the audit ``error``. Rotated siblings of a log file are read too. Findings never contain raw
+inputs or line content: only input hashes, client ids, counts, timestamps and file:line positions.
 """
 
 from __future__ import annotations
