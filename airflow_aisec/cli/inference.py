@@ -16,7 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unattributable lines than --max-bad-line-share. Rate limits count rows (a batch of 50 rows is 50).",
     )
     audit.add_argument("log", metavar="LOG", help="JSON-lines inference log (file or directory)")
-    audit.add_argument("--rate-limit", default="10/minute", help="per-client limit in rows (items), e.g. 10/minute (default)")
+    audit.add_argument(
+        "--rate-limit", default="10/minute", help="per-client limit in rows (items), e.g. 10/minute (default)"
+    )
     audit.add_argument("--latency-slo-ms", type=float, default=500.0, help="latency SLO (p95), default 500")
     audit.add_argument("--max-error-rate", type=float, default=0.05)
     audit.add_argument("--repeat-threshold", type=int, default=20, help="same input this many times = probing")

@@ -607,8 +607,10 @@ def parse_methods(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, 
         return {str(k): str(v) for k, v in items.items()}
     out = {}
     for item in items:
-        col, sep, method = str(item).partition("=")
-        if not sep:
+        col, sep, method = str(item).rpartition("=")
+        if not sep or not col:
             raise AisecInputError(f"method override {item!r} must look like COLUMN=METHOD")
+        if col in out:
+            raise AisecInputError(f"method override for column {col!r} given twice")
         out[col] = method
     return out

@@ -389,6 +389,8 @@ def build_profile(
 def _select_columns(source: ColumnSource, columns: list[str] | None, what: str) -> list[str]:
     if columns is None:
         return source.columns
+    if isinstance(columns, (str, bytes)) or not columns or len(set(columns)) != len(list(columns)):
+        raise AisecInputError(f"columns must be a non-empty list of distinct column names, not {columns!r}"[:300])
     missing = [c for c in columns if c not in source.columns]
     if missing:
         raise AisecInputError(f"{what} {source.name} has no column(s) {missing}")

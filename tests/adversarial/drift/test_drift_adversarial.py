@@ -86,6 +86,20 @@ def test_config_that_would_be_a_silent_no_op_is_refused(data, config):
         run_drift(data["same"], reference=data["ref"], config=DriftConfig(**config))
 
 
+@pytest.mark.parametrize("columns", [[], ["x", "x"], "x"])
+def test_profile_build_column_selection_must_be_distinct_and_non_empty(data, columns):
+    with pytest.raises(AisecInputError, match="columns must be"):
+        build_profile(data["ref"], columns=columns)
+
+
+def test_method_override_given_twice_is_refused(data):
+    from airflow_aisec.core.drift import parse_methods
+
+    with pytest.raises(AisecInputError, match="given twice"):
+        parse_methods(["x=ks", "x=psi"])
+    assert parse_methods(["a=b=ks"]) == {"a=b": "ks"}
+
+
 def test_critical_feature_that_exists_still_decides(data):
     cur = data["same"].assign(x=data["same"]["x"] + 3)
     report = run_drift(cur, profile=data["prof"], config=DriftConfig(critical_features=("x",), drift_share=1.0))
