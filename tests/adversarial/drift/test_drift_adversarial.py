@@ -252,6 +252,20 @@ def test_a_profiled_feature_missing_retyped_or_empty_never_passes(data, damage):
     assert any(f.severity == "high" for f in report.findings)
 
 
+@pytest.mark.parametrize("labels", [["x", "x", "y", "c"], ["x", "y", "c", "c"], [1, "1", "y", "c"]])
+def test_duplicate_column_names_are_refused_on_either_side(data, labels):
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(N, 4)), columns=labels)
+    table = pa.table([pa.array(rng.normal(size=N)) for _ in labels], names=[str(n) for n in labels])
+    for current in (frame, table):
+        with pytest.raises(AisecInputError, match="duplicate column"):
+            run_drift(current, profile=data["prof"])
+        with pytest.raises(AisecInputError, match="duplicate column"):
+            run_drift(data["same"], reference=current)
+
+
 def test_one_row_window_with_an_empty_column_fails(data):
     cur = data["same"].head(1).assign(x=np.nan)
     report = run_drift(cur, profile=data["prof"], config=DriftConfig(drift_share=1.0))
