@@ -91,6 +91,8 @@ MAX_TOTAL_BYTES = 1024 * 1024 * 1024
 MAX_CLIENT_ID = 256
 #: most feature rows one logged request may carry; more: the line is bad.
 MAX_BATCH_ROWS = 100_000
+#: most log lines one audit reads (memory stays bounded); more: an input error naming the limit.
+MAX_LINES = 5_000_000
 #: deepest JSON nesting accepted on one log line (a batch of rows is depth 3).
 MAX_LINE_DEPTH = 16
 #: a log file's rotated siblings: ``app.log.1``, ``app.log.2.gz``, ``app.log-20261201``, ``app.log.gz``.
@@ -320,6 +322,8 @@ def parse_lines(lines: Iterable[LogLine], *, source: str = "log") -> tuple[list[
     records: list[Record] = []
     bad = BadLines()
     for lineno, line in enumerate(lines, 1):
+        if lineno > MAX_LINES:
+            raise AisecInputError(f"{source}: more than {MAX_LINES} log lines; audit a narrower window")
         if isinstance(line, tuple):  # (where, line) from read_log_sources
             where, line = line
         else:

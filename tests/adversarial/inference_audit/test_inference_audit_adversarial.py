@@ -315,6 +315,13 @@ def test_decompression_is_bounded(tmp_path, monkeypatch):
     assert main(["inference-audit", str(tmp_path / "app.log")]) == 2
 
 
+def test_line_count_is_bounded(monkeypatch):
+    monkeypatch.setattr(inf, "MAX_LINES", 50)
+    with pytest.raises(AisecInputError, match="more than 50 log lines"):
+        inf.audit_log(calm(60))
+    assert inf.audit_log(calm(50)).metrics["requests"] == 50
+
+
 # ------------------------------------------------------------------------------ hostile reference JSON
 @pytest.mark.parametrize(
     "text",
