@@ -167,7 +167,7 @@ def _check_headers(headers: Mapping[str, str]) -> None:
         if not isinstance(name, str) or not _TOKEN.match(name):
             raise AisecInputError(f"load-test header name {name!r} is not a valid HTTP token")
         if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):
-            raise AisecInputError(f"load-test header {name!r} has a value with CR, LF or NUL")
+            raise AisecInputError(f"load-test header {name!r} value must be a string without CR, LF or NUL")
 
 
 def run_load_test(

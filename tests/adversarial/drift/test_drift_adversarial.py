@@ -366,3 +366,30 @@ def test_html_and_profile_outputs_refuse_bad_destinations(data, tmp_path, kind, 
     assert not (tmp_path / "created-through-link").exists()
     if kind == "dir":
         assert os.listdir(dest) == []
+
+
+def test_operator_refuses_a_bad_html_destination_before_any_work(data, tmp_path, monkeypatch):
+    from airflow_aisec.core import drift as drift_module
+    from airflow_aisec.operators.drift import DriftTestOperator
+
+    calls = []
+    monkeypatch.setattr(drift_module, "run_drift", lambda *a, **k: calls.append(1))
+    (tmp_path / "d").mkdir()
+    op = DriftTestOperator(
+        task_id="drift",
+        profile_path=str(data["prof"]),
+        current_path=str(data["base"] / "same.parquet"),
+        html_report_path=str(tmp_path / "d"),
+    )
+    with pytest.raises(AisecInputError, match="is a directory"):
+        op._check()
+    assert calls == []
+    op = DriftTestOperator(
+        task_id="drift2",
+        profile_path=str(data["prof"]),
+        current_path=str(data["base"] / "same.parquet"),
+        critical_features="xy",  # a string, not a list: refused, never split into characters
+    )
+    monkeypatch.undo()
+    with pytest.raises(AisecInputError, match="list of column names"):
+        op._check()
