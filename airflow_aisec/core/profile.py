@@ -775,12 +775,18 @@ def _validate_meta(
         raise _bad(path, where, "n_values + n_null + n_posinf + n_neginf must equal n_rows (n_values >= 1)")
     for key in ("min", "max", "mean"):
         _number(meta.get(key), path, f"{where}.{key}")
+    lo, hi = meta["min"], meta["max"]
+    slack = 1e-9 * max(abs(lo), abs(hi))  # the mean is a rounded float sum
+    if not (lo <= hi and lo - slack <= meta["mean"] <= hi + slack):
+        raise _bad(path, where, "min <= mean <= max does not hold")
     _number(meta.get("std"), path, f"{where}.std", optional=True)
     edges, bins = meta.get("bin_edges"), meta.get("bin_counts")
     if not isinstance(edges, list) or not isinstance(bins, list) or len(bins) != len(edges) + 1:
         raise _bad(path, where, "bin_edges / bin_counts missing or of mismatched lengths")
     for j, edge in enumerate(edges):
         _number(edge, path, f"{where}.bin_edges[{j}]")
+    if any(b < a for a, b in zip(edges, edges[1:], strict=False)):
+        raise _bad(path, f"{where}.bin_edges", "edges are not sorted")
     if sum(_count({"c": c}, "c", path, f"{where}.bin_counts") for c in bins) != n_values:
         raise _bad(path, where, "bin_counts do not add up to n_values")
     if not isinstance(meta.get("constant"), bool):

@@ -204,6 +204,26 @@ def test_duplicate_column_in_resealed_header_is_refused(data, tmp_path):
         load_profile(tmp_path / "p.prof")
 
 
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m.update(bin_edges=m["bin_edges"][::-1]), "not sorted"),
+        (lambda m: m.update(min=m["max"] + 1.0), "min <= mean <= max"),
+        (lambda m: m.update(n_values=m["n_values"] + 1), "n_rows"),
+        (lambda m: m.update(storage="grid"), "arrays"),
+        (lambda m: m.update(kind="categorical"), "categorical"),
+        (lambda m: m.update(constant=True), "constant"),
+        (lambda m: m.update(method="psi"), "method"),
+    ],
+)
+def test_resealed_inconsistent_numeric_column_is_refused(data, tmp_path, edit, message):
+    header, payload = _split(data["prof"].read_bytes())
+    edit(header["columns"][0]["meta"])
+    (tmp_path / "p.prof").write_bytes(_reseal(header, payload))
+    with pytest.raises(AisecInputError, match=message):
+        load_profile(tmp_path / "p.prof")
+
+
 def test_resealed_skipped_status_cannot_silently_hide_a_feature(data, tmp_path):
     header, payload = _split(data["prof"].read_bytes())
     header["columns"][0]["meta"]["status"] = "skipped"  # kind stays numeric
