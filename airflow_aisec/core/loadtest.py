@@ -80,7 +80,11 @@ def check_target(url: str, *, allow_remote: bool) -> urllib.parse.SplitResult:
     """
     if not isinstance(url, str) or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
         raise AisecInputError(f"load-test URL {url!r} must not contain spaces or control characters")
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.hostname  # noqa: B018 - raises ValueError on a malformed bracketed host
+    except ValueError as exc:
+        raise AisecInputError(f"load-test URL {url!r} is malformed: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise AisecInputError(f"load-test URL {url!r} must be http(s)://host[:port]/path")
     if "@" in parsed.netloc or parsed.username is not None or parsed.password is not None:

@@ -280,3 +280,23 @@ def test_localhost_and_ipv6_loopback_still_work(net, servers):
     assert report.status == "pass"
     assert len(seen) == 3
     assert all(loadtest.is_loopback_ip(a[0]) for a in net["connect"])
+
+
+@settings(max_examples=200)
+@given(
+    host=st.text(st.sampled_from("0123456789abcdefxlocahst.:[]@%#/?\\ \t-_=+~ÿ\u0130\u212a"), min_size=1, max_size=30)
+)
+def test_generated_hosts_pass_the_gate_only_when_loopback(net, host):
+    url = f"http://{host}:8080/x"
+    try:
+        parsed = loadtest.check_target(url, allow_remote=False)
+    except AisecInputError:
+        return
+    name = parsed.hostname or ""
+    assert (
+        loadtest.is_loopback_ip(name)
+        or name.lower().rstrip(".") == "localhost"
+        or name.lower().rstrip(".").endswith(".localhost")
+    )
+    assert "@" not in parsed.netloc
+    assert net["connect"] == [] and net["resolve"] == []
