@@ -382,3 +382,38 @@ def test_reference_output_refuses_bad_destinations(tmp_path, csv, kind):
     assert main(["inference-reference", str(csv), "-o", str(dest), "--exclude", "label"]) == 2
     assert victim.read_text() == "keep"
     assert sorted(os.listdir(tmp_path)) == before
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+log_objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "ts": st.one_of(st.just("2025-10-09T00:00:05Z"), st.just(T0 + 3), json_values),
+        "client_id": st.one_of(st.just("Mallory"), json_values),
+        "features": st.one_of(st.just([[0.5, 0.5], [2.0, 0.5]]), json_values),
+        "status": st.one_of(st.just(200), json_values),
+        "latency_ms": json_values,
+        "rows": json_values,
+        "input_hash": json_values,
+    },
+)
+
+
+@settings(max_examples=60)
+@given(objs=st.lists(log_objects, min_size=1, max_size=8))
+def test_generated_log_objects_never_crash_and_every_line_is_accounted_for(objs):
+    extra = [json.dumps(o) for o in objs]
+    lines = [*calm(5), *extra]
+    report = inf.audit_log(lines, reference=REF, max_bad_line_share=1.0)
+    assert report.metrics["requests"] + report.metrics["unparseable_lines"] == len(lines)
+    assert report.status in ("pass", "warn", "fail")
+    strict = inf.audit_log(lines, reference=REF)
+    assert strict.status == ("error" if report.metrics["unparseable_lines"] else report.status)
