@@ -280,6 +280,8 @@ def _parse_line(raw: str | bytes, where: str) -> Record:
     if feats is not None:
         rows_data = _feature_rows(feats)
         malformed = rows_data is None
+    if "rows" in row and "n_rows" in row:
+        raise ValueError("both rows and n_rows")
     declared = row.get("rows", row.get("n_rows"))
     if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool) or declared < 0):
         raise ValueError("rows is not a non-negative integer")
