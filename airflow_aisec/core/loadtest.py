@@ -155,11 +155,13 @@ def guarded_connection(
 def _connection(parsed: urllib.parse.SplitResult, timeout: float, allow_remote: bool) -> http.client.HTTPConnection:
     """A fresh connection that never uses a proxy (http.client ignores *_PROXY) and connects guarded."""
     host = parsed.hostname or ""
+    # an explicit port always: http.client would otherwise split an IPv6 host such as "::1" itself
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     conn: http.client.HTTPConnection
     if parsed.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parsed.port, timeout=timeout, context=ssl.create_default_context())
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
     else:
-        conn = http.client.HTTPConnection(host, parsed.port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     conn._create_connection = functools.partial(  # type: ignore[attr-defined]
         guarded_connection, allow_remote=allow_remote
     )

@@ -300,3 +300,12 @@ def test_generated_hosts_pass_the_gate_only_when_loopback(net, host):
     )
     assert "@" not in parsed.netloc
     assert net["connect"] == [] and net["resolve"] == []
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [("http://[::1]/x", "::1", 80), ("https://[::1]/x", "::1", 443), ("http://127.0.0.1/x", "127.0.0.1", 80)],
+)
+def test_connection_targets_exactly_the_validated_host_and_port(url, host, port):
+    conn = loadtest._connection(loadtest.check_target(url, allow_remote=False), 1.0, False)
+    assert (conn.host, conn.port) == (host, port)
