@@ -63,6 +63,10 @@ def _cmd_drift(args: argparse.Namespace) -> int:
     def build() -> Any:
         from airflow_aisec.core.drift import DriftConfig, parse_methods, run_drift
 
+        if args.html:  # refuse a bad destination before any work (directory, symlink, under a file)
+            from airflow_aisec.utils.fs import check_output_path
+
+            check_output_path(args.html)
         config = DriftConfig(
             alpha=args.alpha,
             correction=args.correction,

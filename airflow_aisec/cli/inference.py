@@ -12,10 +12,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit = subparsers.add_parser(
         "inference-audit",
         help="audit a JSON-lines inference log: rate abuse, latency SLO, errors, probing, OOD share",
-        description="Exit 0 pass/warn, 1 a finding at --fail-severity or above, 2 unreadable/empty log.",
+        description="Exit 0 pass/warn, 1 a finding at --fail-severity or above, 2 unreadable/empty log or more "
+        "unattributable lines than --max-bad-line-share. Rate limits count rows (a batch of 50 rows is 50).",
     )
     audit.add_argument("log", metavar="LOG", help="JSON-lines inference log (file or directory)")
-    audit.add_argument("--rate-limit", default="10/minute", help="per-client limit, e.g. 10/minute (default)")
+    audit.add_argument(
+        "--rate-limit", default="10/minute", help="per-client limit in rows (items), e.g. 10/minute (default)"
+    )
     audit.add_argument("--latency-slo-ms", type=float, default=500.0, help="latency SLO (p95), default 500")
     audit.add_argument("--max-error-rate", type=float, default=0.05)
     audit.add_argument("--repeat-threshold", type=int, default=20, help="same input this many times = probing")
@@ -24,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.add_argument("--exempt-client", action="append", default=[], help="client id not rate-checked")
     audit.add_argument("--since", help="ISO-8601 start of the audited window")
     audit.add_argument("--until", help="ISO-8601 end of the audited window")
+    audit.add_argument(
+        "--max-bad-line-share",
+        type=float,
+        default=0.0,
+        help="share of unattributable log lines tolerated before the audit errors (default 0: any bad line = exit 2)",
+    )
     audit.add_argument("--fail-severity", default="high", choices=("critical", "high", "medium", "low"))
     add_format_argument(audit, ("text", "json", "markdown"))
     audit.set_defaults(func=_audit)
@@ -78,6 +87,7 @@ def _audit(args: argparse.Namespace) -> int:
             since=inference.parse_time_arg(args.since, "since"),
             until=inference.parse_time_arg(args.until, "until"),
             fail_severity=args.fail_severity,
+            max_bad_line_share=args.max_bad_line_share,
         ),
     )
 
@@ -117,13 +127,19 @@ def _reference(args: argparse.Namespace) -> int:
     from airflow_aisec.utils.fs import write_json_atomic
 
     try:
+        from airflow_aisec.utils.fs import check_output_path
+
+        check_output_path(args.output)  # directory, symlink, under a file: refused before any work
         import pandas as pd
 
         try:
             frame = pd.read_csv(args.csv)
         except (OSError, ValueError) as exc:
             raise AisecError(f"reference CSV {args.csv!r} is unreadable: {exc}") from exc
-        frame = frame.drop(columns=[c for c in args.exclude if c in frame.columns])
+        unknown = [c for c in args.exclude if c not in frame.columns]
+        if unknown:  # a misspelt --exclude would silently keep the label as a feature
+            raise AisecError(f"--exclude names column(s) {unknown} that reference CSV {args.csv!r} does not have")
+        frame = frame.drop(columns=list(args.exclude))
         non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
         if non_numeric:
             raise AisecError(f"reference CSV {args.csv!r} has non-numeric columns {non_numeric} (use --exclude)")

@@ -93,8 +93,40 @@ class DriftConfig:
         unknown = set(self.thresholds) - set(DEFAULT_THRESHOLDS)
         if unknown:
             raise AisecInputError(f"thresholds only apply to {sorted(DEFAULT_THRESHOLDS)}, not {sorted(unknown)}")
+        for option in ("critical_features", "columns"):
+            value = getattr(self, option)
+            if isinstance(value, (str, bytes)):  # "income" would otherwise become ("i", "n", ...)
+                raise AisecInputError(f"{option} takes a list of column names, not the string {value!r}")
+            if value is not None and not all(isinstance(c, str) and c for c in value):
+                raise AisecInputError(f"{option} must be a list of non-empty column names, not {value!r}")
+            if value is not None and len(set(value)) != len(list(value)):  # a repeated column would weigh twice
+                raise AisecInputError(f"{option} lists a column more than once: {list(value)!r}")
         self.critical_features = tuple(self.critical_features)
+        for key, value in self.thresholds.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < math.inf:
+                raise AisecInputError(f"threshold {key!r} must be a positive finite number, not {value!r}")
         self.thresholds = {**DEFAULT_THRESHOLDS, **{k: float(v) for k, v in self.thresholds.items()}}
+
+    def check_names(self, tested: list[str], available: list[str], where: str) -> None:
+        """Every column an option names must exist: an unknown name is an error, never a silent no-op.
+
+        ``tested``: the columns this run tests; ``available``: every column of the reference.
+        """
+        known = set(available)
+        if self.columns is not None:
+            unknown = [c for c in self.columns if c not in known]
+            if unknown:
+                raise AisecInputError(f"columns {unknown} are not in the {where}")
+            if not self.columns:
+                raise AisecInputError("columns is an empty list: nothing would be tested")
+        selected = set(tested)
+        for option, names in (("critical_features", self.critical_features), ("methods", list(self.methods))):
+            unknown = [c for c in names if c not in known]
+            if unknown:
+                raise AisecInputError(f"{option} name(s) {unknown} are not columns of the {where}")
+            unselected = [c for c in names if c not in selected]
+            if unselected:
+                raise AisecInputError(f"{option} name(s) {unselected} are not among the tested columns {self.columns}")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,7 +170,7 @@ def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config:
     res.update(_null_signal(ref, n_nonfinite, n_rows, config.null_rate_tolerance, config.alpha))
     res["inf_count"] = inf_count
     if finite.size == 0:
-        res.update(status="skipped", reason="no finite values in current window", method=method)
+        res.update(status="skipped", reason="no finite values in current window", method=method, empty_window=True)
         return res
     n = int(meta["n_values"])
     # effect sizes: PSI + JS on reference deciles, normalised Wasserstein on quantiles
@@ -207,7 +239,7 @@ def _categorical_result(ref: ColumnProfile, column: Any, method: str, config: Dr
     res.update(_null_signal(ref, n_null, n_rows, config.null_rate_tolerance, config.alpha))
     res["method"] = method
     if not counts:
-        res.update(status="skipped", reason="no non-null values in current window")
+        res.update(status="skipped", reason="no non-null values in current window", empty_window=True)
         return res
     out = stats.chi2_from_counts(ref.meta["counts"], counts)
     ref_total = max(sum(ref.meta["counts"].values()), 1)
@@ -304,6 +336,8 @@ def decide(features: list[dict[str, Any]], config: DriftConfig) -> dict[str, Any
             reasons.append(f"null rate {f['null_rate_reference']:.3g} → {f['null_rate']:.3g}")
         if f["status"] in ("missing", "type_changed"):
             reasons.append(f["reason"])
+        elif f.get("empty_window"):  # profiled in the reference, nothing left to test in the window
+            reasons.append("no testable values in the current window")
         f["drifted"] = bool(reasons)
         f["drift_reasons"] = reasons
         if f["drifted"] and f["status"] in ("ok", "derived"):
@@ -312,8 +346,12 @@ def decide(features: list[dict[str, Any]], config: DriftConfig) -> dict[str, Any
     drifted = [f["name"] for f in features if f["drifted"]]
     share = len(drifted) / len(counted) if counted else 0.0
     critical = [name for name in drifted if name in config.critical_features]
+    # the window does not match the reference schema: a missing, retyped or empty expected column is
+    # dataset drift by itself (fail closed), whatever the share
+    unusable = [f["name"] for f in features if f["status"] in ("missing", "type_changed") or f.get("empty_window")]
     return {
-        "drift": bool(counted) and (share >= config.drift_share or bool(critical)),
+        "drift": bool(counted) and (share >= config.drift_share or bool(critical) or bool(unusable)),
+        "unusable_features": unusable,
         "drift_share": share,
         "drift_share_threshold": config.drift_share,
         "n_features": len(features),
@@ -384,11 +422,12 @@ def run_drift(
             prof, verify = profile, lambda: None
         else:
             prof, verify = open_profile(profile, expected_digest=expected_digest)
-        names = config.columns or list(prof.columns)
-        unknown = [c for c in names if c not in prof.columns]
-        if unknown:
-            verify()
-            raise AisecInputError(f"columns {unknown} are not in the reference profile {prof.path or ''}".strip())
+        names = list(prof.columns) if config.columns is None else list(config.columns)
+        try:
+            config.check_names(names, list(prof.columns), f"reference profile {prof.path or ''}".strip())
+        except AisecInputError:
+            verify()  # a tampered profile is reported as such first
+            raise
         try:
             features = _map(lambda name: evaluate_feature(prof.columns[name], cur, config), names, workers)
         finally:
@@ -405,10 +444,8 @@ def run_drift(
         if ref.num_rows == 0:
             raise AisecInputError(f"reference data {ref.name} has no rows")
         options = build_options or BuildOptions()
-        names = config.columns or ref.columns
-        unknown = [c for c in names if c not in ref.columns]
-        if unknown:
-            raise AisecInputError(f"columns {unknown} are not in the reference data {ref.name}")
+        names = list(ref.columns) if config.columns is None else list(config.columns)
+        config.check_names(names, list(ref.columns), f"reference data {ref.name}")
         # cold: profile one column, test it, drop it (``workers`` columns at a time)
         features = _map(lambda name: evaluate_feature(profile_column(ref, name, options), cur, config), names, workers)
         ref_names = ref.columns
@@ -439,6 +476,10 @@ def _fill_report(
             report.add_finding("AISEC-DRIFT-MISSING-COLUMN", "high", f"Expected column {where!r} is missing", where)
         elif f["status"] == "type_changed":
             report.add_finding("AISEC-DRIFT-TYPE-CHANGED", "high", f"Column {where!r}: {f['reason']}", where)
+        elif f.get("empty_window"):
+            report.add_finding(
+                "AISEC-DRIFT-EMPTY-COLUMN", "high", f"Column {where!r} cannot be tested: {f['reason']}", where
+            )
         elif f["drifted"]:
             severity = "high" if where in config.critical_features else "medium"
             stat = f.get("statistic")
@@ -468,6 +509,11 @@ def _fill_report(
         why = f"{decision['n_drifted']}/{decision['n_counted']} features drifted (share {decision['drift_share']:.2f} >= {config.drift_share})"
         if decision["critical_drifted"]:
             why = f"critical feature(s) drifted: {decision['critical_drifted']}; " + why
+        if decision["unusable_features"]:
+            why = (
+                f"expected feature(s) missing, retyped or empty in the window: {decision['unusable_features'][:10]}; "
+                + why
+            )
         report.add_finding("AISEC-DRIFT-DATASET", "high", "Dataset drift: " + why, cur.name, {"rule": why})
     report.metrics.update(
         drift_share=decision["drift_share"],
@@ -545,7 +591,9 @@ def build_and_save_profile(
 ) -> Report:
     """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest."""
     from airflow_aisec.core.profile import save_profile
+    from airflow_aisec.utils.fs import check_output_path
 
+    check_output_path(output)  # a directory, symlink or path under a file is refused before any work
     profile = build_profile(data, columns=columns, options=options)
     save_profile(profile, output)
     return profile_to_report(profile, os.fspath(output))
@@ -559,8 +607,10 @@ def parse_methods(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, 
         return {str(k): str(v) for k, v in items.items()}
     out = {}
     for item in items:
-        col, sep, method = str(item).partition("=")
-        if not sep:
+        col, sep, method = str(item).rpartition("=")
+        if not sep or not col:
             raise AisecInputError(f"method override {item!r} must look like COLUMN=METHOD")
+        if col in out:
+            raise AisecInputError(f"method override for column {col!r} given twice")
         out[col] = method
     return out

@@ -3,20 +3,27 @@
 Every run is bounded three ways — request count, concurrency and wall-clock duration (hard caps
 below) — and each request has a timeout, so it always stops by itself. Non-loopback targets are
 refused unless ``allow_remote=True``: a load test is a denial-of-service tool when pointed at the
-wrong host.
+wrong host. The guard holds for every request: the URL is validated before anything is sent
+(:func:`check_target`), each connection resolves the name once and connects only to a loopback
+address, whose peer address is checked again (:func:`guarded_connection`); proxy environment
+variables are never used (``http.client``, not ``urllib``) and redirects are never followed (a 3xx
+is counted as an error and reported).
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
 import ipaddress
+import re
 import socket
+import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 from airflow_aisec.report import Report
@@ -34,13 +41,139 @@ F_ERRORS = "AISEC-LOAD-ERROR-RATE"
 F_INCOMPLETE = "AISEC-LOAD-INCOMPLETE"
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
+F_REDIRECT = "AISEC-LOAD-REDIRECT"
+F_GUARD = "AISEC-LOAD-NON-LOOPBACK-REFUSED"
+
+_LOCALHOST_NAMES = ("localhost", "localhost.")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class NonLoopbackRefused(OSError):
+    """A connection to an address outside 127.0.0.0/8 and ::1 was refused (before connecting)."""
+
+
+def is_loopback_ip(address: str) -> bool:
+    """``True`` only for 127.0.0.0/8, ``::1`` and IPv4-mapped ``::ffff:127.x.y.z`` (scope ids ignored)."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return bool(ip.is_loopback)
+
+
+def _is_localhost_name(host: str) -> bool:
+    lowered = host.lower()
+    return lowered in _LOCALHOST_NAMES or lowered.rstrip(".").endswith(".localhost")
+
+
+def check_target(url: str, *, allow_remote: bool) -> urllib.parse.SplitResult:
+    """Validate a load-test URL before anything is sent; raise :class:`AisecInputError` otherwise.
+
+    Refused: schemes other than http(s), user information (``http://127.0.0.1@evil/``), a missing or
+    non-ASCII host, a bad port, and — unless ``allow_remote`` — any host that is neither a canonical
+    loopback address literal (127.0.0.0/8, ``[::1]``, ``[::ffff:127.0.0.1]``) nor a ``localhost``
+    name. Numeric shorthands (``127.1``, ``0x7f.1``, ``2130706433``) are refused as non-canonical.
+    Names are resolved only when connecting, and every address actually connected to is checked
+    again (see :func:`guarded_connection`).
+    """
+    if not isinstance(url, str) or any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+        raise AisecInputError(f"load-test URL {url!r} must not contain spaces or control characters")
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.hostname  # noqa: B018 - raises ValueError on a malformed bracketed host
+    except ValueError as exc:
+        raise AisecInputError(f"load-test URL {url!r} is malformed: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise AisecInputError(f"load-test URL {url!r} must be http(s)://host[:port]/path")
+    if "@" in parsed.netloc or parsed.username is not None or parsed.password is not None:
+        raise AisecInputError(f"load-test URL {url!r} must not carry user information ('user@host')")
+    host = parsed.hostname
+    if not host.isascii():
+        raise AisecInputError(f"load-test URL {url!r}: host must be ASCII (IDNA-encode it)")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise AisecInputError(f"load-test URL {url!r} has an invalid port") from None
+    if allow_remote:
+        return parsed
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        literal = True
+    except ValueError:
+        literal = False
+    if literal:
+        if not is_loopback_ip(host):
+            raise AisecInputError(
+                f"load-test URL {url!r} is not on loopback; pass allow_remote=True (--allow-remote) to load-test another host"
+            )
+    elif not _is_localhost_name(host):
+        raise AisecInputError(
+            f"load-test URL {url!r} is not on loopback (only 127.0.0.0/8, [::1] and localhost names, written "
+            "canonically); pass allow_remote=True (--allow-remote) to load-test another host"
+        )
+    return parsed
+
+
+def guarded_connection(
+    address: tuple[str, int], timeout: float | None = None, source_address: Any = None, *, allow_remote: bool = False
+) -> socket.socket:
+    """``socket.create_connection`` that resolves once and connects only to loopback addresses.
+
+    Every address the name resolves to is checked before connecting (no second resolution, so DNS
+    rebinding between check and connect cannot redirect the socket), and the peer address of the
+    connected socket is checked again. Raises :class:`NonLoopbackRefused` (nothing sent).
+    """
+    host, port = address
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    allowed = [info for info in infos if allow_remote or is_loopback_ip(str(info[4][0]))]
+    if not allowed:
+        raise NonLoopbackRefused(f"{host!r} resolves to no loopback address; refusing to connect")
+    last: OSError | None = None
+    for family, kind, proto, _, sockaddr in allowed:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            peer = sock.getpeername()[0]
+            if not allow_remote and not is_loopback_ip(str(peer)):
+                raise NonLoopbackRefused(f"connected peer {peer!r} is not loopback; closed before sending")
+            return sock
+        except NonLoopbackRefused:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError(f"could not connect to {host!r}")
+
+
+def _connection(parsed: urllib.parse.SplitResult, timeout: float, allow_remote: bool) -> http.client.HTTPConnection:
+    """A fresh connection that never uses a proxy (http.client ignores *_PROXY) and connects guarded."""
+    host = parsed.hostname or ""
+    # an explicit port always: http.client would otherwise split an IPv6 host such as "::1" itself
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    conn: http.client.HTTPConnection
+    if parsed.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn._create_connection = functools.partial(  # type: ignore[attr-defined]
+        guarded_connection, allow_remote=allow_remote
+    )
+    return conn
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise AisecInputError(f"load-test header name {name!r} is not a valid HTTP token")
+        if not isinstance(value, str) or any(ch in value for ch in "\r\n\x00"):
+            raise AisecInputError(f"load-test header {name!r} value must be a string without CR, LF or NUL")
 
 
 def run_load_test(
@@ -67,13 +200,10 @@ def run_load_test(
     When nothing at all could be sent (connection refused everywhere) the endpoint is down:
     :class:`~airflow_aisec.exceptions.AisecTransientError` (retryable).
     """
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise AisecInputError(f"load-test URL {url!r} must be http(s)://host[:port]/path")
-    if not allow_remote and not _is_loopback(parsed.hostname):
-        raise AisecInputError(
-            f"load-test URL {url!r} is not on loopback; pass allow_remote=True (--allow-remote) to load-test another host"
-        )
+    parsed = check_target(url, allow_remote=allow_remote)
+    target = parsed.path or "/"
+    if parsed.query:
+        target += "?" + parsed.query
     if not 1 <= requests <= MAX_REQUESTS:
         raise AisecInputError(f"requests must be between 1 and {MAX_REQUESTS}, not {requests}")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -85,9 +215,12 @@ def run_load_test(
     if slo_p95_ms is not None and slo_p95_ms <= 0:
         raise AisecInputError("slo_p95_ms must be positive")
     method = (method or ("POST" if payload is not None else "GET")).upper()
+    if not _TOKEN.match(method):
+        raise AisecInputError(f"load-test method {method!r} is not a valid HTTP method")
     hdrs = {"User-Agent": "airflow-aisec-loadtest", "X-Client-Id": client_id, **dict(headers or {})}
     if payload is not None:
         hdrs.setdefault("Content-Type", "application/json")
+    _check_headers(hdrs)
 
     lock = threading.Lock()
     issued = 0
@@ -103,20 +236,31 @@ def run_load_test(
             issued += 1
             return True
 
+    def one_request() -> str:
+        conn = _connection(parsed, timeout_s, allow_remote)
+        try:
+            conn.request(method, target, body=payload, headers=hdrs)
+            resp = conn.getresponse()
+            resp.read(MAX_RESPONSE_BYTES)
+            return str(resp.status)  # 3xx included: redirects are never followed
+        except NonLoopbackRefused:
+            return "refused_non_loopback"
+        except TimeoutError:
+            return "timeout"
+        except (ConnectionError, OSError):
+            return "connection_error"
+        except http.client.HTTPException:
+            return "protocol_error"
+        finally:
+            conn.close()
+
     def worker() -> None:
         while take():
-            req = urllib.request.Request(url, data=payload, method=method, headers=hdrs)
             t0 = time.perf_counter()
             try:  # no request starts after the deadline; one in flight ends within timeout_s
-                with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                    resp.read(MAX_RESPONSE_BYTES)
-                    key = str(resp.status)
-            except urllib.error.HTTPError as exc:
-                exc.read(MAX_RESPONSE_BYTES)
-                key = str(exc.code)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                key = "timeout" if isinstance(reason, (socket.timeout, TimeoutError)) else "connection_error"
+                key = one_request()
+            except Exception:  # never let a worker die silently: the request is counted as an error
+                key = "client_error"
             elapsed = (time.perf_counter() - t0) * 1000.0
             with lock:
                 statuses[key] += 1
@@ -135,9 +279,18 @@ def run_load_test(
     done = sum(statuses.values())
     if done and statuses["connection_error"] == done:
         raise AisecTransientError(f"load-test endpoint {url!r} refused every connection (is it up?)")
+    refused = statuses.get("refused_non_loopback", 0)
+    if refused:
+        raise AisecInputError(
+            f"load-test target {url!r}: {refused} connection(s) refused because the address was not loopback "
+            "(name resolution changed?); nothing was sent to it"
+        )
     rate_limited = statuses.get("429", 0)
+    redirects = sum(n for k, n in statuses.items() if k.isdigit() and 300 <= int(k) < 400)
     errors = sum(
-        n for k, n in statuses.items() if not k.isdigit() or int(k) >= 500 or (400 <= int(k) < 500 and k != "429")
+        n
+        for k, n in statuses.items()
+        if not k.isdigit() or int(k) >= 500 or (400 <= int(k) < 500 and k != "429") or 300 <= int(k) < 400
     )
     if count_rate_limited_as_errors:
         errors += rate_limited
@@ -177,6 +330,15 @@ def run_load_test(
             f"Error rate {error_rate:.1%} above {max_error_rate:.1%}",
             url,
             {"status_counts": dict(statuses), "errors": errors, "sent": done},
+        )
+    if redirects:
+        report.add_finding(
+            F_REDIRECT,
+            "high",
+            f"{redirects} response(s) were redirects: never followed (only the validated target is tested), "
+            "counted as errors",
+            url,
+            {"redirects": redirects},
         )
     if done < requests:
         report.add_finding(

@@ -35,6 +35,12 @@ class ColumnSource:
     #: columns whose values had mixed Python types and were coerced to strings (pandas input).
     coerced: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        names = list(self.schema.names)
+        if len(set(names)) != len(names):  # which "x" would be tested? refuse rather than pick one
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise AisecInputError(f"{self.name} has duplicate column name(s) {dupes[:10]}: cannot tell them apart")
+
     @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
@@ -138,6 +144,10 @@ def _local_parquet_file(path: str, name: str) -> ColumnSource:
 
 
 def _from_pandas(frame: Any, name: str) -> ColumnSource:
+    labels = [str(c) for c in frame.columns]
+    if len(set(labels)) != len(labels):
+        dupes = sorted({n for n in labels if labels.count(n) > 1})
+        raise AisecInputError(f"{name} has duplicate column name(s) {dupes[:10]}: cannot tell them apart")
     arrays: dict[str, pa.Array] = {}
     coerced: dict[str, str] = {}
     for col in frame.columns:

@@ -184,15 +184,23 @@ class DriftTestOperator(AisecBaseOperator):
     def _check(self) -> Report:
         from airflow_aisec.core.drift import DriftConfig, run_drift
 
+        if self.html_report_path:  # refuse a bad destination before any work
+            from airflow_aisec.utils.fs import check_output_path
+
+            check_output_path(self.html_report_path)
+        # a string stays a string so that DriftConfig refuses it (never split into characters)
+        critical: Any = (
+            self.critical_features if isinstance(self.critical_features, str) else tuple(self.critical_features or ())
+        )
         config = DriftConfig(
             alpha=self.alpha,
             correction=self.correction,
             drift_share=self.drift_share,
-            critical_features=tuple(self.critical_features or ()),
+            critical_features=critical,
             methods=self.methods,
             thresholds=self.thresholds,
             null_rate_tolerance=self.null_rate_tolerance,
-            columns=list(self.columns) if self.columns else None,
+            columns=self.columns if isinstance(self.columns, str) or self.columns is None else list(self.columns),
         )
         report = run_drift(
             self.current_path,

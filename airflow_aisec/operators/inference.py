@@ -36,11 +36,14 @@ class InferenceLogAuditOperator(AisecBaseOperator):
     :param reference: reference ranges (path/URI of the JSON, or the dict) for the OOD share. (templated)
     :param max_ood_share: highest acceptable share of out-of-distribution inputs.
     :param exempt_clients: client ids excluded from the rate, probing and OOD checks (synthetic traffic such as the
-        load tester); still counted in latency and error rate.
+        load tester), matched exactly (a case or Unicode variant is not exempt); still counted in latency and
+        error rate. Rate limits count rows: a batch of 50 rows is 50 against ``rate_limit``.
     :param since: only records at or after this ISO-8601 time (e.g. ``{{ data_interval_start }}``). (templated)
     :param until: only records up to this ISO-8601 time. (templated)
     :param fail_severity: lowest finding severity that fails the task.
     :param log_conn_id: connection id for an object-storage ``inference_log``/``reference``.
+    :param max_bad_line_share: share of log lines that may be unattributable (bad JSON, bad timestamp,
+        missing client id, over-long) before the audit is ``error`` (cannot decide). Default 0: any.
     """
 
     aisec_check = "inference_audit"
@@ -69,6 +72,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         until: str | None = None,
         fail_severity: str = "high",
         log_conn_id: str | None = None,
+        max_bad_line_share: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,21 +94,58 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         self.until = until
         self.fail_severity = fail_severity
         self.log_conn_id = log_conn_id
+        self.max_bad_line_share = max_bad_line_share
 
-    def _read_remote(self, uri: str) -> list[str]:
+    def _read_remote(self, uri: str, sources: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
+        """Lines of an object-storage log (a file, or every log file of a "directory"), bounded.
+
+        Compressed files (``.gz``, ``.bz2``, ``.xz``) are decompressed within the total budget; other
+        files are listed in ``sources`` (``ignored`` / ``not_read``) so the report shows them.
+        """
         from airflow.sdk import ObjectStoragePath
 
+        from airflow_aisec.core import inference
+
         path = ObjectStoragePath(uri, conn_id=self.log_conn_id) if self.log_conn_id else ObjectStoragePath(uri)
-        files = sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".log"))) if path.is_dir() else [path]
-        return [line for f in files for line in f.read_text().splitlines()]
+        sources = sources if sources is not None else {}
+        sources.update(read=[], not_read=[], ignored=[])
+        files: list[Any] = []
+        if path.is_dir():
+            for p in sorted(path.iterdir(), key=lambda p: p.name):
+                if inference.is_log_name(p.name) and p.is_file():
+                    files.append(p)
+                else:
+                    sources["ignored"].append(p.name)
+        else:
+            files = [path]
+        lines: list[tuple[str, bytes]] = []
+        budget = inference.MAX_TOTAL_BYTES
+        for f in files:
+            data = f.read_bytes()
+            if len(data) > budget:
+                raise inference.AisecInputError(f"inference log {uri}: more than {inference.MAX_TOTAL_BYTES} bytes")
+            try:
+                data = inference.decompress_bounded(data, f.name, budget + 1)
+            except inference.AisecInputError as exc:
+                sources["not_read"].append({"file": f.name, "reason": str(exc)[:200]})
+                continue
+            budget -= len(data)
+            if budget < 0:
+                raise inference.AisecInputError(f"inference log {uri}: more than {inference.MAX_TOTAL_BYTES} bytes")
+            sources["read"].append(f.name)
+            lines.extend((f"{f.name}:{i}", line) for i, line in enumerate(data.split(b"\n"), 1) if line.strip())
+        return lines
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core import inference
 
         def check() -> Any:
+            from airflow_aisec.utils.strictjson import loads
+
             reference = self.reference
             if isinstance(reference, str) and _is_remote(reference):
-                reference = json.loads("\n".join(self._read_remote(reference)))
+                raw = b"\n".join(line for _, line in self._read_remote(reference))
+                reference = loads(raw, source=f"reference profile {reference}")
             kwargs: dict[str, Any] = {
                 "reference": reference,
                 "rate_limit_per_minute": inference.parse_rate(self.rate_limit),
@@ -116,9 +157,12 @@ class InferenceLogAuditOperator(AisecBaseOperator):
                 "since": inference.parse_time_arg(self.since, "since"),
                 "until": inference.parse_time_arg(self.until, "until"),
                 "fail_severity": self.fail_severity,
+                "max_bad_line_share": self.max_bad_line_share,
             }
             if _is_remote(self.inference_log):
-                return inference.audit_log(self._read_remote(self.inference_log), subject=self.inference_log, **kwargs)
+                sources: dict[str, Any] = {}
+                lines = self._read_remote(self.inference_log, sources)
+                return inference.audit_log(lines, subject=self.inference_log, sources=sources, **kwargs)
             return inference.audit_log(self.inference_log, **kwargs)
 
         report = self.run_check(context, subject=str(self.inference_log), check=check)

@@ -73,9 +73,10 @@ def test_bad_columns_get_a_status_and_reason_never_a_crash():
     assert f["gone"]["status"] == "missing"
     assert any(x["id"] == "AISEC-DRIFT-MISSING-COLUMN" and x["location"] == "gone" for x in data["findings"])
     assert data["metrics"]["n_features"] == 12
-    # only the missing column counts as drift here
+    # only the missing column counts as drift here, and a missing expected column fails closed
     assert data["details"]["dataset"]["drifted_features"] == ["gone"]
-    assert data["status"] == "warn"
+    assert data["details"]["dataset"]["unusable_features"] == ["gone"]
+    assert data["status"] == "fail"
 
 
 def test_shift_new_category_and_null_rate_are_detected():
