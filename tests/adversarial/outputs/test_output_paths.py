@@ -100,9 +100,9 @@ def test_hostile_file_names_cannot_forge_output_lines(
     except OSError:  # name too long for the file system in bytes
         return
     capsys.readouterr()
-    assert main(["verify", str(target), "--digest", "0" * 64]) == 1
+    rc = main(["verify", str(target), "--digest", "0" * 64])  # 2: names the integrity check refuses (backslash)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("[FAIL] integrity")
+    assert (rc, lines[0].split(" ")[0]) in ((1, "[FAIL]"), (2, "[ERROR]")), lines
     assert not any(line.startswith("[") for line in lines[1:]), lines
     assert all(ch.isprintable() for line in lines for ch in line), lines
 
