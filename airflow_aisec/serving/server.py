@@ -8,9 +8,10 @@ It shows the article's inference-security advice end to end:
   pass before they are deserialised (from memory, with only the globals the scan approved) — a
   tampered, swapped or malicious ``model.pkl`` is never unpickled;
 * **rate limiting**: a token bucket per client (``X-Client-Id`` header, else the peer address),
-  default 10 requests per minute; excess requests get HTTP 429 with ``Retry-After``;
+  default 10 rows per minute (a batch of N rows costs N tokens); excess requests get HTTP 429 with
+  ``Retry-After``;
 * **structured inference log**: one JSON line per request — ``ts``, ``client_id``, ``input_hash``,
-  ``features`` (optional, for the OOD audit), ``output``, ``latency_ms``, ``status`` — the input the
+  ``rows``, ``features`` (optional, for the OOD audit), ``output``, ``latency_ms``, ``status`` — the input the
   :mod:`airflow_aisec.core.inference` audit reads;
 * **bounded**: binds 127.0.0.1 by default (port 0 → a free port), caps request bodies, and stops
   itself after ``max_lifetime_s``.
@@ -120,19 +121,25 @@ class TokenBucket:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def take(self, client: str, now: float | None = None) -> tuple[bool, float]:
-        """Take one token for ``client``: (allowed, seconds until the next token)."""
+    def take(self, client: str, now: float | None = None, *, cost: float = 1.0) -> tuple[bool, float]:
+        """Take ``cost`` tokens (one per row) for ``client``: (allowed, seconds until enough tokens).
+
+        A batch costs as many tokens as it has rows, so batching cannot multiply a client's quota; a
+        batch larger than the bucket's capacity is never allowed (the wait is ``inf``).
+        """
         now = time.monotonic() if now is None else now
         with self._lock:
             tokens, last = self._buckets.get(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
+            if tokens >= cost:
+                self._buckets[client] = (tokens - cost, now)
                 return True, 0.0
             self._buckets[client] = (tokens, now)
             if len(self._buckets) > 100_000:  # bound memory: forget full buckets
                 self._buckets = {c: v for c, v in self._buckets.items() if v[0] < self.capacity}
-            return False, (1.0 - tokens) / self.rate
+            if cost > self.capacity:
+                return False, math.inf
+            return False, (cost - tokens) / self.rate
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -180,9 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
         rows, ihash = _parse_rows(body)
-        allowed, retry = (True, 0.0) if client in app.exempt_clients else app.bucket.take(client)
+        cost = len(rows) if rows else 1  # rows, not requests: a batch cannot multiply the quota
+        allowed, retry = (True, 0.0) if client in app.exempt_clients else app.bucket.take(client, cost=cost)
         if not allowed:
-            app.log(client, ihash, None, None, t0, 429)
+            app.log(client, ihash, None, None, t0, 429, n_rows=cost)
+            if math.isinf(retry):
+                self._send(429, {"error": f"a batch of {cost} rows exceeds the per-client burst of the rate limit"})
+                return
             self._send(429, {"error": "rate limit exceeded"}, {"Retry-After": str(max(1, math.ceil(retry)))})
             return
         if rows is None:
@@ -201,10 +212,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _parse_rows(body: bytes) -> tuple[list[list[float]] | None, str | None]:
     from airflow_aisec.core.inference import input_hash
+    from airflow_aisec.exceptions import AisecInputError
+    from airflow_aisec.utils import strictjson
 
-    try:
-        data = json.loads(body or b"null")
-    except ValueError:
+    try:  # untrusted: duplicate keys, NaN, deep nesting are a bad request, never a guess or a crash
+        data = strictjson.loads(body or b"null", source="request body", max_depth=8)
+    except AisecInputError:
         return None, "sha256:" + hashlib.sha256(body).hexdigest()
     if not isinstance(data, dict):
         return None, input_hash(data)
@@ -310,7 +323,9 @@ class ModelServer:
         out = np.asarray(self.model.predict(np.asarray(rows, dtype=float)))
         return [jsonable(v) for v in out.tolist()]
 
-    def log(self, client: str, ihash: str | None, rows: Any, output: Any, t0: float, status: int) -> None:
+    def log(
+        self, client: str, ihash: str | None, rows: Any, output: Any, t0: float, status: int, n_rows: int | None = None
+    ) -> None:
         entry: dict[str, Any] = {
             "ts": _now_iso(),
             "client_id": client,
@@ -320,6 +335,8 @@ class ModelServer:
             "status": status,
             "model_sha256": self.model_sha256,
         }
+        if rows is not None or n_rows is not None:
+            entry["rows"] = len(rows) if rows is not None else n_rows  # what the audit counts rates in
         if self.log_features and rows is not None:
             entry["features"] = rows[0] if len(rows) == 1 else rows
         line = json.dumps(entry, separators=(",", ":")) + "\n"

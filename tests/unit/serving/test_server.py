@@ -197,3 +197,15 @@ def test_peer_address_as_client_id_defeats_id_rotation(model_file, tmp_path):
         codes = [_post(s.url, {"features": [0.0, 0.0, 0.0]}, client=f"rotating-{i}")[0] for i in range(4)]
     assert codes == [200, 200, 429, 429]
     assert {json.loads(line)["client_id"] for line in (tmp_path / "l.jsonl").read_text().splitlines()} == {"127.0.0.1"}
+
+
+def test_a_batch_costs_one_token_per_row_and_cannot_exceed_the_burst() -> None:
+    from airflow_aisec.serving.server import TokenBucket
+
+    bucket = TokenBucket(rate_per_minute=10)
+    assert bucket.take("c", now=0.0, cost=8) == (True, 0.0)
+    allowed, retry = bucket.take("c", now=0.0, cost=5)  # 2 tokens left: 3 more need 18 s at 10/min
+    assert not allowed and retry == pytest.approx(18.0)
+    assert bucket.take("c", now=0.0, cost=2) == (True, 0.0)
+    allowed, retry = TokenBucket(rate_per_minute=10).take("d", now=0.0, cost=11)
+    assert not allowed and retry == float("inf")
