@@ -25,11 +25,9 @@ AISEC-IAM-OLD-VERSION              low       ``Version`` missing or ``2008-10-17
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -99,6 +97,20 @@ RULES: dict[str, dict[str, Any]] = {
         "checkov": [],
         "tags": ["OWASP-ML02", "AML.T0059"],
     },
+    "AISEC-IAM-UNKNOWN-ACTION": {
+        "severity": "medium",
+        "title": "Action pattern matches no known AWS action (typo, or newer than the catalogue: not evaluated)",
+        "prowler": [],
+        "checkov": [],
+        "tags": ["AML.T0055"],
+    },
+    "AISEC-IAM-RESOURCE-MISMATCH": {
+        "severity": "low",
+        "title": "Action cannot apply to any listed resource (resource type mismatch)",
+        "prowler": [],
+        "checkov": [],
+        "tags": [],
+    },
     "AISEC-IAM-OLD-VERSION": {
         "severity": "low",
         "title": "Policy language version missing or 2008-10-17 (policy variables are not supported)",
@@ -158,8 +170,9 @@ S3_DELETE_ACTIONS = (
 INFERENCE_WORDS = ("inference", "serving", "endpoint", "predict")
 TRAINING_WORDS = ("training", "train", "trainer", "finetune", "fine-tune")
 PURPOSE_TAG_KEYS = ("purpose", "aisec:purpose", "aisec-purpose", "ml:purpose", "ml-purpose", "workload", "role")
-PROBE_OBJECT = "aisec-probe-object"
-ANY_BUCKET = "aisec-any-bucket"
+#: Probe names contain a character no policy can spell, so only a wildcard can match them.
+PROBE_OBJECT = "\x02aisec-probe-object"
+ANY_BUCKET = "\x02aisec-any-bucket"
 
 
 # --------------------------------------------------------------------------------------- shapes
@@ -192,12 +205,66 @@ class Policy:
 
 
 # --------------------------------------------------------------------------------------- normalisation
-def _as_tuple(value: Any, what: str, source: str) -> tuple[str, ...]:
+#: Largest policy document accepted (IAM's own limits are 6 KB managed, 10 KB inline, 20 KB bucket).
+MAX_POLICY_BYTES = 1024 * 1024
+#: Most statements accepted in one document.
+MAX_STATEMENTS = 2000
+VERSIONS = ("2012-10-17", "2008-10-17")
+DOCUMENT_KEYS = frozenset({"Version", "Id", "Statement"})
+STATEMENT_KEYS = frozenset(
+    {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+)
+_BASE_OPERATORS = (
+    "stringequals",
+    "stringnotequals",
+    "stringequalsignorecase",
+    "stringnotequalsignorecase",
+    "stringlike",
+    "stringnotlike",
+    "numericequals",
+    "numericnotequals",
+    "numericlessthan",
+    "numericlessthanequals",
+    "numericgreaterthan",
+    "numericgreaterthanequals",
+    "dateequals",
+    "datenotequals",
+    "datelessthan",
+    "datelessthanequals",
+    "dategreaterthan",
+    "dategreaterthanequals",
+    "bool",
+    "binaryequals",
+    "ipaddress",
+    "notipaddress",
+    "arnequals",
+    "arnlike",
+    "arnnotequals",
+    "arnnotlike",
+)
+#: Every condition operator IAM knows (lower case): the base ones, ``…IfExists``, ``Null``, and the
+#: ``ForAllValues:`` / ``ForAnyValue:`` set qualifiers. Anything else is an input error.
+KNOWN_OPERATORS = frozenset(
+    [*_BASE_OPERATORS, *(f"{o}ifexists" for o in _BASE_OPERATORS), "null"]
+    + [
+        f"{q}:{o}"
+        for q in ("forallvalues", "foranyvalue")
+        for o in (*_BASE_OPERATORS, *(f"{o}ifexists" for o in _BASE_OPERATORS))
+    ]
+)
+NEGATED_OPERATORS = frozenset(o for o in _BASE_OPERATORS if "not" in o)
+
+
+def _strings(value: Any, what: str, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise AisecInputError(f"{source}: {what} must be a string or a list of strings, not {value!r}")
+    shown = type(value).__name__ if not isinstance(value, list) else "an empty list or a list with non-strings"
+    raise AisecInputError(f"{source}: {what} must be a string or a non-empty list of strings, not {shown}")
+
+
+_as_tuple = _strings  # backwards-compatible name
 
 
 def _condition_value(value: Any) -> str:
@@ -207,7 +274,7 @@ def _condition_value(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return value
-    raise ValueError(value)
+    raise ValueError(type(value).__name__)
 
 
 def _principal(value: Any, what: str, source: str) -> dict[str, tuple[str, ...]] | None:
@@ -215,107 +282,177 @@ def _principal(value: Any, what: str, source: str) -> dict[str, tuple[str, ...]]
         return None
     if value == "*":
         return {"AWS": ("*",)}
-    if isinstance(value, Mapping):
-        return {str(k): _as_tuple(v, f"{what}.{k}", source) for k, v in value.items()}
-    raise AisecInputError(f'{source}: {what} must be "*" or an object, not {value!r}')
+    if isinstance(value, Mapping) and value:
+        return {str(k): _strings(v, f"{what}.{k}", source) for k, v in value.items()}
+    raise AisecInputError(f'{source}: {what} must be "*" or a non-empty object, not {type(value).__name__}')
 
 
 def _conditions(value: Any, source: str, label: str) -> dict[str, dict[str, tuple[str, ...]]]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise AisecInputError(f"{source}: {label} Condition must be an object, not {value!r}")
+        raise AisecInputError(f"{source}: {label} Condition must be an object, not {type(value).__name__}")
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for op, block in value.items():
-        if not isinstance(block, Mapping):
-            raise AisecInputError(f"{source}: {label} Condition.{op} must be an object, not {block!r}")
+        op_l = str(op).lower()
+        if op_l not in KNOWN_OPERATORS:
+            raise AisecInputError(f"{source}: {label} Condition operator {str(op)[:60]!r} is not an IAM operator")
+        if op_l in out:
+            raise AisecInputError(f"{source}: {label} Condition operator {op!r} given twice (in different case)")
+        if not isinstance(block, Mapping) or not block:
+            raise AisecInputError(f"{source}: {label} Condition.{op} must be a non-empty object")
         keys: dict[str, tuple[str, ...]] = {}
         for key, raw in block.items():
-            values = raw if isinstance(raw, (list, tuple)) else [raw]
+            values = raw if isinstance(raw, list) else [raw]
+            if not values:
+                raise AisecInputError(f"{source}: {label} Condition.{op}.{key} has no values")
+            if str(key).lower() in keys:
+                raise AisecInputError(f"{source}: {label} Condition.{op} key {key!r} given twice (in different case)")
             try:
                 keys[str(key).lower()] = tuple(_condition_value(v) for v in values)
             except ValueError as exc:
                 raise AisecInputError(
-                    f"{source}: {label} Condition.{op}.{key} has an unsupported value {exc.args[0]!r}"
+                    f"{source}: {label} Condition.{op}.{key} has a value of type {exc.args[0]} (string, number or "
+                    "boolean expected)"
                 ) from None
-        out[str(op).lower()] = keys
+        out[op_l] = keys
     return out
 
 
 def parse_policy_text(text: str | bytes, source: str = "policy") -> Any:
-    """Parse policy JSON text (also URL-encoded, as IAM's API returns it) or raise naming ``source``."""
+    """Parse policy JSON text (also URL-encoded, as IAM's API returns it) strictly, or raise naming ``source``.
+
+    Duplicate keys, NaN, huge numbers, deep nesting, invalid UTF-8 and documents over
+    :data:`MAX_POLICY_BYTES` are :class:`AisecInputError`.
+    """
+    from airflow_aisec.utils import strictjson
+
+    if len(text) > MAX_POLICY_BYTES:
+        raise AisecInputError(f"{source}: policy of {len(text)} bytes exceeds the limit of {MAX_POLICY_BYTES}")
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AisecInputError(f"{source}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     stripped = text.strip()
-    if stripped.startswith("%7B") or stripped.startswith("%7b"):
-        stripped = unquote(stripped)
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise AisecInputError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if stripped[:3].lower() == "%7b":
+        stripped = unquote(stripped, errors="strict")
+    return strictjson.loads(stripped, source=source, max_bytes=MAX_POLICY_BYTES)
 
 
 def normalize_policy(document: Any, source: str = "policy") -> Policy:
-    """Normalise a policy document (dict, JSON text) into a :class:`Policy`; raise naming ``source``."""
+    """Normalise a policy document (dict, JSON text) into a :class:`Policy`; raise naming ``source``.
+
+    Strict: unknown top-level or statement elements, a ``Version`` other than ``2012-10-17`` /
+    ``2008-10-17``, an ``Effect`` other than ``Allow`` / ``Deny``, wrong types (numbers where strings
+    belong, empty lists), unknown condition operators and more than :data:`MAX_STATEMENTS` statements are
+    :class:`AisecInputError`: a statement is never skipped.
+    """
     if isinstance(document, (str, bytes)):
         document = parse_policy_text(document, source)
     if not isinstance(document, Mapping):
         raise AisecInputError(f"{source}: a policy document must be a JSON object, not {type(document).__name__}")
+    unknown = sorted(str(k)[:40] for k in document if k not in DOCUMENT_KEYS)
+    if unknown:
+        raise AisecInputError(f"{source}: unknown policy element(s) {unknown} (expected Version, Id, Statement)")
     if "Statement" not in document:
         raise AisecInputError(f"{source}: policy document has no 'Statement'")
+    version = document.get("Version")
+    if version is not None and version not in VERSIONS:
+        shown = version[:40] if isinstance(version, str) else type(version).__name__
+        raise AisecInputError(f"{source}: Version must be one of {list(VERSIONS)}, not {shown!r}")
+    if "Id" in document and not isinstance(document["Id"], str):
+        raise AisecInputError(f"{source}: Id must be a string")
     raw = document["Statement"]
     raw_list = [raw] if isinstance(raw, Mapping) else raw
-    if not isinstance(raw_list, list):
-        raise AisecInputError(f"{source}: 'Statement' must be an object or a list of objects")
+    if not isinstance(raw_list, list) or not raw_list:
+        raise AisecInputError(f"{source}: 'Statement' must be an object or a non-empty list of objects")
+    if len(raw_list) > MAX_STATEMENTS:
+        raise AisecInputError(f"{source}: {len(raw_list)} statements (limit {MAX_STATEMENTS})")
     statements = []
     for i, st in enumerate(raw_list):
         if not isinstance(st, Mapping):
             raise AisecInputError(f"{source}: Statement[{i}] must be an object, not {type(st).__name__}")
-        label = str(st.get("Sid") or f"Statement[{i}]")
+        sid = st.get("Sid", "")
+        if not isinstance(sid, str):
+            raise AisecInputError(f"{source}: Statement[{i}] Sid must be a string, not {type(sid).__name__}")
+        label = sid or f"Statement[{i}]"
+        extra = sorted(str(k)[:40] for k in st if k not in STATEMENT_KEYS)
+        if extra:
+            raise AisecInputError(f"{source}: {label} has unknown element(s) {extra}")
         effect = st.get("Effect")
         if effect not in ("Allow", "Deny"):
-            raise AisecInputError(f"{source}: {label} Effect must be 'Allow' or 'Deny', not {effect!r}")
+            shown = effect[:40] if isinstance(effect, str) else type(effect).__name__
+            raise AisecInputError(f"{source}: {label} Effect must be 'Allow' or 'Deny', not {shown!r}")
         if ("Action" in st) == ("NotAction" in st):
             raise AisecInputError(f"{source}: {label} needs exactly one of Action / NotAction")
+        if "Resource" in st and "NotResource" in st:
+            raise AisecInputError(f"{source}: {label} has both Resource and NotResource")
+        if "Principal" in st and "NotPrincipal" in st:
+            raise AisecInputError(f"{source}: {label} has both Principal and NotPrincipal")
         statements.append(
             Statement(
                 index=i,
-                sid=str(st.get("Sid") or ""),
+                sid=sid,
                 effect=effect,
-                actions=_as_tuple(st["Action"], f"{label} Action", source) if "Action" in st else None,
-                not_actions=_as_tuple(st["NotAction"], f"{label} NotAction", source) if "NotAction" in st else None,
-                resources=_as_tuple(st["Resource"], f"{label} Resource", source) if "Resource" in st else None,
+                actions=_strings(st["Action"], f"{label} Action", source) if "Action" in st else None,
+                not_actions=_strings(st["NotAction"], f"{label} NotAction", source) if "NotAction" in st else None,
+                resources=_strings(st["Resource"], f"{label} Resource", source) if "Resource" in st else None,
                 not_resources=(
-                    _as_tuple(st["NotResource"], f"{label} NotResource", source) if "NotResource" in st else None
+                    _strings(st["NotResource"], f"{label} NotResource", source) if "NotResource" in st else None
                 ),
                 principal=_principal(st.get("Principal"), f"{label} Principal", source),
                 not_principal=_principal(st.get("NotPrincipal"), f"{label} NotPrincipal", source),
                 conditions=_conditions(st.get("Condition"), source, label),
             )
         )
-    version = document.get("Version")
-    return Policy(version=str(version) if version is not None else None, statements=tuple(statements), source=source)
+    return Policy(version=version, statements=tuple(statements), source=source)
 
 
 # --------------------------------------------------------------------------------------- matching
-@lru_cache(maxsize=4096)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    # IAM wildcards: * any run of characters, ? one character; policy variables ${...} match anything.
-    parts = re.split(r"(\$\{[^}]*\}|\*|\?)", pattern)
-    regex = "".join(".*" if p == "*" or p.startswith("${") else "." if p == "?" else re.escape(p) for p in parts if p)
-    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+def _catalogue() -> Any:
+    from airflow_aisec.core.aws_catalogue import catalogue
+
+    return catalogue()
 
 
 def action_matches(pattern: str, action: str) -> bool:
     """IAM action match: wildcards ``*`` / ``?``, case-insensitive."""
-    return _pattern(pattern, True).fullmatch(action) is not None
+    from airflow_aisec.core.aws_catalogue import glob_match
+
+    return glob_match(pattern, action, ignore_case=True)
+
+
+def granted_actions(st: Statement) -> frozenset[str]:
+    """Lower-case names of every catalogue action ``st`` applies to (``NotAction``: all the others)."""
+    cat = _catalogue()
+    if st.actions is not None:
+        return cat.expand_all(st.actions)
+    return cat.all - cat.expand_all(st.not_actions or ())
+
+
+def unknown_action_patterns(st: Statement) -> list[str]:
+    """The ``Action`` / ``NotAction`` patterns that match no action in the catalogue."""
+    cat = _catalogue()
+    return [p for p in (st.actions or st.not_actions or ()) if not cat.expand(p)]
 
 
 def resource_matches(pattern: str, arn: str) -> bool:
-    """IAM resource match: wildcards ``*`` / ``?``, case-sensitive; partitions (aws, aws-cn …) are equivalent."""
+    """Could ``pattern`` apply to ``arn``? Wildcards ``*`` / ``?``, case-sensitive, policy variables read as
+    wildcards, partitions (aws, aws-cn …) equivalent: the generous reading, for "could this grant …"."""
+    from airflow_aisec.core.aws_catalogue import glob_match
+
     if pattern == "*":
         return True
-    return _pattern(_any_partition(pattern), False).fullmatch(_any_partition(arn)) is not None
+    return glob_match(_any_partition(pattern), _any_partition(arn), ignore_case=False, variables="wildcard")
+
+
+def resource_certainly_matches(pattern: str, arn: str) -> bool:
+    """Does ``pattern`` apply to ``arn`` whatever the request? Policy variables match nothing arbitrary and
+    the partition must be the same: the strict reading, for "does this Deny cover …"."""
+    from airflow_aisec.core.aws_catalogue import glob_match
+
+    return glob_match(pattern, arn, ignore_case=False, variables="literal")
 
 
 def _any_partition(arn: str) -> str:
@@ -323,6 +460,7 @@ def _any_partition(arn: str) -> str:
 
 
 def statement_covers_action(st: Statement, action: str) -> bool:
+    """Whether ``st`` applies to ``action`` (a concrete action name; catalogue-expanded patterns)."""
     if st.actions is not None:
         return any(action_matches(p, action) for p in st.actions)
     return not any(action_matches(p, action) for p in st.not_actions or ())
@@ -332,26 +470,184 @@ def statement_covers_resource(st: Statement, arn: str) -> bool:
     if st.resources is not None:
         return any(resource_matches(p, arn) for p in st.resources)
     if st.not_resources is not None:
-        return not any(resource_matches(p, arn) for p in st.not_resources)
+        return not any(resource_certainly_matches(p, arn) for p in st.not_resources)
     return True  # resource policies (bucket policies) may omit Resource only when invalid; be conservative
 
 
+def is_star_resource(pattern: str) -> bool:
+    """``*`` and every spelling that matches any string (``**``, ``?*``, ``*?`` …)."""
+    return bool(pattern) and set(pattern) <= {"*", "?"} and "*" in pattern
+
+
+_FOREIGN = "\x02"
+
+
+def resource_covers_all_of_type(pattern: str, arn_format: str) -> bool:
+    """Whether ``pattern`` matches every ARN of ``arn_format`` (in the ``aws`` partition): probed with
+    variable values made of a character ``pattern`` cannot spell, so only wildcards can match them."""
+    probe = re.sub(r"\$\{Partition\}", "aws", arn_format)
+    parts = re.split(r"(\$\{[^}]*\})", probe)
+    last = max((i for i, p in enumerate(parts) if p.startswith("${")), default=-1)
+    text = "".join(
+        (f"{_FOREIGN}/{_FOREIGN}" if i == last else _FOREIGN) if p.startswith("${") else p for i, p in enumerate(parts)
+    )
+    return resource_matches(pattern, text) or is_star_resource(pattern)
+
+
+# --------------------------------------------------------------------------------------- principals & conditions
+#: Condition keys whose fixed values make a public-principal statement non-public (AWS's own rule for
+#: bucket policies; see the S3 "meaning of public"): anything else leaves the statement public.
+RESTRICTING_KEYS = frozenset(
+    {
+        "aws:sourcearn",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceowner",
+        "aws:sourceaccount",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:userid",
+        "aws:sourceip",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        "s3:dataaccesspointarn",
+        "s3:dataaccesspointaccount",
+    }
+)
+#: IPv4 / IPv6 ranges wider than these prefix lengths restrict nothing that matters.
+MIN_IPV4_PREFIX = 8
+MIN_IPV6_PREFIX = 32
+
+
+def _base_operator(op: str) -> tuple[str, str, bool]:
+    """``(qualifier, base, if_exists)`` of a lower-case operator (``forallvalues:stringlikeifexists`` …)."""
+    qualifier, _, base = op.rpartition(":")
+    if_exists = base.endswith("ifexists")
+    return qualifier, base[: -len("ifexists")] if if_exists else base, if_exists
+
+
+def _everything_value(base: str, value: str) -> bool:
+    """A value that matches every value of its key under operator ``base``."""
+    v = value.strip()
+    if base in ("stringlike", "arnlike"):
+        return is_star_resource(v) or bool(re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE))
+    if base == "ipaddress":
+        return _cidr_prefix(v) is not None and _cidr_too_wide(v)
+    return False
+
+
+def _cidr_prefix(value: str) -> int | None:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False).prefixlen
+    except ValueError:
+        return None
+
+
+def _cidr_too_wide(value: str) -> bool:
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return False
+    return net.prefixlen < (MIN_IPV4_PREFIX if net.version == 4 else MIN_IPV6_PREFIX)
+
+
+def vacuous_block(op: str, key: str, values: Sequence[str]) -> str | None:
+    """Why the condition block ``op: {key: values}`` restricts nothing an attacker cannot satisfy, or
+    ``None`` when it is a real restriction. (For ``Allow`` statements: a generous reading.)"""
+    qualifier, base, if_exists = _base_operator(op)
+    if op == "null":
+        return "Null only tests whether a key is present"
+    if if_exists:
+        return f"{op}: true whenever the key is absent"
+    if qualifier == "forallvalues":
+        return f"{op}: true when the key's set of values is empty or absent"
+    if base in NEGATED_OPERATORS:
+        return f"{op}: true for every value not listed (and when the key is absent)"
+    if base == "bool" and {v.strip().lower() for v in values} >= {"true", "false"}:
+        return "Bool with both true and false"
+    if any(_everything_value(base, v) for v in values):
+        return f"{op}: a value that matches everything"
+    return None
+
+
+def condition_restricts(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """True when at least one condition block is a real restriction (see :func:`vacuous_block`)."""
+    return any(
+        vacuous_block(op, key, values) is None for op, keys in conditions.items() for key, values in keys.items()
+    )
+
+
+def vacuous_conditions(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
+    return [
+        f"{op}.{key}: {why}"
+        for op, keys in conditions.items()
+        for key, values in keys.items()
+        if (why := vacuous_block(op, key, values)) is not None
+    ]
+
+
+def condition_makes_non_public(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """AWS's rule: a public-principal ``Allow`` is non-public only when a condition pins one of
+    :data:`RESTRICTING_KEYS` to fixed values (no wildcards; IP ranges no wider than /8 or /32)."""
+    for op, keys in conditions.items():
+        for key, values in keys.items():
+            if key not in RESTRICTING_KEYS or vacuous_block(op, key, values) is not None:
+                continue
+            _, base, _ = _base_operator(op)
+            if key == "aws:sourceip":
+                if base == "ipaddress" and all(_cidr_prefix(v) is not None and not _cidr_too_wide(v) for v in values):
+                    return True
+                continue
+            if base in ("stringequals", "stringequalsignorecase", "arnequals") or (
+                base in ("stringlike", "arnlike") and not any(c in v for v in values for c in "*?")
+            ):
+                if key == "aws:userid" and any(v.endswith(":*") for v in values):
+                    continue
+                return True
+    return False
+
+
+#: Principal element types IAM knows.
+PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+_AWS_PRINCIPAL = re.compile(
+    r"(\d{12}|arn:aws[a-z-]*:(iam::\d{12}:(root|user/\S+|role/\S+|federated-user/\S+)|sts::\d{12}:(assumed-role|federated-user)/\S+))"
+)
+
+
 def principal_is_everyone(principal: Mapping[str, Sequence[str]] | None) -> bool:
-    """``"*"`` or ``{"AWS": "*"}`` (any spelling)."""
+    """``"*"`` or ``{"AWS": "*"}`` (or ``"*"`` under any principal type)."""
     return bool(principal) and any(v == "*" for values in principal.values() for v in values)  # type: ignore[union-attr]
+
+
+def principals_not_understood(principal: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """Principal entries this check cannot attribute to a fixed identity (unknown type, wildcard inside a
+    name, malformed account or ARN). Callers treat them as everyone (fail closed)."""
+    out = []
+    for kind, values in (principal or {}).items():
+        for v in values:
+            if v == "*":
+                continue
+            if kind not in PRINCIPAL_TYPES or "*" in v or "?" in v or "${" in v:
+                out.append(f"{kind}:{v}"[:120])
+            elif kind == "AWS" and not _AWS_PRINCIPAL.fullmatch(v):
+                out.append(f"{kind}:{v}"[:120])
+            elif kind == "CanonicalUser" and not re.fullmatch(r"[0-9a-f]{64}", v):
+                out.append(f"{kind}:{v}"[:120])
+            elif not v.strip():
+                out.append(f"{kind}:{v}"[:120])
+    return out
 
 
 def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> list[Statement]:
     """The ``Allow`` statements that grant ``action`` on ``arn``, or ``[]`` when none does or an
-    unconditional ``Deny`` overrides them (a conditional ``Deny`` is not counted: fail closed)."""
+    unconditional ``Deny`` certainly overrides them (a conditional ``Deny`` is not counted: fail closed)."""
     statements = list(statements)
     for st in statements:
-        if (
-            st.effect == "Deny"
-            and not st.conditions
-            and statement_covers_action(st, action)
-            and statement_covers_resource(st, arn)
-        ):
+        if st.effect == "Deny" and not st.conditions and statement_covers_action(st, action) and _deny_covers(st, arn):
             return []
     return [
         st
@@ -360,20 +656,28 @@ def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> 
     ]
 
 
+def _deny_covers(st: Statement, arn: str) -> bool:
+    if st.resources is not None:
+        return any(resource_certainly_matches(p, arn) for p in st.resources)
+    if st.not_resources is not None:
+        return not any(resource_matches(p, arn) for p in st.not_resources)
+    return False
+
+
 def is_read_only_action(action: str) -> bool:
-    if "*" in action or "?" in action:
-        name = action.split(":", 1)[-1]
-        prefix = name.split("*", 1)[0].split("?", 1)[0]
-        return bool(prefix) and any(prefix.startswith(v) for v in READ_VERBS)
-    name = action.split(":", 1)[-1]
-    return any(name.startswith(v) for v in READ_VERBS)
+    """Whether every catalogue action ``action`` (a pattern) matches is Read or List."""
+    cat = _catalogue()
+    matched = cat.expand(action)
+    if not matched:
+        return False
+    return not any(cat.actions[a].writes for a in matched)
 
 
 def _sample_arn(pattern: str) -> str:
     """A concrete ARN matched by ``pattern`` (wildcards replaced), to test Deny overrides against."""
     if pattern == "*":
         return f"arn:aws:s3:::{ANY_BUCKET}/{PROBE_OBJECT}"
-    return re.sub(r"\$\{[^}]*\}", "x", pattern).replace("*", "aisec-probe").replace("?", "x")
+    return re.sub(r"\$\{[^}]*\}", "\x02", pattern).replace("*", "\x02aisec-probe").replace("?", "\x02")
 
 
 # --------------------------------------------------------------------------------------- purpose
@@ -447,48 +751,84 @@ def lint_policy(
 ) -> list[LintFinding]:
     """Lint one policy document; returns findings (see the module docstring for the rules).
 
+    Every ``Action`` / ``NotAction`` pattern is expanded against the AWS action catalogue (IAM glob, any
+    case), and each rule applies to the set of actions a statement really grants.
+
     :param role_name: the role the policy is attached to (purpose from its name when not tagged).
     :param purpose: ``"inference"`` / ``"training"`` overrides tags and name.
     :param training_data_buckets: bucket names (or ``s3://`` / ARNs) holding training data; when empty, an
         inference role is checked for writes to *any* bucket.
     """
     policy = normalize_policy(document, source)
+    cat = _catalogue()
     findings: list[LintFinding] = []
     if policy.version != "2012-10-17":
         findings.append(LintFinding("AISEC-IAM-OLD-VERSION", source, {"version": policy.version}))
 
     for st in policy.statements:
-        if st.effect != "Allow":
-            continue
         where = f"{source}#{st.label}"
         base = {
             "statement": st.label,
             "actions": list(st.actions or st.not_actions or ()),
             "resources": list(st.resources or st.not_resources or ()),
         }
-        actions = st.actions or ()
-        if "*" in actions:
+        unknown = unknown_action_patterns(st)
+        if unknown:
+            findings.append(
+                LintFinding(
+                    "AISEC-IAM-UNKNOWN-ACTION",
+                    where,
+                    {**base, "effect": st.effect, "unknown": unknown},
+                    severity="medium" if st.effect == "Allow" else "low",
+                )
+            )
+        findings += _mismatch_findings(st, where, base, cat)
+        if st.effect != "Allow":
+            continue
+        granted = granted_actions(st)
+        vacuous = vacuous_conditions(st.conditions)
+        if vacuous:
+            base["conditions_ignored"] = vacuous
+        if granted == cat.all:
             findings.append(LintFinding("AISEC-IAM-ACTION-STAR", where, dict(base)))
-        service_star = sorted({a for a in actions if re.fullmatch(r"[A-Za-z0-9-]+:\*", a)})
-        if service_star:
-            findings.append(LintFinding("AISEC-IAM-SERVICE-STAR", where, {**base, "service_wildcards": service_star}))
+        elif st.actions is not None:
+            wild = cat.expand_all(p for p in st.actions if "*" in p or "?" in p)
+            services = sorted(svc for svc, acts in cat.by_service.items() if acts <= granted and acts & wild)
+            if services:
+                findings.append(
+                    LintFinding(
+                        "AISEC-IAM-SERVICE-STAR", where, {**base, "service_wildcards": [f"{s}:*" for s in services]}
+                    )
+                )
         if st.not_actions is not None:
             findings.append(LintFinding("AISEC-IAM-NOT-ACTION", where, {**base, "not_actions": list(st.not_actions)}))
         if st.not_resources is not None:
             findings.append(LintFinding("AISEC-IAM-NOT-RESOURCE", where, dict(base)))
-        if st.resources is not None and "*" in st.resources:
-            scoped = [a for a in actions if a.lower() not in _NO_RESOURCE_LEVEL_LOWER]
-            if st.not_actions is not None or scoped:
-                writes = st.not_actions is not None or any(not is_read_only_action(a) for a in scoped)
+        if st.resources is not None:
+            star = [r for r in st.resources if is_star_resource(r)]
+            scoped = [cat.actions[a] for a in granted if cat.actions[a].arn_formats]
+            if not star:  # resources such as arn:aws:s3:::* cover every resource of the action's types
+                scoped = [
+                    info
+                    for info in scoped
+                    if any(resource_covers_all_of_type(r, f) for r in st.resources for f in info.arn_formats)
+                ]
+                star = [
+                    r
+                    for r in st.resources
+                    if any(resource_covers_all_of_type(r, f) for i in scoped for f in i.arn_formats)
+                ]
+            if star and scoped:
+                writes = any(info.writes for info in scoped)
                 findings.append(
                     LintFinding(
                         "AISEC-IAM-RESOURCE-STAR",
                         where,
-                        {**base, "can_write": writes},
+                        {**base, "can_write": writes, "star_resources": star},
                         severity="high" if writes else "medium",
                     )
                 )
-        if statement_covers_action(st, "iam:PassRole") and not st.conditions:
+        if "iam:passrole" in granted and not condition_restricts(st.conditions):
             findings.append(LintFinding("AISEC-IAM-PASSROLE-UNCONDITIONED", where, dict(base)))
 
     which = role_purpose(role_name, role_tags, purpose)
@@ -499,6 +839,37 @@ def lint_policy(
     for f in findings:
         f.details.setdefault("purpose", which)
     return findings
+
+
+def _mismatch_findings(st: Statement, where: str, base: dict[str, Any], cat: Any) -> list[LintFinding]:
+    """Literal actions none of whose resource types can match any listed resource (the statement grants
+    or denies nothing for them, e.g. ``s3:GetObject`` on a bucket ARN)."""
+    if st.actions is None or st.resources is None:
+        return []
+    if any(is_star_resource(r) for r in st.resources):
+        return []
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    mismatched = []
+    for pattern in st.actions:
+        if "*" in pattern or "?" in pattern:
+            continue
+        info = cat.actions.get(pattern.lower())
+        if info is None:
+            continue  # reported as unknown
+        formats = info.arn_formats
+        if not formats or not any(resource_could_match_format(r, f) for r in st.resources for f in formats):
+            mismatched.append({"action": info.name, "resource_types": list(formats) or ["*"]})
+    if not mismatched:
+        return []
+    return [
+        LintFinding(
+            "AISEC-IAM-RESOURCE-MISMATCH",
+            where,
+            {**base, "effect": st.effect, "mismatched": mismatched},
+            severity="medium" if st.effect == "Deny" else "low",
+        )
+    ]
 
 
 def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> list[LintFinding]:
@@ -529,26 +900,35 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
 
 def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
     out = []
+    cat = _catalogue()
     for st in policy.statements:
         if st.effect != "Allow":
             continue
-        candidates = list(S3_DELETE_ACTIONS)
-        candidates += [a for a in st.actions or () if re.match(r"^[A-Za-z0-9-]+:Delete", a, re.IGNORECASE)]
+        granted = granted_actions(st)
+        candidates = sorted(
+            {a for a in granted if a.split(":", 1)[1].startswith("delete")}
+            | ({a.lower() for a in S3_DELETE_ACTIONS} & granted)
+        )
         samples = [_sample_arn(r) for r in (st.resources or ("*",))]
-        granted = sorted(
+        deleting = sorted(
             {
-                action
+                cat.actions[action].name
                 for action in candidates
-                if statement_covers_action(st, action)
-                and any(st in effective_allows(policy.statements, action, arn) for arn in samples)
+                if any(st in effective_allows(policy.statements, action, arn) for arn in samples)
             }
         )
-        if granted:
+        if deleting:
+            shown = deleting[:50]
             out.append(
                 LintFinding(
                     "AISEC-IAM-TRAINING-CAN-DELETE",
                     f"{source}#{st.label}",
-                    {"statement": st.label, "delete_actions": granted, "resources": list(st.resources or ())},
+                    {
+                        "statement": st.label,
+                        "delete_actions": shown,
+                        "delete_actions_total": len(deleting),
+                        "resources": list(st.resources or ()),
+                    },
                 )
             )
     return out
@@ -577,26 +957,40 @@ def finish_report(report: Report, fail_on: str = "low") -> Report:
 
 # --------------------------------------------------------------------------------------- sources
 def load_policy_file(path: str | Path) -> tuple[str, Any]:
-    """Read a policy JSON file. A file may also hold ``{"RoleName", "Tags", "PolicyDocument"}``."""
+    """Read a policy JSON file strictly. A file may also hold ``{"RoleName", "Tags", "PolicyDocument"}``."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_POLICY_BYTES + 1)
     except FileNotFoundError:
         raise AisecInputError(f"policy file not found: {p}") from None
     except OSError as exc:
         raise AisecInputError(f"policy file {p} cannot be read: {exc.strerror}") from None
-    return str(p), parse_policy_text(text, str(p))
+    return str(p), parse_policy_text(data, str(p))
 
 
 def split_wrapped(source: str, doc: Any) -> tuple[Any, str | None, dict[str, str]]:
     """``{"RoleName": …, "Tags": […], "PolicyDocument": {…}}`` wrapper → (document, role, tags)."""
     if isinstance(doc, Mapping) and "PolicyDocument" in doc:
+        unknown = sorted(str(k)[:40] for k in doc if k not in ("RoleName", "Tags", "PolicyDocument"))
+        if unknown:
+            raise AisecInputError(f"{source}: unknown wrapper element(s) {unknown} (RoleName, Tags, PolicyDocument)")
+        role = doc.get("RoleName")
+        if role is not None and not isinstance(role, str):
+            raise AisecInputError(f"{source}: RoleName must be a string")
         tags = doc.get("Tags") or {}
         if isinstance(tags, list):
-            tags = {str(t.get("Key")): str(t.get("Value")) for t in tags if isinstance(t, Mapping)}
-        if not isinstance(tags, Mapping):
-            raise AisecInputError(f"{source}: Tags must be a list of {{Key, Value}} or an object")
-        return doc["PolicyDocument"], doc.get("RoleName"), {str(k): str(v) for k, v in tags.items()}
+            pairs = {}
+            for t in tags:
+                if not (isinstance(t, Mapping) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str)):
+                    raise AisecInputError(f'{source}: each Tags entry must be {{"Key": string, "Value": string}}')
+                if t["Key"] in pairs:
+                    raise AisecInputError(f"{source}: tag {t['Key']!r} given twice")
+                pairs[t["Key"]] = t["Value"]
+            tags = pairs
+        if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+            raise AisecInputError(f"{source}: Tags must be a list of {{Key, Value}} or an object of strings")
+        return doc["PolicyDocument"], role, {str(k): str(v) for k, v in tags.items()}
     return doc, None, {}
 
 
