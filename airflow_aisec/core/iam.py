@@ -1058,11 +1058,27 @@ def lint_documents(
 
 
 # --------------------------------------------------------------------------------------- fetch
+def _keep_policy_text(iam_client: Any) -> None:
+    """Make ``iam_client`` return policy documents as the text IAM sent (URL-encoded JSON).
+
+    botocore decodes them with a lenient ``json.loads`` (a duplicate key silently keeps the last value;
+    a document that fails to parse is passed on as text): with the text, :func:`parse_policy_text`
+    applies the same strict rules as to a local file. Only this client is affected.
+    """
+    try:
+        from botocore import handlers
+
+        iam_client.meta.events.unregister("after-call.iam", handlers.json_decode_policies)
+    except (ImportError, AttributeError):  # a stand-in client without botocore's event system
+        pass
+
+
 def fetch_role_documents(iam_client: Any, role_name: str) -> list[tuple[str, Any, str | None, dict[str, str]]]:
     """Inline and attached (default version) policies of ``role_name`` via an IAM client.
 
     Errors from the client propagate as :class:`botocore.exceptions.ClientError`; the caller maps them.
     """
+    _keep_policy_text(iam_client)
     role = iam_client.get_role(RoleName=role_name)["Role"]
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", []) or []}
     if not tags:
