@@ -74,6 +74,16 @@ class Catalogue:
         self.all = frozenset(actions)
         self.by_service = {k: frozenset(v) for k, v in by_service.items()}
         self._sorted = sorted(actions)
+        self.min_length = min(len(a) for a in actions)
+        #: Actions with resource-level permissions, and those whose access level can change something.
+        self.scoped = frozenset(a for a, i in actions.items() if i.arn_formats)
+        self.writes = frozenset(a for a, i in actions.items() if i.writes)
+        by_format: dict[str, set[str]] = {}
+        for a, i in actions.items():
+            for f in i.arn_formats:
+                by_format.setdefault(f, set()).add(a)
+        #: ARN format → the actions that accept a resource of that format.
+        self.by_format = {f: frozenset(v) for f, v in by_format.items()}
 
     def info(self, action: str) -> ActionInfo:
         return self.actions[action.lower()]
@@ -83,10 +93,10 @@ class Catalogue:
         return _expand(self, pattern.lower())
 
     def expand_all(self, patterns: Iterable[str]) -> frozenset[str]:
-        out: set[str] = set()
-        for p in patterns:
-            out |= self.expand(p)
-        return frozenset(out)
+        sets = [self.expand(p) for p in patterns]
+        if len(sets) == 1:
+            return sets[0]
+        return frozenset().union(*sets)
 
     def candidates(self, literal_prefix: str) -> list[str]:
         import bisect
@@ -105,8 +115,12 @@ def _expand(cat: Catalogue, pattern: str) -> frozenset[str]:
         from airflow_aisec.exceptions import AisecInputError
 
         raise AisecInputError(f"action pattern of {len(pattern)} characters (limit {MAX_PATTERN_LENGTH})")
-    if pattern and set(pattern) == {"*"}:
-        result = cat.all
+    if pattern and set(pattern) <= {"*", "?"}:  # wildcards only: a length test
+        need = pattern.count("?")
+        if "*" in pattern:
+            result = cat.all if cat.min_length >= need else frozenset(a for a in cat.all if len(a) >= need)
+        else:
+            result = frozenset(a for a in cat.all if len(a) == need)
     else:
         prefix = re.split(r"[*?]", pattern, maxsplit=1)[0]
         rx = glob_regex(pattern, ignore_case=True)
@@ -213,15 +227,15 @@ def glob_match(pattern: str, text: str, *, ignore_case: bool, variables: str = "
 
 def arn_format_tokens(fmt: str) -> tuple[Token, ...]:
     """A catalogue ARN format (``arn:${Partition}:s3:::${BucketName}/${ObjectName}``) as tokens:
-    ``("seg", "")`` for a variable (a run without ``:`` or ``/``), ``("any", "")`` for the last variable
-    (which may contain ``/``: an object key, a role path)."""
+    ``("seg", "")`` for a variable (a run without ``:``; names such as log groups may hold ``/``),
+    ``("any", "")`` for the last variable (an object key, a role path: anything)."""
     parts = re.split(r"(\$\{[^}]*\})", fmt)
     var_positions = [i for i, p in enumerate(parts) if p.startswith("${")]
     last = var_positions[-1] if var_positions else -1
     out: list[Token] = []
     for i, p in enumerate(parts):
         if p.startswith("${"):
-            out.append(("any", "") if i == last else ("seg", ""))
+            out.append(("any", "") if i == last else ("seg", ""))  # seg: no ":" (names may hold "/")
         else:
             out.extend(("any", "") if c == "*" else ("lit", c) for c in p)
     return tuple(out)
@@ -257,7 +271,7 @@ def resource_could_match_format(pattern: str, fmt: str) -> bool:
         if ka == "lit" and kb == "lit":
             ok = va == vb
         elif kb == "seg":
-            ok = ka != "lit" or va not in ":/"
+            ok = ka != "lit" or va != ":"
         else:
             ok = True
         if ok:

@@ -25,6 +25,7 @@ AISEC-IAM-OLD-VERSION              low       ``Version`` missing or ``2008-10-17
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -482,6 +483,7 @@ def is_star_resource(pattern: str) -> bool:
 _FOREIGN = "\x02"
 
 
+@functools.lru_cache(maxsize=65536)
 def resource_covers_all_of_type(pattern: str, arn_format: str) -> bool:
     """Whether ``pattern`` matches every ARN of ``arn_format`` (in the ``aws`` partition): probed with
     variable values made of a character ``pattern`` cannot spell, so only wildcards can match them."""
@@ -805,21 +807,19 @@ def lint_policy(
         if st.not_resources is not None:
             findings.append(LintFinding("AISEC-IAM-NOT-RESOURCE", where, dict(base)))
         if st.resources is not None:
+            scoped = granted & cat.scoped
             star = [r for r in st.resources if is_star_resource(r)]
-            scoped = [cat.actions[a] for a in granted if cat.actions[a].arn_formats]
-            if not star:  # resources such as arn:aws:s3:::* cover every resource of the action's types
-                scoped = [
-                    info
-                    for info in scoped
-                    if any(resource_covers_all_of_type(r, f) for r in st.resources for f in info.arn_formats)
-                ]
-                star = [
-                    r
-                    for r in st.resources
-                    if any(resource_covers_all_of_type(r, f) for i in scoped for f in i.arn_formats)
-                ]
+            if not star and scoped:  # resources such as arn:aws:s3:::* cover every resource of their types
+                covering: dict[str, set[str]] = {}
+                for fmt, acts in cat.by_format.items():
+                    if acts & scoped:
+                        for r in st.resources:
+                            if resource_covers_all_of_type(r, fmt):
+                                covering.setdefault(r, set()).update(acts & scoped)
+                star = sorted(covering)
+                scoped = frozenset().union(*covering.values()) if covering else frozenset()
             if star and scoped:
-                writes = any(info.writes for info in scoped)
+                writes = bool(scoped & cat.writes)
                 findings.append(
                     LintFinding(
                         "AISEC-IAM-RESOURCE-STAR",
