@@ -1,0 +1,204 @@
+"""IAM lint: always-true conditions are no condition, and policies are untrusted JSON (every malformed
+shape is an error, exit 2, never a skipped statement)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_aisec.core import iam
+from tests.adversarial.iam_policy.test_wildcards import ROLE_ARN, _doc, run_cli
+
+PASSROLE = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE_ARN}
+GOOD_CONDITION = {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def _case(draw, text: str) -> str:
+    return "".join(c.swapcase() if draw(st.booleans()) else c for c in text)
+
+
+keys = st.sampled_from(
+    ["iam:PassedToService", "aws:PrincipalArn", "aws:SourceIp", "aws:RequestTag/team", "aws:SourceVpc", "aws:userid"]
+)
+base_ops = st.sampled_from(sorted(iam._BASE_OPERATORS))
+
+
+@st.composite
+def always_true_condition(draw) -> dict:
+    """One condition block that an attacker can always satisfy."""
+    key = draw(keys)
+    kind = draw(st.sampled_from(["like_star", "ifexists", "forall", "negated", "bool_both", "any_ip", "null"]))
+    if kind == "like_star":
+        op = draw(st.sampled_from(["StringLike", "ArnLike"]))
+        value = draw(st.sampled_from(["*", "**", "*?*", "arn:*", "arn:*:*", ["*"], ["x", "*"]]))
+    elif kind == "ifexists":
+        op = draw(base_ops) + "IfExists"
+        value = draw(st.sampled_from(["sagemaker.amazonaws.com", "10.0.0.0/8", "true", "2026-01-01T00:00:00Z"]))
+    elif kind == "forall":
+        op = "ForAllValues:" + draw(base_ops)
+        value = draw(st.sampled_from(["sagemaker.amazonaws.com", ["a", "b"]]))
+    elif kind == "negated":
+        op = draw(st.sampled_from(sorted(iam.NEGATED_OPERATORS)))
+        value = draw(st.sampled_from(["not-a-real-value", "", "111122223333", "0.0.0.0/32"]))
+    elif kind == "bool_both":
+        op = "Bool"
+        value = draw(st.sampled_from([["true", "false"], [True, False], ["FALSE", "True"]]))
+    elif kind == "any_ip":
+        op = "IpAddress"
+        key = "aws:SourceIp"
+        value = draw(
+            st.sampled_from(["0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/4", "::/16", ["10.0.0.0/8", "0.0.0.0/0"]])
+        )
+    else:
+        op = "Null"
+        value = draw(st.sampled_from(["true", "false", ["true", "false"], True]))
+    return {_case(draw, op): {_case(draw, key): value}}
+
+
+@settings(max_examples=150)
+@given(conditions=st.lists(always_true_condition(), min_size=1, max_size=3))
+def test_passrole_behind_always_true_conditions_is_unconditioned(conditions):
+    merged: dict = {}
+    for block in conditions:
+        for op, body in block.items():
+            if op.lower() in {o.lower() for o in merged}:
+                continue
+            merged[op] = body
+    found = iam.lint_policy(_doc({**PASSROLE, "Condition": merged}))
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" in {f.id for f in found}, merged
+
+
+@settings(max_examples=40)
+@given(condition=always_true_condition())
+def test_always_true_condition_fails_the_cli(condition):
+    code, report = run_cli(_doc({**PASSROLE, "Condition": condition}))
+    assert (code, report["status"]) == (1, "fail")
+
+
+@settings(max_examples=40)
+@given(extra=st.lists(always_true_condition(), max_size=2), data=st.data())
+def test_a_real_condition_still_counts_next_to_vacuous_ones(extra, data):
+    op = data.draw(st.sampled_from(["StringEquals", "stringequals", "STRINGEQUALS"]))
+    condition = {op: {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    for block in extra:
+        for k, v in block.items():
+            if k.lower() != "stringequals":
+                condition.setdefault(k, v)
+    found = iam.lint_policy(_doc({**PASSROLE, "Condition": condition}))
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" not in {f.id for f in found}
+
+
+# ------------------------------------------------------------------------------------------ JSON
+GOOD = json.dumps(_doc({**PASSROLE, "Condition": GOOD_CONDITION}))
+
+
+def _hostile_documents():
+    st_ok = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}
+    return [
+        (
+            "duplicate Effect",
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Effect":"Allow","Action":"*","Resource":"*"}]}',
+        ),
+        (
+            "duplicate Statement",
+            '{"Version":"2012-10-17","Statement":[],"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}',
+        ),
+        (
+            "duplicate Condition key",
+            '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iam:PassRole","Resource":"*","Condition":{"StringEquals":{"iam:PassedToService":"a","iam:PassedToService":"b"}}}}',
+        ),
+        ("Statement is a string", json.dumps({"Version": "2012-10-17", "Statement": "Allow *"})),
+        ("Statement is a number", json.dumps({"Version": "2012-10-17", "Statement": 1})),
+        ("Statement empty", json.dumps({"Version": "2012-10-17", "Statement": []})),
+        ("Statement entry is a list", json.dumps({"Version": "2012-10-17", "Statement": [[st_ok]]})),
+        ("Action number", json.dumps(_doc({**st_ok, "Action": 7}))),
+        ("Action empty list", json.dumps(_doc({**st_ok, "Action": []}))),
+        ("Action list with null", json.dumps(_doc({**st_ok, "Action": ["s3:GetObject", None]}))),
+        ("Resource object", json.dumps(_doc({**st_ok, "Resource": {"arn": "*"}}))),
+        ("Effect lower case", json.dumps(_doc({**st_ok, "Effect": "allow"}))),
+        ("Effect unknown", json.dumps(_doc({**st_ok, "Effect": "Audit"}))),
+        ("Version unknown", json.dumps(_doc(st_ok, version="2020-01-01"))),
+        ("Version number", json.dumps(_doc(st_ok, version=2012))),
+        ("unknown top-level", json.dumps({**_doc(st_ok), "Statements": []})),
+        (
+            "unknown statement element",
+            json.dumps(_doc({**st_ok, "Condtion": {"Bool": {"aws:SecureTransport": "true"}}})),
+        ),
+        (
+            "unknown operator",
+            json.dumps(_doc({**PASSROLE, "Condition": {"StringEqualz": {"iam:PassedToService": "x"}}})),
+        ),
+        ("unknown qualifier", json.dumps(_doc({**PASSROLE, "Condition": {"ForSomeValues:StringEquals": {"k": "x"}}}))),
+        (
+            "operator twice in two cases",
+            json.dumps(_doc({**PASSROLE, "Condition": {"StringEquals": {"a": "1"}, "stringequals": {"b": "2"}}})),
+        ),
+        ("condition value object", json.dumps(_doc({**PASSROLE, "Condition": {"StringEquals": {"a": {"b": 1}}}}))),
+        ("condition block list", json.dumps(_doc({**PASSROLE, "Condition": {"StringEquals": ["a"]}}))),
+        ("Sid number", json.dumps(_doc({**st_ok, "Sid": 3}))),
+        ("Resource and NotResource", json.dumps(_doc({**st_ok, "NotResource": "*"}))),
+        ("Principal number", json.dumps(_doc({**st_ok, "Principal": 1}))),
+        (
+            "NaN",
+            '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NumericLessThan":{"s3:max-keys":NaN}}}}',
+        ),
+        (
+            "400-digit number",
+            '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"NumericLessThan":{"s3:max-keys":'
+            + "9" * 400
+            + "}}}}",
+        ),
+        ("deep nesting", '{"Version":"2012-10-17","Statement":' + "[" * 200 + "]" * 200 + "}"),
+        ("huge", json.dumps(_doc(*([st_ok] * 30000)))),
+        ("byte-order mark", "\ufeff" + GOOD),
+        ("not an object", "[]"),
+    ]
+
+
+@pytest.mark.parametrize(("name", "text"), _hostile_documents(), ids=[n for n, _ in _hostile_documents()])
+def test_hostile_policy_json_is_an_error(name, text):
+    code, report = run_cli(text)
+    assert (code, report["status"]) == (2, "error"), name
+    assert report["findings"] == []
+
+
+def test_good_policy_passes_so_the_hostile_cases_are_meaningful():
+    assert run_cli(GOOD)[0] == 0
+
+
+@settings(max_examples=60)
+@given(
+    path=st.lists(
+        st.sampled_from(["Statement", 0, "Action", "Resource", "Effect", "Condition", "Version"]),
+        min_size=1,
+        max_size=2,
+    ),
+    value=st.one_of(
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.none(),
+        st.booleans(),
+        st.just([]),
+        st.just({}),
+    ),
+)
+def test_wrong_types_anywhere_are_errors_not_skips(path, value):
+    doc = _doc({**PASSROLE})
+    doc["Statement"] = doc["Statement"][0]  # Statement as an object: a legal spelling
+    target = doc
+    for step in path[:-1]:
+        nxt = target.get(step) if isinstance(target, dict) else None
+        if not isinstance(nxt, dict):
+            return
+        target = nxt
+    if not isinstance(target, dict) or path[-1] not in target and path[-1] not in ("Condition",):
+        return
+    target[path[-1]] = value
+    code, report = run_cli(doc)
+    # Either refused (2) or still finds the unconditioned PassRole (1): never a pass.
+    assert code in (1, 2), (path, value)
+    if code == 1:
+        assert "AISEC-IAM-PASSROLE-UNCONDITIONED" in {f["id"] for f in report["findings"]}
