@@ -773,7 +773,8 @@ def _deny_covers_all_objects(st: Statement, bucket_arn: str) -> bool:
     if st.resources is not None:
         for r in st.resources:
             longest = len(r) + 2
-            if all(resource_certainly_matches(r, f"{bucket_arn}/{_NOT_IN_POLICIES * n}") for n in range(longest + 1)):
+            keys = (_NOT_IN_POLICIES * n for n in range(1, longest + 1))  # object keys are never empty
+            if all(resource_certainly_matches(r, f"{bucket_arn}/{key}") for key in keys):
                 return True
         return False
     if st.not_resources is not None:
@@ -972,6 +973,7 @@ def check_s3_posture(
             "remediations_applied": sum(1 for r in applied if r["status"] == "applied"),
             "remediations_planned": len(plans),
             "errors": len(errors),
+            "principals_not_understood": sum(len(f.details.get("principals_not_understood", ())) for f in all_findings),
         }
     )
     failed_fixes = [r for r in applied if r["status"] == "failed"]
