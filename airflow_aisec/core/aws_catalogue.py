@@ -78,12 +78,26 @@ class Catalogue:
         #: Actions with resource-level permissions, and those whose access level can change something.
         self.scoped = frozenset(a for a, i in actions.items() if i.arn_formats)
         self.writes = frozenset(a for a, i in actions.items() if i.writes)
+        #: ``service:Delete*`` actions.
+        self.deletes = frozenset(a for a in actions if a.split(":", 1)[1].startswith("delete"))
         by_format: dict[str, set[str]] = {}
         for a, i in actions.items():
             for f in i.arn_formats:
                 by_format.setdefault(f, set()).add(a)
         #: ARN format → the actions that accept a resource of that format.
         self.by_format = {f: frozenset(v) for f, v in by_format.items()}
+        formats_by_service: dict[str | None, list[str]] = {}
+        for f in self.by_format:
+            formats_by_service.setdefault(arn_service(f), []).append(f)
+        #: service field of the ARN format (``None``: not an ARN or a variable) → formats.
+        self.formats_by_service = formats_by_service
+
+    def expand_cost(self, pattern: str) -> int:
+        """How many catalogue names expanding ``pattern`` examines (0 when cached or trivial)."""
+        p = pattern.lower()
+        if p in self.__dict__.get("_cache", {}) or (p and set(p) <= {"*", "?"}):
+            return 0
+        return len(self.candidates(re.split(r"[*?]", p, maxsplit=1)[0]))
 
     def info(self, action: str) -> ActionInfo:
         return self.actions[action.lower()]
@@ -241,6 +255,20 @@ def arn_format_tokens(fmt: str) -> tuple[Token, ...]:
     return tuple(out)
 
 
+def arn_service(text: str) -> str | None:
+    """The service field of an ARN or ARN pattern when it is spelled literally, else ``None``."""
+    parts = text.split(":", 3)
+    if (
+        len(parts) < 4
+        or parts[0] != "arn"
+        or any(c in parts[0] + parts[1] + parts[2] for c in "*?")
+        or "${" in parts[2]
+    ):
+        return None
+    return parts[2]
+
+
+@lru_cache(maxsize=65536)
 def resource_could_match_format(pattern: str, fmt: str) -> bool:
     """Whether some ARN both matches resource ``pattern`` (variables as wildcards) and has format ``fmt``.
 
@@ -248,6 +276,9 @@ def resource_could_match_format(pattern: str, fmt: str) -> bool:
     """
     if fmt == "*" or pattern == "*":
         return True
+    service_a, service_b = arn_service(pattern), arn_service(fmt)
+    if service_a is not None and service_b is not None and service_a != service_b:
+        return False
     a = glob_tokens(pattern, variables="wildcard")
     b = arn_format_tokens(fmt)
     seen: set[tuple[int, int]] = set()

@@ -762,27 +762,11 @@ def _deny_covers_bucket(st: Statement, bucket_arn: str) -> bool:
     return False
 
 
-_NOT_IN_POLICIES = "\x02"
-
-
 def _deny_covers_all_objects(st: Statement, bucket_arn: str) -> bool:
-    """Every ``bucket_arn/<key>``: probed with keys made of a character no policy can spell (only
-    wildcards match them), of every length up to past the pattern's own length."""
-    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+    """Every ``bucket_arn/<key>`` (see :func:`~airflow_aisec.core.iam.certainly_covers_prefix`)."""
+    from airflow_aisec.core.iam import deny_covers_prefix
 
-    if st.resources is not None:
-        for r in st.resources:
-            longest = len(r) + 2
-            keys = (_NOT_IN_POLICIES * n for n in range(1, longest + 1))  # object keys are never empty
-            if all(resource_certainly_matches(r, f"{bucket_arn}/{key}") for key in keys):
-                return True
-        return False
-    if st.not_resources is not None:
-        return not any(
-            resource_could_match_format(r, f"{bucket_arn}/${{Key}}") or resource_matches(r, f"{bucket_arn}/")
-            for r in st.not_resources
-        )
-    return False
+    return deny_covers_prefix(st, f"{bucket_arn}/")
 
 
 def _is_insecure_transport_condition(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:

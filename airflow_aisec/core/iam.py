@@ -168,6 +168,8 @@ S3_DELETE_ACTIONS = (
     "s3:PutLifecycleConfiguration",
 )
 
+_S3_DELETE_LOWER = frozenset(a.lower() for a in S3_DELETE_ACTIONS)
+
 INFERENCE_WORDS = ("inference", "serving", "endpoint", "predict")
 TRAINING_WORDS = ("training", "train", "trainer", "finetune", "fine-tune")
 PURPOSE_TAG_KEYS = ("purpose", "aisec:purpose", "aisec-purpose", "ml:purpose", "ml-purpose", "workload", "role")
@@ -207,9 +209,9 @@ class Policy:
 
 # --------------------------------------------------------------------------------------- normalisation
 #: Largest policy document accepted (IAM's own limits are 6 KB managed, 10 KB inline, 20 KB bucket).
-MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_BYTES = 256 * 1024
 #: Most statements accepted in one document.
-MAX_STATEMENTS = 2000
+MAX_STATEMENTS = 500
 VERSIONS = ("2012-10-17", "2008-10-17")
 DOCUMENT_KEYS = frozenset({"Version", "Id", "Statement"})
 STATEMENT_KEYS = frozenset(
@@ -426,10 +428,15 @@ def action_matches(pattern: str, action: str) -> bool:
 
 def granted_actions(st: Statement) -> frozenset[str]:
     """Lower-case names of every catalogue action ``st`` applies to (``NotAction``: all the others)."""
+    return _granted(st.actions, st.not_actions)
+
+
+@functools.lru_cache(maxsize=4096)
+def _granted(actions: tuple[str, ...] | None, not_actions: tuple[str, ...] | None) -> frozenset[str]:
     cat = _catalogue()
-    if st.actions is not None:
-        return cat.expand_all(st.actions)
-    return cat.all - cat.expand_all(st.not_actions or ())
+    if actions is not None:
+        return cat.expand_all(actions)
+    return cat.all - cat.expand_all(not_actions or ())
 
 
 def unknown_action_patterns(st: Statement) -> list[str]:
@@ -483,17 +490,21 @@ def is_star_resource(pattern: str) -> bool:
 _FOREIGN = "\x02"
 
 
+@functools.lru_cache(maxsize=8192)
+def _format_probe(arn_format: str) -> str:
+    probe = re.sub(r"\$\{Partition\}", "aws", arn_format)
+    parts = re.split(r"(\$\{[^}]*\})", probe)
+    last = max((i for i, p in enumerate(parts) if p.startswith("${")), default=-1)
+    return "".join(
+        (f"{_FOREIGN}/{_FOREIGN}" if i == last else _FOREIGN) if p.startswith("${") else p for i, p in enumerate(parts)
+    )
+
+
 @functools.lru_cache(maxsize=65536)
 def resource_covers_all_of_type(pattern: str, arn_format: str) -> bool:
     """Whether ``pattern`` matches every ARN of ``arn_format`` (in the ``aws`` partition): probed with
     variable values made of a character ``pattern`` cannot spell, so only wildcards can match them."""
-    probe = re.sub(r"\$\{Partition\}", "aws", arn_format)
-    parts = re.split(r"(\$\{[^}]*\})", probe)
-    last = max((i for i, p in enumerate(parts) if p.startswith("${")), default=-1)
-    text = "".join(
-        (f"{_FOREIGN}/{_FOREIGN}" if i == last else _FOREIGN) if p.startswith("${") else p for i, p in enumerate(parts)
-    )
-    return resource_matches(pattern, text) or is_star_resource(pattern)
+    return is_star_resource(pattern) or resource_matches(pattern, _format_probe(arn_format))
 
 
 # --------------------------------------------------------------------------------------- principals & conditions
@@ -763,6 +774,7 @@ def lint_policy(
     """
     policy = normalize_policy(document, source)
     cat = _catalogue()
+    _check_cost(policy, cat)
     findings: list[LintFinding] = []
     if policy.version != "2012-10-17":
         findings.append(LintFinding("AISEC-IAM-OLD-VERSION", source, {"version": policy.version}))
@@ -810,16 +822,20 @@ def lint_policy(
             scoped = granted & cat.scoped
             star = [r for r in st.resources if is_star_resource(r)]
             if not star and scoped:  # resources such as arn:aws:s3:::* cover every resource of their types
+                from airflow_aisec.core.aws_catalogue import arn_service
+
                 covering: dict[str, set[str]] = {}
-                for fmt, acts in cat.by_format.items():
-                    if acts & scoped:
-                        for r in st.resources:
-                            if resource_covers_all_of_type(r, fmt):
-                                covering.setdefault(r, set()).update(acts & scoped)
+                for r in set(st.resources):
+                    svc = arn_service(r)
+                    formats = cat.formats_by_service.get(svc, ()) if svc is not None else cat.by_format
+                    for fmt in formats:
+                        acts = cat.by_format[fmt] & scoped
+                        if acts and resource_covers_all_of_type(r, fmt):
+                            covering.setdefault(r, set()).update(acts)
                 star = sorted(covering)
                 scoped = frozenset().union(*covering.values()) if covering else frozenset()
             if star and scoped:
-                writes = bool(scoped & cat.writes)
+                writes = not scoped.isdisjoint(cat.writes)
                 findings.append(
                     LintFinding(
                         "AISEC-IAM-RESOURCE-STAR",
@@ -839,6 +855,38 @@ def lint_policy(
     for f in findings:
         f.details.setdefault("purpose", which)
     return findings
+
+
+#: Most catalogue names a document's action patterns may make the lint examine (a pattern that starts
+#: with a wildcard examines all ~20,000); beyond it the document is refused, not partly evaluated.
+MAX_EXPANSION_COST = 1_000_000
+#: Most distinct resource patterns in one document, and of those whose service field is a wildcard
+#: (each is compared with every ARN format of the catalogue).
+MAX_RESOURCE_PATTERNS = 1000
+MAX_WILDCARD_SERVICE_RESOURCES = 32
+
+
+def _check_cost(policy: Policy, cat: Any) -> None:
+    patterns = {p.lower() for st in policy.statements for p in (st.actions or st.not_actions or ())}
+    cost = sum(cat.expand_cost(p) for p in patterns)
+    if cost > MAX_EXPANSION_COST:
+        raise AisecInputError(
+            f"{policy.source}: {len(patterns)} action patterns would examine {cost} catalogue names "
+            f"(limit {MAX_EXPANSION_COST}); too many broad wildcards to evaluate"
+        )
+    resources = {r for st in policy.statements for r in (st.resources or st.not_resources or ())}
+    if len(resources) > MAX_RESOURCE_PATTERNS:
+        raise AisecInputError(
+            f"{policy.source}: {len(resources)} distinct resource patterns (limit {MAX_RESOURCE_PATTERNS})"
+        )
+    from airflow_aisec.core.aws_catalogue import arn_service
+
+    wild = [r for r in resources if arn_service(r) is None and not is_star_resource(r)]
+    if len(wild) > MAX_WILDCARD_SERVICE_RESOURCES:
+        raise AisecInputError(
+            f"{policy.source}: {len(wild)} resource patterns without a literal service "
+            f"(limit {MAX_WILDCARD_SERVICE_RESOURCES}); too broad to evaluate"
+        )
 
 
 def _mismatch_findings(st: Statement, where: str, base: dict[str, Any], cat: Any) -> list[LintFinding]:
@@ -872,26 +920,85 @@ def _mismatch_findings(st: Statement, where: str, base: dict[str, Any], cat: Any
     ]
 
 
+#: The catalogue's ARN format of an S3 object and of a bucket.
+S3_OBJECT_FORMAT = "arn:${Partition}:s3:::${BucketName}/${ObjectName}"
+S3_BUCKET_FORMAT = "arn:${Partition}:s3:::${BucketName}"
+
+
+def certainly_covers_prefix(pattern: str, prefix: str) -> bool:
+    """Whether resource ``pattern`` matches ``prefix`` + every non-empty string, whatever the request.
+
+    Probed with suffixes made of a character no policy can spell, of every length up to past the
+    pattern's own: only wildcards can match them, and the wildcard-only tail of a glob matches every
+    string of a length it matches. Policy variables match nothing arbitrary (strict reading).
+    """
+    return all(resource_certainly_matches(pattern, prefix + _FOREIGN * n) for n in range(1, len(pattern) + 3))
+
+
+def deny_covers_prefix(st: Statement, prefix: str) -> bool:
+    """Whether ``st``'s Resource / NotResource certainly covers every ARN ``prefix`` + something."""
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    if st.resources is not None:
+        return any(certainly_covers_prefix(r, prefix) for r in st.resources)
+    if st.not_resources is not None:
+        return not any(resource_could_match_format(r, prefix + "${Rest}") for r in st.not_resources)
+    return False
+
+
+def _could_apply(st: Statement, target_format: str) -> bool:
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    if st.resources is None:
+        return True  # NotResource (or none): assume it may apply
+    return any(resource_could_match_format(r, target_format) for r in st.resources)
+
+
 def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> list[LintFinding]:
-    names = [_bucket_name(b) for b in buckets] or [ANY_BUCKET]
+    """An inference role must not write, delete or reconfigure training data: every S3 action that
+    writes an object (catalogue access level Write / Permissions management / Tagging on the object
+    resource type) or one of :data:`S3_BUCKET_WRITE_ACTIONS`, granted on ANY object (or the bucket),
+    unless an unconditional ``Deny`` certainly covers that action on every object (or the bucket)."""
+    cat = _catalogue()
+    object_writes = frozenset(a for a in cat.by_format.get(S3_OBJECT_FORMAT, ()) if a in cat.writes)
+    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS)
+    names: list[str | None] = [_bucket_name(b) for b in buckets] or [None]
+    denies = [st for st in policy.statements if st.effect == "Deny" and not st.conditions]
     out = []
     for bucket in names:
-        granted: dict[str, list[str]] = {}
-        for action in S3_WRITE_ACTIONS:
-            for st in effective_allows(policy.statements, action, f"arn:aws:s3:::{bucket}/{PROBE_OBJECT}"):
-                granted.setdefault(action, []).append(st.label)
-        for action in S3_BUCKET_WRITE_ACTIONS:
-            for st in effective_allows(policy.statements, action, f"arn:aws:s3:::{bucket}"):
-                granted.setdefault(action, []).append(st.label)
+        obj_target = S3_OBJECT_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}/${{ObjectName}}"
+        bucket_target = S3_BUCKET_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}"
+        obj_prefix = "arn:aws:s3:::" if bucket is None else f"arn:aws:s3:::{bucket}/"
+        denied_objects: set[str] = set()
+        denied_bucket: set[str] = set()
+        for d in denies:
+            if deny_covers_prefix(d, obj_prefix):
+                denied_objects |= granted_actions(d)
+            if bucket is None:
+                if deny_covers_prefix(d, "arn:aws:s3:::"):
+                    denied_bucket |= granted_actions(d)
+            elif _deny_covers(d, bucket_target):
+                denied_bucket |= granted_actions(d)
+        granted: dict[str, set[str]] = {}
+        for st in policy.statements:
+            if st.effect != "Allow":
+                continue
+            acts = granted_actions(st)
+            writes = (acts & object_writes) - denied_objects if _could_apply(st, obj_target) else frozenset()
+            writes |= (acts & bucket_writes) - denied_bucket if _could_apply(st, bucket_target) else frozenset()
+            for action in writes:
+                granted.setdefault(cat.actions[action].name, set()).add(st.label)
         if granted:
+            labels = sorted({s for v in granted.values() for s in v})
             out.append(
                 LintFinding(
                     "AISEC-IAM-INFERENCE-WRITES-DATA",
-                    f"{source}#{','.join(sorted({s for v in granted.values() for s in v}))}",
+                    f"{source}#{','.join(labels)}",
                     {
-                        "bucket": "*" if bucket == ANY_BUCKET else bucket,
-                        "actions": sorted(granted),
-                        "statements": sorted({s for v in granted.values() for s in v}),
+                        "bucket": "*" if bucket is None else bucket,
+                        "actions": sorted(granted)[:50],
+                        "actions_total": len(granted),
+                        "statements": labels,
                     },
                 )
             )
@@ -901,24 +1008,22 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
 def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
     out = []
     cat = _catalogue()
+    denies = [d for d in policy.statements if d.effect == "Deny" and not d.conditions]
     for st in policy.statements:
         if st.effect != "Allow":
             continue
         granted = granted_actions(st)
-        candidates = sorted(
-            {a for a in granted if a.split(":", 1)[1].startswith("delete")}
-            | ({a.lower() for a in S3_DELETE_ACTIONS} & granted)
-        )
+        candidates = granted & (cat.deletes | _S3_DELETE_LOWER)
         samples = [_sample_arn(r) for r in (st.resources or ("*",))]
-        deleting = sorted(
-            {
-                cat.actions[action].name
-                for action in candidates
-                if any(st in effective_allows(policy.statements, action, arn) for arn in samples)
-            }
-        )
-        if deleting:
-            shown = deleting[:50]
+        deleting_lower: set[str] = set()
+        for arn in samples:
+            denied: set[str] = set()
+            for d in denies:
+                if _deny_covers(d, arn):
+                    denied |= granted_actions(d)
+            deleting_lower |= candidates - denied
+        if deleting_lower:
+            shown = [cat.actions[a].name for a in sorted(deleting_lower)[:50]]
             out.append(
                 LintFinding(
                     "AISEC-IAM-TRAINING-CAN-DELETE",
@@ -926,7 +1031,7 @@ def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
                     {
                         "statement": st.label,
                         "delete_actions": shown,
-                        "delete_actions_total": len(deleting),
+                        "delete_actions_total": len(deleting_lower),
                         "resources": list(st.resources or ()),
                     },
                 )

@@ -202,3 +202,39 @@ def test_wrong_types_anywhere_are_errors_not_skips(path, value):
     assert code in (1, 2), (path, value)
     if code == 1:
         assert "AISEC-IAM-PASSROLE-UNCONDITIONED" in {f["id"] for f in report["findings"]}
+
+
+# ------------------------------------------------------------------------------------------ sizes
+@pytest.mark.parametrize(
+    ("name", "doc", "message"),
+    [
+        (
+            "statements",
+            _doc(*[{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}] * 501),
+            "501 statements",
+        ),
+        (
+            "broad wildcards",
+            _doc({"Effect": "Allow", "Action": [f"*x{i}*" for i in range(80)], "Resource": "arn:aws:s3:::b/*"}),
+            "too many broad wildcards",
+        ),
+        (
+            "wildcard services",
+            _doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"arn:*:b{i}*" for i in range(40)]}),
+            "without a literal service",
+        ),
+        (
+            "long pattern",
+            _doc({"Effect": "Allow", "Action": "s3:" + "Get" * 1000, "Resource": "*"}),
+            "action pattern of",
+        ),
+    ],
+)
+def test_hostile_sizes_are_refused_quickly_with_a_clear_error(name, doc, message):
+    import time
+
+    start = time.monotonic()
+    code, report = run_cli(doc)
+    assert (code, report["status"]) == (2, "error"), name
+    assert message in report["summary"]
+    assert time.monotonic() - start < 20
