@@ -11,16 +11,22 @@ Rules (check ids, with the equivalent prowler / checkov ids where one exists):
 =================================  ========  ==================================================
 id                                 severity  what
 =================================  ========  ==================================================
-AISEC-IAM-ACTION-STAR              critical  ``Allow`` of ``Action: "*"``
-AISEC-IAM-SERVICE-STAR             high      ``Allow`` of ``service:*`` (all actions of a service)
-AISEC-IAM-RESOURCE-STAR            high/med  ``Allow`` on ``Resource: "*"`` (high when it can write)
+AISEC-IAM-ACTION-STAR              critical  ``Allow`` granting every catalogue action (``*``, ``?*``, ``*:*`` …)
+AISEC-IAM-SERVICE-STAR             high      ``Allow`` whose wildcards grant every action of a service
+AISEC-IAM-RESOURCE-STAR            high/med  ``Allow`` on every resource of a type (high when it can write)
 AISEC-IAM-NOT-ACTION               high      ``Allow`` with ``NotAction`` (grants everything else)
 AISEC-IAM-NOT-RESOURCE             medium    ``Allow`` with ``NotResource``
-AISEC-IAM-PASSROLE-UNCONDITIONED   high      ``iam:PassRole`` allowed without a condition
+AISEC-IAM-PASSROLE-UNCONDITIONED   high      ``iam:PassRole`` granted without a restricting condition
 AISEC-IAM-INFERENCE-WRITES-DATA    high      an inference role can write/delete training data
 AISEC-IAM-TRAINING-CAN-DELETE      high      a training role can delete
+AISEC-IAM-UNKNOWN-ACTION           med/low   an action pattern matching no catalogue action
+AISEC-IAM-RESOURCE-MISMATCH        low/med   a literal action that cannot apply to any listed resource
 AISEC-IAM-OLD-VERSION              low       ``Version`` missing or ``2008-10-17``
 =================================  ========  ==================================================
+
+Every ``Action`` / ``NotAction`` pattern is expanded against the AWS action catalogue
+(:mod:`airflow_aisec.core.aws_catalogue`, loaded lazily) and the rules apply to the expanded set;
+always-true condition blocks (:func:`vacuous_block`) count as no condition.
 """
 
 from __future__ import annotations
@@ -389,8 +395,8 @@ def normalize_policy(document: Any, source: str = "policy") -> Policy:
             raise AisecInputError(f"{source}: {label} Effect must be 'Allow' or 'Deny', not {shown!r}")
         if ("Action" in st) == ("NotAction" in st):
             raise AisecInputError(f"{source}: {label} needs exactly one of Action / NotAction")
-        if "Resource" in st and "NotResource" in st:
-            raise AisecInputError(f"{source}: {label} has both Resource and NotResource")
+        if ("Resource" in st) == ("NotResource" in st):
+            raise AisecInputError(f"{source}: {label} needs exactly one of Resource / NotResource")
         if "Principal" in st and "NotPrincipal" in st:
             raise AisecInputError(f"{source}: {label} has both Principal and NotPrincipal")
         statements.append(

@@ -140,6 +140,7 @@ def _hostile_documents():
         ("condition block list", json.dumps(_doc({**PASSROLE, "Condition": {"StringEquals": ["a"]}}))),
         ("Sid number", json.dumps(_doc({**st_ok, "Sid": 3}))),
         ("Resource and NotResource", json.dumps(_doc({**st_ok, "NotResource": "*"}))),
+        ("Resource missing", json.dumps(_doc({"Effect": "Allow", "Action": "s3:*"}))),
         ("Principal number", json.dumps(_doc({**st_ok, "Principal": 1}))),
         (
             "NaN",
