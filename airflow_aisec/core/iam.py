@@ -588,9 +588,54 @@ def vacuous_block(op: str, key: str, values: Sequence[str]) -> str | None:
         return f"{op}: true for every value not listed (and when the key is absent)"
     if base == "bool" and {v.strip().lower() for v in values} >= {"true", "false"}:
         return "Bool with both true and false"
+    if base == "bool" and key == "aws:securetransport":
+        return "aws:SecureTransport is chosen by the caller (any client can use TLS)"
+    if base.startswith("date") and key in ("aws:currenttime", "aws:epochtime"):
+        if _true_now(base, values):
+            return f"{op}: true at the time of the check (a time window is no restriction while it is open)"
+    if base in ("numericgreaterthanequals", "numericgreaterthan") and _all_numbers_at_most(values, 0, base):
+        return f"{op}: every value of a non-negative key satisfies it"
     if any(_everything_value(base, v) for v in values):
         return f"{op}: a value that matches everything"
     return None
+
+
+def _true_now(base: str, values: Sequence[str]) -> bool:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    for v in values:
+        text = v.strip()
+        try:
+            when = (
+                datetime.fromtimestamp(float(text), timezone.utc)
+                if re.fullmatch(r"\d+(\.\d+)?", text)
+                else datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            )
+        except (ValueError, OverflowError, OSError):
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        ok = {
+            "dategreaterthan": now > when,
+            "dategreaterthanequals": now >= when,
+            "datelessthan": now < when,
+            "datelessthanequals": now <= when,
+            "datenotequals": now != when,
+        }.get(base, False)
+        if ok:
+            return True
+    return False
+
+
+def _all_numbers_at_most(values: Sequence[str], bound: float, base: str) -> bool:
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return False
+    if base == "numericgreaterthan":
+        return any(n < bound for n in numbers)
+    return any(n <= bound for n in numbers)
 
 
 def condition_restricts(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:

@@ -30,7 +30,11 @@ base_ops = st.sampled_from(sorted(iam._BASE_OPERATORS))
 def always_true_condition(draw) -> dict:
     """One condition block that an attacker can always satisfy."""
     key = draw(keys)
-    kind = draw(st.sampled_from(["like_star", "ifexists", "forall", "negated", "bool_both", "any_ip", "null"]))
+    kind = draw(
+        st.sampled_from(
+            ["like_star", "ifexists", "forall", "negated", "bool_both", "any_ip", "null", "time_open", "nonneg", "tls"]
+        )
+    )
     if kind == "like_star":
         op = draw(st.sampled_from(["StringLike", "ArnLike"]))
         value = draw(st.sampled_from(["*", "**", "*?*", "arn:*", "arn:*:*", ["*"], ["x", "*"]]))
@@ -52,6 +56,28 @@ def always_true_condition(draw) -> dict:
         value = draw(
             st.sampled_from(["0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/4", "::/16", ["10.0.0.0/8", "0.0.0.0/0"]])
         )
+    elif kind == "time_open":
+        key = draw(st.sampled_from(["aws:CurrentTime", "aws:EpochTime"]))
+        op, value = draw(
+            st.sampled_from(
+                [
+                    ("DateGreaterThan", "2001-01-01T00:00:00Z"),
+                    ("DateLessThan", "2999-12-31T00:00:00Z"),
+                    ("DateGreaterThanEquals", "1000000000"),
+                    ("DateNotEquals", "2001-01-01T00:00:00Z"),
+                ]
+            )
+        )
+    elif kind == "nonneg":
+        key = draw(st.sampled_from(["aws:MultiFactorAuthAge", "s3:max-keys"]))
+        op, value = draw(
+            st.sampled_from(
+                [("NumericGreaterThanEquals", "0"), ("NumericGreaterThan", "-1"), ("NumericGreaterThanEquals", -5)]
+            )
+        )
+    elif kind == "tls":
+        op, key = "Bool", "aws:SecureTransport"
+        value = draw(st.sampled_from(["true", True, ["true"]]))
     else:
         op = "Null"
         value = draw(st.sampled_from(["true", "false", ["true", "false"], True]))
@@ -85,8 +111,8 @@ def test_a_real_condition_still_counts_next_to_vacuous_ones(extra, data):
     condition = {op: {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     for block in extra:
         for k, v in block.items():
-            if k.lower() != "stringequals":
-                condition.setdefault(k, v)
+            if k.lower() not in {c.lower() for c in condition}:
+                condition[k] = v
     found = iam.lint_policy(_doc({**PASSROLE, "Condition": condition}))
     assert "AISEC-IAM-PASSROLE-UNCONDITIONED" not in {f.id for f in found}
 
