@@ -127,43 +127,17 @@ RULES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Actions that only accept ``Resource: "*"`` (no resource-level permissions); not flagged.
-NO_RESOURCE_LEVEL_ACTIONS = (
-    "s3:ListAllMyBuckets",
-    "sts:GetCallerIdentity",
-    "ecr:GetAuthorizationToken",
-    "cloudwatch:PutMetricData",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:ListMetrics",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "sagemaker:ListModels",
-    "sagemaker:ListEndpoints",
-    "sagemaker:ListTrainingJobs",
-    "kms:ListAliases",
-    "kms:ListKeys",
-)
-_NO_RESOURCE_LEVEL_LOWER = frozenset(a.lower() for a in NO_RESOURCE_LEVEL_ACTIONS)
-#: Verbs of read-only actions (an action whose name after ``service:`` starts with one of these).
-READ_VERBS = ("Get", "List", "Describe", "Head", "Search", "Query", "Select", "Scan", "BatchGet", "View", "Lookup")
-
-#: Object- and bucket-level S3 actions that change or destroy data (inference roles must not have them).
-S3_WRITE_ACTIONS = (
-    "s3:PutObject",
-    "s3:PutObjectAcl",
-    "s3:PutObjectTagging",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:DeleteObjectTagging",
-    "s3:AbortMultipartUpload",
-    "s3:RestoreObject",
-)
+#: Bucket-level S3 actions that change or destroy training data (object-level writes come from the catalogue).
 S3_BUCKET_WRITE_ACTIONS = (
     "s3:DeleteBucket",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:PutLifecycleConfiguration",
     "s3:PutBucketVersioning",
+    "s3:PutBucketAcl",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutBucketObjectLockConfiguration",
 )
 #: S3 actions that destroy data; a lifecycle rule can expire (delete) every object.
 S3_DELETE_ACTIONS = (
@@ -271,9 +245,6 @@ def _strings(value: Any, what: str, source: str) -> tuple[str, ...]:
         return tuple(value)
     shown = type(value).__name__ if not isinstance(value, list) else "an empty list or a list with non-strings"
     raise AisecInputError(f"{source}: {what} must be a string or a non-empty list of strings, not {shown}")
-
-
-_as_tuple = _strings  # backwards-compatible name
 
 
 def _condition_value(value: Any) -> str:
