@@ -316,7 +316,10 @@ def parse_policy_text(text: str | bytes, source: str = "policy") -> Any:
             raise AisecInputError(f"{source}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     stripped = text.strip()
     if stripped[:3].lower() == "%7b":
-        stripped = unquote(stripped, errors="strict")
+        try:
+            stripped = unquote(stripped, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise AisecInputError(f"{source}: URL-encoded policy is not valid UTF-8 ({exc.reason})") from None
     return strictjson.loads(stripped, source=source, max_bytes=MAX_POLICY_BYTES)
 
 

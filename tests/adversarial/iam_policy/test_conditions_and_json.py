@@ -182,6 +182,8 @@ def _hostile_documents():
         ("huge", json.dumps(_doc(*([st_ok] * 30000)))),
         ("byte-order mark", "\ufeff" + GOOD),
         ("not an object", "[]"),
+        ("URL-encoded bad UTF-8", "%7B%22Version%22%3A%FF%FE%7D"),
+        ("URL-encoded duplicate keys", "%7B%22Statement%22%3A1%2C%22Statement%22%3A2%7D"),
     ]
 
 
