@@ -715,7 +715,7 @@ def _sample_arn(pattern: str) -> str:
     """A concrete ARN matched by ``pattern`` (wildcards replaced), to test Deny overrides against."""
     if pattern == "*":
         return f"arn:aws:s3:::{ANY_BUCKET}/{PROBE_OBJECT}"
-    return re.sub(r"\$\{[^}]*\}", "\x02", pattern).replace("*", "\x02aisec-probe").replace("?", "\x02")
+    return re.sub(r"\$\{[^}]*\}", "\x02", pattern).replace("*", "\x02").replace("?", "\x02")
 
 
 # --------------------------------------------------------------------------------------- purpose
@@ -971,6 +971,20 @@ def deny_covers_prefix(st: Statement, prefix: str) -> bool:
     return False
 
 
+def deny_covers_pattern(st: Statement, pattern: str) -> bool:
+    """Whether Deny ``st`` certainly covers every ARN that resource ``pattern`` (of an Allow) can match:
+    exactly when ``pattern`` is literal, else every ARN starting with its literal prefix (the part before
+    the first wildcard or policy variable), and the prefix itself when the rest may be empty."""
+    cut = re.search(r"[*?]|\$\{", pattern)
+    if cut is None:
+        return _deny_covers(st, pattern)
+    prefix, rest = pattern[: cut.start()], pattern[cut.start() :]
+    if not deny_covers_prefix(st, prefix):
+        return False
+    may_be_empty = re.fullmatch(r"(\*|\$\{[^}]*\})*", rest) is not None
+    return not may_be_empty or _deny_covers(st, prefix)
+
+
 def _could_apply(st: Statement, target_format: str) -> bool:
     from airflow_aisec.core.aws_catalogue import resource_could_match_format
 
@@ -1039,12 +1053,11 @@ def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
             continue
         granted = granted_actions(st)
         candidates = granted & (cat.deletes | _S3_DELETE_LOWER)
-        samples = [_sample_arn(r) for r in (st.resources or ("*",))]
         deleting_lower: set[str] = set()
-        for arn in samples:
+        for pattern in st.resources or ("*",):
             denied: set[str] = set()
             for d in denies:
-                if _deny_covers(d, arn):
+                if deny_covers_pattern(d, pattern):
                     denied |= granted_actions(d)
             deleting_lower |= candidates - denied
         if deleting_lower:

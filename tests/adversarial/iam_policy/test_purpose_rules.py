@@ -71,3 +71,31 @@ def test_a_deny_of_every_key_neutralises_the_write(grant):
     }
     found = iam.lint_policy(_doc(grant, deny), purpose="inference", training_data_buckets=[BUCKET])
     assert "AISEC-IAM-INFERENCE-WRITES-DATA" not in {f.id for f in found}, grant
+
+
+partial_delete_denies = st.sampled_from(
+    [
+        "arn:aws:s3:::models/*e",
+        "arn:aws:s3:::models/?",
+        "arn:aws:s3:::models/a*",
+        "arn:aws:s3:::models/${aws:username}/*",
+        "arn:aws-cn:s3:::models/*",
+        "arn:aws:s3:::model/*",
+    ]
+)
+
+
+@settings(max_examples=80)
+@given(
+    action=st.sampled_from(
+        ["s3:DeleteObject", "s3:DeleteObjectVersion", "sagemaker:DeleteModel", "s3:PutLifecycleConfiguration"]
+    ),
+    data=st.data(),
+    deny_resource=partial_delete_denies,
+)
+def test_training_delete_survives_a_deny_that_covers_only_part(action, data, deny_resource):
+    pattern = data.draw(spelling_of(action))
+    allow = {"Effect": "Allow", "Action": pattern, "Resource": "arn:aws:s3:::models/*"}
+    deny = {"Effect": "Deny", "Action": "*", "Resource": deny_resource}
+    found = iam.lint_policy(_doc(allow, deny), purpose="training")
+    assert "AISEC-IAM-TRAINING-CAN-DELETE" in {f.id for f in found}, (pattern, deny_resource)
