@@ -675,6 +675,8 @@ def principals_not_understood(principal: Mapping[str, Sequence[str]] | None) -> 
                 out.append(f"{kind}:{v}"[:120])
             elif kind == "CanonicalUser" and not re.fullmatch(r"[0-9a-f]{64}", v):
                 out.append(f"{kind}:{v}"[:120])
+            elif kind == "Federated":  # anyone an identity provider vouches for: not a fixed identity
+                out.append(f"{kind}:{v}"[:120])
             elif not v.strip():
                 out.append(f"{kind}:{v}"[:120])
     return out

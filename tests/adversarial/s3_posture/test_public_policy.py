@@ -30,6 +30,8 @@ NOT_UNDERSTOOD = [
     {"Principal": {"aws": "arn:aws:iam::111122223333:root"}},
     {"Principal": {"Service": "*.amazonaws.com"}},
     {"Principal": {"CanonicalUser": "deadbeef"}},
+    {"Principal": {"Federated": "accounts.google.com"}},
+    {"Principal": {"Federated": "cognito-identity.amazonaws.com"}},
 ]
 WEAK_RESTRICTIONS = [
     {"StringLike": {"aws:SourceVpc": "vpc-*"}},
