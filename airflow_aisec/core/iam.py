@@ -519,11 +519,28 @@ def _base_operator(op: str) -> tuple[str, str, bool]:
     return qualifier, base[: -len("ifexists")] if if_exists else base, if_exists
 
 
-def _everything_value(base: str, value: str) -> bool:
-    """A value that matches every value of its key under operator ``base``."""
+#: Keys naming who calls (or on whose behalf): a wildcard account in their ARN admits any account.
+_WHO_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
+
+
+def _everything_value(base: str, value: str, key: str = "") -> bool:
+    """A value that matches every value of its key under operator ``base`` (or every value an attacker
+    can arrange: any service principal, any account)."""
     v = value.strip()
     if base in ("stringlike", "arnlike"):
-        return is_star_resource(v) or bool(re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE))
+        if is_star_resource(v) or re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE):
+            return True
+        if key == "iam:passedtoservice" and re.fullmatch(r"[*?]+(\.amazonaws\.com(\.cn)?)?", v, re.IGNORECASE):
+            return True
+        if key in _WHO_ARN_KEYS:
+            fields = v.split(":", 5)
+            if len(fields) < 5:
+                return any(c in v for c in "*?")
+            if any(c in f for f in fields[2:5] for c in "*?"):  # service, region or account wildcarded
+                return True
+            # no account field (S3 buckets): a wildcard in the name admits anyone's bucket
+            return fields[4] == "" and any(c in "".join(fields[5:]) for c in "*?")
+        return False
     if base == "ipaddress":
         return _cidr_prefix(v) is not None and _cidr_too_wide(v)
     return False
@@ -569,7 +586,7 @@ def vacuous_block(op: str, key: str, values: Sequence[str]) -> str | None:
             return f"{op}: true at the time of the check (a time window is no restriction while it is open)"
     if base in ("numericgreaterthanequals", "numericgreaterthan") and _all_numbers_at_most(values, 0, base):
         return f"{op}: every value of a non-negative key satisfies it"
-    if any(_everything_value(base, v) for v in values):
+    if any(_everything_value(base, v, key) for v in values):
         return f"{op}: a value that matches everything"
     return None
 

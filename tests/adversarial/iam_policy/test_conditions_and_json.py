@@ -38,6 +38,18 @@ def always_true_condition(draw) -> dict:
     if kind == "like_star":
         op = draw(st.sampled_from(["StringLike", "ArnLike"]))
         value = draw(st.sampled_from(["*", "**", "*?*", "arn:*", "arn:*:*", ["*"], ["x", "*"]]))
+        if draw(st.booleans()):
+            key, value = draw(
+                st.sampled_from(
+                    [
+                        ("iam:PassedToService", "*.amazonaws.com"),
+                        ("iam:PassedToService", ["sagemaker.amazonaws.com", "*"]),
+                        ("aws:PrincipalArn", "arn:aws:iam::*:role/ml"),
+                        ("aws:SourceArn", "arn:aws:s3:::*"),
+                        ("aws:PrincipalArn", "arn:aws:iam::????????????:root"),
+                    ]
+                )
+            )
     elif kind == "ifexists":
         op = draw(base_ops) + "IfExists"
         value = draw(st.sampled_from(["sagemaker.amazonaws.com", "10.0.0.0/8", "true", "2026-01-01T00:00:00Z"]))
