@@ -636,6 +636,22 @@ def condition_restricts(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -
     )
 
 
+#: Condition keys that restrict where or which role ``iam:PassRole`` passes; a condition on any other key
+#: (the region, TLS, MFA …) leaves the caller free to pass any role to any service.
+PASSROLE_KEYS = ("iam:passedtoservice", "iam:associatedresourcearn")
+PASSROLE_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
+
+
+def passrole_restricted(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """True when a real (non-vacuous) condition block restricts ``iam:PassedToService``,
+    ``iam:AssociatedResourceArn`` or the passed role's tags."""
+    return any(
+        (key in PASSROLE_KEYS or key.startswith(PASSROLE_KEY_PREFIXES)) and vacuous_block(op, key, values) is None
+        for op, keys in conditions.items()
+        for key, values in keys.items()
+    )
+
+
 def vacuous_conditions(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
     return [
         f"{op}.{key}: {why}"
@@ -888,7 +904,7 @@ def lint_policy(
                         severity="high" if writes else "medium",
                     )
                 )
-        if "iam:passrole" in granted and not condition_restricts(st.conditions):
+        if "iam:passrole" in granted and not passrole_restricted(st.conditions):
             findings.append(LintFinding("AISEC-IAM-PASSROLE-UNCONDITIONED", where, dict(base)))
 
     which = role_purpose(role_name, role_tags, purpose)

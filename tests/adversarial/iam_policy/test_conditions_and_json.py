@@ -300,3 +300,32 @@ def test_unreadable_action_catalogue_is_an_error_not_a_pass(monkeypatch):
     code, report = run_cli(GOOD)
     assert (code, report["status"]) == (2, "error")
     assert "catalogue" in report["summary"]
+
+
+@settings(max_examples=40)
+@given(
+    condition=st.sampled_from(
+        [
+            {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}},
+            {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            {"StringEquals": {"aws:PrincipalTag/team": "ml"}},
+            {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+        ]
+    )
+)
+def test_passrole_conditions_on_unrelated_keys_do_not_restrict_it(condition):
+    found = iam.lint_policy(_doc({**PASSROLE, "Condition": condition}))
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" in {f.id for f in found}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        {"ArnLike": {"iam:AssociatedResourceArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/*"}},
+        {"StringEquals": {"aws:ResourceTag/purpose": "training"}},
+    ],
+)
+def test_passrole_restricted_by_service_resource_or_role_tag_is_fine(condition):
+    found = iam.lint_policy(_doc({**PASSROLE, "Condition": condition}))
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" not in {f.id for f in found}
