@@ -85,7 +85,7 @@ RULES: dict[str, dict[str, Any]] = {
     },
     "AISEC-IAM-PASSROLE-UNCONDITIONED": {
         "severity": "high",
-        "title": "iam:PassRole allowed without a condition (privilege escalation)",
+        "title": "iam:PassRole allowed without a condition restricting where it passes roles (privilege escalation)",
         "prowler": ["iam_policy_allows_privilege_escalation", "iam_inline_policy_allows_privilege_escalation"],
         "checkov": ["CKV_AWS_286"],
         "tags": ["AML.T0055"],
