@@ -29,11 +29,15 @@ from typing import Any
 
 from airflow_aisec.core.iam import (
     Statement,
-    action_matches,
+    condition_makes_non_public,
     finish_report,
+    granted_actions,
     normalize_policy,
     principal_is_everyone,
+    principals_not_understood,
+    resource_certainly_matches,
     resource_matches,
+    vacuous_conditions,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITIES, Report
@@ -390,6 +394,8 @@ class BucketConfig:
     logging: dict[str, Any] | None = None
     fetched: tuple[str, ...] = ()
     errors: list[CallError] = field(default_factory=list)
+    #: The bucket's AWS partition (``aws``, ``aws-cn`` …): a TLS deny must name this partition.
+    partition: str = "aws"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -418,7 +424,8 @@ def fetch_bucket_config(
     """Read ``bucket``'s configuration for ``groups`` (read-only calls). Errors are collected per call."""
     retry = retry or RetryPolicy()
     stats = stats if stats is not None else CallStats()
-    cfg = BucketConfig(bucket=bucket)
+    partition = getattr(getattr(client, "meta", None), "partition", None)
+    cfg = BucketConfig(bucket=bucket, partition=partition if isinstance(partition, str) and partition else "aws")
 
     def get(api: str, **kw: Any) -> dict[str, Any] | None:
         try:
@@ -550,11 +557,16 @@ def evaluate_bucket(cfg: BucketConfig, options: PostureOptions | None = None) ->
             off = [k for k in PAB_KEYS if not pab.get(k)]
             if off:
                 out.append(S3Finding("AISEC-S3-PAB-PARTIAL", b, {"disabled": off}))
-    statements = _policy_statements(cfg)
+    try:
+        statements = _policy_statements(cfg)
+    except AisecInputError as exc:  # an unreadable policy decides nothing: error for this bucket
+        cfg.errors.append(CallError("invalid_policy", b, "get_bucket_policy", "InvalidPolicy", str(exc)))
+        done -= {"public_policy", "tls_policy"}
+        statements = []
     if "public_policy" in done:
         out += _public_findings(cfg, statements)
     if "tls_policy" in done:
-        ok, reason = denies_insecure_transport(statements, b)
+        ok, reason = denies_insecure_transport(statements, b, partition=cfg.partition)
         if not ok:
             out.append(S3Finding("AISEC-S3-TLS-NOT-ENFORCED", b, {"reason": reason}))
     if "versioning" in done and cfg.versioning.get("Status") != "Enabled":
@@ -579,7 +591,11 @@ def _encryption_findings(cfg: BucketConfig, options: PostureOptions) -> list[S3F
     info = {"algorithm": algorithm, "kms_key": key, "bucket_key": bucket_key}
     out = []
     if algorithm not in ("AES256", "aws:kms", "aws:kms:dsse"):
-        return [S3Finding("AISEC-S3-ENC-NONE", b, {**info, "reason": f"unknown algorithm {algorithm!r}"})]
+        return [
+            S3Finding(
+                "AISEC-S3-ENC-NONE", b, {**info, "configured": True, "reason": f"unknown algorithm {algorithm!r}"}
+            )
+        ]
     kms = algorithm.startswith("aws:kms")
     if options.require_kms and not kms:
         out.append(S3Finding("AISEC-S3-ENC-NOT-KMS", b, info))
@@ -602,25 +618,61 @@ def _policy_statements(cfg: BucketConfig) -> list[Statement]:
     return list(normalize_policy(cfg.policy, f"s3://{cfg.bucket} bucket policy").statements)
 
 
+def public_statements(statements: Sequence[Statement]) -> list[tuple[Statement, str, list[str]]]:
+    """``Allow`` statements open to everyone: ``(statement, reason, principals not understood)``.
+
+    Public: a ``"*"`` principal (any spelling), ``NotPrincipal`` (everyone except the listed), a missing
+    principal, or a principal this check does not understand (fail closed) -- unless a condition pins
+    one of :data:`~airflow_aisec.core.iam.RESTRICTING_KEYS` to fixed values. Always-true conditions
+    (``…IfExists``, ``ForAllValues``, negated operators, ``Null``, ``Bool`` true+false, ``"*"``,
+    ``0.0.0.0/0``) restrict nothing.
+    """
+    out = []
+    for st in statements:
+        if st.effect != "Allow":
+            continue
+        unknown: list[str] = []
+        if st.not_principal is not None:
+            reason = "NotPrincipal with Allow grants everyone except the listed principals"
+        elif st.principal is None:
+            reason = "no Principal (not understood: treated as everyone)"
+        elif principal_is_everyone(st.principal):
+            reason = 'Principal "*"'
+        else:
+            unknown = principals_not_understood(st.principal)
+            if not unknown:
+                continue
+            reason = "principal(s) not understood (treated as everyone)"
+        if condition_makes_non_public(st.conditions):
+            continue
+        out.append((st, reason, unknown))
+    return out
+
+
 def _public_findings(cfg: BucketConfig, statements: list[Statement]) -> list[S3Finding]:
     out = []
-    public = [
-        st for st in statements if st.effect == "Allow" and principal_is_everyone(st.principal) and not st.conditions
-    ]
+    public = public_statements(statements)
     if cfg.policy_is_public or public:
-        actions = sorted({a for st in public for a in (st.actions or ("NotAction",))})
-        write = any(
-            a == "*" or a.lower() in ("s3:*", "notaction") or "put" in a.lower() or "delete" in a.lower()
-            for a in actions
-        )
+        granted: set[str] = set()
+        for st, _, _ in public:
+            granted |= granted_actions(st)
+        from airflow_aisec.core.aws_catalogue import catalogue
+
+        cat = catalogue()
+        write = any(cat.actions[a].writes for a in granted)
         blocked = bool(cfg.public_access_block and cfg.public_access_block.get("RestrictPublicBuckets"))
         out.append(
             S3Finding(
                 "AISEC-S3-POLICY-PUBLIC",
                 cfg.bucket,
                 {
-                    "statements": [st.label for st in public],
-                    "actions": actions,
+                    "statements": [st.label for st, _, _ in public],
+                    "reasons": {st.label: reason for st, reason, _ in public},
+                    "actions": sorted({a for st, _, _ in public for a in (st.actions or ("NotAction",))}),
+                    "conditions_ignored": {
+                        st.label: vacuous_conditions(st.conditions) for st, _, _ in public if st.conditions
+                    },
+                    "principals_not_understood": sorted({p for _, _, u in public for p in u}),
                     "public_write": write,
                     "policy_status_is_public": cfg.policy_is_public,
                     "restricted_by_public_access_block": blocked,
@@ -646,50 +698,86 @@ def _public_findings(cfg: BucketConfig, statements: list[Statement]) -> list[S3F
     return out
 
 
-def denies_insecure_transport(statements: Sequence[Statement], bucket: str) -> tuple[bool, str]:
-    """Whether a bucket policy denies every S3 action over plain HTTP, on the bucket and its objects.
+def denies_insecure_transport(
+    statements: Sequence[Statement], bucket: str, *, partition: str = "aws"
+) -> tuple[bool, str]:
+    """Whether a bucket policy denies every S3 action over plain HTTP, on the bucket and on every object.
 
-    Accepts every equivalent spelling: ``Action`` ``"s3:*"`` or ``["s3:*"]`` or ``"*"``, Principal
-    ``"*"`` or ``{"AWS": "*"}``, ``Bool`` / ``BoolIfExists``, ``aws:SecureTransport`` in any case, value
-    ``false`` or ``"false"`` (or a one-element list). Extra conditions narrow the deny and do not count.
-    Returns ``(ok, reason)``; ``reason`` says what is missing.
+    The ``Deny`` statements that count: ``Principal`` ``"*"`` or ``{"AWS": "*"}`` (not ``NotPrincipal``),
+    exactly one condition ``Bool`` / ``BoolIfExists`` ``aws:SecureTransport`` with a value ``false`` (any
+    case; JSON ``false`` or ``"false"``). Any other condition could be false on a plain-HTTP request and is
+    refused. Together they must cover every S3 action of the catalogue (``Action`` patterns expanded,
+    ``NotAction`` complemented) on the bucket ARN ``arn:<partition>:s3:::<bucket>`` and on every object
+    ARN under it (a ``Resource`` pattern matching ``<bucket>/`` + any key; policy variables match nothing
+    arbitrary). Returns ``(ok, reason)``; ``reason`` says what is missing.
     """
     if not statements:
         return False, "no bucket policy"
-    best = "no Deny statement conditioned on aws:SecureTransport = false"
-    object_arn = f"arn:aws:s3:::{bucket}/aisec-probe-object"
-    bucket_arn = f"arn:aws:s3:::{bucket}"
+    from airflow_aisec.core.aws_catalogue import catalogue
+
+    s3_all = catalogue().by_service["s3"]
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    on_bucket: set[str] = set()
+    on_objects: set[str] = set()
+    rejected: list[str] = []
     for st in statements:
-        if st.effect != "Deny" or not _is_insecure_transport_condition(st.conditions):
+        if st.effect != "Deny":
             continue
-        if not principal_is_everyone(st.principal):
-            best = f"{st.label}: the deny does not apply to every principal"
+        if not _is_insecure_transport_condition(st.conditions):
+            if any("aws:securetransport" in keys for keys in st.conditions.values()):
+                rejected.append(f"{st.label}: its condition can be false or absent on a plain-HTTP request")
             continue
-        if st.actions is None or not any(action_matches(p, "s3:AisecAnyAction") for p in st.actions):
-            best = f"{st.label}: the deny covers only {list(st.actions or st.not_actions or ())}, not s3:*"
+        if st.not_principal is not None or not _principal_all(st.principal):
+            rejected.append(f"{st.label}: the deny does not apply to every principal")
             continue
-        resources = st.resources or ()
-        covers_objects = any(resource_matches(r, object_arn) for r in resources)
-        covers_bucket = any(resource_matches(r, bucket_arn) for r in resources)
-        if not covers_objects:
-            best = f"{st.label}: the deny does not cover the objects ({bucket_arn}/*)"
-            continue
-        if not covers_bucket:
-            best = f"{st.label}: the deny covers objects but not the bucket ARN {bucket_arn}"
-            continue
-        return True, f"{st.label} denies s3:* when aws:SecureTransport is false"
-    return False, best
+        actions = granted_actions(st) & s3_all
+        if _deny_covers_bucket(st, bucket_arn):
+            on_bucket |= actions
+        if _deny_covers_all_objects(st, bucket_arn):
+            on_objects |= actions
+    missing_b = sorted(s3_all - on_bucket)
+    missing_o = sorted(s3_all - on_objects)
+    if not missing_b and not missing_o:
+        return True, "a Deny of every s3 action on the bucket and its objects applies when aws:SecureTransport is false"
+    if not on_bucket and not on_objects:
+        why = "no Deny statement of every principal conditioned only on aws:SecureTransport = false"
+        return False, f"{why}: {rejected[0]}" if rejected else why
+    parts = []
+    if missing_b:
+        parts.append(f"{len(missing_b)} s3 action(s) not denied on {bucket_arn} (e.g. {missing_b[0]})")
+    if missing_o:
+        parts.append(f"{len(missing_o)} s3 action(s) not denied on every object {bucket_arn}/* (e.g. {missing_o[0]})")
+    return False, "; ".join(parts)
+
+
+def _principal_all(principal: Mapping[str, Sequence[str]] | None) -> bool:
+    return bool(principal) and "*" in (principal or {}).get("AWS", ())
+
+
+def _deny_covers_bucket(st: Statement, bucket_arn: str) -> bool:
+    if st.resources is not None:
+        return any(resource_certainly_matches(r, bucket_arn) for r in st.resources)
+    if st.not_resources is not None:
+        return not any(resource_matches(r, bucket_arn) for r in st.not_resources)
+    return False
+
+
+def _deny_covers_all_objects(st: Statement, bucket_arn: str) -> bool:
+    """Every ``bucket_arn/<key>`` (see :func:`~airflow_aisec.core.iam.certainly_covers_prefix`)."""
+    from airflow_aisec.core.iam import deny_covers_prefix
+
+    return deny_covers_prefix(st, f"{bucket_arn}/")
 
 
 def _is_insecure_transport_condition(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
-    """Exactly one condition: ``Bool``/``BoolIfExists`` ``aws:securetransport`` = ``false``."""
+    """Exactly one condition: ``Bool``/``BoolIfExists`` ``aws:securetransport`` with a value ``false``."""
     if len(conditions) != 1:
         return False
     ((op, keys),) = conditions.items()
     if op not in ("bool", "boolifexists") or len(keys) != 1:
         return False
     ((key, values),) = keys.items()
-    return key == "aws:securetransport" and len(values) > 0 and all(v.strip().lower() == "false" for v in values)
+    return key == "aws:securetransport" and any(v.lower() == "false" for v in values)
 
 
 def evaluate_account_pab(pab: Mapping[str, bool] | None, account_id: str) -> list[S3Finding]:
@@ -709,7 +797,22 @@ def plan_remediation(bucket: str, findings: Sequence[S3Finding], options: Postur
     ids = {f.id for f in findings if f.bucket == bucket}
     plan: list[dict[str, Any]] = []
     enc_ids = sorted(ids & {i for i in S3_CHECKS if i.startswith("AISEC-S3-ENC-")})
-    if enc_ids:
+    # Only a bucket with no encryption configuration at all gets one: an existing configuration (its
+    # KMS key, algorithm or Bucket Key setting) is never changed, whatever the findings say.
+    unset = any(
+        f.id == "AISEC-S3-ENC-NONE" and f.bucket == bucket and not f.details.get("configured") for f in findings
+    )
+    if enc_ids and not unset:
+        plan.append(
+            {
+                "bucket": bucket,
+                "action": "put_bucket_encryption",
+                "fixes": enc_ids,
+                "skipped": "the bucket already has an encryption configuration; enforce never changes an existing "
+                "one (its KMS key, algorithm or Bucket Key): change it deliberately",
+            }
+        )
+    elif enc_ids:
         if options.kms_key_id:
             default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": options.kms_key_id}
             rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}
@@ -723,7 +826,7 @@ def plan_remediation(bucket: str, findings: Sequence[S3Finding], options: Postur
                     "skipped": "require_kms is set but no kms_key_id was given to encrypt with",
                 }
             )
-        elif "AISEC-S3-ENC-NONE" in enc_ids:
+        else:
             rule = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
             plan.append(_item(bucket, "put_bucket_encryption", ["AISEC-S3-ENC-NONE"], {"Rules": [rule]}))
     pab_ids = sorted(ids & {"AISEC-S3-PAB-MISSING", "AISEC-S3-PAB-PARTIAL"})
@@ -854,6 +957,7 @@ def check_s3_posture(
             "remediations_applied": sum(1 for r in applied if r["status"] == "applied"),
             "remediations_planned": len(plans),
             "errors": len(errors),
+            "principals_not_understood": sum(len(f.details.get("principals_not_understood", ())) for f in all_findings),
         }
     )
     failed_fixes = [r for r in applied if r["status"] == "failed"]

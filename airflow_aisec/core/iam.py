@@ -11,25 +11,30 @@ Rules (check ids, with the equivalent prowler / checkov ids where one exists):
 =================================  ========  ==================================================
 id                                 severity  what
 =================================  ========  ==================================================
-AISEC-IAM-ACTION-STAR              critical  ``Allow`` of ``Action: "*"``
-AISEC-IAM-SERVICE-STAR             high      ``Allow`` of ``service:*`` (all actions of a service)
-AISEC-IAM-RESOURCE-STAR            high/med  ``Allow`` on ``Resource: "*"`` (high when it can write)
+AISEC-IAM-ACTION-STAR              critical  ``Allow`` granting every catalogue action (``*``, ``?*``, ``*:*`` …)
+AISEC-IAM-SERVICE-STAR             high      ``Allow`` whose wildcards grant every action of a service
+AISEC-IAM-RESOURCE-STAR            high/med  ``Allow`` on every resource of a type (high when it can write)
 AISEC-IAM-NOT-ACTION               high      ``Allow`` with ``NotAction`` (grants everything else)
 AISEC-IAM-NOT-RESOURCE             medium    ``Allow`` with ``NotResource``
-AISEC-IAM-PASSROLE-UNCONDITIONED   high      ``iam:PassRole`` allowed without a condition
+AISEC-IAM-PASSROLE-UNCONDITIONED   high      ``iam:PassRole`` granted without a restricting condition
 AISEC-IAM-INFERENCE-WRITES-DATA    high      an inference role can write/delete training data
 AISEC-IAM-TRAINING-CAN-DELETE      high      a training role can delete
+AISEC-IAM-UNKNOWN-ACTION           med/low   an action pattern matching no catalogue action
+AISEC-IAM-RESOURCE-MISMATCH        low/med   a literal action that cannot apply to any listed resource
 AISEC-IAM-OLD-VERSION              low       ``Version`` missing or ``2008-10-17``
 =================================  ========  ==================================================
+
+Every ``Action`` / ``NotAction`` pattern is expanded against the AWS action catalogue
+(:mod:`airflow_aisec.core.aws_catalogue`, loaded lazily) and the rules apply to the expanded set;
+always-true condition blocks (:func:`vacuous_block`) count as no condition.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -80,7 +85,7 @@ RULES: dict[str, dict[str, Any]] = {
     },
     "AISEC-IAM-PASSROLE-UNCONDITIONED": {
         "severity": "high",
-        "title": "iam:PassRole allowed without a condition (privilege escalation)",
+        "title": "iam:PassRole allowed without a condition restricting where it passes roles (privilege escalation)",
         "prowler": ["iam_policy_allows_privilege_escalation", "iam_inline_policy_allows_privilege_escalation"],
         "checkov": ["CKV_AWS_286"],
         "tags": ["AML.T0055"],
@@ -99,6 +104,20 @@ RULES: dict[str, dict[str, Any]] = {
         "checkov": [],
         "tags": ["OWASP-ML02", "AML.T0059"],
     },
+    "AISEC-IAM-UNKNOWN-ACTION": {
+        "severity": "medium",
+        "title": "Action pattern matches no known AWS action (typo, or newer than the catalogue: not evaluated)",
+        "prowler": [],
+        "checkov": [],
+        "tags": ["AML.T0055"],
+    },
+    "AISEC-IAM-RESOURCE-MISMATCH": {
+        "severity": "low",
+        "title": "Action cannot apply to any listed resource (resource type mismatch)",
+        "prowler": [],
+        "checkov": [],
+        "tags": [],
+    },
     "AISEC-IAM-OLD-VERSION": {
         "severity": "low",
         "title": "Policy language version missing or 2008-10-17 (policy variables are not supported)",
@@ -108,43 +127,17 @@ RULES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: Actions that only accept ``Resource: "*"`` (no resource-level permissions); not flagged.
-NO_RESOURCE_LEVEL_ACTIONS = (
-    "s3:ListAllMyBuckets",
-    "sts:GetCallerIdentity",
-    "ecr:GetAuthorizationToken",
-    "cloudwatch:PutMetricData",
-    "cloudwatch:GetMetricData",
-    "cloudwatch:ListMetrics",
-    "xray:PutTraceSegments",
-    "xray:PutTelemetryRecords",
-    "sagemaker:ListModels",
-    "sagemaker:ListEndpoints",
-    "sagemaker:ListTrainingJobs",
-    "kms:ListAliases",
-    "kms:ListKeys",
-)
-_NO_RESOURCE_LEVEL_LOWER = frozenset(a.lower() for a in NO_RESOURCE_LEVEL_ACTIONS)
-#: Verbs of read-only actions (an action whose name after ``service:`` starts with one of these).
-READ_VERBS = ("Get", "List", "Describe", "Head", "Search", "Query", "Select", "Scan", "BatchGet", "View", "Lookup")
-
-#: Object- and bucket-level S3 actions that change or destroy data (inference roles must not have them).
-S3_WRITE_ACTIONS = (
-    "s3:PutObject",
-    "s3:PutObjectAcl",
-    "s3:PutObjectTagging",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
-    "s3:DeleteObjectTagging",
-    "s3:AbortMultipartUpload",
-    "s3:RestoreObject",
-)
+#: Bucket-level S3 actions that change or destroy training data (object-level writes come from the catalogue).
 S3_BUCKET_WRITE_ACTIONS = (
     "s3:DeleteBucket",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:PutLifecycleConfiguration",
     "s3:PutBucketVersioning",
+    "s3:PutBucketAcl",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutBucketObjectLockConfiguration",
 )
 #: S3 actions that destroy data; a lifecycle rule can expire (delete) every object.
 S3_DELETE_ACTIONS = (
@@ -155,11 +148,14 @@ S3_DELETE_ACTIONS = (
     "s3:PutLifecycleConfiguration",
 )
 
+_S3_DELETE_LOWER = frozenset(a.lower() for a in S3_DELETE_ACTIONS)
+
 INFERENCE_WORDS = ("inference", "serving", "endpoint", "predict")
 TRAINING_WORDS = ("training", "train", "trainer", "finetune", "fine-tune")
 PURPOSE_TAG_KEYS = ("purpose", "aisec:purpose", "aisec-purpose", "ml:purpose", "ml-purpose", "workload", "role")
-PROBE_OBJECT = "aisec-probe-object"
-ANY_BUCKET = "aisec-any-bucket"
+#: Probe names contain a character no policy can spell, so only a wildcard can match them.
+PROBE_OBJECT = "\x02aisec-probe-object"
+ANY_BUCKET = "\x02aisec-any-bucket"
 
 
 # --------------------------------------------------------------------------------------- shapes
@@ -192,12 +188,63 @@ class Policy:
 
 
 # --------------------------------------------------------------------------------------- normalisation
-def _as_tuple(value: Any, what: str, source: str) -> tuple[str, ...]:
+#: Largest policy document accepted (IAM's own limits are 6 KB managed, 10 KB inline, 20 KB bucket).
+MAX_POLICY_BYTES = 256 * 1024
+#: Most statements accepted in one document.
+MAX_STATEMENTS = 500
+VERSIONS = ("2012-10-17", "2008-10-17")
+DOCUMENT_KEYS = frozenset({"Version", "Id", "Statement"})
+STATEMENT_KEYS = frozenset(
+    {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"}
+)
+_BASE_OPERATORS = (
+    "stringequals",
+    "stringnotequals",
+    "stringequalsignorecase",
+    "stringnotequalsignorecase",
+    "stringlike",
+    "stringnotlike",
+    "numericequals",
+    "numericnotequals",
+    "numericlessthan",
+    "numericlessthanequals",
+    "numericgreaterthan",
+    "numericgreaterthanequals",
+    "dateequals",
+    "datenotequals",
+    "datelessthan",
+    "datelessthanequals",
+    "dategreaterthan",
+    "dategreaterthanequals",
+    "bool",
+    "binaryequals",
+    "ipaddress",
+    "notipaddress",
+    "arnequals",
+    "arnlike",
+    "arnnotequals",
+    "arnnotlike",
+)
+#: Every condition operator IAM knows (lower case): the base ones, ``…IfExists``, ``Null``, and the
+#: ``ForAllValues:`` / ``ForAnyValue:`` set qualifiers. Anything else is an input error.
+KNOWN_OPERATORS = frozenset(
+    [*_BASE_OPERATORS, *(f"{o}ifexists" for o in _BASE_OPERATORS), "null"]
+    + [
+        f"{q}:{o}"
+        for q in ("forallvalues", "foranyvalue")
+        for o in (*_BASE_OPERATORS, *(f"{o}ifexists" for o in _BASE_OPERATORS))
+    ]
+)
+NEGATED_OPERATORS = frozenset(o for o in _BASE_OPERATORS if "not" in o)
+
+
+def _strings(value: Any, what: str, source: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise AisecInputError(f"{source}: {what} must be a string or a list of strings, not {value!r}")
+    shown = type(value).__name__ if not isinstance(value, list) else "an empty list or a list with non-strings"
+    raise AisecInputError(f"{source}: {what} must be a string or a non-empty list of strings, not {shown}")
 
 
 def _condition_value(value: Any) -> str:
@@ -207,7 +254,7 @@ def _condition_value(value: Any) -> str:
         return str(value)
     if isinstance(value, str):
         return value
-    raise ValueError(value)
+    raise ValueError(type(value).__name__)
 
 
 def _principal(value: Any, what: str, source: str) -> dict[str, tuple[str, ...]] | None:
@@ -215,107 +262,185 @@ def _principal(value: Any, what: str, source: str) -> dict[str, tuple[str, ...]]
         return None
     if value == "*":
         return {"AWS": ("*",)}
-    if isinstance(value, Mapping):
-        return {str(k): _as_tuple(v, f"{what}.{k}", source) for k, v in value.items()}
-    raise AisecInputError(f'{source}: {what} must be "*" or an object, not {value!r}')
+    if isinstance(value, Mapping) and value:
+        return {str(k): _strings(v, f"{what}.{k}", source) for k, v in value.items()}
+    raise AisecInputError(f'{source}: {what} must be "*" or a non-empty object, not {type(value).__name__}')
 
 
 def _conditions(value: Any, source: str, label: str) -> dict[str, dict[str, tuple[str, ...]]]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise AisecInputError(f"{source}: {label} Condition must be an object, not {value!r}")
+        raise AisecInputError(f"{source}: {label} Condition must be an object, not {type(value).__name__}")
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for op, block in value.items():
-        if not isinstance(block, Mapping):
-            raise AisecInputError(f"{source}: {label} Condition.{op} must be an object, not {block!r}")
+        op_l = str(op).lower()
+        if op_l not in KNOWN_OPERATORS:
+            raise AisecInputError(f"{source}: {label} Condition operator {str(op)[:60]!r} is not an IAM operator")
+        if op_l in out:
+            raise AisecInputError(f"{source}: {label} Condition operator {op!r} given twice (in different case)")
+        if not isinstance(block, Mapping) or not block:
+            raise AisecInputError(f"{source}: {label} Condition.{op} must be a non-empty object")
         keys: dict[str, tuple[str, ...]] = {}
         for key, raw in block.items():
-            values = raw if isinstance(raw, (list, tuple)) else [raw]
+            values = raw if isinstance(raw, list) else [raw]
+            if not values:
+                raise AisecInputError(f"{source}: {label} Condition.{op}.{key} has no values")
+            if str(key).lower() in keys:
+                raise AisecInputError(f"{source}: {label} Condition.{op} key {key!r} given twice (in different case)")
             try:
                 keys[str(key).lower()] = tuple(_condition_value(v) for v in values)
             except ValueError as exc:
                 raise AisecInputError(
-                    f"{source}: {label} Condition.{op}.{key} has an unsupported value {exc.args[0]!r}"
+                    f"{source}: {label} Condition.{op}.{key} has a value of type {exc.args[0]} (string, number or "
+                    "boolean expected)"
                 ) from None
-        out[str(op).lower()] = keys
+        out[op_l] = keys
     return out
 
 
 def parse_policy_text(text: str | bytes, source: str = "policy") -> Any:
-    """Parse policy JSON text (also URL-encoded, as IAM's API returns it) or raise naming ``source``."""
+    """Parse policy JSON text (also URL-encoded, as IAM's API returns it) strictly, or raise naming ``source``.
+
+    Duplicate keys, NaN, huge numbers, deep nesting, invalid UTF-8 and documents over
+    :data:`MAX_POLICY_BYTES` are :class:`AisecInputError`.
+    """
+    from airflow_aisec.utils import strictjson
+
+    if len(text) > MAX_POLICY_BYTES:
+        raise AisecInputError(f"{source}: policy of {len(text)} bytes exceeds the limit of {MAX_POLICY_BYTES}")
     if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AisecInputError(f"{source}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
     stripped = text.strip()
-    if stripped.startswith("%7B") or stripped.startswith("%7b"):
-        stripped = unquote(stripped)
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise AisecInputError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if stripped[:3].lower() == "%7b":
+        try:
+            stripped = unquote(stripped, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise AisecInputError(f"{source}: URL-encoded policy is not valid UTF-8 ({exc.reason})") from None
+    return strictjson.loads(stripped, source=source, max_bytes=MAX_POLICY_BYTES)
 
 
 def normalize_policy(document: Any, source: str = "policy") -> Policy:
-    """Normalise a policy document (dict, JSON text) into a :class:`Policy`; raise naming ``source``."""
+    """Normalise a policy document (dict, JSON text) into a :class:`Policy`; raise naming ``source``.
+
+    Strict: unknown top-level or statement elements, a ``Version`` other than ``2012-10-17`` /
+    ``2008-10-17``, an ``Effect`` other than ``Allow`` / ``Deny``, wrong types (numbers where strings
+    belong, empty lists), unknown condition operators and more than :data:`MAX_STATEMENTS` statements are
+    :class:`AisecInputError`: a statement is never skipped.
+    """
     if isinstance(document, (str, bytes)):
         document = parse_policy_text(document, source)
     if not isinstance(document, Mapping):
         raise AisecInputError(f"{source}: a policy document must be a JSON object, not {type(document).__name__}")
+    unknown = sorted(str(k)[:40] for k in document if k not in DOCUMENT_KEYS)
+    if unknown:
+        raise AisecInputError(f"{source}: unknown policy element(s) {unknown} (expected Version, Id, Statement)")
     if "Statement" not in document:
         raise AisecInputError(f"{source}: policy document has no 'Statement'")
+    version = document.get("Version")
+    if version is not None and version not in VERSIONS:
+        shown = version[:40] if isinstance(version, str) else type(version).__name__
+        raise AisecInputError(f"{source}: Version must be one of {list(VERSIONS)}, not {shown!r}")
+    if "Id" in document and not isinstance(document["Id"], str):
+        raise AisecInputError(f"{source}: Id must be a string")
     raw = document["Statement"]
     raw_list = [raw] if isinstance(raw, Mapping) else raw
-    if not isinstance(raw_list, list):
-        raise AisecInputError(f"{source}: 'Statement' must be an object or a list of objects")
+    if not isinstance(raw_list, list) or not raw_list:
+        raise AisecInputError(f"{source}: 'Statement' must be an object or a non-empty list of objects")
+    if len(raw_list) > MAX_STATEMENTS:
+        raise AisecInputError(f"{source}: {len(raw_list)} statements (limit {MAX_STATEMENTS})")
     statements = []
     for i, st in enumerate(raw_list):
         if not isinstance(st, Mapping):
             raise AisecInputError(f"{source}: Statement[{i}] must be an object, not {type(st).__name__}")
-        label = str(st.get("Sid") or f"Statement[{i}]")
+        sid = st.get("Sid", "")
+        if not isinstance(sid, str):
+            raise AisecInputError(f"{source}: Statement[{i}] Sid must be a string, not {type(sid).__name__}")
+        label = sid or f"Statement[{i}]"
+        extra = sorted(str(k)[:40] for k in st if k not in STATEMENT_KEYS)
+        if extra:
+            raise AisecInputError(f"{source}: {label} has unknown element(s) {extra}")
         effect = st.get("Effect")
         if effect not in ("Allow", "Deny"):
-            raise AisecInputError(f"{source}: {label} Effect must be 'Allow' or 'Deny', not {effect!r}")
+            shown = effect[:40] if isinstance(effect, str) else type(effect).__name__
+            raise AisecInputError(f"{source}: {label} Effect must be 'Allow' or 'Deny', not {shown!r}")
         if ("Action" in st) == ("NotAction" in st):
             raise AisecInputError(f"{source}: {label} needs exactly one of Action / NotAction")
+        if ("Resource" in st) == ("NotResource" in st):
+            raise AisecInputError(f"{source}: {label} needs exactly one of Resource / NotResource")
+        if "Principal" in st and "NotPrincipal" in st:
+            raise AisecInputError(f"{source}: {label} has both Principal and NotPrincipal")
         statements.append(
             Statement(
                 index=i,
-                sid=str(st.get("Sid") or ""),
+                sid=sid,
                 effect=effect,
-                actions=_as_tuple(st["Action"], f"{label} Action", source) if "Action" in st else None,
-                not_actions=_as_tuple(st["NotAction"], f"{label} NotAction", source) if "NotAction" in st else None,
-                resources=_as_tuple(st["Resource"], f"{label} Resource", source) if "Resource" in st else None,
+                actions=_strings(st["Action"], f"{label} Action", source) if "Action" in st else None,
+                not_actions=_strings(st["NotAction"], f"{label} NotAction", source) if "NotAction" in st else None,
+                resources=_strings(st["Resource"], f"{label} Resource", source) if "Resource" in st else None,
                 not_resources=(
-                    _as_tuple(st["NotResource"], f"{label} NotResource", source) if "NotResource" in st else None
+                    _strings(st["NotResource"], f"{label} NotResource", source) if "NotResource" in st else None
                 ),
                 principal=_principal(st.get("Principal"), f"{label} Principal", source),
                 not_principal=_principal(st.get("NotPrincipal"), f"{label} NotPrincipal", source),
                 conditions=_conditions(st.get("Condition"), source, label),
             )
         )
-    version = document.get("Version")
-    return Policy(version=str(version) if version is not None else None, statements=tuple(statements), source=source)
+    return Policy(version=version, statements=tuple(statements), source=source)
 
 
 # --------------------------------------------------------------------------------------- matching
-@lru_cache(maxsize=4096)
-def _pattern(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    # IAM wildcards: * any run of characters, ? one character; policy variables ${...} match anything.
-    parts = re.split(r"(\$\{[^}]*\}|\*|\?)", pattern)
-    regex = "".join(".*" if p == "*" or p.startswith("${") else "." if p == "?" else re.escape(p) for p in parts if p)
-    return re.compile(regex, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+def _catalogue() -> Any:
+    from airflow_aisec.core.aws_catalogue import catalogue
+
+    return catalogue()
 
 
 def action_matches(pattern: str, action: str) -> bool:
     """IAM action match: wildcards ``*`` / ``?``, case-insensitive."""
-    return _pattern(pattern, True).fullmatch(action) is not None
+    from airflow_aisec.core.aws_catalogue import glob_match
+
+    return glob_match(pattern, action, ignore_case=True)
+
+
+def granted_actions(st: Statement) -> frozenset[str]:
+    """Lower-case names of every catalogue action ``st`` applies to (``NotAction``: all the others)."""
+    return _granted(st.actions, st.not_actions)
+
+
+@functools.lru_cache(maxsize=4096)
+def _granted(actions: tuple[str, ...] | None, not_actions: tuple[str, ...] | None) -> frozenset[str]:
+    cat = _catalogue()
+    if actions is not None:
+        return cat.expand_all(actions)
+    return cat.all - cat.expand_all(not_actions or ())
+
+
+def unknown_action_patterns(st: Statement) -> list[str]:
+    """The ``Action`` / ``NotAction`` patterns that match no action in the catalogue."""
+    cat = _catalogue()
+    return [p for p in (st.actions or st.not_actions or ()) if not cat.expand(p)]
 
 
 def resource_matches(pattern: str, arn: str) -> bool:
-    """IAM resource match: wildcards ``*`` / ``?``, case-sensitive; partitions (aws, aws-cn …) are equivalent."""
+    """Could ``pattern`` apply to ``arn``? Wildcards ``*`` / ``?``, case-sensitive, policy variables read as
+    wildcards, partitions (aws, aws-cn …) equivalent: the generous reading, for "could this grant …"."""
+    from airflow_aisec.core.aws_catalogue import glob_match
+
     if pattern == "*":
         return True
-    return _pattern(_any_partition(pattern), False).fullmatch(_any_partition(arn)) is not None
+    return glob_match(_any_partition(pattern), _any_partition(arn), ignore_case=False, variables="wildcard")
+
+
+def resource_certainly_matches(pattern: str, arn: str) -> bool:
+    """Does ``pattern`` apply to ``arn`` whatever the request? Policy variables match nothing arbitrary and
+    the partition must be the same: the strict reading, for "does this Deny cover …"."""
+    from airflow_aisec.core.aws_catalogue import glob_match
+
+    return glob_match(pattern, arn, ignore_case=False, variables="literal")
 
 
 def _any_partition(arn: str) -> str:
@@ -323,6 +448,7 @@ def _any_partition(arn: str) -> str:
 
 
 def statement_covers_action(st: Statement, action: str) -> bool:
+    """Whether ``st`` applies to ``action`` (a concrete action name; catalogue-expanded patterns)."""
     if st.actions is not None:
         return any(action_matches(p, action) for p in st.actions)
     return not any(action_matches(p, action) for p in st.not_actions or ())
@@ -332,26 +458,269 @@ def statement_covers_resource(st: Statement, arn: str) -> bool:
     if st.resources is not None:
         return any(resource_matches(p, arn) for p in st.resources)
     if st.not_resources is not None:
-        return not any(resource_matches(p, arn) for p in st.not_resources)
+        return not any(resource_certainly_matches(p, arn) for p in st.not_resources)
     return True  # resource policies (bucket policies) may omit Resource only when invalid; be conservative
 
 
+def is_star_resource(pattern: str) -> bool:
+    """``*`` and every spelling that matches any string (``**``, ``?*``, ``*?`` …)."""
+    return bool(pattern) and set(pattern) <= {"*", "?"} and "*" in pattern
+
+
+_FOREIGN = "\x02"
+
+
+@functools.lru_cache(maxsize=8192)
+def _format_probe(arn_format: str) -> str:
+    probe = re.sub(r"\$\{Partition\}", "aws", arn_format)
+    parts = re.split(r"(\$\{[^}]*\})", probe)
+    last = max((i for i, p in enumerate(parts) if p.startswith("${")), default=-1)
+    return "".join(
+        (f"{_FOREIGN}/{_FOREIGN}" if i == last else _FOREIGN) if p.startswith("${") else p for i, p in enumerate(parts)
+    )
+
+
+@functools.lru_cache(maxsize=65536)
+def resource_covers_all_of_type(pattern: str, arn_format: str) -> bool:
+    """Whether ``pattern`` matches every ARN of ``arn_format`` (in the ``aws`` partition): probed with
+    variable values made of a character ``pattern`` cannot spell, so only wildcards can match them."""
+    return is_star_resource(pattern) or resource_matches(pattern, _format_probe(arn_format))
+
+
+# --------------------------------------------------------------------------------------- principals & conditions
+#: Condition keys whose fixed values make a public-principal statement non-public (AWS's own rule for
+#: bucket policies; see the S3 "meaning of public"): anything else leaves the statement public.
+RESTRICTING_KEYS = frozenset(
+    {
+        "aws:sourcearn",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceowner",
+        "aws:sourceaccount",
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:userid",
+        "aws:sourceip",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id",
+        "s3:dataaccesspointarn",
+        "s3:dataaccesspointaccount",
+    }
+)
+#: IPv4 / IPv6 ranges wider than these prefix lengths restrict nothing that matters.
+MIN_IPV4_PREFIX = 8
+MIN_IPV6_PREFIX = 32
+
+
+def _base_operator(op: str) -> tuple[str, str, bool]:
+    """``(qualifier, base, if_exists)`` of a lower-case operator (``forallvalues:stringlikeifexists`` …)."""
+    qualifier, _, base = op.rpartition(":")
+    if_exists = base.endswith("ifexists")
+    return qualifier, base[: -len("ifexists")] if if_exists else base, if_exists
+
+
+#: Keys naming who calls (or on whose behalf): a wildcard account in their ARN admits any account.
+_WHO_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
+
+
+def _everything_value(base: str, value: str, key: str = "") -> bool:
+    """A value that matches every value of its key under operator ``base`` (or every value an attacker
+    can arrange: any service principal, any account)."""
+    v = value.strip()
+    if base in ("stringlike", "arnlike"):
+        if is_star_resource(v) or re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE):
+            return True
+        if key == "iam:passedtoservice" and re.fullmatch(r"[*?]+(\.amazonaws\.com(\.cn)?)?", v, re.IGNORECASE):
+            return True
+        if key in _WHO_ARN_KEYS:
+            fields = v.split(":", 5)
+            if len(fields) < 5:
+                return any(c in v for c in "*?")
+            if any(c in f for f in fields[2:5] for c in "*?"):  # service, region or account wildcarded
+                return True
+            # no account field (S3 buckets): a wildcard in the name admits anyone's bucket
+            return fields[4] == "" and any(c in "".join(fields[5:]) for c in "*?")
+        return False
+    if base == "ipaddress":
+        return _cidr_prefix(v) is not None and _cidr_too_wide(v)
+    return False
+
+
+def _cidr_prefix(value: str) -> int | None:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_network(value.strip(), strict=False).prefixlen
+    except ValueError:
+        return None
+
+
+def _cidr_too_wide(value: str) -> bool:
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return False
+    return net.prefixlen < (MIN_IPV4_PREFIX if net.version == 4 else MIN_IPV6_PREFIX)
+
+
+def vacuous_block(op: str, key: str, values: Sequence[str]) -> str | None:
+    """Why the condition block ``op: {key: values}`` restricts nothing an attacker cannot satisfy, or
+    ``None`` when it is a real restriction. (For ``Allow`` statements: a generous reading.)"""
+    qualifier, base, if_exists = _base_operator(op)
+    if op == "null":
+        return "Null only tests whether a key is present"
+    if if_exists:
+        return f"{op}: true whenever the key is absent"
+    if qualifier == "forallvalues":
+        return f"{op}: true when the key's set of values is empty or absent"
+    if base in NEGATED_OPERATORS:
+        return f"{op}: true for every value not listed (and when the key is absent)"
+    if base == "bool" and {v.strip().lower() for v in values} >= {"true", "false"}:
+        return "Bool with both true and false"
+    if base == "bool" and key == "aws:securetransport":
+        return "aws:SecureTransport is chosen by the caller (any client can use TLS)"
+    if base.startswith("date") and key in ("aws:currenttime", "aws:epochtime"):
+        if _true_now(base, values):
+            return f"{op}: true at the time of the check (a time window is no restriction while it is open)"
+    if base in ("numericgreaterthanequals", "numericgreaterthan") and _all_numbers_at_most(values, 0, base):
+        return f"{op}: every value of a non-negative key satisfies it"
+    if any(_everything_value(base, v, key) for v in values):
+        return f"{op}: a value that matches everything"
+    return None
+
+
+def _true_now(base: str, values: Sequence[str]) -> bool:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    for v in values:
+        text = v.strip()
+        try:
+            when = (
+                datetime.fromtimestamp(float(text), timezone.utc)
+                if re.fullmatch(r"\d+(\.\d+)?", text)
+                else datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            )
+        except (ValueError, OverflowError, OSError):
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        ok = {
+            "dategreaterthan": now > when,
+            "dategreaterthanequals": now >= when,
+            "datelessthan": now < when,
+            "datelessthanequals": now <= when,
+            "datenotequals": now != when,
+        }.get(base, False)
+        if ok:
+            return True
+    return False
+
+
+def _all_numbers_at_most(values: Sequence[str], bound: float, base: str) -> bool:
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        return False
+    if base == "numericgreaterthan":
+        return any(n < bound for n in numbers)
+    return any(n <= bound for n in numbers)
+
+
+def condition_restricts(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """True when at least one condition block is a real restriction (see :func:`vacuous_block`)."""
+    return any(
+        vacuous_block(op, key, values) is None for op, keys in conditions.items() for key, values in keys.items()
+    )
+
+
+#: Condition keys that restrict where or which role ``iam:PassRole`` passes; a condition on any other key
+#: (the region, TLS, MFA …) leaves the caller free to pass any role to any service.
+PASSROLE_KEYS = ("iam:passedtoservice", "iam:associatedresourcearn")
+PASSROLE_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
+
+
+def passrole_restricted(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """True when a real (non-vacuous) condition block restricts ``iam:PassedToService``,
+    ``iam:AssociatedResourceArn`` or the passed role's tags."""
+    return any(
+        (key in PASSROLE_KEYS or key.startswith(PASSROLE_KEY_PREFIXES)) and vacuous_block(op, key, values) is None
+        for op, keys in conditions.items()
+        for key, values in keys.items()
+    )
+
+
+def vacuous_conditions(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
+    return [
+        f"{op}.{key}: {why}"
+        for op, keys in conditions.items()
+        for key, values in keys.items()
+        if (why := vacuous_block(op, key, values)) is not None
+    ]
+
+
+def condition_makes_non_public(conditions: Mapping[str, Mapping[str, Sequence[str]]]) -> bool:
+    """AWS's rule: a public-principal ``Allow`` is non-public only when a condition pins one of
+    :data:`RESTRICTING_KEYS` to fixed values (no wildcards; IP ranges no wider than /8 or /32)."""
+    for op, keys in conditions.items():
+        for key, values in keys.items():
+            if key not in RESTRICTING_KEYS or vacuous_block(op, key, values) is not None:
+                continue
+            _, base, _ = _base_operator(op)
+            if key == "aws:sourceip":
+                if base == "ipaddress" and all(_cidr_prefix(v) is not None and not _cidr_too_wide(v) for v in values):
+                    return True
+                continue
+            if base in ("stringequals", "stringequalsignorecase", "arnequals") or (
+                base in ("stringlike", "arnlike") and not any(c in v for v in values for c in "*?")
+            ):
+                if key == "aws:userid" and any(v.endswith(":*") for v in values):
+                    continue
+                return True
+    return False
+
+
+#: Principal element types IAM knows.
+PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
+_AWS_PRINCIPAL = re.compile(
+    r"(\d{12}|arn:aws[a-z-]*:(iam::\d{12}:(root|user/\S+|role/\S+|federated-user/\S+)|sts::\d{12}:(assumed-role|federated-user)/\S+))"
+)
+
+
 def principal_is_everyone(principal: Mapping[str, Sequence[str]] | None) -> bool:
-    """``"*"`` or ``{"AWS": "*"}`` (any spelling)."""
+    """``"*"`` or ``{"AWS": "*"}`` (or ``"*"`` under any principal type)."""
     return bool(principal) and any(v == "*" for values in principal.values() for v in values)  # type: ignore[union-attr]
+
+
+def principals_not_understood(principal: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """Principal entries this check cannot attribute to a fixed identity (unknown type, wildcard inside a
+    name, malformed account or ARN). Callers treat them as everyone (fail closed)."""
+    out = []
+    for kind, values in (principal or {}).items():
+        for v in values:
+            if v == "*":
+                continue
+            if kind not in PRINCIPAL_TYPES or "*" in v or "?" in v or "${" in v:
+                out.append(f"{kind}:{v}"[:120])
+            elif kind == "AWS" and not _AWS_PRINCIPAL.fullmatch(v):
+                out.append(f"{kind}:{v}"[:120])
+            elif kind == "CanonicalUser" and not re.fullmatch(r"[0-9a-f]{64}", v):
+                out.append(f"{kind}:{v}"[:120])
+            elif kind == "Federated":  # anyone an identity provider vouches for: not a fixed identity
+                out.append(f"{kind}:{v}"[:120])
+            elif not v.strip():
+                out.append(f"{kind}:{v}"[:120])
+    return out
 
 
 def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> list[Statement]:
     """The ``Allow`` statements that grant ``action`` on ``arn``, or ``[]`` when none does or an
-    unconditional ``Deny`` overrides them (a conditional ``Deny`` is not counted: fail closed)."""
+    unconditional ``Deny`` certainly overrides them (a conditional ``Deny`` is not counted: fail closed)."""
     statements = list(statements)
     for st in statements:
-        if (
-            st.effect == "Deny"
-            and not st.conditions
-            and statement_covers_action(st, action)
-            and statement_covers_resource(st, arn)
-        ):
+        if st.effect == "Deny" and not st.conditions and statement_covers_action(st, action) and _deny_covers(st, arn):
             return []
     return [
         st
@@ -360,20 +729,28 @@ def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> 
     ]
 
 
+def _deny_covers(st: Statement, arn: str) -> bool:
+    if st.resources is not None:
+        return any(resource_certainly_matches(p, arn) for p in st.resources)
+    if st.not_resources is not None:
+        return not any(resource_matches(p, arn) for p in st.not_resources)
+    return False
+
+
 def is_read_only_action(action: str) -> bool:
-    if "*" in action or "?" in action:
-        name = action.split(":", 1)[-1]
-        prefix = name.split("*", 1)[0].split("?", 1)[0]
-        return bool(prefix) and any(prefix.startswith(v) for v in READ_VERBS)
-    name = action.split(":", 1)[-1]
-    return any(name.startswith(v) for v in READ_VERBS)
+    """Whether every catalogue action ``action`` (a pattern) matches is Read or List."""
+    cat = _catalogue()
+    matched = cat.expand(action)
+    if not matched:
+        return False
+    return not any(cat.actions[a].writes for a in matched)
 
 
 def _sample_arn(pattern: str) -> str:
     """A concrete ARN matched by ``pattern`` (wildcards replaced), to test Deny overrides against."""
     if pattern == "*":
         return f"arn:aws:s3:::{ANY_BUCKET}/{PROBE_OBJECT}"
-    return re.sub(r"\$\{[^}]*\}", "x", pattern).replace("*", "aisec-probe").replace("?", "x")
+    return re.sub(r"\$\{[^}]*\}", "\x02", pattern).replace("*", "\x02").replace("?", "\x02")
 
 
 # --------------------------------------------------------------------------------------- purpose
@@ -447,48 +824,87 @@ def lint_policy(
 ) -> list[LintFinding]:
     """Lint one policy document; returns findings (see the module docstring for the rules).
 
+    Every ``Action`` / ``NotAction`` pattern is expanded against the AWS action catalogue (IAM glob, any
+    case), and each rule applies to the set of actions a statement really grants.
+
     :param role_name: the role the policy is attached to (purpose from its name when not tagged).
     :param purpose: ``"inference"`` / ``"training"`` overrides tags and name.
     :param training_data_buckets: bucket names (or ``s3://`` / ARNs) holding training data; when empty, an
         inference role is checked for writes to *any* bucket.
     """
     policy = normalize_policy(document, source)
+    cat = _catalogue()
+    _check_cost(policy, cat)
     findings: list[LintFinding] = []
     if policy.version != "2012-10-17":
         findings.append(LintFinding("AISEC-IAM-OLD-VERSION", source, {"version": policy.version}))
 
     for st in policy.statements:
-        if st.effect != "Allow":
-            continue
         where = f"{source}#{st.label}"
         base = {
             "statement": st.label,
             "actions": list(st.actions or st.not_actions or ()),
             "resources": list(st.resources or st.not_resources or ()),
         }
-        actions = st.actions or ()
-        if "*" in actions:
+        unknown = unknown_action_patterns(st)
+        if unknown:
+            findings.append(
+                LintFinding(
+                    "AISEC-IAM-UNKNOWN-ACTION",
+                    where,
+                    {**base, "effect": st.effect, "unknown": unknown},
+                    severity="medium" if st.effect == "Allow" else "low",
+                )
+            )
+        findings += _mismatch_findings(st, where, base, cat)
+        if st.effect != "Allow":
+            continue
+        granted = granted_actions(st)
+        vacuous = vacuous_conditions(st.conditions)
+        if vacuous:
+            base["conditions_ignored"] = vacuous
+        if granted == cat.all:
             findings.append(LintFinding("AISEC-IAM-ACTION-STAR", where, dict(base)))
-        service_star = sorted({a for a in actions if re.fullmatch(r"[A-Za-z0-9-]+:\*", a)})
-        if service_star:
-            findings.append(LintFinding("AISEC-IAM-SERVICE-STAR", where, {**base, "service_wildcards": service_star}))
+        elif st.actions is not None:
+            wild = cat.expand_all(p for p in st.actions if "*" in p or "?" in p)
+            services = sorted(svc for svc, acts in cat.by_service.items() if acts <= granted and acts & wild)
+            if services:
+                findings.append(
+                    LintFinding(
+                        "AISEC-IAM-SERVICE-STAR", where, {**base, "service_wildcards": [f"{s}:*" for s in services]}
+                    )
+                )
         if st.not_actions is not None:
             findings.append(LintFinding("AISEC-IAM-NOT-ACTION", where, {**base, "not_actions": list(st.not_actions)}))
         if st.not_resources is not None:
             findings.append(LintFinding("AISEC-IAM-NOT-RESOURCE", where, dict(base)))
-        if st.resources is not None and "*" in st.resources:
-            scoped = [a for a in actions if a.lower() not in _NO_RESOURCE_LEVEL_LOWER]
-            if st.not_actions is not None or scoped:
-                writes = st.not_actions is not None or any(not is_read_only_action(a) for a in scoped)
+        if st.resources is not None:
+            scoped = granted & cat.scoped
+            star = [r for r in st.resources if is_star_resource(r)]
+            if not star and scoped:  # resources such as arn:aws:s3:::* cover every resource of their types
+                from airflow_aisec.core.aws_catalogue import arn_service
+
+                covering: dict[str, set[str]] = {}
+                for r in set(st.resources):
+                    svc = arn_service(r)
+                    formats = cat.formats_by_service.get(svc, ()) if svc is not None else cat.by_format
+                    for fmt in formats:
+                        acts = cat.by_format[fmt] & scoped
+                        if acts and resource_covers_all_of_type(r, fmt):
+                            covering.setdefault(r, set()).update(acts)
+                star = sorted(covering)
+                scoped = frozenset().union(*covering.values()) if covering else frozenset()
+            if star and scoped:
+                writes = not scoped.isdisjoint(cat.writes)
                 findings.append(
                     LintFinding(
                         "AISEC-IAM-RESOURCE-STAR",
                         where,
-                        {**base, "can_write": writes},
+                        {**base, "can_write": writes, "star_resources": star},
                         severity="high" if writes else "medium",
                     )
                 )
-        if statement_covers_action(st, "iam:PassRole") and not st.conditions:
+        if "iam:passrole" in granted and not passrole_restricted(st.conditions):
             findings.append(LintFinding("AISEC-IAM-PASSROLE-UNCONDITIONED", where, dict(base)))
 
     which = role_purpose(role_name, role_tags, purpose)
@@ -501,26 +917,162 @@ def lint_policy(
     return findings
 
 
+#: Most catalogue names a document's action patterns may make the lint examine (a pattern that starts
+#: with a wildcard examines all ~20,000); beyond it the document is refused, not partly evaluated.
+MAX_EXPANSION_COST = 1_000_000
+#: Most distinct resource patterns in one document, and of those whose service field is a wildcard
+#: (each is compared with every ARN format of the catalogue).
+MAX_RESOURCE_PATTERNS = 1000
+MAX_WILDCARD_SERVICE_RESOURCES = 32
+
+
+def _check_cost(policy: Policy, cat: Any) -> None:
+    patterns = {p.lower() for st in policy.statements for p in (st.actions or st.not_actions or ())}
+    cost = sum(cat.expand_cost(p) for p in patterns)
+    if cost > MAX_EXPANSION_COST:
+        raise AisecInputError(
+            f"{policy.source}: {len(patterns)} action patterns would examine {cost} catalogue names "
+            f"(limit {MAX_EXPANSION_COST}); too many broad wildcards to evaluate"
+        )
+    resources = {r for st in policy.statements for r in (st.resources or st.not_resources or ())}
+    if len(resources) > MAX_RESOURCE_PATTERNS:
+        raise AisecInputError(
+            f"{policy.source}: {len(resources)} distinct resource patterns (limit {MAX_RESOURCE_PATTERNS})"
+        )
+    from airflow_aisec.core.aws_catalogue import arn_service
+
+    wild = [r for r in resources if arn_service(r) is None and not is_star_resource(r)]
+    if len(wild) > MAX_WILDCARD_SERVICE_RESOURCES:
+        raise AisecInputError(
+            f"{policy.source}: {len(wild)} resource patterns without a literal service "
+            f"(limit {MAX_WILDCARD_SERVICE_RESOURCES}); too broad to evaluate"
+        )
+
+
+def _mismatch_findings(st: Statement, where: str, base: dict[str, Any], cat: Any) -> list[LintFinding]:
+    """Literal actions none of whose resource types can match any listed resource (the statement grants
+    or denies nothing for them, e.g. ``s3:GetObject`` on a bucket ARN)."""
+    if st.actions is None or st.resources is None:
+        return []
+    if any(is_star_resource(r) for r in st.resources):
+        return []
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    mismatched = []
+    for pattern in st.actions:
+        if "*" in pattern or "?" in pattern:
+            continue
+        info = cat.actions.get(pattern.lower())
+        if info is None:
+            continue  # reported as unknown
+        formats = info.arn_formats
+        if not formats or not any(resource_could_match_format(r, f) for r in st.resources for f in formats):
+            mismatched.append({"action": info.name, "resource_types": list(formats) or ["*"]})
+    if not mismatched:
+        return []
+    return [
+        LintFinding(
+            "AISEC-IAM-RESOURCE-MISMATCH",
+            where,
+            {**base, "effect": st.effect, "mismatched": mismatched},
+            severity="medium" if st.effect == "Deny" else "low",
+        )
+    ]
+
+
+#: The catalogue's ARN format of an S3 object and of a bucket.
+S3_OBJECT_FORMAT = "arn:${Partition}:s3:::${BucketName}/${ObjectName}"
+S3_BUCKET_FORMAT = "arn:${Partition}:s3:::${BucketName}"
+
+
+def certainly_covers_prefix(pattern: str, prefix: str) -> bool:
+    """Whether resource ``pattern`` matches ``prefix`` + every non-empty string, whatever the request.
+
+    Probed with suffixes made of a character no policy can spell, of every length up to past the
+    pattern's own: only wildcards can match them, and the wildcard-only tail of a glob matches every
+    string of a length it matches. Policy variables match nothing arbitrary (strict reading).
+    """
+    return all(resource_certainly_matches(pattern, prefix + _FOREIGN * n) for n in range(1, len(pattern) + 3))
+
+
+def deny_covers_prefix(st: Statement, prefix: str) -> bool:
+    """Whether ``st``'s Resource / NotResource certainly covers every ARN ``prefix`` + something."""
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    if st.resources is not None:
+        return any(certainly_covers_prefix(r, prefix) for r in st.resources)
+    if st.not_resources is not None:
+        return not any(resource_could_match_format(r, prefix + "${Rest}") for r in st.not_resources)
+    return False
+
+
+def deny_covers_pattern(st: Statement, pattern: str) -> bool:
+    """Whether Deny ``st`` certainly covers every ARN that resource ``pattern`` (of an Allow) can match:
+    exactly when ``pattern`` is literal, else every ARN starting with its literal prefix (the part before
+    the first wildcard or policy variable), and the prefix itself when the rest may be empty."""
+    cut = re.search(r"[*?]|\$\{", pattern)
+    if cut is None:
+        return _deny_covers(st, pattern)
+    prefix, rest = pattern[: cut.start()], pattern[cut.start() :]
+    if not deny_covers_prefix(st, prefix):
+        return False
+    may_be_empty = re.fullmatch(r"(\*|\$\{[^}]*\})*", rest) is not None
+    return not may_be_empty or _deny_covers(st, prefix)
+
+
+def _could_apply(st: Statement, target_format: str) -> bool:
+    from airflow_aisec.core.aws_catalogue import resource_could_match_format
+
+    if st.resources is None:
+        return True  # NotResource (or none): assume it may apply
+    return any(resource_could_match_format(r, target_format) for r in st.resources)
+
+
 def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> list[LintFinding]:
-    names = [_bucket_name(b) for b in buckets] or [ANY_BUCKET]
+    """An inference role must not write, delete or reconfigure training data: every S3 action that
+    writes an object (catalogue access level Write / Permissions management / Tagging on the object
+    resource type) or one of :data:`S3_BUCKET_WRITE_ACTIONS`, granted on ANY object (or the bucket),
+    unless an unconditional ``Deny`` certainly covers that action on every object (or the bucket)."""
+    cat = _catalogue()
+    object_writes = frozenset(a for a in cat.by_format.get(S3_OBJECT_FORMAT, ()) if a in cat.writes)
+    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS)
+    names: list[str | None] = [_bucket_name(b) for b in buckets] or [None]
+    denies = [st for st in policy.statements if st.effect == "Deny" and not st.conditions]
     out = []
     for bucket in names:
-        granted: dict[str, list[str]] = {}
-        for action in S3_WRITE_ACTIONS:
-            for st in effective_allows(policy.statements, action, f"arn:aws:s3:::{bucket}/{PROBE_OBJECT}"):
-                granted.setdefault(action, []).append(st.label)
-        for action in S3_BUCKET_WRITE_ACTIONS:
-            for st in effective_allows(policy.statements, action, f"arn:aws:s3:::{bucket}"):
-                granted.setdefault(action, []).append(st.label)
+        obj_target = S3_OBJECT_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}/${{ObjectName}}"
+        bucket_target = S3_BUCKET_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}"
+        obj_prefix = "arn:aws:s3:::" if bucket is None else f"arn:aws:s3:::{bucket}/"
+        denied_objects: set[str] = set()
+        denied_bucket: set[str] = set()
+        for d in denies:
+            if deny_covers_prefix(d, obj_prefix):
+                denied_objects |= granted_actions(d)
+            if bucket is None:
+                if deny_covers_prefix(d, "arn:aws:s3:::"):
+                    denied_bucket |= granted_actions(d)
+            elif _deny_covers(d, bucket_target):
+                denied_bucket |= granted_actions(d)
+        granted: dict[str, set[str]] = {}
+        for st in policy.statements:
+            if st.effect != "Allow":
+                continue
+            acts = granted_actions(st)
+            writes = (acts & object_writes) - denied_objects if _could_apply(st, obj_target) else frozenset()
+            writes |= (acts & bucket_writes) - denied_bucket if _could_apply(st, bucket_target) else frozenset()
+            for action in writes:
+                granted.setdefault(cat.actions[action].name, set()).add(st.label)
         if granted:
+            labels = sorted({s for v in granted.values() for s in v})
             out.append(
                 LintFinding(
                     "AISEC-IAM-INFERENCE-WRITES-DATA",
-                    f"{source}#{','.join(sorted({s for v in granted.values() for s in v}))}",
+                    f"{source}#{','.join(labels)}",
                     {
-                        "bucket": "*" if bucket == ANY_BUCKET else bucket,
-                        "actions": sorted(granted),
-                        "statements": sorted({s for v in granted.values() for s in v}),
+                        "bucket": "*" if bucket is None else bucket,
+                        "actions": sorted(granted)[:50],
+                        "actions_total": len(granted),
+                        "statements": labels,
                     },
                 )
             )
@@ -529,26 +1081,32 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
 
 def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
     out = []
+    cat = _catalogue()
+    denies = [d for d in policy.statements if d.effect == "Deny" and not d.conditions]
     for st in policy.statements:
         if st.effect != "Allow":
             continue
-        candidates = list(S3_DELETE_ACTIONS)
-        candidates += [a for a in st.actions or () if re.match(r"^[A-Za-z0-9-]+:Delete", a, re.IGNORECASE)]
-        samples = [_sample_arn(r) for r in (st.resources or ("*",))]
-        granted = sorted(
-            {
-                action
-                for action in candidates
-                if statement_covers_action(st, action)
-                and any(st in effective_allows(policy.statements, action, arn) for arn in samples)
-            }
-        )
-        if granted:
+        granted = granted_actions(st)
+        candidates = granted & (cat.deletes | _S3_DELETE_LOWER)
+        deleting_lower: set[str] = set()
+        for pattern in st.resources or ("*",):
+            denied: set[str] = set()
+            for d in denies:
+                if deny_covers_pattern(d, pattern):
+                    denied |= granted_actions(d)
+            deleting_lower |= candidates - denied
+        if deleting_lower:
+            shown = [cat.actions[a].name for a in sorted(deleting_lower)[:50]]
             out.append(
                 LintFinding(
                     "AISEC-IAM-TRAINING-CAN-DELETE",
                     f"{source}#{st.label}",
-                    {"statement": st.label, "delete_actions": granted, "resources": list(st.resources or ())},
+                    {
+                        "statement": st.label,
+                        "delete_actions": shown,
+                        "delete_actions_total": len(deleting_lower),
+                        "resources": list(st.resources or ()),
+                    },
                 )
             )
     return out
@@ -577,26 +1135,40 @@ def finish_report(report: Report, fail_on: str = "low") -> Report:
 
 # --------------------------------------------------------------------------------------- sources
 def load_policy_file(path: str | Path) -> tuple[str, Any]:
-    """Read a policy JSON file. A file may also hold ``{"RoleName", "Tags", "PolicyDocument"}``."""
+    """Read a policy JSON file strictly. A file may also hold ``{"RoleName", "Tags", "PolicyDocument"}``."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_POLICY_BYTES + 1)
     except FileNotFoundError:
         raise AisecInputError(f"policy file not found: {p}") from None
     except OSError as exc:
         raise AisecInputError(f"policy file {p} cannot be read: {exc.strerror}") from None
-    return str(p), parse_policy_text(text, str(p))
+    return str(p), parse_policy_text(data, str(p))
 
 
 def split_wrapped(source: str, doc: Any) -> tuple[Any, str | None, dict[str, str]]:
     """``{"RoleName": …, "Tags": […], "PolicyDocument": {…}}`` wrapper → (document, role, tags)."""
     if isinstance(doc, Mapping) and "PolicyDocument" in doc:
+        unknown = sorted(str(k)[:40] for k in doc if k not in ("RoleName", "Tags", "PolicyDocument"))
+        if unknown:
+            raise AisecInputError(f"{source}: unknown wrapper element(s) {unknown} (RoleName, Tags, PolicyDocument)")
+        role = doc.get("RoleName")
+        if role is not None and not isinstance(role, str):
+            raise AisecInputError(f"{source}: RoleName must be a string")
         tags = doc.get("Tags") or {}
         if isinstance(tags, list):
-            tags = {str(t.get("Key")): str(t.get("Value")) for t in tags if isinstance(t, Mapping)}
-        if not isinstance(tags, Mapping):
-            raise AisecInputError(f"{source}: Tags must be a list of {{Key, Value}} or an object")
-        return doc["PolicyDocument"], doc.get("RoleName"), {str(k): str(v) for k, v in tags.items()}
+            pairs = {}
+            for t in tags:
+                if not (isinstance(t, Mapping) and isinstance(t.get("Key"), str) and isinstance(t.get("Value"), str)):
+                    raise AisecInputError(f'{source}: each Tags entry must be {{"Key": string, "Value": string}}')
+                if t["Key"] in pairs:
+                    raise AisecInputError(f"{source}: tag {t['Key']!r} given twice")
+                pairs[t["Key"]] = t["Value"]
+            tags = pairs
+        if not isinstance(tags, Mapping) or not all(isinstance(v, str) for v in tags.values()):
+            raise AisecInputError(f"{source}: Tags must be a list of {{Key, Value}} or an object of strings")
+        return doc["PolicyDocument"], role, {str(k): str(v) for k, v in tags.items()}
     return doc, None, {}
 
 
@@ -664,11 +1236,27 @@ def lint_documents(
 
 
 # --------------------------------------------------------------------------------------- fetch
+def _keep_policy_text(iam_client: Any) -> None:
+    """Make ``iam_client`` return policy documents as the text IAM sent (URL-encoded JSON).
+
+    botocore decodes them with a lenient ``json.loads`` (a duplicate key silently keeps the last value;
+    a document that fails to parse is passed on as text): with the text, :func:`parse_policy_text`
+    applies the same strict rules as to a local file. Only this client is affected.
+    """
+    try:
+        from botocore import handlers
+
+        iam_client.meta.events.unregister("after-call.iam", handlers.json_decode_policies)
+    except (ImportError, AttributeError):  # a stand-in client without botocore's event system
+        pass
+
+
 def fetch_role_documents(iam_client: Any, role_name: str) -> list[tuple[str, Any, str | None, dict[str, str]]]:
     """Inline and attached (default version) policies of ``role_name`` via an IAM client.
 
     Errors from the client propagate as :class:`botocore.exceptions.ClientError`; the caller maps them.
     """
+    _keep_policy_text(iam_client)
     role = iam_client.get_role(RoleName=role_name)["Role"]
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", []) or []}
     if not tags:

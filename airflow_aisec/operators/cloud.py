@@ -183,10 +183,13 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
 class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
     """Lint IAM policy documents for least privilege: local JSON files and/or the policies of IAM roles.
 
-    Flags ``Action: "*"`` / ``service:*``, ``Resource: "*"``, ``NotAction`` / ``NotResource`` in ``Allow``,
-    ``iam:PassRole`` without a condition, and role-purpose rules: an inference role must not write or
-    delete training data, a training role must not delete. Purpose comes from ``purpose``, else a role tag
-    (``aisec:purpose`` / ``purpose``), else the role name.
+    Every action pattern is expanded against the AWS action catalogue (``*`` / ``?``, any case;
+    ``NotAction`` complemented). Flags grants of every action or of every action of a service, of
+    every resource, ``NotAction`` / ``NotResource`` in ``Allow``, ``iam:PassRole`` without a restricting
+    condition (always-true conditions count as none), unknown actions, action/resource-type mismatches,
+    and role-purpose rules: an inference role must not write or delete training data, a training role
+    must not delete. Purpose comes from ``purpose``, else a role tag (``aisec:purpose`` / ``purpose``),
+    else the role name. Malformed policy JSON fails the task (error), never a skipped statement.
 
     :param policy_files: local policy JSON files (bare document, or ``{"RoleName", "Tags",
         "PolicyDocument"}``). (templated)

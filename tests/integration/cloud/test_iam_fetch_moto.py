@@ -65,3 +65,17 @@ def test_role_without_policies_cannot_be_decided(moto_server):
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
     with pytest.raises(AisecUndecidableError, match=f"IAM role '{role}' has no inline or attached policies"):
         cloud.lint_iam_policies(role_names=[role], iam_client=iam)
+
+
+def test_fetched_policy_with_duplicate_keys_is_an_error_not_last_wins(moto_server):
+    """botocore would decode the document leniently (the last duplicate wins); the lint reads the text."""
+    iam = moto_server.client("iam")
+    role = f"dup-inference-{uuid.uuid4().hex[:6]}"
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+    text = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:PassRole", '
+        '"Resource": "*", "Effect": "Deny"}]}'
+    )
+    iam.put_role_policy(RoleName=role, PolicyName="dup", PolicyDocument=text)
+    with pytest.raises(AisecInputError, match=r"role/.*/inline/dup: invalid JSON: duplicate key 'Effect'"):
+        cloud.lint_iam_policies(role_names=[role], iam_client=iam)

@@ -50,7 +50,7 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path, capsys):
     code = main(["iam-lint", str(bad)])
     captured = capsys.readouterr()
     assert code == 2
-    assert f"{bad}: not valid JSON" in captured.err
+    assert f"{bad}: invalid JSON" in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert main(["iam-lint"]) == 2
     assert "give at least one POLICY_JSON file, --role" in capsys.readouterr().err

@@ -75,11 +75,11 @@ class TestNormalize:
     @pytest.mark.parametrize(
         ("document", "message"),
         [
-            ("{not json", r"src: not valid JSON"),
+            ("{not json", r"src: invalid JSON"),
             ({"Version": "2012-10-17"}, r"src: policy document has no 'Statement'"),
             (_doc({"Effect": "Maybe", "Action": "*", "Resource": "*"}), r"Effect must be 'Allow' or 'Deny'"),
             (_doc({"Effect": "Allow", "Resource": "*"}), r"needs exactly one of Action / NotAction"),
-            (_doc({"Effect": "Allow", "Action": 7, "Resource": "*"}), r"Action must be a string or a list"),
+            (_doc({"Effect": "Allow", "Action": 7, "Resource": "*"}), r"Action must be a string or a non-empty list"),
         ],
     )
     def test_bad_documents_raise_naming_the_source(self, document, message):
@@ -194,7 +194,7 @@ class TestPurposeRules:
         delete = {
             "Effect": "Allow",
             "Action": ["s3:DeleteObject", "sagemaker:DeleteModel"],
-            "Resource": "arn:aws:s3:::m/*",
+            "Resource": ["arn:aws:s3:::m/*", "arn:aws:sagemaker:eu-west-1:111122223333:model/*"],
         }
         found = iam.lint_policy(_doc(delete), purpose="training")
         assert _ids(found) == ["AISEC-IAM-TRAINING-CAN-DELETE"]
