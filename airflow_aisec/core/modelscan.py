@@ -551,6 +551,8 @@ def _text_int(line: bytes) -> Any:
     """Value of an ``INT`` line (without its newline) as C ``load_int`` computes it; OPAQUE if unsure."""
     if line in (b"00", b"01"):
         return line == b"01"
+    if line[:1] == b"\0":  # strtol converts nothing and leaves end at the NUL: accepted as 0
+        return False if len(line) == 2 else 0
     m = _STRTOL.match(line)
     if m and (m.end() == len(line) or line[m.end()] == 0):  # strtol(s, &end, 0); *end in ('\n', '\0')
         digits = m.group(2)
