@@ -57,7 +57,7 @@ def loader_reaches_import(data: bytes, *, max_pickles: int = 8) -> bool:
                 cls(fh).load()
             except Reached:
                 return True
-            except Exception:  # noqa: BLE001 - any other failure: this loader stops here
+            except Exception:
                 break
     return False
 
