@@ -1515,14 +1515,14 @@ def _bounded_decompress(buf: Any, opener: Any, ctx: _Ctx, scan: FileScan) -> byt
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def _plain_walk_globals(buf: Any, ctx: _Ctx) -> list[GlobalRef]:
-    """Globals a plain ``pickle.load`` (read in sequence) would meet reading ``buf`` from its start (joblib
-    array regions parsed as opcodes). Only well-formed, non-allowlisted names count: random bytes are
-    not findings."""
+def _plain_walk_globals(buf: Any, ctx: _Ctx, *, pickles: int = MAX_PICKLES_PER_STREAM) -> list[GlobalRef]:
+    """Globals a plain ``pickle.load`` (``pickles`` of them in sequence) would meet reading ``buf`` from
+    its start (joblib array regions parsed as opcodes). Only well-formed, non-allowlisted names count:
+    random bytes are not findings."""
     tmp = FileScan(location="")
     pos = 0
     try:
-        for _ in range(MAX_PICKLES_PER_STREAM):
+        for _ in range(pickles):
             if pos >= len(buf):
                 break
             pos = PickleWalker(buf, pos, tmp, ctx, joblib_arrays=False).walk()
@@ -1531,8 +1531,23 @@ def _plain_walk_globals(buf: Any, ctx: _Ctx) -> list[GlobalRef]:
     return [
         g
         for g in tmp.globals
-        if g.verdict in ("dangerous", "unknown") and _IDENT.match(g.module) and _IDENT.match(g.name)
+        if _IDENT.match(g.module)
+        and _IDENT.match(g.name)
+        and (g.verdict == "dangerous" or (g.verdict == "unknown" and _top_level_exists(g.module)))
     ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _top_level_exists(module: str) -> bool:
+    """Is the top-level package of ``module`` installed? (``find_spec`` of a top-level name runs no
+    module code.) Used for names only a secondary reading reaches, where junk bytes spell names."""
+    import importlib.util
+
+    top = module.split(".")[0]
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return True
 
 
 def _merge_hidden(scan: FileScan, found: list[GlobalRef], note: str) -> None:
@@ -1552,7 +1567,10 @@ def _scan_stream(buf: Any, scan: FileScan, ctx: _Ctx, depth: int, name_hint: str
     try:
         _dispatch(buf, scan, ctx, depth, name_hint)
         if scan.joblib_arrays:
-            _merge_hidden(scan, _plain_walk_globals(buf, ctx), "reachable by pickle.load inside joblib array data")
+            # a joblib file opened with plain pickle.load: one pickle, array bytes read as opcodes
+            _merge_hidden(
+                scan, _plain_walk_globals(buf, ctx, pickles=1), "reachable by pickle.load inside joblib array data"
+            )
         elif scan.format not in ("pickle", "joblib", "empty", "pytorch-legacy") and not scan.format.startswith(
             _COMPRESSED_LABELS
         ):
