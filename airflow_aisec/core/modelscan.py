@@ -1577,6 +1577,8 @@ def _scan_stream(buf: Any, scan: FileScan, ctx: _Ctx, depth: int, name_hint: str
             _merge_hidden(scan, _plain_walk_globals(buf, ctx), "polyglot: the file also parses as a pickle")
     except _Bound as exc:
         scan.errors.append(str(exc))
+        if scan.format == "unknown":
+            scan.format = "incomplete"  # stopped by a bound: an error, not an unrecognised format
     if scan.uninspected and scan.format in ctx.allow_formats:
         scan.format_allowed = True
 
