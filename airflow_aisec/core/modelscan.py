@@ -1837,6 +1837,12 @@ def scan_file(
     p = os.fspath(path)
     scan = FileScan(location=p)
     try:
+        import stat
+
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            scan.format = "skipped"
+            scan.errors.append("not a regular file: not opened")
+            return scan
         with open(p, "rb") as fh:
             digest = hashlib.sha256()
             for chunk in iter(lambda: fh.read(1024 * 1024), b""):
@@ -1875,21 +1881,44 @@ def scan_bytes(
 
 
 def iter_model_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Expand ``paths`` (files or directories, walked recursively without following links)."""
+    """Expand ``paths`` (files or directories, walked recursively) into the files that will be scanned.
+
+    Symlinked *files* are scanned (a loader follows them); what cannot be scanned is listed by
+    :func:`_collect` and reported as an error by :func:`scan_paths`."""
+    return _collect(paths)[0]
+
+
+def _collect(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[tuple[str, str]]]:
+    import stat
+
     if not paths:
         raise AisecInputError("scan-model needs at least one path")
     files: list[str] = []
+    skipped: list[tuple[str, str]] = []
     for raw in paths:
         p = os.fspath(raw)
         if os.path.isdir(p):
             for root, dirs, names in os.walk(p):
                 dirs.sort()
-                files += [os.path.join(root, n) for n in sorted(names) if not os.path.islink(os.path.join(root, n))]
+                for d in dirs:
+                    if os.path.islink(os.path.join(root, d)):
+                        skipped.append((os.path.join(root, d), "symlinked directory: not followed, not scanned"))
+                for n in sorted(names):
+                    full = os.path.join(root, n)
+                    try:
+                        mode = os.stat(full).st_mode  # follows a symlinked file, as a loader would
+                    except OSError as exc:
+                        skipped.append((full, f"unreadable ({exc.strerror or exc}; dangling link?)"))
+                        continue
+                    if stat.S_ISREG(mode):
+                        files.append(full)
+                    else:
+                        skipped.append((full, "not a regular file (FIFO, device or socket): not opened"))
         elif os.path.isfile(p):
             files.append(p)
         else:
             raise AisecInputError(f"model path {p!r} does not exist or is not a regular file/directory")
-    return files
+    return files, skipped
 
 
 def _leaves(scan: FileScan) -> Iterable[FileScan]:
@@ -1926,8 +1955,10 @@ def scan_paths(
     _make_ctx(policy, allow_formats, bounds)  # validate before touching any file
     subject = ", ".join(os.fspath(p) for p in paths)
     report = Report.start("model_scan", subject, tags=TAGS)
-    files = iter_model_files(paths)
+    files, skipped = _collect(paths)
     scans = [scan_file(f, policy, allow_formats=allow_formats, **bounds) for f in files]
+    for where, reason in skipped:
+        scans.append(FileScan(location=where, format="skipped", errors=[reason]))
     malformed = 0
     for scan in scans:
         for leaf in _leaves(scan):

@@ -1,0 +1,96 @@
+"""One test per line of the documented guarantee not covered by the class-specific modules."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import threading
+import zlib
+
+import numpy as np
+import pytest
+
+from airflow_aisec.core import modelscan as ms
+
+from ._util import cli_exit, payload_p4, sbu
+
+
+def test_symlinked_file_in_a_directory_is_scanned_like_a_loader_would_read_it(tmp_path, sentinel):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "evil.pkl").write_bytes(payload_p4(sentinel))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    os.symlink(outside / "evil.pkl", model_dir / "model.pkl")
+    assert ms.scan_paths([model_dir]).status == "fail"
+    assert cli_exit(str(model_dir)) == 1
+
+
+def test_symlinked_directory_dangling_link_and_fifo_are_errors_without_hanging(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "ok.json").write_text("{}")
+    os.symlink(tmp_path, model_dir / "linked_dir")
+    os.symlink(tmp_path / "nowhere", model_dir / "dangling.pkl")
+    os.mkfifo(model_dir / "pipe.pkl")
+    result: dict[str, object] = {}
+    worker = threading.Thread(target=lambda: result.update(r=ms.scan_paths([model_dir])), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "scan hung on a FIFO"
+    report = result["r"]
+    assert report.status == "error"  # type: ignore[attr-defined]
+    titles = " ".join(f.title for f in report.findings)  # type: ignore[attr-defined]
+    assert "symlinked directory" in titles and "not a regular file" in titles and "dangling" in titles
+
+
+def test_npy_trailing_bytes_and_second_object_pickle(tmp_path, sentinel):
+    arr = np.arange(4.0)
+    path = tmp_path / "w.npy"
+    np.save(path, arr)
+    path.write_bytes(path.read_bytes() + b"\x00")
+    assert ms.scan_paths([path]).status == "error"
+    obj = np.empty(1, dtype=object)
+    obj[0] = 1
+    np.save(path, obj, allow_pickle=True)
+    path.write_bytes(path.read_bytes() + payload_p4(sentinel))  # a second pickle after the array's
+    assert ms.scan_paths([path]).status == "fail"
+
+
+def test_zlib_trailing_bytes_are_an_error(tmp_path, sentinel):
+    path = tmp_path / "m.joblib"
+    path.write_bytes(zlib.compress(pickle.dumps({"a": 1})) + payload_p4(sentinel))
+    assert ms.scan_paths([path]).status in ("error", "fail")
+    assert ms.scan_paths([path]).status != "pass"
+
+
+def test_joblib_wrapper_handed_to_another_callable_is_ambiguous():
+    wrapper = sbu("joblib.numpy_pickle") + sbu("NumpyArrayWrapper") + b"\x93"
+    data = b"\x80\x04" + sbu("collections") + sbu("OrderedDict") + b"\x93" + wrapper + b"\x85R}b."
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert any(g.module == "<joblib>" for g in scan.globals)
+
+
+def test_polyglot_safetensors_that_is_also_a_pickle(tmp_path, sentinel):
+    # the 8-byte length field starts with PROTO 2 ... and the header JSON is valid safetensors
+    header = b'{"__metadata__":{"a":"b"}}'
+    n = len(header)
+    blob = struct.pack("<Q", n) + header
+    assert ms.scan_bytes(blob, "m.safetensors").format == "safetensors"
+    evil = payload_p4(sentinel)
+    # a file whose first bytes are a complete pickle also opens as "something else" only if its
+    # magic says so: a pickle always wins over the text/unknown classification
+    scan = ms.scan_bytes(evil + b"\n# readme\n", "README.md")
+    assert scan.verdict == "unsafe"
+
+
+@pytest.mark.parametrize("form", [b"1\x00junk", b"010", b"0x1"])
+def test_only_files_no_unpickler_imports_from_are_text(tmp_path, form):
+    # valid for the C unpickler only: the scan still reads it as a pickle (never as text)
+    data = b"(I" + form + b"\n0cos\nsystem\n."
+    scan = ms.scan_bytes(data, "notes.txt")
+    assert scan.format != "text"
+    assert scan.verdict == "unsafe"
