@@ -961,6 +961,8 @@ class PickleWalker:
             kind = _wrapper_kind(obj)
             if kind == "wrapper":
                 self._skip_joblib_array(obj, pos)
+                # joblib replaces the wrapper on the stack with the array it read (the memo keeps the wrapper)
+                self.stack[-1] = _Obj(OPAQUE, None, opcode="joblib-array")
             elif kind == "maybe":
                 ref = GlobalRef("<joblib>", "array wrapper built indirectly", "BUILD", pos, "ambiguous")
                 self.scan.globals.append(ref)

@@ -189,3 +189,51 @@ def test_payload_injected_anywhere_in_a_real_joblib_file_never_passes(tmp_path_f
     path.write_bytes(data)
     assert cli_exit(str(path)) in (1, 2)
     assert not sentinel.exists()
+
+
+def _npy_object_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    arr = np.empty(1, dtype=object)
+    arr[0] = obj
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+@settings(max_examples=60)
+@given(
+    where=st.floats(0, 1),
+    container=st.sampled_from(["pickle", "npy-object", "zip", "gzip-zip", "bz2", "lz4"]),
+    protocol=st.integers(0, 5),
+)
+def test_dangerous_global_injected_into_real_model_files_never_passes(tmp_path_factory, where, container, protocol):
+    """Mutate real pickles of benign models: a dangerous call spliced in at a random opcode boundary
+    (or after STOP) must give exit 1 or 2, and nothing may run."""
+    sentinel = tmp_path_factory.mktemp("s") / "PWNED"
+    base = pickle.dumps(_models()["knn_kd_tree"], protocol=protocol)
+    import pickletools
+
+    boundaries = [pos for _, _, pos in pickletools.genops(base)] + [len(base)]
+    cut = boundaries[int(where * (len(boundaries) - 1))]
+    evil = payload_p0(sentinel)[:-1] + b"0"  # os.system(...) then POP: the stream stays balanced
+    data = base[:cut] + evil + base[cut:] if cut < len(base) else base + payload_p0(sentinel)
+    if container == "npy-object":
+        npy = _npy_object_bytes(1)
+        header_end = npy.index(b"\n") + 1
+        data = npy[:header_end] + data
+    elif container in ("zip", "gzip-zip"):
+        import zipfile
+
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            zf.writestr("archive/data.pkl", data)
+        data = out.getvalue() if container == "zip" else gzip.compress(out.getvalue())
+    elif container == "bz2":
+        import bz2
+
+        data = bz2.compress(data)
+    elif container == "lz4":
+        data = lz4.frame.compress(data)
+    path = tmp_path_factory.mktemp("m") / "model.bin"
+    path.write_bytes(data)
+    assert cli_exit(str(path)) in (1, 2)
+    assert not sentinel.exists()
