@@ -681,6 +681,10 @@ class PickleWalker:
         max_marks = self.ctx.max_marks
         try:
             while True:
+                if st_ops >= 65536:
+                    self.scan.opcodes += st_ops
+                    self.ctx.count_ops(st_ops)
+                    st_ops = 0
                 if pos >= end:
                     raise _Malformed("pickle ended without STOP (truncated)")
                 start = pos
@@ -692,6 +696,33 @@ class PickleWalker:
                 name, kind = spec
                 st_ops += 1
                 arg: Any = None
+                # hot path: the opcodes that make up most of a real pickle
+                if code == 0x94:  # MEMOIZE
+                    if self.stack:
+                        self.memo[len(self.memo)] = self.stack[-1]
+                        continue
+                elif code == 0x8C:  # SHORT_BINUNICODE
+                    if pos < end and pos + 1 + buf[pos] <= end:
+                        n = buf[pos]
+                        try:
+                            self.stack.append(bytes(buf[pos + 1 : pos + 1 + n]).decode("utf-8", "surrogatepass"))
+                            pos += 1 + n
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                elif code == 0x4B:  # BININT1
+                    if pos < end:
+                        self.stack.append(buf[pos])
+                        pos += 1
+                        continue
+                elif code == 0x71 or code == 0x68:  # BINPUT / BINGET
+                    if pos < end and (code == 0x71 and self.stack or code == 0x68 and buf[pos] in self.memo):
+                        if code == 0x71:
+                            self.memo[buf[pos]] = self.stack[-1]
+                        else:
+                            self.stack.append(self.memo[buf[pos]])
+                        pos += 1
+                        continue
                 if kind == "":
                     pass
                 elif kind == "line":
@@ -721,10 +752,6 @@ class PickleWalker:
                 pos = self.pos  # a joblib array or nested pickle may have moved the cursor
                 if len(self.metastack) > max_marks:
                     raise _Bound(f"more than {max_marks} nested MARKs (bound)")
-                if st_ops >= 65536:
-                    self.scan.opcodes += st_ops
-                    self.ctx.count_ops(st_ops)
-                    st_ops = 0
         finally:
             self.scan.opcodes += st_ops
             self.ctx.ops += st_ops

@@ -163,6 +163,9 @@ def test_opcode_bound(tmp_path):
     report = ms.scan_paths([path], max_opcodes=100_000)
     assert report.status == "error"
     assert any("opcodes (bound)" in f.title for f in report.findings)
+    # the same through the decoder's fast path (BININT1/MEMOIZE/BINPUT/BINGET/SHORT_BINUNICODE only)
+    path.write_bytes(b"\x80\x04K\x01\x94" + b"h\x00q\x01\x8c\x01a\x94" * 60_000 + b".")
+    assert ms.scan_paths([path], max_opcodes=100_000).status == "error"
 
 
 _WRAP = {
