@@ -1201,6 +1201,7 @@ class _Ctx:
     allow_formats: frozenset[str] = frozenset()
     ops: int = 0
     decompressed: int = 0
+    members: int = 0
 
     def count_ops(self, n: int) -> None:
         self.ops += n
@@ -1544,7 +1545,9 @@ def _bounded_decompress(buf: Any, opener: Any, ctx: _Ctx, scan: FileScan) -> byt
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def _plain_walk_globals(buf: Any, ctx: _Ctx, *, pickles: int = MAX_PICKLES_PER_STREAM) -> list[GlobalRef]:
+def _plain_walk_globals(
+    buf: Any, ctx: _Ctx, *, pickles: int = MAX_PICKLES_PER_STREAM, installed_only: bool = False
+) -> list[GlobalRef]:
     """Globals a plain ``pickle.load`` (``pickles`` of them in sequence) would meet reading ``buf`` from
     its start (joblib array regions parsed as opcodes). Only well-formed, non-allowlisted names count:
     random bytes are not findings."""
@@ -1562,7 +1565,9 @@ def _plain_walk_globals(buf: Any, ctx: _Ctx, *, pickles: int = MAX_PICKLES_PER_S
         for g in tmp.globals
         if _IDENT.match(g.module)
         and _IDENT.match(g.name)
-        and (g.verdict == "dangerous" or (g.verdict == "unknown" and _top_level_exists(g.module)))
+        and (
+            g.verdict == "dangerous" or (g.verdict == "unknown" and (not installed_only or _top_level_exists(g.module)))
+        )
     ]
 
 
@@ -1598,7 +1603,9 @@ def _scan_stream(buf: Any, scan: FileScan, ctx: _Ctx, depth: int, name_hint: str
         if scan.joblib_arrays:
             # a joblib file opened with plain pickle.load: one pickle, array bytes read as opcodes
             _merge_hidden(
-                scan, _plain_walk_globals(buf, ctx, pickles=1), "reachable by pickle.load inside joblib array data"
+                scan,
+                _plain_walk_globals(buf, ctx, pickles=1, installed_only=True),
+                "reachable by pickle.load inside joblib array data",
             )
         elif scan.format not in ("pickle", "joblib", "empty", "pytorch-legacy") and not scan.format.startswith(
             _COMPRESSED_LABELS
@@ -1811,8 +1818,11 @@ def _scan_zip(buf: Any, scan: FileScan, ctx: _Ctx, depth: int) -> None:
         scan.errors.append(f"bad zip archive: {exc}")
         return
     with zf:
-        if len(infos) > ctx.max_zip_members:
-            scan.errors.append(f"zip has {len(infos)} members, above the bound {ctx.max_zip_members}")
+        ctx.members += len(infos)
+        if ctx.members > ctx.max_zip_members:
+            scan.errors.append(
+                f"archive members ({ctx.members} so far, all nesting levels) exceed the bound {ctx.max_zip_members}"
+            )
             return
         layout = _zip_layout_errors(buf, zf, infos)
         scan.errors += [f"zip layout: {e}" for e in layout[:20]]

@@ -225,3 +225,21 @@ def test_truncated_safetensors_and_npy_lengths_do_not_allocate(tmp_path):
     report = ms.scan_paths([tmp_path])
     assert report.status == "error"
     assert report.metrics["files_malformed"] == 2
+
+
+def test_zip_members_are_bounded_in_total_across_nesting_levels(tmp_path):
+    inner = BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        for i in range(30):
+            zf.writestr(f"m{i}.json", b"{}")
+    outer = BytesIO()
+    with zipfile.ZipFile(outer, "w") as zf:
+        for i in range(5):
+            zf.writestr(f"inner{i}.zip", inner.getvalue())
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(outer.getvalue())
+    assert ms.scan_paths([path]).status == "pass"
+    # 5 + 5 x 30 members in all: each archive alone is under 100, the total is not
+    report = ms.scan_paths([path], max_zip_members=100)
+    assert report.status == "error"
+    assert any("all nesting levels" in f.title for f in report.findings)

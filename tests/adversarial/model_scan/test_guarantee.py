@@ -94,3 +94,12 @@ def test_only_files_no_unpickler_imports_from_are_text(tmp_path, form):
     scan = ms.scan_bytes(data, "notes.txt")
     assert scan.format != "text"
     assert scan.verdict == "unsafe"
+
+
+@pytest.mark.parametrize("module", ["acme_not_installed.tools", "posix"])
+def test_allowed_format_that_is_also_a_pickle_still_fails(module):
+    # GGUF allowed by policy, but pickle.load reads 'G' as BINFLOAT and goes on to call module.run
+    blob = b"GGUF\x03\x00\x00\x00\x00" + b"0c" + module.encode() + b"\nrun\n" + sbu("x") + b"\x85R."
+    scan = ms.scan_bytes(blob, "model.gguf", allow_formats=["gguf"])
+    assert scan.format == "gguf"
+    assert scan.verdict == "unsafe"
