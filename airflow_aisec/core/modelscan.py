@@ -277,6 +277,14 @@ class Policy:
         for entry in (*self.allow, *self.force_allow):
             if not isinstance(entry, str) or "." not in entry.strip(".") or any(c.isspace() for c in entry):
                 raise AisecInputError(f"allowlist entry {entry!r} must look like MODULE.NAME (globs allowed)")
+            if _is_glob(entry) and _glob_package(entry) is None:
+                raise AisecInputError(
+                    f"allowlist glob {entry!r} must start with a literal package (e.g. mypkg.models.*): "
+                    "its matches are imported to check them"
+                )
+        for entry in self.force_allow:
+            if _is_glob(entry):
+                raise AisecInputError(f"force_allow takes exact MODULE.NAME entries only, not {entry!r}")
 
     def classify(self, module: str, name: str) -> str:
         """``safe`` | ``dangerous`` | ``unknown`` for the global ``module.name``."""
@@ -288,7 +296,7 @@ class Policy:
             return "dangerous"
         if full in SAFE_GLOBALS or full in self.allow:
             return "safe"
-        if any(_is_glob(e) and fnmatch.fnmatchcase(full, e) for e in self.allow):
+        if any(_is_glob(e) and fnmatch.fnmatchcase(full, e) and _under(module, _glob_package(e)) for e in self.allow):
             canonical = _resolve_canonical(module, name)
             if canonical is None:
                 return "unknown"
@@ -305,6 +313,18 @@ class Policy:
 
 def _is_glob(entry: str) -> bool:
     return any(c in entry for c in "*?[")
+
+
+def _glob_package(entry: str) -> str | None:
+    """The literal package a glob is rooted in (``mypkg.models`` for ``mypkg.models.*``), if any."""
+    literal = re.split(r"[*?\[]", entry, maxsplit=1)[0]
+    package = literal.rpartition(".")[0]
+    return package if package and _importable(package) else None
+
+
+def _under(module: str, package: str | None) -> bool:
+    """Only modules inside the glob's own literal package are ever imported to resolve a match."""
+    return package is not None and (module == package or module.startswith(package + "."))
 
 
 def is_dangerous(module: str, name: str) -> bool:

@@ -243,3 +243,23 @@ def test_zip_members_are_bounded_in_total_across_nesting_levels(tmp_path):
     report = ms.scan_paths([path], max_zip_members=100)
     assert report.status == "error"
     assert any("all nesting levels" in f.title for f in report.findings)
+
+
+@pytest.mark.parametrize("entry", ["*.*", "s*.Net", "?.X", "[ab].Y", "*.models.Net"])
+def test_globs_without_a_literal_package_are_refused(entry):
+    # resolving a match imports its module: a glob must never let a pickle pick what gets imported
+    with pytest.raises(ms.AisecInputError, match="literal package"):
+        ms.Policy(allow=(entry,))
+
+
+def test_glob_matches_outside_its_literal_package_are_never_imported(monkeypatch):
+    imported: list[str] = []
+    real = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module", lambda name, *a: imported.append(name) or real(name, *a))
+    ms._resolve_canonical.cache_clear()
+    policy = ms.Policy(allow=("acme.m*",))  # literal package "acme": "acme_evil" is not inside it
+    assert policy.classify("acmex", "m1") == "unknown"
+    assert policy.classify("this", "x") == "unknown"  # importing `this` would print: never imported
+    assert imported == []
+    with pytest.raises(ms.AisecInputError, match="exact"):
+        ms.Policy(force_allow=("os.*",))
