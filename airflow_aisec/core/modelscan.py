@@ -636,6 +636,10 @@ class PickleWalker:
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
         self.proto = 0
+        # joblib reads with the pure-Python unpickler: a FRAME is read into memory, so array data that
+        # joblib reads "from the file" during a frame comes after the frame's end (see _array_cursor)
+        self.frame_end: int | None = None
+        self.file_pos = 0
         #: did the walk reach anything an unpickler would import or hand to a loader hook?
         self.reached = False
         self.result: Any = None
@@ -688,6 +692,24 @@ class PickleWalker:
             raise _Malformed(f"line argument at byte {pos} has no newline (truncated)")
         return bytes(self.buf[pos:j]), j + 1
 
+    def _rd(self, pos: int, *, check_only: bool = False) -> int:
+        """Where the next read really happens while a FRAME is active (joblib mode only).
+
+        The pure-Python unpickler joblib uses reads a frame into memory; when it is exhausted reading
+        goes on at the file cursor, which array data read by joblib during the frame has moved past the
+        frame's end. A read that starts inside the frame and ends beyond it is an error there."""
+        fe = self.frame_end
+        if fe is None or pos < fe:
+            return pos
+        if pos > fe and self.file_pos != fe:
+            raise _Malformed(
+                f"a read crosses the end of the frame at byte {fe} (joblib's unpickler fails)", certain=False
+            )
+        if check_only and pos == fe:
+            return pos
+        self.frame_end = None
+        return self.file_pos if pos == fe else pos
+
     def _need(self, pos: int, n: int, what: str) -> None:
         if n > self.end - pos:
             raise _Malformed(f"{what} at byte {pos} declares {n} bytes, only {max(self.end - pos, 0)} left (truncated)")
@@ -705,6 +727,8 @@ class PickleWalker:
                     self.scan.opcodes += st_ops
                     self.ctx.count_ops(st_ops)
                     st_ops = 0
+                if self.frame_end is not None:
+                    pos = self._rd(pos)
                 if pos >= end:
                     raise _Malformed("pickle ended without STOP (truncated)")
                 start = pos
@@ -716,13 +740,14 @@ class PickleWalker:
                 name, kind = spec
                 st_ops += 1
                 arg: Any = None
-                # hot path: the opcodes that make up most of a real pickle
+                lim = end if self.frame_end is None else self.frame_end
+                # hot path: the opcodes that make up most of a real pickle (argument inside the frame)
                 if code == 0x94:  # MEMOIZE
                     if self.stack:
                         self.memo[len(self.memo)] = self.stack[-1]
                         continue
                 elif code == 0x8C:  # SHORT_BINUNICODE
-                    if pos < end and pos + 1 + buf[pos] <= end:
+                    if pos < lim and pos + 1 + buf[pos] <= lim:
                         n = buf[pos]
                         try:
                             self.stack.append(bytes(buf[pos + 1 : pos + 1 + n]).decode("utf-8", "surrogatepass"))
@@ -731,41 +756,47 @@ class PickleWalker:
                         except UnicodeDecodeError:
                             pass
                 elif code == 0x4B:  # BININT1
-                    if pos < end:
+                    if pos < lim:
                         self.stack.append(buf[pos])
                         pos += 1
                         continue
                 elif code == 0x71 or code == 0x68:  # BINPUT / BINGET
-                    if pos < end and (code == 0x71 and self.stack or code == 0x68 and buf[pos] in self.memo):
+                    if pos < lim and (code == 0x71 and self.stack or code == 0x68 and buf[pos] in self.memo):
                         if code == 0x71:
                             self.memo[buf[pos]] = self.stack[-1]
                         else:
                             self.stack.append(self.memo[buf[pos]])
                         pos += 1
                         continue
+                framed = self.frame_end is not None
                 if kind == "":
                     pass
                 elif kind == "line":
-                    arg, pos = self._read_line(pos)
+                    arg, pos = self._read_line(self._rd(pos) if framed else pos)
                 elif kind == "2lines":
-                    first, pos = self._read_line(pos)
-                    second, pos = self._read_line(pos)
+                    first, pos = self._read_line(self._rd(pos) if framed else pos)
+                    second, pos = self._read_line(self._rd(pos) if framed else pos)
                     arg = (first, second)
                 elif kind[0] == "fix":
                     n = kind[1]
+                    pos = self._rd(pos) if framed else pos
                     self._need(pos, n, name)
                     arg = bytes(buf[pos : pos + n])
                     pos += n
                 else:  # length-prefixed
                     _, size, signed = kind
+                    pos = self._rd(pos) if framed else pos
                     self._need(pos, size, name)
                     length = int.from_bytes(buf[pos : pos + size], "little", signed=signed)
                     pos += size
                     if length < 0:
                         raise _Malformed(f"{name} at byte {start} has a negative length")
+                    pos = self._rd(pos) if framed else pos
                     self._need(pos, length, name)
                     arg = (pos, length)
                     pos += length
+                if framed:
+                    self._rd(pos, check_only=True)
                 self.pos = pos
                 if self._step(name, arg, start):
                     return self.pos
@@ -850,7 +881,12 @@ class PickleWalker:
                 raise _Malformed(f"unsupported pickle protocol {arg[0]}")
             self.proto = arg[0]
         elif op == "FRAME":
-            self._need(self.pos, int.from_bytes(arg, "little"), "FRAME")
+            size = int.from_bytes(arg, "little")
+            self._need(self.pos, size, "FRAME")
+            if self.joblib_arrays:
+                if self.frame_end is not None and self.pos < self.frame_end:
+                    raise _Malformed("a new frame begins before the end of the current one", certain=False)
+                self.frame_end = self.file_pos = self.pos + size
         elif op == "STOP":
             self.result = self._pop()
             return True
@@ -1029,27 +1065,33 @@ class PickleWalker:
         itemsize, hasobject = _dtype_layout(attrs.get("dtype", OPAQUE))
         if itemsize is None:
             raise _Malformed(f"joblib array at byte {pos}: cannot determine its dtype statically", certain=False)
+        in_frame = self.frame_end is not None and self.pos <= self.frame_end
+        cursor = self.file_pos if in_frame else self.pos  # where joblib's file handle stands
         if hasobject:
             # joblib calls plain pickle.load(file) here: a nested pickle with no array skipping of its own
-            nested = PickleWalker(self.buf, self.pos, self.scan, self.ctx, joblib_arrays=False, end=self.end)
-            self.pos = nested.walk()
+            nested = PickleWalker(self.buf, cursor, self.scan, self.ctx, joblib_arrays=False, end=self.end)
+            cursor = nested.walk()
             self.reached = self.reached or nested.reached
-            return
-        if itemsize <= 0:
-            raise _Malformed(f"joblib array at byte {pos}: dtype itemsize {itemsize} (joblib divides by it)")
-        if attrs.get("numpy_array_alignment_bytes") is not None:
-            self._need(self.pos, 1, "joblib array padding byte")
-            pad = self.buf[self.pos]
-            self.pos += 1
-            self._need(self.pos, pad, "joblib array padding")
-            self.pos += pad
-        count = 1
-        for d in shape:
-            count *= d
-        if not -(2**63) <= count < 2**63 or count < 0:
-            raise _Malformed(f"joblib array at byte {pos}: element count does not fit int64 or is negative")
-        self._need(self.pos, count * itemsize, "joblib array data")
-        self.pos += count * itemsize
+        else:
+            if itemsize <= 0:
+                raise _Malformed(f"joblib array at byte {pos}: dtype itemsize {itemsize} (joblib divides by it)")
+            if attrs.get("numpy_array_alignment_bytes") is not None:
+                self._need(cursor, 1, "joblib array padding byte")
+                pad = self.buf[cursor]
+                cursor += 1
+                self._need(cursor, pad, "joblib array padding")
+                cursor += pad
+            count = 1
+            for d in shape:
+                count *= d
+            if not -(2**63) <= count < 2**63 or count < 0:
+                raise _Malformed(f"joblib array at byte {pos}: element count does not fit int64 or is negative")
+            self._need(cursor, count * itemsize, "joblib array data")
+            cursor += count * itemsize
+        if in_frame:
+            self.file_pos = cursor
+        else:
+            self.pos = cursor
 
 
 def _maybe_mapping(value: Any) -> bool:

@@ -237,3 +237,24 @@ def test_dangerous_global_injected_into_real_model_files_never_passes(tmp_path_f
     path.write_bytes(data)
     assert cli_exit(str(path)) in (1, 2)
     assert not sentinel.exists()
+
+
+def _framed(inner: bytes, after_frame: bytes) -> bytes:
+    return b"\x80\x04\x95" + len(inner).to_bytes(8, "little") + inner + after_frame
+
+
+def test_array_data_read_during_a_frame_comes_after_the_frame(sentinel):
+    """joblib's (pure-Python) unpickler reads a FRAME into memory: array data read inside it comes
+    from the file after the frame, and the frame's remaining opcodes run after that."""
+    body = _wrapper_stream(0, b"")[2:-1]  # wrapper + BUILD, without PROTO and STOP
+    array = b"\x00" + b"\x11" * 16  # padding byte + 2 x f8
+    benign = _framed(body + b"0N", array + b".")
+    scan = ms.scan_bytes(benign, "m.joblib")
+    assert scan.verdict == "safe", scan.errors
+    hidden = b"0" + payload_p4(sentinel)[2:-1]  # runs from the frame after the array was read
+    scan = ms.scan_bytes(_framed(body + hidden, array + b"."), "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
+    # two arrays in one frame: the second one's data follows the first one's, after the frame
+    two = _framed(body + b"0" + body + b"0N", array + array + b".")
+    assert ms.scan_bytes(two, "m.joblib").verdict == "safe"
