@@ -1162,7 +1162,7 @@ def _dtype_layout(dtype: Any) -> tuple[int | None, bool]:
     dtypes whose fields are themselves such dtypes. Anything else: ``(None, False)``."""
     try:
         d = _rebuild_dtype(dtype, 0, {})
-    except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError):
+    except Exception:
         return None, False
     if d is None:
         return None, False
@@ -1850,7 +1850,7 @@ def _zip_name_errors(infos: list[zipfile.ZipInfo]) -> list[str]:
     dirs: set[str] = set()
     for info in infos:
         name = info.orig_filename
-        if _UNSAFE_NAME.search(name):
+        if not name or _UNSAFE_NAME.search(name):
             errors.append(f"member name {name!r} is absolute, has '..'/'.'/empty segments, a backslash or NUL")
         key = name.rstrip("/").casefold()
         if key in seen:
@@ -1890,7 +1890,7 @@ def _scan_zip(buf: Any, scan: FileScan, ctx: _Ctx, depth: int) -> None:
         scan.errors += [f"zip layout: {e}" for e in layout[:20]]
         if len(layout) > 20:
             scan.errors.append(f"zip layout: {len(layout) - 20} more problem(s)")
-        names = [i.filename for i in infos if not i.is_dir()]
+        names = [i.filename for i in infos if not i.filename.endswith("/")]
         torch_roots = {n[: -len("data.pkl")] for n in names if n == "data.pkl" or n.endswith("/data.pkl")}
         if torch_roots:
             scan.format = "pytorch-zip"
@@ -1903,7 +1903,7 @@ def _scan_zip(buf: Any, scan: FileScan, ctx: _Ctx, depth: int) -> None:
             return
         for info in infos:
             n = info.filename
-            if info.is_dir() and not (info.file_size or info.compress_size):
+            if n.endswith("/") and not (info.file_size or info.compress_size):
                 continue
             if any(re.fullmatch(re.escape(r) + r"data/[0-9]+", n) for r in torch_roots):
                 scan.raw_members += 1  # raw tensor storage: read by torch as bytes, never unpickled
@@ -1959,6 +1959,8 @@ def scan_file(
         scan.errors.append(f"unreadable: {exc.strerror or exc}")
     except (RecursionError, MemoryError) as exc:
         scan.errors.append(f"cannot analyse ({type(exc).__name__}): structure too large or too deeply nested")
+    except Exception as exc:
+        scan.errors.append(f"cannot analyse: unexpected {type(exc).__name__} while scanning")
     return scan
 
 
@@ -1978,6 +1980,8 @@ def scan_bytes(
         _scan_stream(data, scan, ctx, 0, name)
     except (RecursionError, MemoryError) as exc:
         scan.errors.append(f"cannot analyse ({type(exc).__name__}): structure too large or too deeply nested")
+    except Exception as exc:
+        scan.errors.append(f"cannot analyse: unexpected {type(exc).__name__} while scanning")
     return scan
 
 

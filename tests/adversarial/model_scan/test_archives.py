@@ -195,3 +195,16 @@ def test_generated_member_names_never_hide_a_payload(tmp_path_factory, names):
     path = tmp_path_factory.mktemp("z") / "m.zip"
     path.write_bytes(buf.getvalue())
     assert ms.scan_paths([path]).status in ("fail", "error")
+
+
+def test_empty_member_name_is_an_error_not_a_crash(tmp_path, sentinel):
+    data = bytearray(_torch_zip([("x", payload_p4(sentinel))]))
+    # rename "x" to "" in both headers by zeroing the name length (the byte stays as extra data)
+    local, central = data.index(b"PK\x03\x04"), data.index(b"PK\x01\x02")
+    struct.pack_into("<H", data, local + 26, 0)
+    struct.pack_into("<H", data, local + 28, 1)
+    struct.pack_into("<H", data, central + 28, 0)
+    struct.pack_into("<H", data, central + 30, 1)
+    report = ms.scan_paths([_write(tmp_path, bytes(data), "e.zip")])
+    assert report.status in ("fail", "error")
+    assert cli_exit(str(tmp_path / "e.zip")) in (1, 2)
