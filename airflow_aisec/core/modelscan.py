@@ -1307,7 +1307,9 @@ def _scan_pickles(buf: Any, scan: FileScan, ctx: _Ctx, *, strict: bool) -> bool:
             scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles (bound)")
             return True
         before = len(scan.globals)
-        walker = PickleWalker(buf, pos, scan, ctx)
+        # only joblib's loader skips array data, and it reads one pickle: later pickles are read by
+        # plain sequential loaders (torch's legacy format)
+        walker = PickleWalker(buf, pos, scan, ctx, joblib_arrays=index == 0)
         try:
             pos = walker.walk()
         except _Malformed as exc:

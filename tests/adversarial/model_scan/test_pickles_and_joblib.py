@@ -258,3 +258,13 @@ def test_array_data_read_during_a_frame_comes_after_the_frame(sentinel):
     # two arrays in one frame: the second one's data follows the first one's, after the frame
     two = _framed(body + b"0" + body + b"0N", array + array + b".")
     assert ms.scan_bytes(two, "m.joblib").verdict == "safe"
+
+
+def test_a_second_pickle_is_read_plainly_no_array_skipping(sentinel):
+    # a sequential reader (torch's legacy loader) reads pickle #2 with plain pickle semantics: bytes
+    # after a wrapper's BUILD there are opcodes, not array data
+    first = pickle.dumps({"a": 1}, protocol=4)
+    second = _wrapper_stream(0, b"0" + payload_p4(sentinel)[2:-1])
+    scan = ms.scan_bytes(first + second, "ckpt.bin")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
