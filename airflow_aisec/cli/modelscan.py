@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--allow-format",
         action="append",
         default=[],
-        choices=("gguf", "hdf5", "unknown"),
+        choices=("gguf", "hdf5", "keras", "unknown"),
         help="accept files of this uninspected format (reported as info, not a finding); repeatable",
     )
     parser.add_argument(

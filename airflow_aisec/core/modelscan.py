@@ -80,7 +80,7 @@ SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
 MAX_PICKLES_PER_STREAM = 64
 
 #: Formats recognised by magic but not inspected: unknown (fail) unless allowed by ``allow_formats``.
-UNINSPECTED_FORMATS = ("gguf", "hdf5", "unknown")
+UNINSPECTED_FORMATS = ("gguf", "hdf5", "keras", "unknown")
 
 # --------------------------------------------------------------------------------------- policy
 #: Exact canonical ``module.qualname`` of every built-in allowed global (generated table).
@@ -378,7 +378,8 @@ class FileScan:
 
     @property
     def uninspected(self) -> bool:
-        return self.format in UNINSPECTED_FORMATS and not self.members
+        # a Keras archive's members are scanned, but its config.json (Lambda layers) is not understood
+        return self.format in UNINSPECTED_FORMATS and (not self.members or self.format == "keras")
 
     @property
     def verdict(self) -> str:
@@ -1900,6 +1901,9 @@ def _scan_zip(buf: Any, scan: FileScan, ctx: _Ctx, depth: int) -> None:
                 scan.notes.append("TorchScript archive: contains code/ (TorchScript is executed by torch.jit.load)")
         elif names and all(n.endswith(".npy") for n in names):
             scan.format = "npz"
+        elif "model.weights.h5" in names or {"config.json", "metadata.json"} <= set(names):
+            scan.format = "keras"
+            scan.notes.append("Keras archive: config.json can hold Lambda layers (code); not inspected")
         if depth >= ctx.max_depth:
             scan.errors.append(f"nesting deeper than {ctx.max_depth} (bound); not scanned")
             return
@@ -2053,7 +2057,7 @@ def scan_paths(
     :param allow: extra allowed globals (``module.name`` or globs).
     :param force_allow: globals allowed even when known-dangerous (exact names).
     :param fail_on_unknown_format: treat files of a format the scan does not inspect as a (medium) finding.
-    :param allow_formats: uninspected formats to accept explicitly (``gguf``, ``hdf5``, ``unknown``):
+    :param allow_formats: uninspected formats to accept explicitly (``gguf``, ``hdf5``, ``keras``, ``unknown``):
         reported as info, not a finding.
     """
     if isinstance(paths, (str, os.PathLike)):

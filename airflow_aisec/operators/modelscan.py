@@ -28,7 +28,7 @@ class ModelArtifactScanOperator(AisecBaseOperator):
     :param force_allow: exact globals allowed even though they are on the dangerous list (use sparingly).
     :param fail_on_unknown_format: a file of a format the scan does not inspect (GGUF, HDF5, unknown
         binary) is a finding (default ``True``: default-deny); ``False`` reports every such file as info.
-    :param allow_formats: uninspected formats accepted explicitly (``gguf``, ``hdf5``, ``unknown``),
+    :param allow_formats: uninspected formats accepted explicitly (``gguf``, ``hdf5``, ``keras``, ``unknown``),
         reported as info.
     """
 

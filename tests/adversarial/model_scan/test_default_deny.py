@@ -144,3 +144,21 @@ def test_text_files_of_a_model_directory_pass(tmp_path):
     report = ms.scan_paths([tmp_path])
     assert report.status == "pass", report.summary
     assert {f["format"] for f in report.details["files"]} == {"text"}
+
+
+def test_keras_archive_fails_unless_allowed_even_with_hdf5_allowed(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        # a Lambda layer's marshalled bytecode lives in config.json, which is plain JSON text
+        zf.writestr("config.json", '{"class_name": "Lambda", "config": {"function": ["4wEAAAAAAAAA", null, null]}}')
+        zf.writestr("metadata.json", '{"keras_version": "3.0.0"}')
+        zf.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    path = tmp_path / "model.keras"
+    path.write_bytes(buf.getvalue())
+    assert ms.scan_paths([path]).status == "fail"
+    assert ms.scan_paths([path], allow_formats=["hdf5"]).status == "fail"
+    assert ms.scan_paths([path], allow_formats=["hdf5", "keras"]).status == "pass"
+    assert cli_exit(str(path), "--allow-format", "hdf5") == 1
