@@ -78,6 +78,9 @@ DEFAULT_MAX_OPCODES = 50_000_000  # per scanned file
 DEFAULT_MAX_MARKS = 100_000  # nested MARKs inside one pickle
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
 MAX_PICKLES_PER_STREAM = 64
+#: files up to this size are read into memory once (digest and scan over the same bytes); larger
+#: ones are memory-mapped (a concurrent writer could change them between digest and scan)
+IN_MEMORY_LIMIT = 1024**3
 
 #: Formats recognised by magic but not inspected: unknown (fail) unless allowed by ``allow_formats``.
 UNINSPECTED_FORMATS = ("gguf", "hdf5", "keras", "unknown")
@@ -1951,15 +1954,17 @@ def scan_file(
             scan.errors.append("not a regular file: not opened")
             return scan
         with open(p, "rb") as fh:
-            digest = hashlib.sha256()
-            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-                digest.update(chunk)
-            scan.sha256 = digest.hexdigest()
             size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                _scan_stream(b"", scan, ctx, 0, p)
+            if size <= IN_MEMORY_LIMIT:
+                # one read: the digest and the scan see the very same bytes (no swap window)
+                data = fh.read(IN_MEMORY_LIMIT + 1)
+                if len(data) > IN_MEMORY_LIMIT:
+                    raise OSError("file grew while it was read")
+                scan.sha256 = hashlib.sha256(data).hexdigest()
+                _scan_stream(data, scan, ctx, 0, p)
             else:
                 with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                    scan.sha256 = hashlib.sha256(buf).hexdigest()
                     _scan_stream(buf, scan, ctx, 0, p)
     except OSError as exc:
         scan.errors.append(f"unreadable: {exc.strerror or exc}")
