@@ -24,9 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also allow this global (exact or glob, e.g. mypkg.models.*); repeatable",
     )
     parser.add_argument(
+        "--allow-format",
+        action="append",
+        default=[],
+        choices=("gguf", "hdf5", "keras", "unknown"),
+        help="accept files of this uninspected format (reported as info, not a finding); repeatable",
+    )
+    parser.add_argument(
         "--allow-unknown-format",
         action="store_true",
-        help="report unrecognised binary files as info instead of a finding",
+        help="report every file of a format the scan does not inspect as info instead of a finding",
     )
     add_format_argument(parser, ("text", "json", "markdown"))
     parser.set_defaults(func=_run)
@@ -39,5 +46,10 @@ def _run(args: argparse.Namespace) -> int:
         args,
         "model_scan",
         ", ".join(args.paths),
-        lambda: scan_paths(args.paths, allow=args.allow, fail_on_unknown_format=not args.allow_unknown_format),
+        lambda: scan_paths(
+            args.paths,
+            allow=args.allow,
+            fail_on_unknown_format=not args.allow_unknown_format,
+            allow_formats=args.allow_format,
+        ),
     )

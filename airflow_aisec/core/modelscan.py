@@ -3,39 +3,49 @@
 A pickle (``model_weights.pkl``, a joblib dump, the ``data.pkl`` inside a PyTorch checkpoint, an
 object array in ``.npy``) is a program for a small stack machine whose ``GLOBAL``/``STACK_GLOBAL``
 opcodes import any callable and whose ``REDUCE``/``NEWOBJ``/``OBJ``/``INST``/``BUILD`` opcodes call it.
-This module walks the opcodes with :mod:`pickletools` and runs a **symbolic** stack machine over them:
-it tracks literal strings through the stack and the memo (so ``STACK_GLOBAL`` operands built with
-``SHORT_BINUNICODE``/``MEMOIZE``/``BINGET`` are resolved), never imports, never calls, never unpickles.
+This module decodes the opcodes itself, exactly as CPython's C unpickler (``_pickle``) and the
+pure-Python one (``pickle._Unpickler``, used by joblib) frame them, and runs a **symbolic** stack
+machine over them: it tracks literal strings through the stack and the memo (so ``STACK_GLOBAL``
+operands built with ``SHORT_BINUNICODE``/``MEMOIZE``/``BINGET`` are resolved), never imports an
+attacker-named module, never calls, never unpickles.
 
-Policy is **default-deny**: every global must match the allowlist of known-safe constructors
-(numpy, scikit-learn classes, torch tensor rebuilders and storages, ``collections`` …, extendable);
-known-dangerous globals (``os``, ``subprocess``, ``builtins.eval``/``exec``/``getattr``, ``importlib``,
-``marshal``, ``runpy`` …) are ``critical``; anything else — including a global whose name cannot be
-resolved statically — is ``high``. Malformed or truncated input is an error finding (the report's
-status is ``error`` unless something unsafe was already seen, then ``fail``): never a crash, never a pass.
+The decoder accepts a superset of what either unpickler accepts (an argument one of them might parse
+is never a reason to stop), so no opcode a loader reaches is skipped. Every declared length is checked
+against the bytes that remain before anything is read; nothing is allocated by declared size.
 
-Formats are recognised by content, not by extension: raw pickle (protocols 0–5, including several
-pickles in a row), joblib (raw array data interleaved with the pickle is skipped exactly as joblib
-reads it, object arrays' nested pickles are scanned), gzip/bz2/xz-compressed files (bounded
-decompression), PyTorch zip checkpoints (``*/data.pkl``; raw storages are not code), numpy ``.npy``
-(object arrays carry a pickle) and ``.npz``, any zip archive (members scanned recursively), and
-safetensors (validated structurally: bounded header, JSON, dtype × shape consistent with contiguous,
-in-bounds offsets). Text files are reported as info; other binary formats as ``unknown`` (medium:
-the scan cannot vouch for them).
+Policy is **default-deny by identity**: a global is allowed only when its ``module.name`` is the
+canonical location of a known-safe class or function (a bundled, generated table: numpy, scikit-learn,
+scipy.sparse, joblib, torch tensor rebuilders, plain-data builtins), or matches a user allowlist entry
+(glob matches are resolved to the object's real ``__module__``/``__qualname__``; re-exports are not
+trusted). Known-dangerous globals (``os``, ``subprocess``, ``builtins.eval``/``exec``/``getattr``,
+``importlib``, ``marshal``, ``runpy`` …) are ``critical``; anything else — including a global whose name
+cannot be resolved statically — is ``high``. Malformed, truncated or out-of-bounds input is an error
+finding (the report's status is ``error`` unless something unsafe was already seen, then ``fail``):
+never a crash, never a pass.
+
+Formats are recognised by content, not by extension: raw pickle (protocols 0–5, every pickle in the
+stream up to the end of the file), joblib (raw array data interleaved with the pickle is skipped
+exactly as joblib reads it, object arrays' nested pickles are walked), gzip/bz2/xz/lzma/zlib/lz4
+compressed files (total decompressed bytes bounded across all nesting levels), PyTorch zip checkpoints
+(``*/data.pkl``; raw storages are data), numpy ``.npy`` (object arrays carry a pickle) and ``.npz``, any
+zip archive (layout checked, every member scanned recursively), and safetensors (validated
+structurally). A file is "text" only when no unpickler would get as far as importing anything from it;
+every other format (GGUF, HDF5/Keras, ONNX, unknown magic) is ``unknown`` and fails unless allowed.
 """
 
 from __future__ import annotations
 
 import ast
 import bz2
+import codecs
 import fnmatch
+import functools
 import gzip
 import hashlib
 import io
-import json
 import lzma
+import mmap
 import os
-import pickletools
 import re
 import struct
 import zipfile
@@ -44,6 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from airflow_aisec.core import _modelscan_allowlist as _table
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.report import Report
 
@@ -59,116 +70,29 @@ F_TORCHSCRIPT = "AISEC-MODEL-TORCHSCRIPT-CODE"
 F_TEXT = "AISEC-MODEL-NOT-A-MODEL"
 F_SKIPPED = "AISEC-MODEL-SKIPPED"
 
-#: Default bounds (configurable per scan).
-DEFAULT_MAX_DECOMPRESSED = 4 * 1024**3
+#: Default bounds (configurable per scan through ``**bounds``).
+DEFAULT_MAX_DECOMPRESSED = 4 * 1024**3  # total over every nesting level of one scanned file
 DEFAULT_MAX_ZIP_MEMBERS = 100_000
-DEFAULT_MAX_DEPTH = 4
+DEFAULT_MAX_DEPTH = 4  # archive/compression nesting
+DEFAULT_MAX_OPCODES = 50_000_000  # per scanned file
+DEFAULT_MAX_MARKS = 100_000  # nested MARKs inside one pickle
 SAFETENSORS_MAX_HEADER = 100 * 1024 * 1024
 MAX_PICKLES_PER_STREAM = 64
+#: files up to this size are read into memory once (digest and scan over the same bytes); larger
+#: ones are memory-mapped (a concurrent writer could change them between digest and scan)
+IN_MEMORY_LIMIT = 1024**3
+
+#: Formats recognised by magic but not inspected: unknown (fail) unless allowed by ``allow_formats``.
+UNINSPECTED_FORMATS = ("gguf", "hdf5", "keras", "unknown")
 
 # --------------------------------------------------------------------------------------- policy
-# Exact ``module.name`` entries that are safe constructors (no side effects beyond building data).
+#: Exact canonical ``module.qualname`` of every built-in allowed global (generated table).
 SAFE_GLOBALS: frozenset[str] = frozenset(
-    {
-        # builtins that only build plain data
-        *(
-            f"builtins.{n}"
-            for n in (
-                "set",
-                "frozenset",
-                "bytearray",
-                "bytes",
-                "complex",
-                "slice",
-                "range",
-                "dict",
-                "list",
-                "tuple",
-                "int",
-                "float",
-                "str",
-                "bool",
-                "object",
-            )
-        ),
-        "copyreg._reconstructor",
-        "collections.OrderedDict",
-        "collections.defaultdict",
-        "collections.deque",
-        "collections.Counter",
-        "datetime.datetime",
-        "datetime.date",
-        "datetime.time",
-        "datetime.timedelta",
-        "datetime.timezone",
-        "decimal.Decimal",
-        "fractions.Fraction",
-        "uuid.UUID",
-        "_codecs.encode",  # protocol 2/3 bytes: _codecs.encode(str, 'latin1')
-        # numpy
-        *(
-            f"{core}.{n}"
-            for core in ("numpy.core.multiarray", "numpy._core.multiarray")
-            for n in ("_reconstruct", "scalar")
-        ),
-        "numpy.core.numeric._frombuffer",
-        "numpy._core.numeric._frombuffer",
-        "numpy.ndarray",
-        "numpy.dtype",
-        "numpy.ma.core._mareconstruct",
-        "numpy.random._pickle.__randomstate_ctor",
-        "numpy.random._pickle.__bit_generator_ctor",
-        "numpy.random._pickle.__generator_ctor",
-        "numpy.random._mt19937.MT19937",
-        "numpy.random._pcg64.PCG64",
-        "numpy.random.mtrand.RandomState",
-        # joblib containers (their raw array data is skipped exactly like joblib reads it)
-        "joblib.numpy_pickle.NumpyArrayWrapper",
-        # torch checkpoints: the same set torch.load(weights_only=True) accepts for tensors
-        *(
-            f"torch._utils.{n}"
-            for n in (
-                "_rebuild_tensor",
-                "_rebuild_tensor_v2",
-                "_rebuild_tensor_v3",
-                "_rebuild_parameter",
-                "_rebuild_parameter_with_state",
-                "_rebuild_qtensor",
-                "_rebuild_sparse_tensor",
-                "_rebuild_device_tensor_from_numpy",
-                "_rebuild_meta_tensor_no_storage",
-            )
-        ),
-        "torch.Size",
-        "torch.device",
-        "torch.storage.UntypedStorage",
-        "torch.storage.TypedStorage",
-        "torch.nn.parameter.Parameter",
-    }
-)
-
-# Pattern rules: (module regex, name regex). Class names only, never functions.
-SAFE_PATTERNS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    # scikit-learn estimators, trees, losses … (classes; their pickled state is data)
-    (re.compile(r"^sklearn(\.[A-Za-z_][A-Za-z0-9_]*)*$"), re.compile(r"^[A-Z][A-Za-z0-9_]*$")),
-    # scipy sparse matrices/arrays (sparse coefficients): classes only
-    (re.compile(r"^scipy\.sparse(\.[A-Za-z_][A-Za-z0-9_]*)*$"), re.compile(r"^[a-z]{3}_(matrix|array)$")),
-    # numpy scalar types / dtypes classes (numpy.float64, numpy.dtypes.Float64DType)
-    (
-        re.compile(r"^numpy(\.dtypes)?$"),
-        re.compile(
-            r"^(u?int(8|16|32|64)|float(16|32|64|128)|complex(64|128|256)|bool_?|str_|bytes_|object_|void|datetime64|timedelta64)$"
-        ),
-    ),
-    (re.compile(r"^numpy\.dtypes$"), re.compile(r"^[A-Z][A-Za-z0-9]*DType$")),
-    # torch typed storages (torch.FloatStorage …) and dtypes (torch.float32 …)
-    (re.compile(r"^torch$"), re.compile(r"^[A-Z][A-Za-z]*Storage$")),
-    (
-        re.compile(r"^torch$"),
-        re.compile(
-            r"^(u?int(8|16|32|64)|float(16|32|64)|bfloat16|complex(32|64|128)|bool|half|double|long|short|cfloat|cdouble)$"
-        ),
-    ),
+    _table.BASE
+    | _table.SKLEARN
+    | _table.SCIPY_SPARSE
+    | _table.TORCH
+    | {"numpy.bool_"}  # numpy 1.x spelling of numpy.bool
 )
 
 # Known-dangerous modules (any name in them, or in a submodule) and names.
@@ -226,6 +150,11 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
         "pathlib",
         "io",
         "_io",
+        "gzip",
+        "bz2",
+        "lzma",
+        "zipfile",
+        "tarfile",
         "zipimport",
         "pkgutil",
         "inspect",
@@ -285,7 +214,6 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
         "torch.save",
         "joblib.load",
         "joblib.dump",
-        "copyreg._reconstructor.__call__",
         "pandas.read_pickle",
         "pandas.io.pickle.read_pickle",
     }
@@ -305,12 +233,43 @@ def normalize_global(module: str, name: str) -> tuple[str, str]:
     return module, name
 
 
+def _importable(module: str) -> bool:
+    """Could ``import module`` find it with ordinary finders (dotted identifiers only)?"""
+    return bool(module) and all(part.isidentifier() for part in module.split("."))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolve_canonical(module: str, name: str) -> str | None:
+    """Canonical ``__module__.__qualname__`` of ``module.name`` (import of a USER-ALLOWLISTED module only).
+
+    ``None`` when it cannot be imported or is not a class or function (a module, an instance …)."""
+    import importlib
+    import inspect
+
+    if not _importable(module) or not all(p.isidentifier() for p in name.split(".")):
+        return None
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    if not (inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isbuiltin(obj)):
+        return None
+    mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(mod, str) or not isinstance(qual, str):
+        return None
+    return f"{mod}.{qual}"
+
+
 @dataclass(frozen=True)
 class Policy:
     """Which globals a pickle may reference.
 
-    :param allow: extra allowed globals: exact ``module.name`` or a glob (``mypkg.models.*``).
-        Allowing never overrides the known-dangerous list (use ``force_allow`` for that).
+    :param allow: extra allowed globals: exact ``module.name`` or a glob (``mypkg.models.*``). An exact
+        entry is trusted as written; a glob match is resolved (its module is imported — it is on the
+        user's allowlist) and must be a class or function defined where it is named, or a re-export of
+        something allowed. Allowing never overrides the known-dangerous list (use ``force_allow``).
     :param force_allow: globals allowed even if known-dangerous (exact ``module.name`` only).
     """
 
@@ -321,6 +280,14 @@ class Policy:
         for entry in (*self.allow, *self.force_allow):
             if not isinstance(entry, str) or "." not in entry.strip(".") or any(c.isspace() for c in entry):
                 raise AisecInputError(f"allowlist entry {entry!r} must look like MODULE.NAME (globs allowed)")
+            if _is_glob(entry) and _glob_package(entry) is None:
+                raise AisecInputError(
+                    f"allowlist glob {entry!r} must start with a literal package (e.g. mypkg.models.*): "
+                    "its matches are imported to check them"
+                )
+        for entry in self.force_allow:
+            if _is_glob(entry):
+                raise AisecInputError(f"force_allow takes exact MODULE.NAME entries only, not {entry!r}")
 
     def classify(self, module: str, name: str) -> str:
         """``safe`` | ``dangerous`` | ``unknown`` for the global ``module.name``."""
@@ -330,11 +297,37 @@ class Policy:
             return "safe"
         if is_dangerous(module, name):
             return "dangerous"
-        if full in SAFE_GLOBALS or any(m.match(module) and n.match(name) for m, n in SAFE_PATTERNS):
+        if full in SAFE_GLOBALS or full in self.allow:
             return "safe"
-        if any(full == entry or fnmatch.fnmatchcase(full, entry) for entry in self.allow):
-            return "safe"
+        if any(_is_glob(e) and fnmatch.fnmatchcase(full, e) and _under(module, _glob_package(e)) for e in self.allow):
+            canonical = _resolve_canonical(module, name)
+            if canonical is None:
+                return "unknown"
+            if canonical == full:
+                return "safe"
+            cmod, _, cname = canonical.rpartition(".")
+            if is_dangerous(cmod, cname):
+                return "dangerous"
+            if canonical in SAFE_GLOBALS or canonical in self.allow:
+                return "safe"
+            return "unknown"  # a re-export of something nobody allowed
         return "unknown"
+
+
+def _is_glob(entry: str) -> bool:
+    return any(c in entry for c in "*?[")
+
+
+def _glob_package(entry: str) -> str | None:
+    """The literal package a glob is rooted in (``mypkg.models`` for ``mypkg.models.*``), if any."""
+    literal = re.split(r"[*?\[]", entry, maxsplit=1)[0]
+    package = literal.rpartition(".")[0]
+    return package if package and _importable(package) else None
+
+
+def _under(module: str, package: str | None) -> bool:
+    """Only modules inside the glob's own literal package are ever imported to resolve a match."""
+    return package is not None and (module == package or module.startswith(package + "."))
 
 
 def is_dangerous(module: str, name: str) -> bool:
@@ -345,7 +338,10 @@ def is_dangerous(module: str, name: str) -> bool:
     if any(".".join(parts[: i + 1]) in DANGEROUS_MODULES for i in range(len(parts))):
         return True
     # dunder attribute lookups (``__reduce__``, ``__class__`` …) and dotted names reaching into modules
-    return name.startswith("__") and name.endswith("__") or "." in name and is_dangerous(module, name.split(".")[0])
+    head = name.split(".")[0]
+    if any(p.startswith("__") and p.endswith("__") for p in name.split(".")):
+        return True
+    return "." in name and is_dangerous(module, head)
 
 
 # --------------------------------------------------------------------------------------- results
@@ -378,6 +374,15 @@ class FileScan:
     opcodes: int = 0
     pickles: int = 0
     joblib_arrays: int = 0
+    #: the format is recognised but not inspected, and the policy allows it (``allow_formats``)
+    format_allowed: bool = False
+    #: raw tensor storages inside a torch zip (data, never unpickled): counted, not scanned
+    raw_members: int = 0
+
+    @property
+    def uninspected(self) -> bool:
+        # a Keras archive's members are scanned, but its config.json (Lambda layers) is not understood
+        return self.format in UNINSPECTED_FORMATS and (not self.members or self.format == "keras")
 
     @property
     def verdict(self) -> str:
@@ -386,7 +391,7 @@ class FileScan:
             return "unsafe"
         if any(leaf.errors for leaf in leaves):
             return "malformed"
-        if any(leaf.format == "unknown" and not leaf.members for leaf in leaves):
+        if any(leaf.uninspected and not leaf.format_allowed for leaf in leaves):
             return "unrecognised"
         return "safe"
 
@@ -411,13 +416,23 @@ class FileScan:
             data["errors"] = self.errors
         if self.notes:
             data["notes"] = self.notes
+        if self.raw_members:
+            data["raw_tensor_members"] = self.raw_members
         if self.members:
             data["members"] = [m.to_dict() for m in self.members]
         return data
 
 
 class _Malformed(Exception):
-    pass
+    """The stream cannot be read on. ``certain``: every unpickler (C and pure Python) fails here too."""
+
+    def __init__(self, message: str, *, certain: bool = True) -> None:
+        super().__init__(message)
+        self.certain = certain
+
+
+class _Bound(Exception):
+    """A configured bound was exceeded (reported as an error naming the bound)."""
 
 
 # --------------------------------------------------------------------------------------- symbolic VM
@@ -440,66 +455,198 @@ class _Obj:
     callable: Any
     args: Any = None
     state: Any = None
+    opcode: str = ""
+    builds: int = 0
 
 
 class _Opaque:
     __slots__ = ()
 
+    def __repr__(self) -> str:
+        return "<opaque>"
+
 
 OPAQUE = _Opaque()
-_LITERAL_TYPES = (str, bytes, int, float, bool, type(None))
 
 
-def _is_wrapper(obj: Any) -> bool:
-    return (
-        isinstance(obj, _Obj)
-        and isinstance(obj.callable, _Global)
-        and obj.callable.ref is not None
-        and normalize_global(obj.callable.ref.module, obj.callable.ref.name)
-        == ("joblib.numpy_pickle", "NumpyArrayWrapper")
-    )
+class _Dict(dict):  # type: ignore[type-arg]
+    """A dict built by the pickle; ``opaque_keys`` when some key was not a literal (cannot be named)."""
+
+    opaque_keys = False
 
 
-_LITERAL_OPS = frozenset(
-    {
-        "INT",
-        "BININT",
-        "BININT1",
-        "BININT2",
-        "LONG",
-        "LONG1",
-        "LONG4",
-        "STRING",
-        "BINSTRING",
-        "SHORT_BINSTRING",
-        "BINBYTES",
-        "SHORT_BINBYTES",
-        "BINBYTES8",
-        "UNICODE",
-        "SHORT_BINUNICODE",
-        "BINUNICODE",
-        "BINUNICODE8",
-        "FLOAT",
-        "BINFLOAT",
-    }
+_SCALARS = (str, bytes, int, float, bool, type(None))
+_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
+#: callables that return an instance of the class they are given (``f(cls, …)`` → ``cls`` instance)
+_INSTANCE_MAKERS = frozenset({"copyreg._reconstructor"}) | frozenset(
+    g for g in SAFE_GLOBALS if g.endswith(".newObj") or ".__pyx_unpickle_" in g
 )
-_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+
+
+def _global_name(obj: Any) -> str | None:
+    if isinstance(obj, _Global) and obj.ref is not None:
+        return ".".join(normalize_global(obj.ref.module, obj.ref.name))
+    return None
+
+
+# Opcode table: byte -> (name, argument kind). Kinds: "" none, "line", "2lines", ("fix", n),
+# ("len", size_bytes, signed) — a length-prefixed argument.
+_OPS: dict[int, tuple[str, Any]] = {
+    ord("("): ("MARK", ""),
+    ord("."): ("STOP", ""),
+    ord("0"): ("POP", ""),
+    ord("1"): ("POP_MARK", ""),
+    ord("2"): ("DUP", ""),
+    ord("F"): ("FLOAT", "line"),
+    ord("I"): ("INT", "line"),
+    ord("J"): ("BININT", ("fix", 4)),
+    ord("K"): ("BININT1", ("fix", 1)),
+    ord("L"): ("LONG", "line"),
+    ord("M"): ("BININT2", ("fix", 2)),
+    ord("N"): ("NONE", ""),
+    ord("P"): ("PERSID", "line"),
+    ord("Q"): ("BINPERSID", ""),
+    ord("R"): ("REDUCE", ""),
+    ord("S"): ("STRING", "line"),
+    ord("T"): ("BINSTRING", ("len", 4, True)),
+    ord("U"): ("SHORT_BINSTRING", ("len", 1, False)),
+    ord("V"): ("UNICODE", "line"),
+    ord("X"): ("BINUNICODE", ("len", 4, False)),
+    ord("a"): ("APPEND", ""),
+    ord("b"): ("BUILD", ""),
+    ord("c"): ("GLOBAL", "2lines"),
+    ord("d"): ("DICT", ""),
+    ord("}"): ("EMPTY_DICT", ""),
+    ord("e"): ("APPENDS", ""),
+    ord("g"): ("GET", "line"),
+    ord("h"): ("BINGET", ("fix", 1)),
+    ord("i"): ("INST", "2lines"),
+    ord("j"): ("LONG_BINGET", ("fix", 4)),
+    ord("l"): ("LIST", ""),
+    ord("]"): ("EMPTY_LIST", ""),
+    ord("o"): ("OBJ", ""),
+    ord("p"): ("PUT", "line"),
+    ord("q"): ("BINPUT", ("fix", 1)),
+    ord("r"): ("LONG_BINPUT", ("fix", 4)),
+    ord("s"): ("SETITEM", ""),
+    ord("t"): ("TUPLE", ""),
+    ord(")"): ("EMPTY_TUPLE", ""),
+    ord("u"): ("SETITEMS", ""),
+    ord("G"): ("BINFLOAT", ("fix", 8)),
+    0x80: ("PROTO", ("fix", 1)),
+    0x81: ("NEWOBJ", ""),
+    0x82: ("EXT1", ("fix", 1)),
+    0x83: ("EXT2", ("fix", 2)),
+    0x84: ("EXT4", ("fix", 4)),
+    0x85: ("TUPLE1", ""),
+    0x86: ("TUPLE2", ""),
+    0x87: ("TUPLE3", ""),
+    0x88: ("NEWTRUE", ""),
+    0x89: ("NEWFALSE", ""),
+    0x8A: ("LONG1", ("len", 1, False)),
+    0x8B: ("LONG4", ("len", 4, True)),
+    ord("B"): ("BINBYTES", ("len", 4, False)),
+    ord("C"): ("SHORT_BINBYTES", ("len", 1, False)),
+    0x8C: ("SHORT_BINUNICODE", ("len", 1, False)),
+    0x8D: ("BINUNICODE8", ("len", 8, False)),
+    0x8E: ("BINBYTES8", ("len", 8, False)),
+    0x8F: ("EMPTY_SET", ""),
+    0x90: ("ADDITEMS", ""),
+    0x91: ("FROZENSET", ""),
+    0x92: ("NEWOBJ_EX", ""),
+    0x93: ("STACK_GLOBAL", ""),
+    0x94: ("MEMOIZE", ""),
+    0x95: ("FRAME", ("fix", 8)),
+    0x96: ("BYTEARRAY8", ("len", 8, False)),
+    0x97: ("NEXT_BUFFER", ""),
+    0x98: ("READONLY_BUFFER", ""),
+}
+PICKLE_OPCODE_BYTES = frozenset(_OPS)
+
+_STRTOL = re.compile(rb"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _cut_nul(raw: bytes) -> bytes:
+    i = raw.find(b"\0")
+    return raw if i < 0 else raw[:i]
+
+
+def _text_int(line: bytes) -> Any:
+    """Value of an ``INT`` line (without its newline) as C ``load_int`` computes it; OPAQUE if unsure."""
+    if line in (b"00", b"01"):
+        return line == b"01"
+    if line[:1] == b"\0":  # strtol converts nothing and leaves end at the NUL: accepted as 0
+        return False if len(line) == 2 else 0
+    m = _STRTOL.match(line)
+    if m and (m.end() == len(line) or line[m.end()] == 0):  # strtol(s, &end, 0); *end in ('\n', '\0')
+        digits = m.group(2)
+        base = 16 if digits[:2] in (b"0x", b"0X") else 8 if digits.startswith(b"0") and len(digits) > 1 else 10
+        value = int(digits[2:] if base == 16 else digits, base) * (-1 if m.group(1) == b"-" else 1)
+        if -(2**63) <= value < 2**63:
+            return bool(value) if len(line) == 2 and value in (0, 1) else value
+    try:
+        return int(_cut_nul(line), 0)  # PyLong_FromString(s, NULL, 0), what pickle.py's int(data, 0) also does
+    except ValueError:
+        return OPAQUE
+
+
+def _text_long(line: bytes) -> Any:
+    if line.endswith(b"L"):
+        line = line[:-1]
+    try:
+        return int(_cut_nul(line), 0)
+    except ValueError:
+        return OPAQUE
+
+
+def _text_key(line: bytes) -> int | None:
+    try:
+        return int(_cut_nul(line), 10)
+    except ValueError:
+        return None
+
+
+def _decode_binstring(raw: bytes) -> str:
+    # encoding= differs per loader (ASCII, latin1, utf-8, bytes); any ASCII name reads the same in all
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 class PickleWalker:
-    """Walk one pickle stream from the current position of ``fh`` (seekable) to its STOP.
-
-    Records every global in ``scan.globals``; raises :class:`_Malformed` on a broken stream.
+    """Walk one pickle in ``buf`` from ``pos`` to its STOP (the position after STOP is returned by
+    :meth:`walk`). Records every global in ``scan.globals``; raises :class:`_Malformed` on a broken stream.
     """
 
-    def __init__(self, fh: IO[bytes], scan: FileScan, policy: Policy, *, joblib_arrays: bool = True) -> None:
-        self.fh = fh
+    def __init__(
+        self,
+        buf: Any,
+        pos: int,
+        scan: FileScan,
+        ctx: _Ctx,
+        *,
+        joblib_arrays: bool = True,
+        end: int | None = None,
+    ) -> None:
+        self.buf = buf
+        self.pos = pos
+        self.end = len(buf) if end is None else end
         self.scan = scan
-        self.policy = policy
+        self.ctx = ctx
+        self.policy = ctx.policy
         self.joblib_arrays = joblib_arrays
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.memo: dict[int, Any] = {}
+        self.proto = 0
+        # joblib reads with the pure-Python unpickler: a FRAME is read into memory, so array data that
+        # joblib reads "from the file" during a frame comes after the frame's end (see _array_cursor)
+        self.frame_end: int | None = None
+        self.file_pos = 0
+        #: did the walk reach anything an unpickler would import or hand to a loader hook?
+        self.reached = False
+        self.result: Any = None
 
     # -- helpers
     def _pop(self) -> Any:
@@ -523,11 +670,16 @@ class PickleWalker:
         if not isinstance(module, str) or not isinstance(name, str):
             ref = GlobalRef(_describe(module), _describe(name), opcode, pos, "ambiguous")
             self.scan.globals.append(ref)
+            self.reached = True
             return _Global(ref)
         verdict = self.policy.classify(module, name)
-        module, name = normalize_global(module, name)  # report what an unpickler would import
-        ref = GlobalRef(module, name, opcode, pos, verdict)
+        nmodule, nname = normalize_global(module, name)  # report what an unpickler would import
+        ref = GlobalRef(nmodule, nname, opcode, pos, verdict)
         self.scan.globals.append(ref)
+        if not _importable(nmodule):
+            # ``import`` of such a name fails with ordinary finders: the unpickler stops here
+            raise _Malformed(f"{opcode} at byte {pos} names a module that cannot be imported ({nmodule!r})")
+        self.reached = True
         return _Global(ref)
 
     def _called(self, fn: Any, opcode: str, pos: int) -> None:
@@ -538,52 +690,210 @@ class PickleWalker:
         ref = GlobalRef("<computed>", _describe(fn), opcode, pos, "ambiguous", called=True)
         self.scan.globals.append(ref)
 
+    def _read_line(self, pos: int) -> tuple[bytes, int]:
+        j = self.buf.find(b"\n", pos, self.end)
+        if j < 0:
+            raise _Malformed(f"line argument at byte {pos} has no newline (truncated)")
+        return bytes(self.buf[pos:j]), j + 1
+
+    def _rd(self, pos: int, *, check_only: bool = False) -> int:
+        """Where the next read really happens while a FRAME is active (joblib mode only).
+
+        The pure-Python unpickler joblib uses reads a frame into memory; when it is exhausted reading
+        goes on at the file cursor, which array data read by joblib during the frame has moved past the
+        frame's end. A read that starts inside the frame and ends beyond it is an error there."""
+        fe = self.frame_end
+        if fe is None or pos < fe:
+            return pos
+        if pos > fe and self.file_pos != fe:
+            raise _Malformed(
+                f"a read crosses the end of the frame at byte {fe} (joblib's unpickler fails)", certain=False
+            )
+        if check_only and pos == fe:
+            return pos
+        self.frame_end = None
+        return self.file_pos if pos == fe else pos
+
+    def _need(self, pos: int, n: int, what: str) -> None:
+        if n > self.end - pos:
+            raise _Malformed(f"{what} at byte {pos} declares {n} bytes, only {max(self.end - pos, 0)} left (truncated)")
+
     # -- main loop
-    def walk(self) -> None:
-        ops = pickletools.genops(self.fh)
-        step = self._step
-        memo = self.memo
+    def walk(self) -> int:
+        buf, end = self.buf, self.end
+        pos = self.pos
+        st_ops = 0
         self.scan.pickles += 1
-        n = 0
+        max_marks = self.ctx.max_marks
         try:
             while True:
-                try:
-                    opcode, arg, pos = next(ops)
-                except StopIteration:
-                    raise _Malformed("pickle ended without STOP") from None
-                except (ValueError, OverflowError, struct.error, EOFError) as exc:  # bad opcode, truncated argument
-                    raise _Malformed(f"bad pickle opcode stream: {exc}") from None
-                n += 1
-                name = opcode.name
-                if name in _LITERAL_OPS:  # inlined hot path
-                    self.stack.append(arg)
-                elif name == "MEMOIZE" and self.stack:
-                    memo[len(memo)] = self.stack[-1]
-                elif step(name, arg, pos or 0):
-                    return
+                if st_ops >= 65536:
+                    self.scan.opcodes += st_ops
+                    self.ctx.count_ops(st_ops)
+                    st_ops = 0
+                if self.frame_end is not None:
+                    pos = self._rd(pos)
+                if pos >= end:
+                    raise _Malformed("pickle ended without STOP (truncated)")
+                start = pos
+                code = buf[pos]
+                pos += 1
+                spec = _OPS.get(code)
+                if spec is None:
+                    raise _Malformed(f"invalid opcode byte 0x{code:02x} at byte {start}")
+                name, kind = spec
+                st_ops += 1
+                arg: Any = None
+                lim = end if self.frame_end is None else self.frame_end
+                # hot path: the opcodes that make up most of a real pickle (argument inside the frame)
+                if code == 0x94:  # MEMOIZE
+                    if self.stack:
+                        self.memo[len(self.memo)] = self.stack[-1]
+                        continue
+                elif code == 0x8C:  # SHORT_BINUNICODE
+                    if pos < lim and pos + 1 + buf[pos] <= lim:
+                        n = buf[pos]
+                        try:
+                            self.stack.append(bytes(buf[pos + 1 : pos + 1 + n]).decode("utf-8", "surrogatepass"))
+                            pos += 1 + n
+                            continue
+                        except UnicodeDecodeError:
+                            pass
+                elif code == 0x4B:  # BININT1
+                    if pos < lim:
+                        self.stack.append(buf[pos])
+                        pos += 1
+                        continue
+                elif code == 0x71 or code == 0x68:  # BINPUT / BINGET
+                    if pos < lim and (code == 0x71 and self.stack or code == 0x68 and buf[pos] in self.memo):
+                        if code == 0x71:
+                            self.memo[buf[pos]] = self.stack[-1]
+                        else:
+                            self.stack.append(self.memo[buf[pos]])
+                        pos += 1
+                        continue
+                framed = self.frame_end is not None
+                if kind == "":
+                    pass
+                elif kind == "line":
+                    arg, pos = self._read_line(self._rd(pos) if framed else pos)
+                elif kind == "2lines":
+                    first, pos = self._read_line(self._rd(pos) if framed else pos)
+                    second, pos = self._read_line(self._rd(pos) if framed else pos)
+                    arg = (first, second)
+                elif kind[0] == "fix":
+                    n = kind[1]
+                    pos = self._rd(pos) if framed else pos
+                    self._need(pos, n, name)
+                    arg = bytes(buf[pos : pos + n])
+                    pos += n
+                else:  # length-prefixed
+                    _, size, signed = kind
+                    pos = self._rd(pos) if framed else pos
+                    self._need(pos, size, name)
+                    length = int.from_bytes(buf[pos : pos + size], "little", signed=signed)
+                    pos += size
+                    if length < 0:
+                        raise _Malformed(f"{name} at byte {start} has a negative length")
+                    pos = self._rd(pos) if framed else pos
+                    self._need(pos, length, name)
+                    arg = (pos, length)
+                    pos += length
+                if framed:
+                    self._rd(pos, check_only=True)
+                self.pos = pos
+                if self._step(name, arg, start):
+                    return self.pos
+                pos = self.pos  # a joblib array or nested pickle may have moved the cursor
+                if len(self.metastack) > max_marks:
+                    raise _Bound(f"more than {max_marks} nested MARKs (bound)")
         finally:
-            self.scan.opcodes += n
+            self.scan.opcodes += st_ops
+            self.ctx.ops += st_ops
+
+    def _str_arg(self, arg: tuple[int, int], *, utf8: bool) -> Any:
+        p, n = arg
+        raw = bytes(self.buf[p : p + n]) if n <= 1 << 16 else None
+        if raw is None:
+            return OPAQUE
+        if utf8:
+            try:
+                return raw.decode("utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                raise _Malformed("unicode argument is not UTF-8") from None
+        return _decode_binstring(raw)
 
     def _step(self, op: str, arg: Any, pos: int) -> bool:
         st = self.stack
-        # hot opcodes first (a large pickle is mostly literals, memo traffic and container fills)
-        if op in _LITERAL_OPS:
-            st.append(arg)
-        elif op == "MEMOIZE":
-            self.memo[len(self.memo)] = self._top()
-        elif op in _GET_OPS:
-            key = int(arg)
-            if key not in self.memo:
-                raise _Malformed(f"memo key {key} read before it was written")
-            st.append(self.memo[key])
-        elif op in ("PROTO", "FRAME"):
-            if op == "PROTO" and not 0 <= int(arg) <= 5:
-                raise _Malformed(f"unsupported pickle protocol {arg}")
-        elif op == "STOP":
-            self._pop()
-            return True
+        if op in ("BININT", "BININT1", "BININT2"):
+            st.append(int.from_bytes(arg, "little", signed=op == "BININT"))
+        elif op in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
+            st.append(self._str_arg(arg, utf8=True))
+        elif op in ("SHORT_BINSTRING", "BINSTRING"):
+            st.append(self._str_arg(arg, utf8=False))
+        elif op in ("SHORT_BINBYTES", "BINBYTES", "BINBYTES8"):
+            p, n = arg
+            st.append(bytes(self.buf[p : p + n]) if n <= 256 else OPAQUE)
         elif op == "BYTEARRAY8":
             st.append(OPAQUE)
+        elif op in ("LONG1", "LONG4"):
+            p, n = arg
+            st.append(int.from_bytes(self.buf[p : p + n], "little", signed=True) if n <= 64 else OPAQUE)
+        elif op == "BINFLOAT":
+            st.append(struct.unpack(">d", arg)[0])
+        elif op == "INT":
+            st.append(_text_int(arg))
+        elif op == "LONG":
+            st.append(_text_long(arg))
+        elif op == "FLOAT":
+            try:
+                st.append(float(_cut_nul(arg)))
+            except ValueError:
+                st.append(OPAQUE)
+        elif op == "STRING":
+            if not (len(arg) >= 2 and arg[0] == arg[-1] and arg[:1] in (b"'", b'"')):
+                raise _Malformed("the STRING opcode argument must be quoted")
+            try:
+                raw = codecs.escape_decode(arg[1:-1])[0]
+            except ValueError:
+                raise _Malformed("bad escape in STRING argument") from None
+            st.append(_decode_binstring(raw))
+        elif op == "UNICODE":
+            try:
+                st.append(arg.decode("raw-unicode-escape"))
+            except UnicodeDecodeError:
+                raise _Malformed("bad escape in UNICODE argument") from None
+        elif op == "MEMOIZE":
+            self.memo[len(self.memo)] = self._top()
+        elif op in ("GET", "BINGET", "LONG_BINGET"):
+            key = _text_key(arg) if op == "GET" else int.from_bytes(arg, "little")
+            if key is None:
+                st.append(OPAQUE)  # one unpickler may read this key differently: keep walking
+            elif key not in self.memo:
+                raise _Malformed(f"memo key {key} read before it was written")
+            else:
+                st.append(self.memo[key])
+        elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
+            value = self._top()
+            key = _text_key(arg) if op == "PUT" else int.from_bytes(arg, "little")
+            if key is not None:
+                if key < 0:
+                    raise _Malformed("negative PUT argument")
+                self.memo[key] = value
+        elif op == "PROTO":
+            if arg[0] > 5:
+                raise _Malformed(f"unsupported pickle protocol {arg[0]}")
+            self.proto = arg[0]
+        elif op == "FRAME":
+            size = int.from_bytes(arg, "little")
+            self._need(self.pos, size, "FRAME")
+            if self.joblib_arrays:
+                if self.frame_end is not None and self.pos < self.frame_end:
+                    raise _Malformed("a new frame begins before the end of the current one", certain=False)
+                self.frame_end = self.file_pos = self.pos + size
+        elif op == "STOP":
+            self.result = self._pop()
+            return True
         elif op == "NONE":
             st.append(None)
         elif op == "NEWTRUE":
@@ -595,10 +905,8 @@ class PickleWalker:
         elif op == "EMPTY_TUPLE":
             st.append(())
         elif op == "EMPTY_DICT":
-            st.append({})
-        elif op == "EMPTY_SET":
-            st.append(OPAQUE)
-        elif op == "NEXT_BUFFER":
+            st.append(_Dict())
+        elif op in ("EMPTY_SET", "NEXT_BUFFER"):
             st.append(OPAQUE)
         elif op == "READONLY_BUFFER":
             self._top()
@@ -629,7 +937,9 @@ class PickleWalker:
             self.stack.append(list(items))
         elif op == "DICT":
             items = self._pop_mark()
-            self.stack.append(_pairs_to_dict(items))
+            d = _Dict()
+            _set_pairs(d, items)
+            self.stack.append(d)
         elif op == "FROZENSET":
             self._pop_mark()
             self.stack.append(OPAQUE)
@@ -650,128 +960,282 @@ class PickleWalker:
             value = self._pop()
             key = self._pop()
             target = self._top()
-            if isinstance(target, dict) and _hashable(key):
-                target[key] = value
+            if isinstance(target, _Dict):
+                _set_pairs(target, [key, value])
         elif op == "SETITEMS":
             items = self._pop_mark()
             target = self._top()
-            if isinstance(target, dict):
-                target.update(_pairs_to_dict(items))
-        elif op in ("PUT", "BINPUT", "LONG_BINPUT"):
-            self.memo[int(arg)] = self._top()
+            if isinstance(target, _Dict):
+                _set_pairs(target, items)
         elif op in ("GLOBAL", "INST"):
-            module, _, name = str(arg).partition(" ")
-            g = self._global(module, name, op, pos)
+            try:
+                module, gname = arg[0].decode("utf-8"), arg[1].decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Malformed(f"{op} at byte {pos}: module or name is not UTF-8") from None
             if op == "INST":
+                # the class is looked up (imported) before the MARK is popped
+                g = self._global(module, gname, op, pos)
                 args = self._pop_mark()
                 self._called(g, op, pos)
-                self.stack.append(_Obj(g, tuple(args)))
+                self.stack.append(_Obj(g, tuple(args), opcode=op))
             else:
-                st.append(g)
+                st.append(self._global(module, gname, op, pos))
         elif op == "STACK_GLOBAL":
-            name = self._pop()
+            gname = self._pop()
             module = self._pop()
-            st.append(self._global(module, name, op, pos))
+            self.stack.append(self._global(module, gname, op, pos))
         elif op == "OBJ":
             items = self._pop_mark()
             if not items:
                 raise _Malformed("OBJ without a class")
             self._called(items[0], op, pos)
-            self.stack.append(_Obj(items[0], tuple(items[1:])))
+            self.stack.append(_Obj(items[0], tuple(items[1:]), opcode=op))
         elif op == "REDUCE":
             args = self._pop()
             fn = self._pop()
             self._called(fn, op, pos)
-            st.append(_Obj(fn, args))
+            st.append(_Obj(fn, args, opcode=op))
         elif op == "NEWOBJ":
             args = self._pop()
             cls = self._pop()
             self._called(cls, op, pos)
-            st.append(_Obj(cls, args))
+            st.append(_Obj(cls, args, opcode=op))
         elif op == "NEWOBJ_EX":
             self._pop()
             args = self._pop()
             cls = self._pop()
             self._called(cls, op, pos)
-            st.append(_Obj(cls, args))
+            st.append(_Obj(cls, args, opcode=op))
         elif op == "BUILD":
-            state = self._pop()
-            obj = self._top()
-            if isinstance(obj, _Obj):
-                obj.state = state
-            if self.joblib_arrays and _is_wrapper(obj):
-                self._skip_joblib_array(obj, pos)
+            self._build(pos)
         elif op == "PERSID":
-            st.append(_Obj(OPAQUE, arg))
+            self.reached = True
+            st.append(_Obj(OPAQUE, arg, opcode=op))
         elif op == "BINPERSID":
-            st.append(_Obj(OPAQUE, self._pop()))
+            self.reached = True
+            st.append(_Obj(OPAQUE, self._pop(), opcode=op))
         elif op in ("EXT1", "EXT2", "EXT4"):
-            ref = GlobalRef("<extension-registry>", f"code {arg}", op, pos, "ambiguous")
+            self.reached = True
+            ref = GlobalRef("<extension-registry>", f"code {int.from_bytes(arg, 'little')}", op, pos, "ambiguous")
             self.scan.globals.append(ref)
             st.append(_Global(ref))
         else:  # pragma: no cover - every opcode of protocols 0–5 is handled above
             raise _Malformed(f"unsupported opcode {op}")
         return False
 
+    # -- BUILD and joblib arrays
+    def _build(self, pos: int) -> None:
+        state = self._pop()
+        obj = self._top()
+        if isinstance(state, tuple) and len(state) == 2:
+            slots = state[1]
+            # setattr(obj, k, v) for the slot state: "__class__" there turns obj into another class
+            # (e.g. into joblib's array wrapper, moving where joblib reads on)
+            # (a slot state that is not a mapping makes the default setstate fail; a call result might be one)
+            if (isinstance(slots, _Dict) and (slots.opaque_keys or "__class__" in slots)) or _maybe_mapping(slots):
+                ref = GlobalRef("<build>", "__class__ assignment or unreadable slot state", "BUILD", pos, "ambiguous")
+                self.scan.globals.append(ref)
+        if isinstance(obj, _Obj):
+            obj.builds += 1
+            if isinstance(obj.state, _Dict) and isinstance(state, _Dict):
+                merged = _Dict(obj.state)
+                merged.update(state)
+                merged.opaque_keys = obj.state.opaque_keys or state.opaque_keys
+                obj.state = merged
+            else:
+                obj.state = state
+        if self.joblib_arrays:
+            kind = _wrapper_kind(obj)
+            if kind == "wrapper":
+                self._skip_joblib_array(obj, pos)
+                # joblib replaces the wrapper on the stack with the array it read (the memo keeps the wrapper)
+                self.stack[-1] = _Obj(OPAQUE, None, opcode="joblib-array")
+            elif kind == "maybe":
+                ref = GlobalRef("<joblib>", "array wrapper built indirectly", "BUILD", pos, "ambiguous")
+                self.scan.globals.append(ref)
+
     def _skip_joblib_array(self, wrapper: _Obj, pos: int) -> None:
-        """Skip (non-object) or scan (object dtype) the array data joblib wrote after this BUILD."""
+        """Skip (plain dtype) or walk (object dtype) the array data joblib reads after this BUILD,
+        exactly as ``NumpyArrayWrapper.read`` does."""
         self.scan.joblib_arrays += 1
-        state = wrapper.state
-        if not isinstance(state, dict):
-            raise _Malformed(f"joblib NumpyArrayWrapper at offset {pos} has no readable state")
-        shape = state.get("shape")
-        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise _Malformed(f"joblib array at offset {pos}: shape is not a tuple of sizes")
-        itemsize, hasobject = _dtype_layout(state.get("dtype"))
+        attrs = _wrapper_attrs(wrapper)
+        if attrs is None:
+            raise _Malformed(f"joblib NumpyArrayWrapper at byte {pos} has no readable state", certain=False)
+        shape = attrs.get("shape", OPAQUE)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) for d in shape):
+            raise _Malformed(f"joblib array at byte {pos}: shape is not a tuple of integers", certain=False)
+        if any(not -(2**63) <= d < 2**63 for d in shape):
+            raise _Malformed(f"joblib array at byte {pos}: a dimension does not fit int64")
+        itemsize, hasobject = _dtype_layout(attrs.get("dtype", OPAQUE))
         if itemsize is None:
-            raise _Malformed(f"joblib array at offset {pos}: cannot determine its dtype statically")
+            raise _Malformed(f"joblib array at byte {pos}: cannot determine its dtype statically", certain=False)
+        in_frame = self.frame_end is not None and self.pos <= self.frame_end
+        cursor = self.file_pos if in_frame else self.pos  # where joblib's file handle stands
         if hasobject:
-            nested = PickleWalker(self.fh, self.scan, self.policy, joblib_arrays=self.joblib_arrays)
-            nested.walk()
-            return
-        if state.get("numpy_array_alignment_bytes") is not None:
-            pad = self.fh.read(1)
-            if len(pad) != 1:
-                raise _Malformed(f"joblib array at offset {pos}: truncated before its padding byte")
-            if pad[0]:
-                _skip(self.fh, pad[0], f"joblib array padding at offset {pos}")
-        count = 1
-        for d in shape:
-            count *= d
-        _skip(self.fh, count * itemsize, f"joblib array data at offset {pos}")
+            # joblib calls plain pickle.load(file) here: a nested pickle with no array skipping of its own
+            nested = PickleWalker(self.buf, cursor, self.scan, self.ctx, joblib_arrays=False, end=self.end)
+            cursor = nested.walk()
+            self.reached = self.reached or nested.reached
+        else:
+            if itemsize <= 0:
+                raise _Malformed(f"joblib array at byte {pos}: dtype itemsize {itemsize} (joblib divides by it)")
+            if attrs.get("numpy_array_alignment_bytes") is not None:
+                self._need(cursor, 1, "joblib array padding byte")
+                pad = self.buf[cursor]
+                cursor += 1
+                self._need(cursor, pad, "joblib array padding")
+                cursor += pad
+            count = 1
+            for d in shape:
+                count *= d
+            if not -(2**63) <= count < 2**63 or count < 0:
+                raise _Malformed(f"joblib array at byte {pos}: element count does not fit int64 or is negative")
+            self._need(cursor, count * itemsize, "joblib array data")
+            cursor += count * itemsize
+        if in_frame:
+            self.file_pos = cursor
+        else:
+            self.pos = cursor
 
 
-def _skip(fh: IO[bytes], n: int, what: str) -> None:
-    here = fh.tell()
-    end = fh.seek(0, io.SEEK_END)
-    if here + n > end:
-        raise _Malformed(f"{what}: needs {n} bytes, {end - here} left (truncated)")
-    fh.seek(here + n)
+def _maybe_mapping(value: Any) -> bool:
+    """Could this (never computed) value be a mapping whose keys the walker does not know?"""
+    if isinstance(value, _Opaque):
+        return True
+    if not isinstance(value, _Obj):
+        return False
+    fn = _global_name(value.callable)
+    if fn in _INSTANCE_MAKERS and isinstance(value.args, tuple) and value.args:
+        fn = _global_name(value.args[0])
+    return fn is None or fn in _table.MAPPING_TYPES or fn not in SAFE_GLOBALS
+
+
+def _set_pairs(d: _Dict, items: list[Any]) -> None:
+    if len(items) % 2:
+        raise _Malformed("odd number of items for a dict")
+    for k, v in zip(items[::2], items[1::2], strict=True):
+        if isinstance(k, _SCALARS):
+            d[k] = v
+        else:
+            d.opaque_keys = True
+
+
+def _wrapper_kind(obj: Any) -> str:
+    """``wrapper`` if joblib would see a ``NumpyArrayWrapper`` instance here, ``maybe`` if the wrapper
+    class was handed to another callable (cannot tell), else ``no``."""
+    if not isinstance(obj, _Obj):
+        return "no"
+    fn = _global_name(obj.callable)
+    if fn == _WRAPPER:
+        return "wrapper"
+    args = obj.args if isinstance(obj.args, tuple) else ()
+    if any(_global_name(a) == _WRAPPER for a in args):
+        return "wrapper" if fn in _INSTANCE_MAKERS and _global_name(args[0]) == _WRAPPER else "maybe"
+    return "no"
+
+
+def _wrapper_attrs(wrapper: _Obj) -> dict[str, Any] | None:
+    """Instance attributes of a wrapper after its BUILD(s): ``__init__`` defaults (when it was called
+    as ``NumpyArrayWrapper(...)``), then the dict state, then the slot state."""
+    attrs: dict[str, Any] = {}
+    if wrapper.opcode in ("REDUCE", "OBJ", "INST") and _global_name(wrapper.callable) == _WRAPPER:
+        args = wrapper.args if isinstance(wrapper.args, tuple) else None
+        if args is None:
+            return None
+        names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+        attrs.update({"allow_mmap": False, "numpy_array_alignment_bytes": 16})
+        attrs.update(dict(zip(names, args, strict=False)))
+    state = wrapper.state
+    slots: Any = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+    for part in (state, slots):
+        if part is None:
+            continue
+        if not isinstance(part, _Dict) or part.opaque_keys:
+            return None
+        attrs.update(part)
+    return attrs
 
 
 def _dtype_layout(dtype: Any) -> tuple[int | None, bool]:
-    """(itemsize, hasobject) of a pickled ``numpy.dtype(...)`` call, computed without numpy objects."""
-    if not (isinstance(dtype, _Obj) and isinstance(dtype.callable, _Global) and dtype.callable.ref is not None):
+    """(itemsize, hasobject) of a pickled ``numpy.dtype(...)`` call, as numpy itself computes them.
+
+    The dtype is rebuilt with numpy from literal parts only (``numpy.dtype(code, align, copy)`` and its
+    ``__setstate__`` state, exactly the calls unpickling makes), including structured and subarray
+    dtypes whose fields are themselves such dtypes. Anything else: ``(None, False)``."""
+    try:
+        d = _rebuild_dtype(dtype, 0, {})
+    except Exception:
         return None, False
-    if dtype.callable.ref.qualname != "numpy.dtype" or not isinstance(dtype.args, tuple) or not dtype.args:
+    if d is None:
         return None, False
-    code = dtype.args[0]
-    if not isinstance(code, str):
-        return None, False
-    state = dtype.state if isinstance(dtype.state, tuple) else ()
-    flags = state[7] if len(state) > 7 and isinstance(state[7], int) else 0
-    hasobject = code.startswith("O") or bool(flags & 1)
-    if len(state) > 5 and isinstance(state[5], int) and state[5] > 0:
-        return state[5], hasobject
-    m = re.fullmatch(r"[a-zA-Z](\d+)", code)
-    if m:
-        return int(m.group(1)), hasobject
+    return int(d.itemsize), bool(d.hasobject)
+
+
+def _rebuild_dtype(obj: Any, depth: int, cache: dict[int, Any]) -> Any:
+    if id(obj) in cache:
+        return cache[id(obj)]
+    if depth > 16 or len(cache) > 10_000:
+        return None
+    if not isinstance(obj, _Obj) or _global_name(obj.callable) != "numpy.dtype" or obj.builds > 1:
+        return None
+    args = obj.args
+    if not (
+        isinstance(args, tuple)
+        and 1 <= len(args) <= 3
+        and isinstance(args[0], str)
+        and all(isinstance(a, bool) for a in args[1:])
+    ):
+        return None
     import numpy
 
-    try:
-        return int(numpy.dtype(code).itemsize), hasobject
-    except (TypeError, ValueError):
-        return None, hasobject
+    d = numpy.dtype(*args)
+    state = obj.state
+    if state is not None:
+        if not (isinstance(state, tuple) and len(state) in (8, 9)):
+            return None
+        ver, order, sub, names, fields, elsize, align, flags = state[:8]
+        meta = state[8] if len(state) == 9 else None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (ver, elsize, align, flags)):
+            return None
+        if not isinstance(order, str) or not (meta is None or _literal_dict(meta)):
+            return None
+        if sub is not None:
+            if not (isinstance(sub, tuple) and len(sub) == 2 and isinstance(sub[1], tuple)):
+                return None
+            base = _rebuild_dtype(sub[0], depth + 1, cache)
+            if base is None or not all(isinstance(x, int) for x in sub[1]):
+                return None
+            sub = (base, sub[1])
+        if names is not None and not (isinstance(names, tuple) and all(isinstance(n, str) for n in names)):
+            return None
+        if fields is not None:
+            if not isinstance(fields, _Dict) or fields.opaque_keys:
+                return None
+            rebuilt = {}
+            for key, value in fields.items():
+                if not (isinstance(key, str) and isinstance(value, tuple) and 2 <= len(value) <= 3):
+                    return None
+                fd = _rebuild_dtype(value[0], depth + 1, cache)
+                if (
+                    fd is None
+                    or not isinstance(value[1], int)
+                    or (len(value) == 3 and not isinstance(value[2], (str, type(None))))
+                ):
+                    return None
+                rebuilt[key] = (fd, *value[1:])
+            fields = rebuilt
+        new_state = (ver, order, sub, names, fields, elsize, align, flags) + (
+            (dict(meta),) if len(state) == 9 and meta is not None else ((None,) if len(state) == 9 else ())
+        )
+        d.__setstate__(new_state)  # type: ignore[attr-defined]
+    cache[id(obj)] = d
+    return d
+
+
+def _literal_dict(value: Any) -> bool:
+    return isinstance(value, _Dict) and not value.opaque_keys and all(isinstance(v, _SCALARS) for v in value.values())
 
 
 def _describe(value: Any) -> str:
@@ -787,23 +1251,9 @@ def _describe(value: Any) -> str:
     return f"<{type(value).__name__}>"
 
 
-def _hashable(key: Any) -> bool:
-    try:
-        hash(key)
-    except TypeError:
-        return False
-    return True
-
-
-def _pairs_to_dict(items: list[Any]) -> dict[Any, Any]:
-    if len(items) % 2:
-        raise _Malformed("odd number of items for a dict")
-    return {k: v for k, v in zip(items[::2], items[1::2], strict=True) if _hashable(k)}
-
-
 # --------------------------------------------------------------------------------------- formats
-_PICKLE_OPCODES = frozenset(op.code.encode("latin-1") for op in pickletools.opcodes)
 _PICKLE_EXTS = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".sav", ".model", ".p", ".dat")
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 
 
 @dataclass
@@ -812,61 +1262,100 @@ class _Ctx:
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED
     max_zip_members: int = DEFAULT_MAX_ZIP_MEMBERS
     max_depth: int = DEFAULT_MAX_DEPTH
+    max_opcodes: int = DEFAULT_MAX_OPCODES
+    max_marks: int = DEFAULT_MAX_MARKS
+    allow_formats: frozenset[str] = frozenset()
+    ops: int = 0
+    decompressed: int = 0
+    members: int = 0
+
+    def count_ops(self, n: int) -> None:
+        self.ops += n
+        if self.ops > self.max_opcodes:
+            raise _Bound(f"more than {self.max_opcodes} pickle opcodes (bound)")
+
+    def spend(self, n: int) -> None:
+        """Account ``n`` decompressed/extracted bytes against the total bound (all nesting levels)."""
+        self.decompressed += n
+        if self.decompressed > self.max_decompressed:
+            raise _Bound(
+                f"decompressed/extracted content exceeds the {self.max_decompressed}-byte total bound "
+                "(summed over every nesting level)"
+            )
 
 
-def _scan_pickles(fh: IO[bytes], scan: FileScan, ctx: _Ctx, *, strict: bool) -> bool:
-    """Walk consecutive pickles from the start of ``fh``. False when this does not look like a pickle."""
-    fh.seek(0)
-    first = fh.read(2)
-    fh.seek(0)
-    if not first or first[:1] not in _PICKLE_OPCODES:
+def _make_ctx(policy: Policy | None, allow_formats: Iterable[str], bounds: dict[str, int]) -> _Ctx:
+    known = {"max_decompressed", "max_zip_members", "max_depth", "max_opcodes", "max_marks"}
+    for key, value in bounds.items():
+        if key not in known:
+            raise AisecInputError(f"unknown scan bound {key!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise AisecInputError(f"scan bound {key} must be a non-negative integer, got {value!r}")
+    formats = frozenset(allow_formats)
+    bad = formats - set(UNINSPECTED_FORMATS)
+    if bad:
+        raise AisecInputError(f"allow_formats takes {', '.join(UNINSPECTED_FORMATS)}; got {', '.join(sorted(bad))}")
+    return _Ctx(policy or Policy(), allow_formats=formats, **bounds)
+
+
+def _scan_pickles(buf: Any, scan: FileScan, ctx: _Ctx, *, strict: bool) -> bool:
+    """Walk every pickle from the start of ``buf`` to its end. False when no unpickler would get as
+    far as importing anything from it (then it is not a pickle at all)."""
+    if not len(buf) or buf[0] not in PICKLE_OPCODE_BYTES:
         return False
-    looks_pickle = strict or first[:1] == b"\x80"
-    for _ in range(MAX_PICKLES_PER_STREAM):
+    looks_pickle = strict or buf[0] == 0x80
+    pos, end, index = 0, len(buf), 0
+    first: Any = None
+    while pos < end:
+        if index >= MAX_PICKLES_PER_STREAM:
+            scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles (bound)")
+            return True
         before = len(scan.globals)
+        # only joblib's loader skips array data, and it reads one pickle: later pickles are read by
+        # plain sequential loaders (torch's legacy format)
+        walker = PickleWalker(buf, pos, scan, ctx, joblib_arrays=index == 0)
         try:
-            PickleWalker(fh, scan, ctx.policy).walk()
+            pos = walker.walk()
         except _Malformed as exc:
-            if not looks_pickle and scan.pickles <= 1 and len(scan.globals) == before:
-                scan.globals.clear()
-                scan.pickles = 0
-                scan.opcodes = 0
+            if index == 0 and not looks_pickle and exc.certain and not walker.reached:
+                del scan.globals[before:]
+                scan.pickles = scan.opcodes = scan.joblib_arrays = 0
                 return False
-            scan.errors.append(f"{exc} (at byte {fh.tell()})")
+            where = "pickle" if index == 0 else f"bytes after pickle #{index} (loaders read pickles in sequence)"
+            scan.errors.append(f"{where}: {exc}")
             return True
-        looks_pickle = True
-        here = fh.tell()
-        nxt = fh.read(1)
-        if not nxt:
+        if index == 0:
+            first = walker.result
+        index += 1
+        if index == 5 and first == _TORCH_LEGACY_MAGIC and pos < end:
+            scan.format = "pytorch-legacy"
+            scan.notes.append(
+                f"{end - pos} byte(s) of raw tensor storage after the 5 pickles of a legacy torch.save file "
+                "(read as data by torch.load, never unpickled)"
+            )
             return True
-        if nxt != b"\x80":
-            tail = fh.seek(0, io.SEEK_END) - here
-            scan.notes.append(f"{tail} byte(s) of non-pickle data after the last STOP (not scanned as code)")
-            return True
-        fh.seek(here)
-    scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles")
     return True
 
 
-def _scan_npy(fh: IO[bytes], scan: FileScan, ctx: _Ctx) -> None:
-    fh.seek(6)
-    ver = fh.read(2)
-    if len(ver) != 2 or ver[0] not in (1, 2, 3):
+def _scan_npy(buf: Any, scan: FileScan, ctx: _Ctx) -> None:
+    size = len(buf)
+    if size < 10 or buf[6] not in (1, 2, 3):
         scan.errors.append("npy: unsupported or truncated format version")
         return
-    lenfmt, lensize = ("<H", 2) if ver[0] == 1 else ("<I", 4)
-    raw = fh.read(lensize)
-    if len(raw) != lensize:
+    ver = buf[6]
+    lenfmt, lensize = ("<H", 2) if ver == 1 else ("<I", 4)
+    if size < 8 + lensize:
         scan.errors.append("npy: truncated header length")
         return
-    (hlen,) = struct.unpack(lenfmt, raw)
-    header_bytes = fh.read(hlen)
-    if len(header_bytes) != hlen or hlen > 1024 * 1024:
+    (hlen,) = struct.unpack(lenfmt, buf[8 : 8 + lensize])
+    start = 8 + lensize
+    if hlen > 1024 * 1024 or start + hlen > size:
         scan.errors.append("npy: truncated or oversized header")
         return
+    header_bytes = bytes(buf[start : start + hlen])
     try:
-        header = ast.literal_eval(header_bytes.decode("utf-8" if ver[0] == 3 else "latin-1"))
-    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError):
+        header = ast.literal_eval(header_bytes.decode("utf-8" if ver == 3 else "latin-1"))
+    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError, TypeError):
         scan.errors.append("npy: header is not a Python literal")
         return
     if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
@@ -876,31 +1365,45 @@ def _scan_npy(fh: IO[bytes], scan: FileScan, ctx: _Ctx) -> None:
     if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
         scan.errors.append("npy: shape is not a tuple of sizes")
         return
-    import numpy
     from numpy.lib import format as npformat
 
     try:
         dtype = npformat.descr_to_dtype(header["descr"])
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, RecursionError, IndexError):
         scan.errors.append("npy: descr is not a valid dtype")
         return
-    data_start = fh.tell()
+    data_start = start + hlen
     if dtype.hasobject:
         scan.format = "npy-object"
         scan.notes.append("object array: its data is a pickle (numpy.load needs allow_pickle=True)")
-        fh.seek(data_start)
-        try:
-            PickleWalker(fh, scan, ctx.policy).walk()
-        except _Malformed as exc:
-            scan.errors.append(f"{exc} (at byte {fh.tell()})")
+        _walk_all(buf, data_start, scan, ctx)
         return
-    count = int(numpy.prod(shape, dtype=numpy.int64)) if shape else 1
+    count = 1
+    for d in shape:
+        count *= d
     need = count * dtype.itemsize
-    have = fh.seek(0, io.SEEK_END) - data_start
+    have = size - data_start
     if have < need:
         scan.errors.append(f"npy: truncated data ({have} of {need} bytes)")
     elif have > need:
-        scan.notes.append(f"{have - need} trailing byte(s) after the array data")
+        scan.errors.append(f"npy: {have - need} unexplained byte(s) after the array data")
+
+
+def _walk_all(buf: Any, pos: int, scan: FileScan, ctx: _Ctx, *, joblib_arrays: bool = False) -> None:
+    """Walk pickles from ``pos`` to the end of ``buf``; anything that is not a pickle is an error."""
+    index = 0
+    while pos < len(buf):
+        if index >= MAX_PICKLES_PER_STREAM:
+            scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles (bound)")
+            return
+        try:
+            pos = PickleWalker(buf, pos, scan, ctx, joblib_arrays=joblib_arrays).walk()
+        except _Malformed as exc:
+            scan.errors.append(f"{exc} (pickle #{index + 1})")
+            return
+        index += 1
+    if index == 0:
+        scan.errors.append("object array without its pickle (truncated)")
 
 
 _ST_DTYPES = {
@@ -931,24 +1434,18 @@ def _looks_safetensors(head: bytes, size: int) -> bool:
     return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
-def _scan_safetensors(fh: IO[bytes], scan: FileScan) -> None:
-    size = fh.seek(0, io.SEEK_END)
-    fh.seek(0)
-    (n,) = struct.unpack("<Q", fh.read(8))
+def _scan_safetensors(buf: Any, scan: FileScan) -> None:
+    from airflow_aisec.utils import strictjson
+
+    size = len(buf)
+    (n,) = struct.unpack("<Q", buf[:8])
     if n > SAFETENSORS_MAX_HEADER:
         scan.errors.append(f"safetensors: header of {n} bytes exceeds the {SAFETENSORS_MAX_HEADER}-byte bound")
         return
-    raw = fh.read(n)
-
-    def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        if len(keys) != len(set(keys)):
-            raise ValueError("duplicate key")
-        return dict(pairs)
-
+    raw = bytes(buf[8 : 8 + n])
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        header = strictjson.loads(raw, source="safetensors header")
+    except (AisecInputError, RecursionError, ValueError) as exc:
         scan.errors.append(f"safetensors: header is not valid JSON ({exc})")
         return
     if not isinstance(header, dict):
@@ -1018,28 +1515,36 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
-def _bounded_decompress(fh: IO[bytes], opener: Any, limit: int, scan: FileScan) -> io.BytesIO | None:
-    fh.seek(0)
-    out = io.BytesIO()
-    try:
-        with opener(fh) as stream:
-            while True:
-                chunk = stream.read(1024 * 1024)
-                if not chunk:
-                    break
-                out.write(chunk)
-                if out.tell() > limit:
-                    scan.errors.append(f"decompresses to more than {limit} bytes (bound); not scanned")
-                    return None
-    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError) as exc:
-        scan.errors.append(f"corrupt compressed stream: {exc}")
-        return None
-    out.seek(0)
-    return out
+class _BufFile(io.RawIOBase):
+    """A seekable read-only file over a bytes-like buffer (no copy)."""
+
+    def __init__(self, buf: Any) -> None:
+        self.buf = buf
+        self.p = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = max(0, min(len(b), len(self.buf) - self.p))
+        b[:n] = self.buf[self.p : self.p + n]
+        self.p += n
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.p, 2: len(self.buf)}[whence]
+        self.p = max(0, base + offset)
+        return self.p
+
+    def tell(self) -> int:
+        return self.p
 
 
 class _ZlibReader(io.RawIOBase):
-    """Minimal streaming reader over a raw zlib stream (joblib's default ``compress=N``)."""
+    """Streaming reader over one raw zlib stream (joblib's ``compress=N``); trailing bytes are an error."""
 
     def __init__(self, fh: IO[bytes]) -> None:
         self.fh = fh
@@ -1053,13 +1558,13 @@ class _ZlibReader(io.RawIOBase):
             if self.d.unconsumed_tail:
                 out = self.d.decompress(self.d.unconsumed_tail, max(size, 1))
             elif self.d.eof:
+                if self.d.unused_data or self.fh.read(1):
+                    raise EOFError("trailing bytes after the zlib stream")
                 return b""
             else:
                 chunk = self.fh.read(1024 * 1024)
                 if not chunk:
-                    if not self.d.eof:
-                        raise EOFError("zlib stream ended before its end marker")
-                    return b""
+                    raise EOFError("zlib stream ended before its end marker")
                 out = self.d.decompress(chunk, max(size, 1))
             if out:
                 return out
@@ -1069,33 +1574,82 @@ def _is_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
 
 
+def _lz4_open(f: IO[bytes]) -> Any:
+    import lz4.frame
+
+    return lz4.frame.LZ4FrameFile(f, mode="rb")
+
+
 _COMPRESSORS: tuple[tuple[bytes, str, Any], ...] = (
     (b"\x1f\x8b", "gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
     (b"BZh", "bz2", lambda f: bz2.BZ2File(f, mode="rb")),
     (b"\xfd7zXZ\x00", "xz", lambda f: lzma.LZMAFile(f, mode="rb")),
     (b"\x5d\x00\x00", "lzma", lambda f: lzma.LZMAFile(f, mode="rb", format=lzma.FORMAT_ALONE)),
+    (b"\x04\x22\x4d\x18", "lz4", _lz4_open),
     (b"x", "zlib", _ZlibReader),
 )
+_COMPRESSED_LABELS = tuple(label for _, label, _ in _COMPRESSORS)
+
+
+def _bounded_decompress(buf: Any, opener: Any, ctx: _Ctx, scan: FileScan) -> bytes | None:
+    out = io.BytesIO()
+    try:
+        with opener(io.BufferedReader(_BufFile(buf))) as stream:
+            while True:
+                chunk = stream.read(1024 * 1024)
+                if not chunk:
+                    break
+                ctx.spend(len(chunk))
+                out.write(chunk)
+    except _Bound as exc:
+        scan.errors.append(f"{exc}; not scanned")
+        return None
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError, RuntimeError) as exc:
+        scan.errors.append(f"corrupt compressed stream: {exc}")
+        return None
+    return out.getvalue()
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-def _plain_walk_globals(fh: IO[bytes], policy: Policy) -> list[GlobalRef]:
-    """Globals a plain ``pickle.load`` would meet reading ``fh`` from its start (joblib array regions
-    parsed as opcodes). Only well-formed, non-allowlisted names count: random bytes are not findings."""
+def _plain_walk_globals(
+    buf: Any, ctx: _Ctx, *, pickles: int = MAX_PICKLES_PER_STREAM, installed_only: bool = False
+) -> list[GlobalRef]:
+    """Globals a plain ``pickle.load`` (``pickles`` of them in sequence) would meet reading ``buf`` from
+    its start (joblib array regions parsed as opcodes). Only well-formed, non-allowlisted names count:
+    random bytes are not findings."""
     tmp = FileScan(location="")
-    fh.seek(0)
+    pos = 0
     try:
-        for _ in range(MAX_PICKLES_PER_STREAM):
-            PickleWalker(fh, tmp, policy, joblib_arrays=False).walk()
+        for _ in range(pickles):
+            if pos >= len(buf):
+                break
+            pos = PickleWalker(buf, pos, tmp, ctx, joblib_arrays=False).walk()
     except _Malformed:
         pass
     return [
         g
         for g in tmp.globals
-        if g.verdict in ("dangerous", "unknown") and _IDENT.match(g.module) and _IDENT.match(g.name)
+        if _IDENT.match(g.module)
+        and _IDENT.match(g.name)
+        and (
+            g.verdict == "dangerous" or (g.verdict == "unknown" and (not installed_only or _top_level_exists(g.module)))
+        )
     ]
+
+
+@functools.lru_cache(maxsize=1024)
+def _top_level_exists(module: str) -> bool:
+    """Is the top-level package of ``module`` installed? (``find_spec`` of a top-level name runs no
+    module code.) Used for names only a secondary reading reaches, where junk bytes spell names."""
+    import importlib.util
+
+    top = module.split(".")[0]
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return True
 
 
 def _merge_hidden(scan: FileScan, found: list[GlobalRef], note: str) -> None:
@@ -1106,46 +1660,55 @@ def _merge_hidden(scan: FileScan, found: list[GlobalRef], note: str) -> None:
         scan.notes.append(f"{note}: {', '.join(sorted({g.qualname for g in extra}))}")
 
 
-def _scan_stream(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
-    """Detect the format of ``fh`` (seekable) by content and scan it into ``scan``.
+def _scan_stream(buf: Any, scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
+    """Detect the format of ``buf`` by content and scan it into ``scan``.
 
     Two bypasses are closed afterwards: a joblib file whose "array data" holds opcodes a plain
     ``pickle.load`` would execute, and a polyglot (safetensors/npy/zip/… that also parses as a pickle).
     """
-    _dispatch(fh, scan, ctx, depth, name_hint)
-    if scan.joblib_arrays:
-        _merge_hidden(scan, _plain_walk_globals(fh, ctx.policy), "reachable by pickle.load inside joblib array data")
-    elif scan.format not in ("pickle", "joblib", "empty") and not scan.format.startswith(
-        tuple(label for _, label, _ in _COMPRESSORS)
-    ):
-        _merge_hidden(scan, _plain_walk_globals(fh, ctx.policy), "polyglot: the file also parses as a pickle")
+    try:
+        _dispatch(buf, scan, ctx, depth, name_hint)
+        if scan.joblib_arrays:
+            # a joblib file opened with plain pickle.load: one pickle, array bytes read as opcodes
+            _merge_hidden(
+                scan,
+                _plain_walk_globals(buf, ctx, pickles=1, installed_only=True),
+                "reachable by pickle.load inside joblib array data",
+            )
+        elif scan.format not in ("pickle", "joblib", "empty", "pytorch-legacy") and not scan.format.startswith(
+            _COMPRESSED_LABELS
+        ):
+            _merge_hidden(scan, _plain_walk_globals(buf, ctx), "polyglot: the file also parses as a pickle")
+    except _Bound as exc:
+        scan.errors.append(str(exc))
+        if scan.format == "unknown":
+            scan.format = "incomplete"  # stopped by a bound: an error, not an unrecognised format
+    if scan.uninspected and scan.format in ctx.allow_formats:
+        scan.format_allowed = True
 
 
-def _dispatch(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
-    size = fh.seek(0, io.SEEK_END)
-    fh.seek(0)
+def _dispatch(buf: Any, scan: FileScan, ctx: _Ctx, depth: int, name_hint: str) -> None:
+    size = len(buf)
     scan.size = size
-    head = fh.read(64)
-    fh.seek(0)
+    head = bytes(buf[:64])
     if size == 0:
         scan.format = "empty"
         scan.errors.append("empty file")
         return
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        _scan_zip(fh, scan, ctx, depth)
+        _scan_zip(buf, scan, ctx, depth)
         return
     if head[:6] == b"\x93NUMPY":
         scan.format = "npy"
-        _scan_npy(fh, scan, ctx)
+        _scan_npy(buf, scan, ctx)
         return
     for magic, label, opener in _COMPRESSORS:
         if head.startswith(magic) and (label != "zlib" or _is_zlib(head)):
-            if depth >= ctx.max_depth:
-                scan.format = label
-                scan.errors.append(f"nesting deeper than {ctx.max_depth}; not scanned")
-                return
-            inner = _bounded_decompress(fh, opener, ctx.max_decompressed, scan)
             scan.format = label
+            if depth >= ctx.max_depth:
+                scan.errors.append(f"nesting deeper than {ctx.max_depth} (bound); not scanned")
+                return
+            inner = _bounded_decompress(buf, opener, ctx, scan)
             if inner is not None:
                 sub = FileScan(location=f"{scan.location}!{label}")
                 _scan_stream(inner, sub, ctx, depth + 1, name_hint)
@@ -1154,128 +1717,324 @@ def _dispatch(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int, name_hint: s
             return
     if _looks_safetensors(head, size):
         scan.format = "safetensors"
-        _scan_safetensors(fh, scan)
+        _scan_safetensors(buf, scan)
         return
     if head[:4] == b"GGUF":
         scan.format = "gguf"
-        scan.notes.append("GGUF container: not inspected (no pickle code; check chat templates separately)")
+        scan.notes.append("GGUF container: not inspected (tensors, metadata and chat templates are not parsed)")
+        return
+    if head[:8] == b"\x89HDF\r\n\x1a\n":
+        scan.format = "hdf5"
+        scan.notes.append("HDF5 (Keras .h5): not inspected (Lambda layers carry code)")
         return
     strict = name_hint.lower().endswith(_PICKLE_EXTS)  # a .pkl that does not parse is malformed, not text
-    if _scan_pickles(fh, scan, ctx, strict=strict):
-        scan.format = "joblib" if any(g.qualname.startswith("joblib.") for g in scan.globals) else "pickle"
+    fmt_before = scan.format
+    if _scan_pickles(buf, scan, ctx, strict=strict):
+        if scan.format == fmt_before:
+            scan.format = "joblib" if scan.joblib_arrays else "pickle"
         return
-    if _is_text(head):
+    if _is_text(head) and _is_text_all(buf):
         scan.format = "text"
         return
     scan.format = "unknown"
 
 
-def _scan_zip(fh: IO[bytes], scan: FileScan, ctx: _Ctx, depth: int) -> None:
+def _is_text_all(buf: Any) -> bool:
+    """Every byte decodes as UTF-8 (checked in chunks), no NUL."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    step = 1 << 20
+    try:
+        for i in range(0, len(buf), step):
+            chunk = bytes(buf[i : i + step])
+            if b"\x00" in chunk:
+                return False
+            dec.decode(chunk)
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------- zip archives
+_EOCD = b"PK\x05\x06"
+_UNSAFE_NAME = re.compile(r"(^/|^[A-Za-z]:|\\|\x00|(^|/)\.{1,2}(/|$)|//)")
+
+
+def _zip_layout_errors(buf: Any, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> list[str]:
+    """Everything a reader other than :mod:`zipfile` might see differently: bytes not covered by a
+    central-directory entry (a hidden local entry), overlapping entries, local headers that disagree
+    with the directory, several end records, entry-count mismatches, unsafe or colliding names."""
+    errors: list[str] = []
+    size = len(buf)
+    spans: list[tuple[int, int, str]] = []
+    for info in infos:
+        off = info.header_offset
+        if off < 0 or off + 30 > size or bytes(buf[off : off + 4]) != b"PK\x03\x04":
+            errors.append(f"{info.filename!r}: no local header at offset {off}")
+            continue
+        (flags, method, crc, csize, usize, nlen, elen) = struct.unpack("<2xHH4xIIIHH", buf[off + 4 : off + 30])
+        raw_name = bytes(buf[off + 30 : off + 30 + nlen])
+        enc = "utf-8" if flags & 0x800 else "cp437"
+        try:
+            local_name = raw_name.decode(enc)
+        except UnicodeDecodeError:
+            local_name = None
+        if local_name != info.orig_filename:
+            errors.append(f"{info.filename!r}: local header names {raw_name!r}")
+        if method != info.compress_type:
+            errors.append(f"{info.filename!r}: local header compression method differs from the directory")
+        data_start = off + 30 + nlen + elen
+        data_end = data_start + info.compress_size
+        if flags & 0x08:
+            desc = _descriptor_len(buf, data_end, info)
+            if desc is None:
+                errors.append(f"{info.filename!r}: data descriptor missing or disagrees with the directory")
+                continue
+            data_end += desc
+        elif (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size) and 0xFFFFFFFF not in (
+            csize,
+            usize,
+        ):
+            errors.append(f"{info.filename!r}: local header sizes/CRC differ from the central directory")
+        if data_end > size:
+            errors.append(f"{info.filename!r}: data runs past the end of the file")
+            continue
+        spans.append((off, data_end, info.filename))
+    spans.sort()
+    cursor = 0
+    for begin, end, name in spans:
+        if begin < cursor:
+            errors.append(f"{name!r}: overlaps the previous member")
+        elif begin > cursor:
+            errors.append(f"{begin - cursor} byte(s) at offset {cursor} belong to no member (hidden entry?)")
+        cursor = max(cursor, end)
+    start_dir = getattr(zf, "start_dir", None)
+    if isinstance(start_dir, int) and spans and cursor != start_dir:
+        errors.append(f"{abs(start_dir - cursor)} byte(s) between the last member and the central directory")
+    eocd = _rfind(buf, _EOCD)
+    if eocd < 0 or eocd + 22 > size:
+        errors.append("end-of-central-directory record not found")
+        return errors
+    first_after_dir = int(buf.find(_EOCD, start_dir if isinstance(start_dir, int) else 0))
+    if first_after_dir != eocd:
+        errors.append("several end-of-central-directory records (readers disagree which one counts)")
+    entries = int.from_bytes(buf[eocd + 10 : eocd + 12], "little")
+    comment_len = int.from_bytes(buf[eocd + 20 : eocd + 22], "little")
+    if eocd + 22 + comment_len != size:
+        errors.append(f"{size - eocd - 22 - comment_len} byte(s) after the end record and its comment")
+    if entries != 0xFFFF and entries != len(infos):
+        errors.append(f"end record counts {entries} members, the central directory holds {len(infos)}")
+    errors += _zip_name_errors(infos)
+    return errors
+
+
+def _rfind(buf: Any, needle: bytes, start: int = 0, end: int | None = None) -> int:
+    return int(buf.rfind(needle, start, len(buf) if end is None else end))
+
+
+def _descriptor_len(buf: Any, at: int, info: zipfile.ZipInfo) -> int | None:
+    for sig in (True, False):
+        base = at + (4 if sig else 0)
+        if sig and bytes(buf[at : at + 4]) != b"PK\x07\x08":
+            continue
+        for width in (4, 8):
+            end = base + 4 + 2 * width
+            if end > len(buf):
+                continue
+            crc = int.from_bytes(buf[base : base + 4], "little")
+            csize = int.from_bytes(buf[base + 4 : base + 4 + width], "little")
+            usize = int.from_bytes(buf[base + 4 + width : end], "little")
+            if (crc, csize, usize) == (info.CRC, info.compress_size, info.file_size):
+                return end - at
+    return None
+
+
+def _zip_name_errors(infos: list[zipfile.ZipInfo]) -> list[str]:
+    errors: list[str] = []
+    seen: dict[str, str] = {}
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for info in infos:
+        name = info.orig_filename
+        if not name or _UNSAFE_NAME.search(name):
+            errors.append(f"member name {name!r} is absolute, has '..'/'.'/empty segments, a backslash or NUL")
+        key = name.rstrip("/").casefold()
+        if key in seen:
+            errors.append(f"member names {seen[key]!r} and {name!r} collide (duplicate or case variant)")
+        seen[key] = name
+        if name.endswith("/"):
+            dirs.add(key)
+            if info.file_size or info.compress_size:
+                errors.append(f"directory entry {name!r} carries data")
+        else:
+            files.add(key)
+    for key in seen:
+        parts = key.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                errors.append(f"{seen[key]!r} lies under {'/'.join(parts[:i])!r}, which is a file")
+                break
+    return errors
+
+
+def _scan_zip(buf: Any, scan: FileScan, ctx: _Ctx, depth: int) -> None:
     scan.format = "zip"
     try:
-        zf = zipfile.ZipFile(fh)
+        zf = zipfile.ZipFile(io.BufferedReader(_BufFile(buf)))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error, NotImplementedError) as exc:
         scan.errors.append(f"bad zip archive: {exc}")
         return
     with zf:
-        if len(infos) > ctx.max_zip_members:
-            scan.errors.append(f"zip has {len(infos)} members, above the bound {ctx.max_zip_members}")
+        ctx.members += len(infos)
+        if ctx.members > ctx.max_zip_members:
+            scan.errors.append(
+                f"archive members ({ctx.members} so far, all nesting levels) exceed the bound {ctx.max_zip_members}"
+            )
             return
-        names = [i.filename for i in infos if not i.is_dir()]
-        torch_pickles = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
-        torch_roots = {n[: -len("data.pkl")] for n in torch_pickles}
-        if torch_pickles:
+        layout = _zip_layout_errors(buf, zf, infos)
+        scan.errors += [f"zip layout: {e}" for e in layout[:20]]
+        if len(layout) > 20:
+            scan.errors.append(f"zip layout: {len(layout) - 20} more problem(s)")
+        names = [i.filename for i in infos if not i.filename.endswith("/")]
+        torch_roots = {n[: -len("data.pkl")] for n in names if n == "data.pkl" or n.endswith("/data.pkl")}
+        if torch_roots:
             scan.format = "pytorch-zip"
             if any(n.endswith(".py") and "/code/" in f"/{n}" for n in names):
                 scan.notes.append("TorchScript archive: contains code/ (TorchScript is executed by torch.jit.load)")
         elif names and all(n.endswith(".npy") for n in names):
             scan.format = "npz"
+        elif "model.weights.h5" in names or {"config.json", "metadata.json"} <= set(names):
+            scan.format = "keras"
+            scan.notes.append("Keras archive: config.json can hold Lambda layers (code); not inspected")
         if depth >= ctx.max_depth:
-            scan.errors.append(f"nesting deeper than {ctx.max_depth}; not scanned")
+            scan.errors.append(f"nesting deeper than {ctx.max_depth} (bound); not scanned")
             return
-        total = 0
         for info in infos:
-            if info.is_dir():
-                continue
             n = info.filename
-            root = next((r for r in torch_roots if n.startswith(r)), None)
-            if root is not None and (n.startswith(f"{root}data/") or n[len(root) :] in _TORCH_PLAIN):
-                continue  # raw tensor storages / version markers: data read by torch, never unpickled
-            total += info.file_size
-            if info.file_size > ctx.max_decompressed or total > ctx.max_decompressed:
-                scan.errors.append(f"{n}: archive content exceeds the {ctx.max_decompressed}-byte bound")
-                return
+            if n.endswith("/") and not (info.file_size or info.compress_size):
+                continue
+            if any(re.fullmatch(re.escape(r) + r"data/[0-9]+", n) for r in torch_roots):
+                scan.raw_members += 1  # raw tensor storage: read by torch as bytes, never unpickled
+                continue
             sub = FileScan(location=f"{scan.location}!{n}")
             try:
+                ctx.spend(info.file_size)
                 data = zf.read(info)
+            except _Bound as exc:
+                scan.errors.append(f"{n}: {exc}")
+                return
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
                 sub.errors.append(f"unreadable zip member: {exc}")
                 scan.members.append(sub)
                 continue
-            _scan_stream(io.BytesIO(data), sub, ctx, depth + 1, n)
-            if root is not None and n[len(root) :] == "data.pkl" and sub.format == "text":
+            _scan_stream(data, sub, ctx, depth + 1, n)
+            if n.rsplit("/", 1)[-1] == "data.pkl" and sub.format == "text":
                 sub.errors.append("data.pkl is not a pickle")
             scan.members.append(sub)
 
 
-_TORCH_PLAIN = (
-    "version",
-    ".data/version",
-    "byteorder",
-    ".data/serialization_id",
-    ".format_version",
-    ".storage_alignment",
-)
-
-
 # --------------------------------------------------------------------------------------- public API
-def scan_file(path: str | os.PathLike[str], policy: Policy | None = None, **bounds: int) -> FileScan:
+def scan_file(
+    path: str | os.PathLike[str],
+    policy: Policy | None = None,
+    *,
+    allow_formats: Iterable[str] = (),
+    **bounds: int,
+) -> FileScan:
     """Scan one file (never loads it); the result's ``verdict`` is safe/unsafe/malformed/unrecognised."""
-    ctx = _Ctx(policy or Policy(), **bounds)
+    ctx = _make_ctx(policy, allow_formats, bounds)
     p = os.fspath(path)
     scan = FileScan(location=p)
     try:
+        import stat
+
+        if not stat.S_ISREG(os.stat(p).st_mode):
+            scan.format = "skipped"
+            scan.errors.append("not a regular file: not opened")
+            return scan
         with open(p, "rb") as fh:
-            digest = hashlib.sha256()
-            for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-                digest.update(chunk)
-            scan.sha256 = digest.hexdigest()
-            _scan_stream(fh, scan, ctx, 0, p)
+            size = os.fstat(fh.fileno()).st_size
+            if size <= IN_MEMORY_LIMIT:
+                # one read: the digest and the scan see the very same bytes (no swap window)
+                data = fh.read(IN_MEMORY_LIMIT + 1)
+                if len(data) > IN_MEMORY_LIMIT:
+                    raise OSError("file grew while it was read")
+                scan.sha256 = hashlib.sha256(data).hexdigest()
+                _scan_stream(data, scan, ctx, 0, p)
+            else:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                    scan.sha256 = hashlib.sha256(buf).hexdigest()
+                    _scan_stream(buf, scan, ctx, 0, p)
     except OSError as exc:
         scan.errors.append(f"unreadable: {exc.strerror or exc}")
-    except RecursionError:
-        scan.errors.append("structure nested too deeply to analyse")
+    except (RecursionError, MemoryError) as exc:
+        scan.errors.append(f"cannot analyse ({type(exc).__name__}): structure too large or too deeply nested")
+    except Exception as exc:
+        scan.errors.append(f"cannot analyse: unexpected {type(exc).__name__} while scanning")
     return scan
 
 
-def scan_bytes(data: bytes, name: str = "<bytes>", policy: Policy | None = None, **bounds: int) -> FileScan:
+def scan_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    policy: Policy | None = None,
+    *,
+    allow_formats: Iterable[str] = (),
+    **bounds: int,
+) -> FileScan:
     """Scan in-memory bytes (same rules as :func:`scan_file`)."""
-    ctx = _Ctx(policy or Policy(), **bounds)
+    ctx = _make_ctx(policy, allow_formats, bounds)
+    data = bytes(data)
     scan = FileScan(location=name, sha256=hashlib.sha256(data).hexdigest())
     try:
-        _scan_stream(io.BytesIO(data), scan, ctx, 0, name)
-    except RecursionError:
-        scan.errors.append("structure nested too deeply to analyse")
+        _scan_stream(data, scan, ctx, 0, name)
+    except (RecursionError, MemoryError) as exc:
+        scan.errors.append(f"cannot analyse ({type(exc).__name__}): structure too large or too deeply nested")
+    except Exception as exc:
+        scan.errors.append(f"cannot analyse: unexpected {type(exc).__name__} while scanning")
     return scan
 
 
 def iter_model_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Expand ``paths`` (files or directories, walked recursively without following links)."""
+    """Expand ``paths`` (files or directories, walked recursively) into the files that will be scanned.
+
+    Symlinked *files* are scanned (a loader follows them); what cannot be scanned is listed by
+    :func:`_collect` and reported as an error by :func:`scan_paths`."""
+    return _collect(paths)[0]
+
+
+def _collect(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], list[tuple[str, str]]]:
+    import stat
+
     if not paths:
         raise AisecInputError("scan-model needs at least one path")
     files: list[str] = []
+    skipped: list[tuple[str, str]] = []
     for raw in paths:
         p = os.fspath(raw)
         if os.path.isdir(p):
             for root, dirs, names in os.walk(p):
                 dirs.sort()
-                files += [os.path.join(root, n) for n in sorted(names) if not os.path.islink(os.path.join(root, n))]
+                for d in dirs:
+                    if os.path.islink(os.path.join(root, d)):
+                        skipped.append((os.path.join(root, d), "symlinked directory: not followed, not scanned"))
+                for n in sorted(names):
+                    full = os.path.join(root, n)
+                    try:
+                        mode = os.stat(full).st_mode  # follows a symlinked file, as a loader would
+                    except OSError as exc:
+                        skipped.append((full, f"unreadable ({exc.strerror or exc}; dangling link?)"))
+                        continue
+                    if stat.S_ISREG(mode):
+                        files.append(full)
+                    else:
+                        skipped.append((full, "not a regular file (FIFO, device or socket): not opened"))
         elif os.path.isfile(p):
             files.append(p)
         else:
             raise AisecInputError(f"model path {p!r} does not exist or is not a regular file/directory")
-    return files
+    return files, skipped
 
 
 def _leaves(scan: FileScan) -> Iterable[FileScan]:
@@ -1290,26 +2049,32 @@ def scan_paths(
     allow: Sequence[str] = (),
     force_allow: Sequence[str] = (),
     fail_on_unknown_format: bool = True,
+    allow_formats: Sequence[str] = (),
     **bounds: int,
 ) -> Report:
     """Scan model files and directories; return an ``aisec.report/v1`` ``model_scan`` report.
 
     Status: ``fail`` when any file references a dangerous or non-allowlisted global (or, with
-    ``fail_on_unknown_format``, is an unrecognised binary), else ``error`` when any file is malformed or
-    unreadable, else ``pass``.
+    ``fail_on_unknown_format``, holds a format the scan does not inspect), else ``error`` when any file
+    is malformed, unreadable or exceeds a bound, else ``pass``.
 
     :param paths: files or directories.
     :param allow: extra allowed globals (``module.name`` or globs).
     :param force_allow: globals allowed even when known-dangerous (exact names).
-    :param fail_on_unknown_format: treat binary files of no recognised format as a (medium) finding.
+    :param fail_on_unknown_format: treat files of a format the scan does not inspect as a (medium) finding.
+    :param allow_formats: uninspected formats to accept explicitly (``gguf``, ``hdf5``, ``keras``, ``unknown``):
+        reported as info, not a finding.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     policy = Policy(tuple(allow), tuple(force_allow))
+    _make_ctx(policy, allow_formats, bounds)  # validate before touching any file
     subject = ", ".join(os.fspath(p) for p in paths)
     report = Report.start("model_scan", subject, tags=TAGS)
-    files = iter_model_files(paths)
-    scans = [scan_file(f, policy, **bounds) for f in files]
+    files, skipped = _collect(paths)
+    scans = [scan_file(f, policy, allow_formats=allow_formats, **bounds) for f in files]
+    for where, reason in skipped:
+        scans.append(FileScan(location=where, format="skipped", errors=[reason]))
     malformed = 0
     for scan in scans:
         for leaf in _leaves(scan):
@@ -1317,17 +2082,22 @@ def scan_paths(
             malformed += bool(leaf.errors)
     verdicts = [s.verdict for s in scans]
     globals_all = [g for s in scans for g in s.iter_globals()]
+    leaves = [leaf for s in scans for leaf in _leaves(s)]
     report.metrics.update(
         {
             "files_scanned": len(scans),
             "files_unsafe": verdicts.count("unsafe"),
             "files_malformed": verdicts.count("malformed"),
             "files_unrecognised": verdicts.count("unrecognised"),
+            "members_scanned": len(leaves) - len(scans),
+            "members_uninspected": sum(leaf.uninspected for leaf in leaves),
+            "raw_tensor_members": sum(leaf.raw_members for leaf in leaves),
             "bytes_scanned": sum(s.size for s in scans),
+            "pickles": sum(leaf.pickles for leaf in leaves),
             "globals_total": len(globals_all),
             "globals_dangerous": sum(g.verdict == "dangerous" for g in globals_all),
             "globals_unknown": sum(g.verdict in ("unknown", "ambiguous") for g in globals_all),
-            "opcodes": sum(leaf.opcodes for s in scans for leaf in _leaves(s)),
+            "opcodes": sum(leaf.opcodes for leaf in leaves),
         }
     )
     report.details["files"] = [s.to_dict() for s in scans]
@@ -1337,12 +2107,14 @@ def scan_paths(
         n = len({f.location.split("!")[0] for f in blocking if f.id in unsafe_ids})
         return report.finish(
             "fail",
-            f"{n} of {len(scans)} file(s) unsafe: "
-            f"{report.metrics['globals_dangerous']} dangerous, {report.metrics['globals_unknown']} non-allowlisted global(s)",
+            f"{n} of {len(scans)} file(s) unsafe or uninspected: "
+            f"{report.metrics['globals_dangerous']} dangerous, {report.metrics['globals_unknown']} non-allowlisted "
+            f"global(s), {report.metrics['members_uninspected']} file(s)/member(s) of a format not inspected",
         )
     if malformed:
         return report.finish(
-            "error", f"{malformed} malformed or unreadable file(s)/member(s) of {len(scans)}: cannot decide"
+            "error",
+            f"{malformed} malformed, unreadable or out-of-bounds file(s)/member(s) of {len(scans)}: cannot decide",
         )
     formats = sorted({s.format for s in scans})
     return report.finish("pass", f"{len(scans)} file(s) scanned ({', '.join(formats)}): no code beyond the allowlist")
@@ -1374,19 +2146,26 @@ def _add_findings(report: Report, scan: FileScan, fail_on_unknown_format: bool) 
             )
     for err in scan.errors:
         report.add_finding(
-            F_MALFORMED, "high", f"Malformed or unreadable: {err}", scan.location, {"format": scan.format}
+            F_MALFORMED,
+            "high",
+            f"Malformed, unreadable or out of bounds: {err}",
+            scan.location,
+            {"format": scan.format},
         )
     for note in scan.notes:
         if note.startswith("TorchScript"):
             report.add_finding(F_TORCHSCRIPT, "low", note, scan.location, {"format": scan.format})
-    if scan.format == "unknown" and not scan.members:
-        sev = "medium" if fail_on_unknown_format else "info"
+    if scan.uninspected:
+        allowed = scan.format_allowed or not fail_on_unknown_format
         report.add_finding(
             F_UNKNOWN_FORMAT,
-            sev,
-            "Unrecognised binary format: the scan cannot vouch for it",
+            "info" if allowed else "medium",
+            f"Format not inspected ({scan.format}): the scan cannot vouch for it"
+            + (" (accepted by policy)" if allowed else ""),
             scan.location,
-            {"size": scan.size},
+            {"size": scan.size, "format": scan.format},
         )
     elif scan.format == "text":
-        report.add_finding(F_TEXT, "info", "Text file (no pickle code)", scan.location, {"size": scan.size})
+        report.add_finding(
+            F_TEXT, "info", "Text file (no unpickler imports anything from it)", scan.location, {"size": scan.size}
+        )

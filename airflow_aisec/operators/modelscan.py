@@ -17,7 +17,8 @@ class ModelArtifactScanOperator(AisecBaseOperator):
     Formats are recognised by content: pickle (protocols 0–5), joblib, PyTorch zip checkpoints, numpy
     ``.npy``/``.npz`` (object arrays), zip archives, gzip/bz2/xz-compressed files; safetensors files are
     validated structurally. Nothing is ever loaded or unpickled. The task fails (no retry) when a file
-    references a known-dangerous or non-allowlisted global or is an unrecognised binary, and fails as
+    references a known-dangerous or non-allowlisted global or holds a format the scan does not inspect
+    (GGUF, HDF5, unknown binary), and fails as
     ``error`` when a file is malformed or truncated. Outlet assets receive ``status``, ``files`` and
     ``sha256`` (per file) as event metadata.
 
@@ -25,8 +26,10 @@ class ModelArtifactScanOperator(AisecBaseOperator):
     :param allow: extra allowed globals: ``module.name`` or globs such as ``mypkg.models.*``. Known-
         dangerous globals stay denied. (templated)
     :param force_allow: exact globals allowed even though they are on the dangerous list (use sparingly).
-    :param fail_on_unknown_format: an unrecognised binary file is a finding (default ``True``:
-        default-deny); ``False`` reports it as info.
+    :param fail_on_unknown_format: a file of a format the scan does not inspect (GGUF, HDF5, unknown
+        binary) is a finding (default ``True``: default-deny); ``False`` reports every such file as info.
+    :param allow_formats: uninspected formats accepted explicitly (``gguf``, ``hdf5``, ``keras``, ``unknown``),
+        reported as info.
     """
 
     aisec_check = "model_scan"
@@ -40,6 +43,7 @@ class ModelArtifactScanOperator(AisecBaseOperator):
         allow: Sequence[str] = (),
         force_allow: Sequence[str] = (),
         fail_on_unknown_format: bool = True,
+        allow_formats: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -51,6 +55,9 @@ class ModelArtifactScanOperator(AisecBaseOperator):
         self.allow = list(allow)
         self.force_allow = list(force_allow)
         self.fail_on_unknown_format = fail_on_unknown_format
+        if isinstance(allow_formats, str):
+            raise TypeError("`allow_formats` takes a list of format names, not a string")
+        self.allow_formats = list(allow_formats)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.modelscan import scan_paths
@@ -64,6 +71,7 @@ class ModelArtifactScanOperator(AisecBaseOperator):
                 allow=self.allow,
                 force_allow=self.force_allow,
                 fail_on_unknown_format=self.fail_on_unknown_format,
+                allow_formats=self.allow_formats,
             ),
         )
         files = report.get("details", {}).get("files", [])

@@ -1,0 +1,270 @@
+"""Classes 2, 3 and 5: every pickle in a stream; joblib array skipping exactly as joblib reads;
+ordinary models (HistGradientBoosting, KNeighbors, numpy random states, lz4 joblib) pass."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import struct
+import zlib
+from functools import cache
+
+import joblib
+import lz4.frame
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_aisec.core import modelscan as ms
+
+from ._util import cli_exit, payload_p0, payload_p4, sbu
+
+
+class _System:
+    def __init__(self, sentinel) -> None:
+        self.cmd = f"touch {sentinel}"
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+@cache
+def _models() -> dict[str, object]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.RandomState(0)
+    x = rng.rand(80, 3)
+    y = (x[:, 0] > 0.5).astype(int)
+    return {
+        "hgb_classifier": HistGradientBoostingClassifier(max_iter=3).fit(x, y),
+        "hgb_regressor": HistGradientBoostingRegressor(max_iter=3).fit(x, x[:, 1]),
+        "knn_kd_tree": KNeighborsClassifier(algorithm="kd_tree").fit(x, y),
+        "knn_ball_tree": KNeighborsClassifier(algorithm="ball_tree").fit(x, y),
+        "generator": np.random.default_rng(1),
+        "pcg64": np.random.PCG64(2),
+        "random_state": np.random.RandomState(3),
+    }
+
+
+# ------------------------------------------------------------------ class 5: no false refusals
+@pytest.mark.parametrize("name", sorted(_models()))
+@pytest.mark.parametrize("how", ["pickle", "joblib", "joblib-lz4", "joblib-zlib"])
+def test_ordinary_models_pass(tmp_path, name, how):
+    obj = _models()[name]
+    path = tmp_path / ("m.pkl" if how == "pickle" else "m.joblib")
+    if how == "pickle":
+        path.write_bytes(pickle.dumps(obj, protocol=4))
+    else:
+        compress = {"joblib": 0, "joblib-lz4": ("lz4", 3), "joblib-zlib": 3}[how]
+        joblib.dump(obj, path, compress=compress)
+    report = ms.scan_paths([path])
+    assert report.status == "pass", [f.to_dict() for f in report.findings]
+    assert cli_exit(str(path)) == 0
+
+
+# ------------------------------------------------------------------ class 2: several pickles
+@settings(max_examples=40)
+@given(n_before=st.integers(0, 6), protocol=st.integers(0, 5), p4=st.booleans())
+def test_payload_in_any_later_pickle_is_found(tmp_path_factory, n_before, protocol, p4):
+    sentinel = tmp_path_factory.mktemp("s") / "PWNED"
+    data = b"".join(pickle.dumps({"i": i}, protocol=protocol) for i in range(n_before))
+    data += payload_p4(sentinel) if p4 else payload_p0(sentinel)
+    data += pickle.dumps([1, 2], protocol=protocol)
+    scan = ms.scan_bytes(data, "ckpt.pt")
+    assert scan.verdict == "unsafe"
+    assert scan.pickles == n_before + 2
+    assert not sentinel.exists()
+
+
+@settings(max_examples=40)
+@given(tail=st.binary(min_size=1, max_size=40), protocol=st.integers(0, 5))
+def test_trailing_bytes_after_a_pickle_are_never_ignored(tmp_path_factory, tail, protocol):
+    data = pickle.dumps({"w": [1.0]}, protocol=protocol) + tail
+    path = tmp_path_factory.mktemp("t") / "model.pkl"
+    path.write_bytes(data)
+    report = ms.scan_paths([path])
+    # the tail is either a further (benign) pickle that was walked, or an error: never silently skipped
+    scan = ms.scan_bytes(data, "model.pkl")
+    if report.status == "pass":
+        assert scan.pickles >= 2
+    else:
+        assert report.status in ("error", "fail")
+
+
+def test_legacy_torch_save_layout_is_recognised():
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+    parts = [magic, pickle.dumps(1001, protocol=2), pickle.dumps({"protocol_version": 1001}, protocol=2)]
+    parts += [pickle.dumps({"w": 1}, protocol=2), pickle.dumps(["0"], protocol=2)]
+    data = b"".join(parts) + struct.pack("<q", 2) + b"\x00" * 8
+    scan = ms.scan_bytes(data, "old.pt")
+    assert (scan.format, scan.verdict) == ("pytorch-legacy", "safe")
+    # the same raw tail after fewer pickles is not a legacy layout: an error
+    assert ms.scan_bytes(b"".join(parts[:3]) + b"\x00" * 8, "old.pt").verdict == "malformed"
+
+
+# ------------------------------------------------------------------ class 3: joblib arrays
+def _joblib_bytes(obj, compress=0) -> bytes:
+    buf = io.BytesIO()
+    joblib.dump(obj, buf, compress=compress)
+    return buf.getvalue()
+
+
+def test_object_array_payload_is_found_and_nested_wrappers_are_not_skipped(tmp_path, sentinel):
+    arr = np.empty(2, dtype=object)
+    arr[0] = {"a": 1}
+    arr[1] = _System(sentinel)
+    path = tmp_path / "m.joblib"
+    joblib.dump({"x": arr}, path)
+    assert cli_exit(str(path)) == 1
+    # inside an object array joblib calls plain pickle.load: a wrapper there reads no raw data, so
+    # bytes after its BUILD are opcodes and must be walked, not skipped
+    inner = arr.copy()
+    inner[1] = np.arange(3.0)
+    assert ms.scan_bytes(_joblib_bytes({"x": inner}), "m.joblib").verdict == "safe"
+    # hand-built: an object array whose nested pickle holds a wrapper; plain pickle.load reads on
+    # right after that wrapper's BUILD (no array data), so the payload there runs
+    nested = _wrapper_stream(0, b"", code="f8")[:-1] + b"0" + payload_p4(sentinel)[2:]
+    scan = ms.scan_bytes(_wrapper_stream(63, nested, code="O8"), "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
+
+
+def _wrapper_stream(dtype_state_flags: int, data: bytes, *, via: str = "newobj", code: str = "f8") -> bytes:
+    """A protocol-4 joblib stream: NumpyArrayWrapper(shape=(2,), dtype=code with the given state flags)."""
+    wrapper = sbu("joblib.numpy_pickle") + sbu("NumpyArrayWrapper") + b"\x93"
+    if via == "newobj":
+        make = wrapper + b")\x81"
+    else:  # copyreg._reconstructor(cls, object, None), what protocols 0/1 write
+        make = sbu("copyreg") + sbu("_reconstructor") + b"\x93" + wrapper + sbu("builtins") + sbu("object")
+        make += b"\x93N\x87R"
+    dtype = sbu("numpy") + sbu("dtype") + b"\x93" + sbu(code) + b"\x89\x88\x87R"
+    dtype += b"(K\x03" + sbu("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff" + b"K" + bytes([dtype_state_flags]) + b"tb"
+    state = b"}(" + sbu("subclass") + sbu("numpy") + sbu("ndarray") + b"\x93"
+    state += sbu("shape") + b"K\x02\x85" + sbu("order") + sbu("C") + sbu("dtype") + dtype
+    state += sbu("allow_mmap") + b"\x88" + sbu("numpy_array_alignment_bytes") + b"K\x10u"
+    return b"\x80\x04" + make + state + b"b" + data + b"."
+
+
+@pytest.mark.parametrize("via", ["newobj", "reconstructor"])
+def test_dtype_state_flags_decide_what_joblib_reads(via, sentinel):
+    # flags=0: f8 data (1 padding byte + 16 bytes) is skipped like joblib does
+    assert ms.scan_bytes(_wrapper_stream(0, b"\x00" + b"\x11" * 16, via=via), "a.joblib").verdict == "safe"
+    # flags=1 makes numpy's dtype.hasobject true: joblib then *unpickles* what follows
+    hidden = payload_p4(sentinel)
+    scan = ms.scan_bytes(_wrapper_stream(1, hidden, via=via), "a.joblib")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
+
+
+def test_class_switch_through_slot_state_is_flagged():
+    est = sbu("sklearn.linear_model._base") + sbu("LinearRegression") + b"\x93)\x81"
+    wrapper = sbu("joblib.numpy_pickle") + sbu("NumpyArrayWrapper") + b"\x93"
+    data = b"\x80\x04" + est + b"N}" + sbu("__class__") + wrapper + b"s\x86b."
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert any(g.module == "<build>" for g in scan.globals)
+
+
+@settings(max_examples=60)
+@given(where=st.floats(0, 1), p4=st.booleans(), compress=st.sampled_from([0, 3, ("lz4", 1), ("gzip", 1)]))
+def test_payload_injected_anywhere_in_a_real_joblib_file_never_passes(tmp_path_factory, where, p4, compress):
+    base = _joblib_bytes({"w": np.arange(40.0), "m": _models()["knn_kd_tree"]})
+    sentinel = tmp_path_factory.mktemp("s") / "PWNED"
+    cut = int(where * len(base))
+    payload = payload_p4(sentinel) if p4 else payload_p0(sentinel)
+    mutated = base[:cut] + payload + base[cut:]
+    data = mutated
+    if compress:
+        if compress == 3:
+            data = zlib.compress(mutated)
+        elif compress[0] == "lz4":
+            data = lz4.frame.compress(mutated)
+        else:
+            data = gzip.compress(mutated)
+    path = tmp_path_factory.mktemp("j") / "model.joblib"
+    path.write_bytes(data)
+    assert cli_exit(str(path)) in (1, 2)
+    assert not sentinel.exists()
+
+
+def _npy_object_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    arr = np.empty(1, dtype=object)
+    arr[0] = obj
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+@settings(max_examples=60)
+@given(
+    where=st.floats(0, 1),
+    container=st.sampled_from(["pickle", "npy-object", "zip", "gzip-zip", "bz2", "lz4"]),
+    protocol=st.integers(0, 5),
+)
+def test_dangerous_global_injected_into_real_model_files_never_passes(tmp_path_factory, where, container, protocol):
+    """Mutate real pickles of benign models: a dangerous call spliced in at a random opcode boundary
+    (or after STOP) must give exit 1 or 2, and nothing may run."""
+    sentinel = tmp_path_factory.mktemp("s") / "PWNED"
+    base = pickle.dumps(_models()["knn_kd_tree"], protocol=protocol)
+    import pickletools
+
+    boundaries = [pos for _, _, pos in pickletools.genops(base)] + [len(base)]
+    cut = boundaries[int(where * (len(boundaries) - 1))]
+    evil = payload_p0(sentinel)[:-1] + b"0"  # os.system(...) then POP: the stream stays balanced
+    data = base[:cut] + evil + base[cut:] if cut < len(base) else base + payload_p0(sentinel)
+    if container == "npy-object":
+        npy = _npy_object_bytes(1)
+        header_end = npy.index(b"\n") + 1
+        data = npy[:header_end] + data
+    elif container in ("zip", "gzip-zip"):
+        import zipfile
+
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            zf.writestr("archive/data.pkl", data)
+        data = out.getvalue() if container == "zip" else gzip.compress(out.getvalue())
+    elif container == "bz2":
+        import bz2
+
+        data = bz2.compress(data)
+    elif container == "lz4":
+        data = lz4.frame.compress(data)
+    path = tmp_path_factory.mktemp("m") / "model.bin"
+    path.write_bytes(data)
+    assert cli_exit(str(path)) in (1, 2)
+    assert not sentinel.exists()
+
+
+def _framed(inner: bytes, after_frame: bytes) -> bytes:
+    return b"\x80\x04\x95" + len(inner).to_bytes(8, "little") + inner + after_frame
+
+
+def test_array_data_read_during_a_frame_comes_after_the_frame(sentinel):
+    """joblib's (pure-Python) unpickler reads a FRAME into memory: array data read inside it comes
+    from the file after the frame, and the frame's remaining opcodes run after that."""
+    body = _wrapper_stream(0, b"")[2:-1]  # wrapper + BUILD, without PROTO and STOP
+    array = b"\x00" + b"\x11" * 16  # padding byte + 2 x f8
+    benign = _framed(body + b"0N", array + b".")
+    scan = ms.scan_bytes(benign, "m.joblib")
+    assert scan.verdict == "safe", scan.errors
+    hidden = b"0" + payload_p4(sentinel)[2:-1]  # runs from the frame after the array was read
+    scan = ms.scan_bytes(_framed(body + hidden, array + b"."), "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
+    # two arrays in one frame: the second one's data follows the first one's, after the frame
+    two = _framed(body + b"0" + body + b"0N", array + array + b".")
+    assert ms.scan_bytes(two, "m.joblib").verdict == "safe"
+
+
+def test_a_second_pickle_is_read_plainly_no_array_skipping(sentinel):
+    # a sequential reader (torch's legacy loader) reads pickle #2 with plain pickle semantics: bytes
+    # after a wrapper's BUILD there are opcodes, not array data
+    first = pickle.dumps({"a": 1}, protocol=4)
+    second = _wrapper_stream(0, b"0" + payload_p4(sentinel)[2:-1])
+    scan = ms.scan_bytes(first + second, "ckpt.bin")
+    assert scan.verdict == "unsafe"
+    assert "posix.system" in {g.qualname for g in scan.globals}
