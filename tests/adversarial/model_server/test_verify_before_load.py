@@ -274,10 +274,17 @@ def test_allowlisted_reexport_resolving_elsewhere_is_refused(tmp_path, monkeypat
 
 
 def test_not_a_pickle_is_never_handed_to_the_unpickler(tmp_path):
-    """Formats the loader does not load (text the C unpickler would accept, npy, zip …) are refused."""
+    """Formats the loader does not load (npy, zip, GGUF, nothing) are refused.
+
+    A file the C unpickler accepts (``I0x1\\n.``) is a pickle to the scan as well: it is walked, found
+    harmless (an int) and may load; what matters is that scan and loader agree on what it is.
+    """
+    for name in ("text.joblib", "text.bin"):
+        path = tmp_path / name
+        path.write_bytes(b"I0x1\n.")
+        assert modelscan.scan_bytes(b"I0x1\n.", name=name).format == "pickle"
+        assert ml.load_verified_model(path, expected_digest=sha(b"I0x1\n.")).model == 1
     for name, data in {
-        "text.joblib": b"I0x1\n.",
-        "text.bin": b"I0x1\n.",
         "npy.pkl": b"\x93NUMPY\x01\x00v\x00{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }"
         + b" " * 50
         + b"\n"
@@ -494,12 +501,18 @@ def test_file_growing_past_the_limit_while_read_is_refused(benign, monkeypatch):
         ml.load_verified_model(path, expected_digest=sha(good), max_bytes=100)
 
 
-def test_dotted_attribute_path_global_is_refused_even_if_allowlisted(tmp_path):
+def test_dotted_attribute_path_global_is_refused_even_if_allowlisted(tmp_path, monkeypatch):
     data = b"\x80\x04" + _short("collections") + _short("OrderedDict.fromkeys") + b"\x93]\x94K\x01a\x85R."
     path = tmp_path / "model.pkl"
     path.write_bytes(data)
-    with pytest.raises(AisecUndecidableError, match=r"loader met collections\.OrderedDict\.fromkeys which"):
+    with pytest.raises(AisecCheckFailed, match="did not pass the model scan"):  # the scan refuses it ...
         ml.load_verified_model(path, expected_digest=sha(data), allow=["collections.OrderedDict.*"])
+    blind = modelscan.FileScan(location=str(path), format="pickle", size=len(data), sha256=sha(data))
+    monkeypatch.setattr(modelscan, "scan_bytes", lambda *a, **k: blind)
+    with pytest.raises(AisecUndecidableError, match=r"loader met collections\.OrderedDict\.fromkeys which"):
+        ml.load_verified_model(
+            path, expected_digest=sha(data), allow=["collections.OrderedDict.*"]
+        )  # ... and so would the loader
 
 
 def test_persistent_id_is_refused(tmp_path, monkeypatch):
