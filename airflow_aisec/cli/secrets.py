@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _secrets(args: argparse.Namespace) -> int:
-    from airflow_aisec.core.secrets import DEFAULT_MAX_FILE_BYTES, scan_secrets
+    from airflow_aisec.core.secrets import DEFAULT_MAX_FILE_BYTES, redact_text, scan_secrets
     from airflow_aisec.exceptions import AisecInputError
 
     def build():
@@ -75,4 +75,5 @@ def _secrets(args: argparse.Namespace) -> int:
             partial_history=args.partial_history,
         )
 
-    return run_report(args, "secrets", args.path, build)
+    subject = redact_text(args.path)  # error reports name the path: never a value in it
+    return run_report(args, "secrets", subject, build)

@@ -89,7 +89,7 @@ _DIGEST_WORDS = re.compile(r"sha\d*|hash|digest|checksum|md5|blake", re.IGNORECA
 #: Reasons: plain words only, short, no long runs (a token is a long run).
 _REASON_CHARS = re.compile(r"[^A-Za-z0-9 .,;:()/#@+'_-]")
 _REASON_MAX = 80
-_REASON_WORD_MAX = 20
+_REASON_WORD_MAX = 16
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -242,6 +242,14 @@ def seal(report: Report, redactor: Redactor, scan_lines: Any) -> Report:
     return report
 
 
+def redact_text(text: str) -> str:
+    """``text`` with anything the detectors find in it replaced (for subjects built outside a scan)."""
+    redactor = Redactor()
+    with _detector() as scan_lines:
+        _learn(scan_lines, [text], redactor)
+    return redactor.scrub(text)
+
+
 # ----------------------------------------------------------------------------------- detect-secrets
 @contextmanager
 def _detector() -> Iterator[Any]:
@@ -265,14 +273,38 @@ def _detector() -> Iterator[Any]:
         with transient_settings({"plugins_used": builtin + custom}):
             get_mapping_from_secret_type_to_class.cache_clear()
 
+            by_type = dict(get_mapping_from_secret_type_to_class())
+
             def scan_lines(lines: list[tuple[int, str]], filename: str) -> Iterator[Any]:
-                yield from ds_scan._process_line_based_plugins(lines, filename=filename)
+                text = dict(lines)
+                for secret in ds_scan._process_line_based_plugins(lines, filename=filename):
+                    value = secret.secret_value
+                    if isinstance(value, str) and len(value) < GRAM:
+                        full = _whole_match(by_type.get(secret.type), value, text.get(secret.line_number, ""))
+                        if full != value:
+                            secret.secret_value = full
+                            secret.set_secret(full)
+                    yield secret
 
             yield scan_lines
     finally:
         get_mapping_from_secret_type_to_class.cache_clear()
         ds_logger.setLevel(previous[0])
         ds_logger.disabled = previous[1]
+
+
+def _whole_match(plugin: Any, value: str, line: str) -> str:
+    """The whole token when a plugin's regex reports only a short group of it.
+
+    detect-secrets' GitHub and GitLab detectors capture the *prefix* (``ghp``, ``glpat``): every such
+    token would share one fingerprint and one baseline hash (one allow entry would hide them all) and
+    the value could not be redacted. Widen the value to the whole regex match.
+    """
+    for regex in getattr(plugin, "denylist", ()) or ():
+        for m in regex.finditer(line):
+            if m.re.groups and value in (m.group(i) for i in range(1, m.re.groups + 1)):
+                return m.group(0)
+    return value
 
 
 @dataclass
@@ -902,7 +934,9 @@ def _scan(
     if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0:
         raise AisecInputError(f"max_file_bytes must be a positive integer, not {max_file_bytes!r}")
     known = load_baseline(baseline) if baseline else {}
+    raw_reasons = [str(r) for r in (allow or {}).values()] if isinstance(allow, Mapping) else []
     allow = _check_allow(allow)
+    _learn(scan_lines, raw_reasons, redactor)  # a value in a reason: its pieces are redacted too
     report = Report.start("secrets", str(root), tags=TAGS)
     tree, hist = _Scan(), _Scan()
     ctx = _Ctx(scan_lines, redactor, max_file_bytes)

@@ -69,6 +69,15 @@ class SecretsScanOperator(AisecBaseOperator):
         self.unscanned = unscanned
         self.partial_history = bool(partial_history)
 
+    def describe_subject(self) -> str:
+        """The path, with anything that looks like a credential in it redacted (reports name it)."""
+        try:
+            from airflow_aisec.core.secrets import redact_text
+
+            return redact_text(str(self.path))
+        except Exception:  # never let naming the subject hide the real error
+            return "<secrets scan path withheld>"
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core import secrets
 
@@ -79,7 +88,7 @@ class SecretsScanOperator(AisecBaseOperator):
             options["max_file_bytes"] = self.max_file_bytes
         return self.run_check(
             context,
-            subject=str(self.path),
+            subject=self.describe_subject(),
             check=lambda: secrets.scan_secrets(
                 self.path,
                 history=self.history,
