@@ -80,6 +80,8 @@ GRAM = 8
 MIN_WHOLE = 6
 
 _ALLOW_RE = re.compile(r"aisec:\s*allow-secret\b[\s:=-]*(?P<reason>.*?)\s*(?:\*/|-->)?\s*$")
+_PRAGMA = re.compile(r"pragma: ?(?:allow|white)list[ -]secret")
+_PRAGMA_NEXT = re.compile(r"^[\s#/*;<!-]*pragma: ?allowlist[ -]nextline[ -]secret")
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{24}$")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 _FINGERPRINT_SALT = b"airflow-aisec/secret-fingerprint/v1\x00"
@@ -253,42 +255,58 @@ def redact_text(text: str) -> str:
 # ----------------------------------------------------------------------------------- detect-secrets
 @contextmanager
 def _detector() -> Iterator[Any]:
-    """detect-secrets configured with all its plugins + ours; yields ``scan_lines(lines, filename)``."""
+    """detect-secrets' plugins plus ours; yields ``scan_lines(lines, filename)``.
+
+    Vendor-format detectors (every plugin but the entropy and keyword heuristics) run on every line
+    with NO filter: detect-secrets' heuristic filters (indirect references, templates, ``$``-prefixes
+    …) exist to quiet the heuristics and would otherwise hide a real token (``secret = get("hf_…")``).
+    The heuristics run through detect-secrets' filters, except its ``pragma: allowlist secret`` filter,
+    which would drop a finding without a trace: that pragma is honoured by :func:`_hits_for` instead,
+    as a listed suppression.
+    """
     from detect_secrets.core import scan as ds_scan
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.settings import transient_settings
+    from detect_secrets.settings import get_filters, transient_settings
+
+    from airflow_aisec.core import _secret_plugins
 
     ds_logger = logging.getLogger("detect-secrets")
     previous = (ds_logger.level, ds_logger.disabled)
     ds_logger.setLevel(logging.CRITICAL + 1)  # its messages contain secret values
     ds_logger.disabled = True
     get_mapping_from_secret_type_to_class.cache_clear()
-    plugin_classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
-    builtin = [{"name": plugin.__name__} for plugin in plugin_classes]
-    plugin_file = Path(__file__).with_name("_secret_plugins.py").resolve()
-    custom = [
-        {"name": name, "path": f"file://{plugin_file}"} for name in ("HuggingFaceTokenDetector", "OpenAIApiKeyDetector")
-    ]
+    by_type: dict[str, Any] = dict(get_mapping_from_secret_type_to_class())
+    heuristics = [{"name": cls.__name__} for t, cls in by_type.items() if t in HEURISTIC_TYPES]
+    vendors = [cls() for t, cls in by_type.items() if t not in HEURISTIC_TYPES]
+    vendors += [_secret_plugins.HuggingFaceTokenDetector(), _secret_plugins.OpenAIApiKeyDetector()]
+    by_type.update({p.secret_type: type(p) for p in vendors})
     try:
-        with transient_settings({"plugins_used": builtin + custom}):
+        with transient_settings({"plugins_used": heuristics}) as settings:
+            settings.disable_filters(
+                "detect_secrets.filters.allowlist.is_line_allowlisted",
+                "detect_secrets.filters.common.is_ignored_due_to_verification_policies",  # no network
+            )
             get_mapping_from_secret_type_to_class.cache_clear()
-
-            by_type = dict(get_mapping_from_secret_type_to_class())
 
             def scan_lines(lines: list[tuple[int, str]], filename: str) -> Iterator[Any]:
                 text = dict(lines)
                 for secret in ds_scan._process_line_based_plugins(lines, filename=filename):
-                    value = secret.secret_value
-                    if isinstance(value, str) and len(value) < GRAM:
-                        full = _whole_match(by_type.get(secret.type), value, text.get(secret.line_number, ""))
-                        if full != value:
-                            secret.secret_value = full
-                            secret.set_secret(full)
                     yield secret
+                for number, line in lines:
+                    for plugin in vendors:
+                        for secret in plugin.analyze_line(filename=filename, line=line, line_number=number):
+                            value = secret.secret_value
+                            if isinstance(value, str) and len(value) < GRAM:
+                                full = _whole_match(by_type.get(secret.type), value, text.get(number, ""))
+                                if full != value:
+                                    secret.secret_value = full
+                                    secret.set_secret(full)
+                            yield secret
 
             yield scan_lines
     finally:
         get_mapping_from_secret_type_to_class.cache_clear()
+        get_filters.cache_clear()
         ds_logger.setLevel(previous[0])
         ds_logger.disabled = previous[1]
 
@@ -418,6 +436,11 @@ def _hits_for(
                 if m:
                     hit.allow_reason = clean_reason(m.group("reason") or "inline aisec: allow-secret")
                     break
+        if hit.allow_reason is None:
+            here = lines[hit.line - 1] if 0 < hit.line <= len(lines) else ""
+            above = lines[hit.line - 2] if 1 < hit.line <= len(lines) else ""
+            if _PRAGMA.search(here) or _PRAGMA_NEXT.search(above):
+                hit.allow_reason = "detect-secrets pragma: allowlist secret"
     hits = sorted(found.values(), key=lambda h: (h.line, h.type))
     if numbers is not None:
         for hit in hits:

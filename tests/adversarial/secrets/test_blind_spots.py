@@ -181,3 +181,37 @@ def test_symlinks_are_not_followed_but_counted_and_their_targets_scanned(tmp_pat
     (root / "named").symlink_to(f"/nonexistent/{token}")  # a token in a link target is a token in the repo
     report = scan_secrets(root)
     assert report.status == "fail" and report.findings[0].title.endswith("in a file name")
+
+
+#: Lines where detect-secrets' heuristic filters drop a match (indirect reference, template, `$`, id …).
+FILTER_BAIT = [
+    'secret = get("{t}")',
+    'password = request.headers["{t}"]',
+    'user_id = "{t}"',
+    "x = ${t}",
+    'x = "${{{t}}}"',
+    'x = "{{{{{t}}}}}"',
+    "token: <{t}>",
+    'api_key = os.getenv("X", "{t}")',
+]
+
+
+@settings(max_examples=60)
+@given(
+    token=TOKENS, bait=st.sampled_from(FILTER_BAIT), ext=st.sampled_from(["py", "yaml", "json", "env", "lock", "md"])
+)
+def test_heuristic_filters_never_hide_a_vendor_token(tmp_path_factory, token, bait, ext):
+    root = tmp_path_factory.mktemp("bait")
+    (root / f"package-lock.{ext}").write_text(bait.format(t=token) + "\n")
+    report = scan_secrets(root)
+    assert report.status == "fail", (bait, ext)
+    assert any(f.severity == "high" for f in report.findings)
+
+
+def test_detect_secrets_pragma_is_a_listed_suppression_not_a_silent_drop(tmp_path):
+    (tmp_path / "a.py").write_text(
+        f'T = "{FIXED["hf"]}"  # pragma: allowlist secret\n# pragma: allowlist nextline secret\nU = "{FIXED["aws"]}"\n'
+    )
+    report = scan_secrets(tmp_path)
+    assert report.status == "pass" and report.metrics["suppressed"] == 2
+    assert [s["location"] for s in report.details["suppressed"]] == ["a.py:1", "a.py:3"]

@@ -124,9 +124,12 @@ def test_inline_allow_comment_suppresses_with_its_reason(tmp_path):
     )
     report = scan_secrets(tmp_path)
     assert report.findings == []
-    (suppressed,) = report.to_dict()["details"]["suppressed"]
+    suppressed, pragma = report.to_dict()["details"]["suppressed"]
     assert suppressed["reason"] == "inline: revoked demo token"
     assert suppressed["location"] == "fixtures.py:2"
+    # detect-secrets' own pragma is honoured, but listed like every suppression (it used to vanish)
+    assert pragma["reason"] == "inline: detect-secrets pragma: allowlist secret"
+    assert pragma["location"] == "fixtures.py:3"
 
 
 def test_allowlist_by_fingerprint(tmp_path):
