@@ -226,3 +226,16 @@ def test_subdirectory_scan_follows_a_directory_moved_into_it(tmp_path):
     repo = checkout(h.write(tmp_path / "repo"))
     report = scan_secrets(repo / "dags", history=True)
     assert report.status == "fail" and [f.location[13:] for f in report.findings] == ["cfg.py:1"]
+
+
+def test_submodule_history_is_not_scanned_and_fails_closed(tmp_path, capsys):
+    h = History()
+    first = h.commit(MAIN, b"init", {b"README": b"hello\n"})
+    h.stream += b"commit refs/heads/main\nmark :99\ncommitter Dev <dev@example.invalid> 1700009999 +0000\n"
+    h.stream += b"data 3\nsub\nfrom :%d\nM 160000 %s vendored/lib\n\n" % (first, b"1" * 40)
+    repo = checkout(h.write(tmp_path / "repo"))
+    code, data, _ = run_cli(capsys, ["secrets", str(repo), "--history"])
+    assert code == 2 and data["status"] == "error"
+    assert [u["reason"] for u in data["details"]["unscanned"]] == ["submodule: its history is another repository"]
+    code, data, _ = run_cli(capsys, ["secrets", str(repo), "--history", "--unscanned", "warn"])
+    assert code == 0 and data["status"] == "warn" and data["metrics"]["history_unscanned"] == 1
