@@ -307,6 +307,17 @@ def commit_tree(data: bytes) -> str | None:
     return None
 
 
+def commit_parents(data: bytes) -> list[str]:
+    """The ``parent`` headers of a raw commit object."""
+    parents = []
+    for line in data.split(b"\n"):
+        if not line:
+            break
+        if line.startswith(b"parent "):
+            parents.append(line[7:].decode("ascii", "replace").strip())
+    return parents
+
+
 def commit_date(data: bytes) -> str | None:
     """Committer time of a raw commit object as ISO-8601 UTC (None if unparsable)."""
     from datetime import datetime, timezone

@@ -9,8 +9,8 @@
   reachable from any ref (branches, tags, remotes, stash, notes; merges included, so a merge
   resolution is scanned), the whole content of every blob of every commit's tree, every path name,
   every commit and tag object (messages, author lines), every ref name, and blobs or trees a tag
-  points at. Limited to the scanned path's blobs when it is a sub-directory of the repository
-  (messages and refs always). A shallow, grafted, replaced or partial history is an error unless
+  points at. For a sub-directory of the repository: its blobs, and the messages of the commits that
+  changed it (ref names and tags belong to the whole repository). A shallow, grafted, replaced or partial history is an error unless
   ``partial_history`` accepts it (then reported).
 * **Nothing dropped silently**: what is not scanned (files above ``max_file_bytes``, compressed files,
   special files, unreadable files, submodules, missing objects) is counted and listed
@@ -67,8 +67,8 @@ DEFAULT_EXCLUDE_DIRS = (
 )
 #: Files (and history blobs) above this size are not scanned: counted, listed, decided by ``unscanned``.
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024
-#: Secret types from pattern heuristics (entropy, keyword) get ``medium``; vendor-format tokens ``high``.
-HEURISTIC_TYPES = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword"}
+#: Secret types from pattern heuristics (entropy, keyword, public IP) get ``medium``; vendor-format tokens ``high``.
+HEURISTIC_TYPES = {"Base64 High Entropy String", "Hex High Entropy String", "Secret Keyword", "Public IP (ipv4)"}
 FAIL_ON_LEVELS = ("high", "medium")
 UNSCANNED_POLICIES = ("error", "warn")
 #: At most this many entries are listed per details list (counts are always complete).
@@ -711,12 +711,13 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
         return p[len(base) + 1 :] if base and p.startswith(base + "/") else p
 
     refs = g.refs(repo)
-    scan.refs_scanned = len(refs)
-    ref_lines = [name for _, _, name in refs]
-    for hit in _hits_for(ctx, ref_lines, "<ref names>", kind="ref", allow_inline=False):
-        hit.file = ref_lines[hit.line - 1]
-        hit.line = 0
-        scan.hits.append(hit)
+    if not prefix:  # repository-wide data: scanned when the whole repository is
+        scan.refs_scanned = len(refs)
+        ref_lines = [name for _, _, name in refs]
+        for hit in _hits_for(ctx, ref_lines, "<ref names>", kind="ref", allow_inline=False):
+            hit.file = ref_lines[hit.line - 1]
+            hit.line = 0
+            scan.hits.append(hit)
     commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse") if refs else []
     batch = g.Batch(repo)
     walked: set[tuple[str, str]] = set()
@@ -780,6 +781,36 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
         for hit in _hits_for(ctx, lines, label, commit=oid, date=date, kind="message", allow_inline=False):
             scan.hits.append(hit)
 
+    trees_of: dict[str, str | None] = {}
+    entries_of: dict[str, dict[str, str]] = {}
+
+    def at_prefix(tree: str | None) -> str | None:
+        """Object id at the scanned prefix inside ``tree`` (None when absent)."""
+        oid = tree
+        for part in prefix.split("/"):
+            if oid is None:
+                return None
+            if oid not in entries_of:
+                obj = batch.get(oid)
+                if obj is None or obj[0] != "tree":
+                    entries_of[oid] = {}
+                else:
+                    entries_of[oid] = {g.display(n): o for _, n, o in g.parse_tree(obj[1] or b"", repo.hex_len)}
+            oid = entries_of[oid].get(part)
+        return oid
+
+    def tree_of(commit: str) -> str | None:
+        if commit not in trees_of:
+            obj = batch.get(commit)
+            trees_of[commit] = g.commit_tree(obj[1] or b"") if obj is not None else None
+        return trees_of[commit]
+
+    def touches(tree: str | None, parents: list[str]) -> bool:
+        here = at_prefix(tree)
+        if not parents:
+            return here is not None
+        return any(at_prefix(tree_of(p)) != here for p in parents)
+
     try:
         for commit in commits:
             obj = batch.get(commit)
@@ -789,13 +820,17 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             data = obj[1] or b""
             date = g.commit_date(data)
             scan.commits_scanned += 1
-            scan_object_text(commit, data, "(commit object)", date)
             tree = g.commit_tree(data)
+            trees_of[commit] = tree
+            # A sub-directory scan reads the messages of the commits that changed it (all parents
+            # compared, so a merge resolution counts); a whole-repository scan reads every message.
+            if not prefix or touches(tree, g.commit_parents(data)):
+                scan_object_text(commit, data, "(commit object)", date)
             if tree:
                 walk_tree(tree, "", commit, date)
         # Objects refs point at directly: annotated tags (messages), and blobs / trees a tag names.
         seen_tags: set[str] = set()
-        for oid, kind, _ in refs:
+        for oid, kind, _ in refs if not prefix else ():
             while kind == "tag" and oid not in seen_tags:
                 seen_tags.add(oid)
                 obj = batch.get(oid)

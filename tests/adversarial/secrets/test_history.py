@@ -239,3 +239,16 @@ def test_submodule_history_is_not_scanned_and_fails_closed(tmp_path, capsys):
     assert [u["reason"] for u in data["details"]["unscanned"]] == ["submodule: its history is another repository"]
     code, data, _ = run_cli(capsys, ["secrets", str(repo), "--history", "--unscanned", "warn"])
     assert code == 0 and data["status"] == "warn" and data["metrics"]["history_unscanned"] == 1
+
+
+def test_subdirectory_scan_reads_the_messages_of_the_commits_that_changed_it(tmp_path):
+    h = History()
+    a = h.commit(MAIN, b"init", {b"dags/etl.py": b"x = 1\n", b"other.py": b"y = 1\n"})
+    b = h.commit(MAIN, f"tune etl, debug key {FIXED['hf']}".encode(), {b"dags/etl.py": b"x = 2\n"}, parents=(a,))
+    h.commit(MAIN, f"other work {FIXED['aws']}".encode(), {b"other.py": b"y = 2\n"}, parents=(b,))
+    repo = checkout(h.write(tmp_path / "repo"))
+    marks = History.marks(repo)
+    sub = scan_secrets(repo / "dags", history=True)
+    assert [(f.details["commit"], f.details["where"]) for f in sub.findings] == [(marks[b], "message")]
+    whole = scan_secrets(repo, history=True)
+    assert sorted(f.details["commit"] for f in whole.findings) == sorted([marks[b], marks[b + 1]])
