@@ -730,37 +730,43 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             raise AisecUndecidableError(f"history scan: {what} {oid[:12]} is missing from the repository")
         scan.skip(f"{what} {oid[:12]}", "object missing from the repository", "missing")
 
-    def walk_tree(tree: str, path: str, commit: str | None, date: str | None) -> None:
-        relation = _relation(path, prefix, is_file)
-        if relation == "out" or (tree, relation) in walked:
-            return
-        walked.add((tree, relation))
-        obj = batch.get(tree)
-        if obj is None:
-            missing(tree, "tree")
-            return
-        names: list[str] = []
-        for mode, raw_name, oid in g.parse_tree(obj[1] or b"", repo.hex_len):
-            name = g.display(raw_name)
-            full = f"{path}/{name}" if path else name
-            if g.is_tree(mode):
-                walk_tree(oid, full, commit, date)
+    def walk_tree(root_tree: str, root_path: str, commit: str | None, date: str | None) -> None:
+        """Depth-first over the trees (an explicit stack: no recursion limit on deep paths)."""
+        stack = [(root_tree, root_path)]
+        while stack:
+            tree, path = stack.pop()
+            relation = _relation(path, prefix, is_file)
+            if relation == "out" or (tree, relation) in walked:
                 continue
-            if not _in_scope(full, prefix, is_file):
+            walked.add((tree, relation))
+            obj = batch.get(tree)
+            if obj is None:
+                missing(tree, "tree")
                 continue
-            if g.is_submodule(mode):
-                if full not in submodules:
-                    submodules.add(full)
-                    names.append(rel(full))
-                    where = f"{commit[:12]}:{rel(full)}" if commit else rel(full)
-                    scan.skip(where, "submodule: its history is another repository", "submodule")
-                continue
-            if oid in blobs:
-                continue
-            blobs.add(oid)
-            names.append(rel(full))
-            scan_blob(oid, rel(full), commit, date)
-        _scan_names(ctx, names, scan, commit, date)
+            names: list[str] = []
+            subtrees: list[tuple[str, str]] = []
+            for mode, raw_name, oid in g.parse_tree(obj[1] or b"", repo.hex_len):
+                name = g.display(raw_name)
+                full = f"{path}/{name}" if path else name
+                if g.is_tree(mode):
+                    subtrees.append((oid, full))
+                    continue
+                if not _in_scope(full, prefix, is_file):
+                    continue
+                if g.is_submodule(mode):
+                    if full not in submodules:
+                        submodules.add(full)
+                        names.append(rel(full))
+                        where = f"{commit[:12]}:{rel(full)}" if commit else rel(full)
+                        scan.skip(where, "submodule: its history is another repository", "submodule")
+                    continue
+                if oid in blobs:
+                    continue
+                blobs.add(oid)
+                names.append(rel(full))
+                scan_blob(oid, rel(full), commit, date)
+            _scan_names(ctx, names, scan, commit, date)
+            stack.extend(reversed(subtrees))
 
     def scan_blob(oid: str, name: str, commit: str | None, date: str | None) -> None:
         where = f"{commit[:12]}:{name}" if commit else name

@@ -252,3 +252,14 @@ def test_subdirectory_scan_reads_the_messages_of_the_commits_that_changed_it(tmp
     assert [(f.details["commit"], f.details["where"]) for f in sub.findings] == [(marks[b], "message")]
     whole = scan_secrets(repo, history=True)
     assert sorted(f.details["commit"] for f in whole.findings) == sorted([marks[b], marks[b + 1]])
+
+
+@pytest.mark.parametrize("depth", [1500])
+def test_deep_paths_are_walked_without_a_recursion_limit(tmp_path, depth):
+    deep = b"/".join([b"d"] * depth) + b"/cfg.py"
+    h = History()
+    a = h.commit(MAIN, b"add", {deep: f'T = "{FIXED["hf"]}"\n'.encode()})
+    h.commit(MAIN, b"rm", deletes=(deep,), files={b"README": b"x\n"}, parents=(a,))
+    repo = checkout(h.write(tmp_path / "repo"))
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail" and report.findings[0].details["file"] == deep.decode()
