@@ -74,6 +74,11 @@ UNSCANNED_POLICIES = ("error", "warn")
 #: At most this many entries are listed per details list (counts are always complete).
 LIST_LIMIT = 200
 REDACTED = "[REDACTED]"
+#: Lines longer than this are scanned in chunks of this size overlapping by CHUNK_OVERLAP characters.
+CHUNK = 16384
+CHUNK_OVERLAP = 4096
+#: At most this many findings are listed in a report (all are counted and decide the status).
+MAX_FINDINGS = 1000
 #: A detected value is redacted wherever any substring of this length of it appears.
 GRAM = 8
 #: Values shorter than GRAM but at least this long are redacted where they appear whole.
@@ -409,13 +414,25 @@ def _hits_for(
         todo = keep
         if not todo:
             return []
-    numbered = [(k, lines[i - 1]) for k, i in enumerate(todo, start=1)]
+    # Very long lines are scanned as overlapping chunks: detect-secrets' filters re-read the whole line
+    # for every candidate (quadratic). Any match up to CHUNK_OVERLAP characters lies in one chunk.
+    origin: list[int] = []
+    numbered: list[tuple[int, str]] = []
+    for i in todo:
+        line = lines[i - 1]
+        if len(line) <= CHUNK:
+            origin.append(i)
+            numbered.append((len(numbered) + 1, line))
+            continue
+        for start in range(0, len(line) - CHUNK_OVERLAP, CHUNK - CHUNK_OVERLAP):
+            origin.append(i)
+            numbered.append((len(numbered) + 1, line[start : start + CHUNK]))
     found: dict[tuple[int, str], Hit] = {}
     for secret in ctx.scan_lines(numbered, filename):
         value = secret.secret_value
-        if not value or not 0 < secret.line_number <= len(todo):
+        if not value or not 0 < secret.line_number <= len(origin):
             continue
-        line_number = todo[secret.line_number - 1]
+        line_number = origin[secret.line_number - 1]
         ctx.redactor.add(value)
         key = (line_number, fingerprint(value))
         hit = Hit(secret.type, filename, line_number, key[1], secret.secret_hash, commit, date, kind=kind)
@@ -1031,6 +1048,7 @@ def _scan(
             continue  # still in the tree: reported there, with its commit below
         reported.append((hit, {"scope": "history", "in_current_tree": False}))
 
+    severities: list[str] = []
     for hit, extra in reported:
         reason = suppress_reason(hit)
         details: dict[str, Any] = {
@@ -1062,7 +1080,9 @@ def _scan(
             where = "in the working tree"
         if hit.kind != "content" and extra["scope"] == "history":
             where += " in git history"
-        report.add_finding(f"AISEC-SECRET-{slug}", severity, f"{hit.type} {where}", hit.location, details)
+        severities.append(severity)
+        if len(report.findings) < MAX_FINDINGS:
+            report.add_finding(f"AISEC-SECRET-{slug}", severity, f"{hit.type} {where}", hit.location, details)
 
     skipped = {**tree.unscanned_count}
     for k, v in hist.unscanned_count.items():
@@ -1081,7 +1101,8 @@ def _scan(
             "dirs_excluded": tree.excluded_count,
             "symlinks_not_followed": tree.symlinks,
             "lines_scanned": tree.lines_scanned + hist.lines_scanned,
-            "secrets_found": len(report.findings),
+            "secrets_found": len(severities),
+            "findings_not_listed": len(severities) - len(report.findings),
             "suppressed": len(suppressed),
             "unscanned": n_unscanned,
         }
@@ -1100,7 +1121,7 @@ def _scan(
         )
         report.details["history_partial"] = list(partial)
     if suppressed:
-        report.details["suppressed"] = suppressed
+        report.details["suppressed"] = suppressed[:MAX_FINDINGS]
     unscanned_list = [{**u, "scope": "tree"} for u in tree.unscanned] + [
         {**u, "scope": "history"} for u in hist.unscanned
     ]
@@ -1110,10 +1131,11 @@ def _scan(
         report.details["excluded_dirs"] = tree.excluded
     report.details["scope"] = "tree+history" if history else "tree"
     report.details["policy"] = {"unscanned": unscanned, "fail_on": fail_on, "partial_history": partial_history}
-    n = len(report.findings)
+    n = len(severities)
     summary = (
         f"{n} secret(s) found in {tree.files_scanned} file(s)"
         + (f" and {hist.commits_scanned} commit(s)" if history else "")
+        + (f" (first {len(report.findings)} listed)" if n > len(report.findings) else "")
         + (f"; {len(suppressed)} suppressed" if suppressed else "")
         + (
             f"; {n_unscanned} item(s) NOT scanned (" + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) + ")"
@@ -1123,16 +1145,16 @@ def _scan(
         + (f"; {tree.excluded_count} excluded dir(s)" if tree.excluded_count else "")
         + (f"; partial history accepted: {'; '.join(partial)}" if partial else "")
     )
-    failing = [f for f in report.findings if f.severity == "high" or fail_on == "medium"]
+    failing = [sev for sev in severities if sev == "high" or fail_on == "medium"]
     if failing:
         status = "fail"
     elif n_unscanned and unscanned == "error":
         status = "error"
         summary += " — not everything could be scanned (unscanned='error'; pass unscanned='warn' to accept)"
-    elif report.findings or n_unscanned or partial:
+    elif severities or n_unscanned or partial:
         status = "warn"
     else:
         status = "pass"
-    if report.findings and not failing:
+    if severities and not failing:
         summary += f" (heuristic only, below fail_on={fail_on})"
     return report.finish(status, summary)

@@ -215,3 +215,24 @@ def test_detect_secrets_pragma_is_a_listed_suppression_not_a_silent_drop(tmp_pat
     report = scan_secrets(tmp_path)
     assert report.status == "pass" and report.metrics["suppressed"] == 2
     assert [s["location"] for s in report.details["suppressed"]] == ["a.py:1", "a.py:3"]
+
+
+@settings(max_examples=30)
+@given(token=TOKENS, offset=st.integers(min_value=0, max_value=3 * 16384), filler=st.sampled_from(["x", " ", "ab "]))
+def test_token_anywhere_in_a_very_long_line_is_found(tmp_path_factory, token, offset, filler):
+    root = tmp_path_factory.mktemp("long")
+    pad = (filler * (offset // len(filler) + 1))[:offset]
+    (root / "min.js").write_text(pad + " " + token + " " + filler * 20000 + "\n")
+    report = scan_secrets(root)
+    assert report.status == "fail" and any(f.severity == "high" for f in report.findings)
+
+
+def test_findings_beyond_the_listing_cap_are_counted_and_still_decide(tmp_path):
+    from airflow_aisec.core.secrets import MAX_FINDINGS
+
+    lines = [f'k{i} = "{"abcdefghij"[i % 10]}{i:05d}ZzQ9xW3vT7pL0sN4mB8cR2yH6"' for i in range(MAX_FINDINGS + 50)]
+    (tmp_path / "a.py").write_text("\n".join(lines) + f'\nT = "{FIXED["hf"]}"\n')
+    report = scan_secrets(tmp_path, fail_on="high")
+    assert report.metrics["secrets_found"] > MAX_FINDINGS == len(report.findings)
+    assert report.metrics["findings_not_listed"] == report.metrics["secrets_found"] - MAX_FINDINGS
+    assert report.status == "fail"  # the one vendor token, last in the file, is not listed but decides
