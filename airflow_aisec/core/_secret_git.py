@@ -143,9 +143,12 @@ def open_repo(path: Path) -> Repo:
         raise AisecInputError(f"history scan: {str(path)!r} is not inside a git repository ({why})") from None
     if inside != b"true":
         raise AisecInputError(f"history scan: {str(path)!r} is not inside a git work tree")
-    prefix = os.fsdecode(probe.run("rev-parse", "--show-prefix").rstrip(b"\n")).rstrip("/")
+    # Same decoding as tree entry names (display): a non-UTF-8 directory must still match its entries.
+    raw = probe.run("rev-parse", "--show-prefix")
+    prefix = display(raw[:-1] if raw.endswith(b"\n") else raw).rstrip("/")
     if is_file:
-        prefix = f"{prefix}/{path.name}" if prefix else path.name
+        name = display(os.fsencode(path.name))
+        prefix = f"{prefix}/{name}" if prefix else name
     repo = Repo(where, prefix, is_file)
     fmt = repo.run("rev-parse", "--show-object-format").strip()
     repo.hex_len = {b"sha1": 40, b"sha256": 64}.get(fmt, 0)
@@ -154,7 +157,8 @@ def open_repo(path: Path) -> Repo:
     # Partial history: shallow clone, grafts, replace refs, partial (promisor) clone.
     if repo.run("rev-parse", "--is-shallow-repository").strip() == b"true":
         repo.partial.append("shallow clone (history truncated)")
-    grafts = where / os.fsdecode(repo.run("rev-parse", "--git-path", "info/grafts").rstrip(b"\n"))
+    raw = repo.run("rev-parse", "--git-path", "info/grafts")
+    grafts = where / os.fsdecode(raw[:-1] if raw.endswith(b"\n") else raw)
     if grafts.exists():
         repo.partial.append("info/grafts present (parents rewritten)")
     replace = repo.run("for-each-ref", "--format=%(objectname)", "refs/replace/").split()

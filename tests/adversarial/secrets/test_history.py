@@ -263,3 +263,16 @@ def test_deep_paths_are_walked_without_a_recursion_limit(tmp_path, depth):
     repo = checkout(h.write(tmp_path / "repo"))
     report = scan_secrets(repo, history=True)
     assert report.status == "fail" and report.findings[0].details["file"] == deep.decode()
+
+
+@settings(max_examples=15, phases=NO_SHRINK)
+@given(token=TOKENS, subdir=NAMES, as_file=st.booleans())
+def test_hostile_subdirectory_names_still_match_their_history(tmp_path_factory, token, subdir, as_file):
+    h = History()
+    a = h.commit(MAIN, b"add", {subdir + b"/cfg.py": f'T = "{token}"\n'.encode()})
+    h.commit(MAIN, b"rm", files={subdir + b"/cfg.py": b"T = None\n"}, parents=(a,))
+    repo = checkout(h.write(tmp_path_factory.mktemp("sub") / "repo"))
+    target = os.path.join(os.fsencode(repo), subdir) + (b"/cfg.py" if as_file else b"")
+    report = scan_secrets(os.fsdecode(target), history=True)
+    assert report.status == "fail"
+    assert [f.details["commit"] for f in report.findings] == [History.marks(repo)[a]]
