@@ -667,6 +667,8 @@ def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) 
                         scan.excluded_count += 1
                         if len(scan.excluded) < LIST_LIMIT:
                             scan.excluded.append(rel_path)
+                        if entry.name == ".git":  # not history, but credentials live in remote URLs
+                            _scan_git_config(ctx, scan, entry.path, rel_path)
                     else:
                         subdirs.append((entry.path, rel_path))
                 elif stat.S_ISREG(st.st_mode):
@@ -679,6 +681,24 @@ def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) 
                     scan.skip(rel_path, f"{_special_kind(st.st_mode)}: never opened for reading", "special")
             stack.extend(reversed(subdirs))
     _scan_names(ctx, names, scan)
+
+
+def _scan_git_config(ctx: _Ctx, scan: _Scan, git_dir: str, rel_path: str) -> None:
+    """A repository's own ``config`` (remote URLs with tokens, credential settings) is scanned."""
+    path = os.path.join(git_dir, "config")
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    name = f"{rel_path}/config"
+    if not stat.S_ISREG(st.st_mode):
+        scan.skip(name, f"{_special_kind(st.st_mode)}: never opened for reading", "special")
+        return
+    data, reason, category = _read_regular(path, ctx.max_bytes)
+    if data is None:
+        scan.skip(name, reason, category)
+    else:
+        _scan_bytes(ctx, data, name, scan, name)
 
 
 def _scan_names(ctx: _Ctx, names: list[str], scan: _Scan, commit: str | None = None, date: str | None = None) -> None:

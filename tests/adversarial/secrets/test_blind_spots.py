@@ -236,3 +236,12 @@ def test_findings_beyond_the_listing_cap_are_counted_and_still_decide(tmp_path):
     assert report.metrics["secrets_found"] > MAX_FINDINGS == len(report.findings)
     assert report.metrics["findings_not_listed"] == report.metrics["secrets_found"] - MAX_FINDINGS
     assert report.status == "fail"  # the one vendor token, last in the file, is not listed but decides
+
+
+def test_a_token_in_the_repositorys_own_git_config_is_found(tmp_path):
+    from tests.secrets_helpers import git, make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "remote", "add", "origin", f"https://bot:ghp_{FIXED['openai'][8:44]}@github.com/org/repo.git")
+    report = scan_secrets(repo)
+    assert report.status == "fail" and [f.details["file"] for f in report.findings] == [".git/config"]
