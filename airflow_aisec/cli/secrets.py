@@ -75,5 +75,8 @@ def _secrets(args: argparse.Namespace) -> int:
             partial_history=args.partial_history,
         )
 
-    subject = redact_text(args.path)  # error reports name the path: never a value in it
+    try:
+        subject = redact_text(args.path)  # error reports name the path: never a value in it
+    except Exception:
+        subject = "<secrets scan path withheld>"
     return run_report(args, "secrets", subject, build)

@@ -1004,7 +1004,8 @@ def scan_secrets(
         except AisecError as exc:
             message = str(exc)
             _learn(scan_lines, [message], redactor)
-            raise type(exc)(redactor.scrub(message)) from None
+            kind = type(exc) if isinstance(exc, (AisecInputError, AisecUndecidableError)) else AisecUndecidableError
+            raise kind(redactor.scrub(message)) from None
         except Exception as exc:  # never a value in a traceback or a message
             message = f"secrets scan failed: {type(exc).__name__}: {exc}"
             _learn(scan_lines, [message], redactor)
