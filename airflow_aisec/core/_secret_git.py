@@ -146,6 +146,24 @@ def open_repo(path: Path) -> Repo:
     # Same decoding as tree entry names (display): a non-UTF-8 directory must still match its entries.
     raw = probe.run("rev-parse", "--show-prefix")
     prefix = display(raw[:-1] if raw.endswith(b"\n") else raw).rstrip("/")
+    if _has_config(probe, r"^core\.worktree$"):
+        raise AisecUndecidableError(
+            f"history scan: the repository of {str(path)!r} sets core.worktree (its history may describe "
+            "another directory tree); refusing to guess which history belongs to it"
+        )
+    # The repository's config can move its work tree (core.worktree): then git's idea of where PATH
+    # is would not be the directory we scan, and its history could silently match nothing.
+    raw_top = probe.run("rev-parse", "--show-toplevel")
+    top = Path(os.fsdecode(raw_top[:-1] if raw_top.endswith(b"\n") else raw_top)).resolve()
+    try:
+        expected = where.resolve().relative_to(top).as_posix()
+    except ValueError:
+        expected = None
+    if expected is None or display(os.fsencode("" if expected == "." else expected)) != prefix:
+        raise AisecUndecidableError(
+            f"history scan: git places {str(path)!r} elsewhere in its work tree (core.worktree or a "
+            "moved repository); refusing to guess which history belongs to it"
+        )
     if is_file:
         name = display(os.fsencode(path.name))
         prefix = f"{prefix}/{name}" if prefix else name
@@ -169,13 +187,11 @@ def open_repo(path: Path) -> Repo:
     return repo
 
 
-def _has_config(repo: Repo) -> bool:
+def _has_config(repo: Repo, pattern: str = r"^(extensions\.partialclone|remote\..*\.promisor)$") -> bool:
     """``git config --get-regexp`` exits 1 when nothing matches; tell that apart from a failure."""
     try:
         proc = subprocess.run(
-            repo.cmd(
-                "config", "--local", "--null", "--get-regexp", r"^(extensions\.partialclone|remote\..*\.promisor)$"
-            ),
+            repo.cmd("config", "--null", "--get-regexp", pattern),
             capture_output=True,
             env=git_env(),
             timeout=60,

@@ -276,3 +276,12 @@ def test_hostile_subdirectory_names_still_match_their_history(tmp_path_factory, 
     report = scan_secrets(os.fsdecode(target), history=True)
     assert report.status == "fail"
     assert [f.details["commit"] for f in report.findings] == [History.marks(repo)[a]]
+
+
+@pytest.mark.parametrize("worktree", ["..", "/", "sub"])
+def test_core_worktree_in_the_repo_config_cannot_empty_the_history_scan(tmp_path, worktree):
+    repo, _ = _repo_with_history_secret(tmp_path / "repo")
+    (repo / "sub").mkdir()
+    git(repo, "config", "core.worktree", worktree)
+    with pytest.raises((AisecUndecidableError, AisecInputError), match="core.worktree|not inside a git repository"):
+        scan_secrets(repo, history=True)
