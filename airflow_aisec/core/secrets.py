@@ -123,7 +123,10 @@ _RUNS = (
     re.compile(rb"[\x20-\x7e\t]{6,}"),
     re.compile(rb"(?:[\x20-\x7e\t]\x00){6,}"),
     re.compile(rb"(?:\x00[\x20-\x7e\t]){6,}"),
+    re.compile(rb"(?:[\x20-\x7e\t]\x00\x00\x00){6,}"),
+    re.compile(rb"(?:\x00\x00\x00[\x20-\x7e\t]){6,}"),
 )
+_RUN_ENCODINGS = ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 
 
 def fingerprint(secret: str) -> str:
@@ -520,10 +523,10 @@ def compressed(data: bytes) -> str | None:
 
 
 def _strings_runs(data: bytes) -> tuple[list[str], list[int]]:
-    """Printable runs (ASCII, UTF-16LE, UTF-16BE) of binary ``data`` with approximate line numbers."""
+    """Printable runs (ASCII, UTF-16 and UTF-32, both byte orders, any alignment) of ``data``."""
     texts: list[str] = []
     numbers: list[int] = []
-    for pattern, encoding in zip(_RUNS, ("ascii", "utf-16-le", "utf-16-be"), strict=True):
+    for pattern, encoding in zip(_RUNS, _RUN_ENCODINGS, strict=True):
         for m in pattern.finditer(data):
             texts.append(m.group().decode(encoding, "replace"))
             numbers.append(data.count(b"\n", 0, m.start()) + 1)

@@ -48,14 +48,17 @@ def test_token_found_in_any_text_encoding(tmp_path_factory, token, encoding, bef
     token=TOKENS,
     junk=st.binary(min_size=1, max_size=400),
     tail=st.binary(max_size=200),
-    wide=st.sampled_from(["ascii", "utf-16-le", "utf-16-be"]),
+    wide=st.sampled_from(["ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"]),
+    shift=st.integers(min_value=0, max_value=3),
 )
-def test_token_inside_binary_data_is_found(tmp_path_factory, token, junk, tail, wide):
+def test_token_inside_binary_data_is_found(tmp_path_factory, token, junk, tail, wide, shift):
     root = tmp_path_factory.mktemp("bin")
-    (root / "weights.bin").write_bytes(b"\x00" + junk + b"\x00" + token.encode(wide) + b"\x00" + tail)
+    data = b"\x00" * shift + token.encode(wide) + b"\x00" + tail
+    (root / "weights.bin").write_bytes(b"\x00" + junk + b"\x00" + data)
+    (root / "wide.txt").write_bytes(b"\x01" * shift + f"KEY={token}\n".encode(wide) * 3)  # misaligned text
     report = scan_secrets(root)
     assert report.status == "fail", report.summary
-    assert any(f.details["file"] == "weights.bin" for f in report.findings)
+    assert {f.details["file"] for f in report.findings} == {"weights.bin", "wide.txt"}
 
 
 def test_utf8_file_with_invalid_bytes_and_a_utf16_tail_is_scanned_both_ways(tmp_path):
