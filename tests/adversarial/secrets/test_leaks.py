@@ -132,3 +132,14 @@ def test_detect_secrets_debug_logging_is_silenced(tmp_path, caplog):
     assert report.status == "fail"
     assert_absent(FIXED["openai"], caplog.text, json.dumps(report.to_dict()))
     assert logging.getLogger("detect-secrets").level == logging.DEBUG  # restored afterwards
+
+
+@settings(max_examples=25)
+@given(token=TOKENS)
+def test_operator_subject_never_carries_a_value(token):
+    from airflow_aisec.operators.secrets import SecretsScanOperator
+
+    op = SecretsScanOperator(task_id="scan", path=f"/data/{token}/repo")
+    assert_absent(token, op.describe_subject())
+    with pytest.raises(ValueError, match="unscanned must be"):
+        SecretsScanOperator(task_id="scan", path="/x", unscanned="ignore")
