@@ -79,6 +79,8 @@ CHUNK = 16384
 CHUNK_OVERLAP = 4096
 #: At most this many findings are listed in a report (all are counted and decide the status).
 MAX_FINDINGS = 1000
+#: Commit, tree and tag objects above this size are not read (counted as unscanned).
+OBJECT_MAX = 64 * 1024 * 1024
 #: A detected value is redacted wherever any substring of this length of it appears.
 GRAM = 8
 #: Values shorter than GRAM but at least this long are redacted where they appear whole.
@@ -779,9 +781,12 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             if relation == "out" or (tree, relation) in walked:
                 continue
             walked.add((tree, relation))
-            obj = batch.get(tree)
+            obj = batch.get(tree, OBJECT_MAX)
             if obj is None:
                 missing(tree, "tree")
+                continue
+            if obj[1] is None:
+                scan.skip(f"tree {tree[:12]}", f"tree object larger than {OBJECT_MAX} bytes", "large")
                 continue
             names: list[str] = []
             subtrees: list[tuple[str, str]] = []
@@ -859,11 +864,14 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
 
     try:
         for commit in commits:
-            obj = batch.get(commit)
+            obj = batch.get(commit, OBJECT_MAX)
             if obj is None:
                 missing(commit, "commit")
                 continue
-            data = obj[1] or b""
+            if obj[1] is None:
+                scan.skip(f"commit {commit[:12]}", f"commit object larger than {OBJECT_MAX} bytes", "large")
+                continue
+            data = obj[1]
             date = g.commit_date(data)
             scan.commits_scanned += 1
             tree = g.commit_tree(data)
@@ -874,14 +882,19 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
                 scan_object_text(commit, data, "(commit object)", date)
             if tree:
                 walk_tree(tree, "", commit, date)
+            else:
+                scan.skip(f"commit {commit[:12]}", "commit object without a tree", "missing")
         # Objects refs point at directly: annotated tags (messages), and blobs / trees a tag names.
         seen_tags: set[str] = set()
         for oid, kind, _ in refs if not prefix else ():
             while kind == "tag" and oid not in seen_tags:
                 seen_tags.add(oid)
-                obj = batch.get(oid)
+                obj = batch.get(oid, OBJECT_MAX)
                 if obj is None:
                     missing(oid, "tag")
+                    break
+                if obj[1] is None:
+                    scan.skip(f"tag {oid[:12]}", f"tag object larger than {OBJECT_MAX} bytes", "large")
                     break
                 scan.tags_scanned += 1
                 scan_object_text(oid, obj[1] or b"", "(tag object)", None)

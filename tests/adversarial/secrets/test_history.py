@@ -285,3 +285,13 @@ def test_core_worktree_in_the_repo_config_cannot_empty_the_history_scan(tmp_path
     git(repo, "config", "core.worktree", worktree)
     with pytest.raises((AisecUndecidableError, AisecInputError), match="core.worktree|not inside a git repository"):
         scan_secrets(repo, history=True)
+
+
+def test_oversized_git_objects_are_counted_and_fail_closed(tmp_path, monkeypatch):
+    from airflow_aisec.core import secrets as core
+
+    repo, _ = _repo_with_history_secret(tmp_path / "repo")
+    monkeypatch.setattr(core, "OBJECT_MAX", 64)  # every commit object is "too large" to read
+    report = scan_secrets(repo, history=True)
+    assert report.status == "error" and report.metrics["history_unscanned"] == 3
+    assert {u["reason"] for u in report.details["unscanned"]} == {"commit object larger than 64 bytes"}
