@@ -634,7 +634,7 @@ def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) 
         name = _name(root.name)
         names.append(name)
         if stat.S_ISREG(root_st.st_mode):
-            data, reason, category = _read_regular(str(root), ctx.max_bytes)
+            data, reason, category = _read_regular(os.path.realpath(root), ctx.max_bytes)  # PATH itself may be a link
             if data is None:
                 scan.skip(name, reason, category)
             else:
