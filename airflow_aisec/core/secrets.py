@@ -3,19 +3,21 @@
 * **Tree**: every regular file under a path, read without following symlinks and never opening a
   special file (FIFO, socket, device: reported as unscanned). Text is decoded leniently: UTF-8,
   UTF-16/32 with or without BOM (BOM or NUL pattern), anything else as UTF-8 with replacement (ASCII
-  tokens survive). Files holding NUL bytes are also scanned as "strings" (ASCII and UTF-16 runs), so
-  a token inside a binary file is found. File and directory names and symlink targets are scanned too.
+  tokens survive). Files holding NUL bytes are also scanned as "strings" (ASCII, UTF-16 and UTF-32
+  runs), so a token inside a binary file is found. File and directory names, symlink targets and
+  each ``.git/config`` are scanned too.
 * **History**: every object a clone carries, read as data (see :mod:`._secret_git`): every commit
   reachable from any ref (branches, tags, remotes, stash, notes; merges included, so a merge
   resolution is scanned), the whole content of every blob of every commit's tree, every path name,
   every commit and tag object (messages, author lines), every ref name, and blobs or trees a tag
-  points at. For a sub-directory of the repository: its blobs, and the messages of the commits that
-  changed it (ref names and tags belong to the whole repository). A shallow, grafted, replaced or partial history is an error unless
-  ``partial_history`` accepts it (then reported).
+  points at. For a sub-directory of the repository: its blobs, and the messages of the commits
+  that changed it (ref names and tags belong to the whole repository). A shallow, grafted,
+  replaced or partial history, or a repository setting ``core.worktree``, is an error unless
+  ``partial_history`` accepts the former (then reported).
 * **Nothing dropped silently**: what is not scanned (files above ``max_file_bytes``, compressed files,
-  special files, unreadable files, submodules, missing objects) is counted and listed
+  special files, unreadable files, submodules, missing or oversized objects) is counted and listed
   (``details.unscanned``) and decided by ``unscanned``: ``error`` (default, exit 2) or ``warn``.
-  Excluded directories and symlinks not followed are counted and listed too.
+  Excluded directories and symlinks not followed are counted (and the directories listed).
 
 Detection: detect-secrets' whole plugin set plus Hugging Face and OpenAI key detectors
 (:mod:`airflow_aisec.core._secret_plugins`).
