@@ -800,17 +800,19 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
                     continue
                 if not _in_scope(full, prefix, is_file):
                     continue
+                name_key = hash(("\x00name", full))
+                if name_key not in seen_lines:  # every path once, whatever its content
+                    seen_lines.add(name_key)
+                    names.append(rel(full))
                 if g.is_submodule(mode):
                     if full not in submodules:
                         submodules.add(full)
-                        names.append(rel(full))
                         where = f"{commit[:12]}:{rel(full)}" if commit else rel(full)
                         scan.skip(where, "submodule: its history is another repository", "submodule")
                     continue
                 if oid in blobs:
                     continue
                 blobs.add(oid)
-                names.append(rel(full))
                 scan_blob(oid, rel(full), commit, date)
             _scan_names(ctx, names, scan, commit, date)
             stack.extend(reversed(subtrees))

@@ -143,3 +143,21 @@ def test_operator_subject_never_carries_a_value(token):
     assert_absent(token, op.describe_subject())
     with pytest.raises(ValueError, match="unscanned must be"):
         SecretsScanOperator(task_id="scan", path="/x", unscanned="ignore")
+
+
+@settings(max_examples=20, phases=NO_SHRINK)
+@given(token=TOKENS, content=st.sampled_from([b"", b"x = 1\n"]))
+def test_a_token_in_a_file_name_is_found_even_when_the_content_is_shared(tmp_path_factory, token, content):
+    from tests.secrets_helpers import History
+
+    h = History()
+    a = h.commit(b"refs/heads/main", b"init", {b"empty.txt": content})
+    b = h.commit(b"refs/heads/main", b"add", {f"{token}.txt".encode(): content}, parents=(a,))
+    h.commit(b"refs/heads/main", b"rm", deletes=(f"{token}.txt".encode(),), parents=(b,))
+    repo = h.write(tmp_path_factory.mktemp("names") / "repo")
+    git(repo, "checkout", "-q", "main")
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail"
+    assert [f.details["where"] for f in report.findings] == ["name"]
+    assert report.findings[0].details["commit"] == History.marks(repo)[b]
+    assert_absent(token, json.dumps(report.to_dict()))
