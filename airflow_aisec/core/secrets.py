@@ -1079,13 +1079,13 @@ def _scan(
             return "baseline" + (" (audited false positive)" if entry.get("is_secret") is False else "")
         return None
 
-    in_tree = {(h.file, h.fingerprint) for h in tree.hits}
+    in_tree = {(h.kind, h.file, h.fingerprint) for h in tree.hits}
     reported: list[tuple[Hit, dict[str, Any]]] = [(hit, {"scope": "tree"}) for hit in tree.hits]
     first_commit: dict[tuple[str, str, str], Hit] = {}
     for hit in hist.hits:  # oldest commit first: keep the first that carried the value
         first_commit.setdefault((hit.kind, hit.file, hit.fingerprint), hit)
     for (kind, file, fp), hit in first_commit.items():
-        if kind == "content" and (file, fp) in in_tree:
+        if (kind, file, fp) in in_tree:
             continue  # still in the tree: reported there, with its commit below
         reported.append((hit, {"scope": "history", "in_current_tree": False}))
 
