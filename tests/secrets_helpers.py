@@ -105,3 +105,82 @@ def capture_task_logs():
             structlog.configure(**old)
 
     return _capture()
+
+
+# ------------------------------------------------------------------------------- hostile histories
+def quote_path(path: bytes) -> bytes:
+    """A path in ``git fast-import``'s C-style quoting (any byte except NUL)."""
+    out = bytearray(b'"')
+    for b in path:
+        if b in (0x22, 0x5C):
+            out += b"\\" + bytes([b])
+        elif 0x20 <= b < 0x7F:
+            out.append(b)
+        else:
+            out += b"\\%03o" % b
+    return bytes(out + b'"')
+
+
+def data_block(content: bytes) -> bytes:
+    return b"data %d\n" % len(content) + content + b"\n"
+
+
+class History:
+    """Build a history in one ``git fast-import`` run: commits (with merges), deletions, tags."""
+
+    def __init__(self) -> None:
+        self.stream = bytearray()
+        self.mark = 0
+        self.time = 1_700_000_000
+
+    def commit(
+        self,
+        ref: bytes,
+        message: bytes,
+        files: dict[bytes, bytes] | None = None,
+        deletes: tuple[bytes, ...] = (),
+        parents: tuple[int, ...] = (),
+        deleteall: bool = False,
+    ) -> int:
+        self.mark += 1
+        self.time += 60
+        s = self.stream
+        s += b"commit " + ref + b"\nmark :%d\n" % self.mark
+        s += b"committer Dev <dev@example.invalid> %d +0000\n" % self.time
+        s += data_block(message)
+        if parents:
+            s += b"from :%d\n" % parents[0]
+            for p in parents[1:]:
+                s += b"merge :%d\n" % p
+        if deleteall:
+            s += b"deleteall\n"
+        for path in deletes:
+            s += b"D " + quote_path(path) + b"\n"
+        for path, content in (files or {}).items():
+            s += b"M 100644 inline " + quote_path(path) + b"\n" + data_block(content)
+        s += b"\n"
+        return self.mark
+
+    def tag(self, name: bytes, target: int, message: bytes) -> None:
+        self.time += 60
+        self.stream += b"tag " + name + b"\nfrom :%d\n" % target
+        self.stream += b"tagger Dev <dev@example.invalid> %d +0000\n" % self.time + data_block(message)
+
+    def write(self, root: Path) -> Path:
+        repo = make_repo(root)
+        subprocess.run(
+            ["git", "-C", str(repo), "fast-import", "--quiet", "--export-marks=" + str(repo / ".git" / "marks")],
+            input=bytes(self.stream),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        return repo
+
+    @staticmethod
+    def marks(repo: Path) -> dict[int, str]:
+        out = {}
+        for line in (repo / ".git" / "marks").read_text().splitlines():
+            mark, sha = line.split()
+            out[int(mark[1:])] = sha
+        return out

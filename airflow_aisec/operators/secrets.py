@@ -23,9 +23,13 @@ class SecretsScanOperator(AisecBaseOperator):
     :param baseline: detect-secrets baseline of known findings (``detect-secrets scan``). (templated)
     :param allow: fingerprint → reason for known false positives.
     :param exclude_dirs: directory names not descended into (default: VCS, virtualenvs, caches).
-    :param max_file_bytes: files above this size are skipped and counted.
+    :param max_file_bytes: files (and history blobs) above this size are not scanned: counted and listed.
     :param fail_on: ``medium`` (default: every finding fails the task) or ``high`` (vendor-format tokens
         fail; entropy / keyword heuristics are reported with status ``warn``).
+    :param unscanned: what anything not scanned (large, compressed, special, unreadable files,
+        submodules) decides: ``error`` (default: the task fails, no retry) or ``warn``.
+    :param partial_history: accept a shallow, grafted, replaced or partial-clone history (reported)
+        instead of failing.
     """
 
     aisec_check = "secrets"
@@ -42,6 +46,8 @@ class SecretsScanOperator(AisecBaseOperator):
         exclude_dirs: Sequence[str] | None = None,
         max_file_bytes: int | None = None,
         fail_on: str = "medium",
+        unscanned: str = "error",
+        partial_history: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -58,6 +64,19 @@ class SecretsScanOperator(AisecBaseOperator):
         if fail_on not in ("high", "medium"):
             raise ValueError(f"fail_on must be 'high' or 'medium', not {fail_on!r}")
         self.fail_on = fail_on
+        if unscanned not in ("error", "warn"):
+            raise ValueError(f"unscanned must be 'error' or 'warn', not {unscanned!r}")
+        self.unscanned = unscanned
+        self.partial_history = bool(partial_history)
+
+    def describe_subject(self) -> str:
+        """The path, with anything that looks like a credential in it redacted (reports name it)."""
+        try:
+            from airflow_aisec.core.secrets import redact_text
+
+            return redact_text(str(self.path))
+        except Exception:  # never let naming the subject hide the real error
+            return "<secrets scan path withheld>"
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core import secrets
@@ -69,13 +88,15 @@ class SecretsScanOperator(AisecBaseOperator):
             options["max_file_bytes"] = self.max_file_bytes
         return self.run_check(
             context,
-            subject=str(self.path),
+            subject=self.describe_subject(),
             check=lambda: secrets.scan_secrets(
                 self.path,
                 history=self.history,
                 baseline=self.baseline,
                 allow=self.allow,
                 fail_on=self.fail_on,
+                unscanned=self.unscanned,
+                partial_history=self.partial_history,
                 **options,
             ),
         )

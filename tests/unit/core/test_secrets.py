@@ -93,16 +93,21 @@ def test_lookalikes_are_not_flagged(tmp_path):
     assert scan_secrets(tmp_path).findings == []
 
 
-def test_binary_and_large_files_are_skipped_and_counted(tmp_path):
+def test_binary_files_are_scanned_as_strings_and_large_files_decided_by_policy(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"\x00\x01" * 100 + TOKENS["hf"].encode())
     (tmp_path / "huge.txt").write_text(("x" * 100 + "\n") * 200 + TOKENS["hf"] + "\n")
     (tmp_path / "ok.py").write_text("print('hello')\n")
     report = scan_secrets(tmp_path, max_file_bytes=10_000)
-    assert report.findings == []
-    assert report.metrics["files_skipped_binary"] == 1
+    assert [f.location for f in report.findings] == ["weights.bin:1"]  # a token in a binary file is found
+    assert report.status == "fail"
+    assert report.metrics["files_binary_strings"] == 1
     assert report.metrics["files_skipped_large"] == 1
-    assert report.metrics["files_scanned"] == 1
-    assert "2 file(s) skipped" in report.summary
+    assert report.metrics["files_scanned"] == 2
+    assert report.to_dict()["details"]["unscanned"][0]["location"] == "huge.txt"
+    assert "1 item(s) NOT scanned (1 large)" in report.summary
+    (tmp_path / "weights.bin").unlink()
+    assert scan_secrets(tmp_path, max_file_bytes=10_000).status == "error"  # fail closed by default
+    assert scan_secrets(tmp_path, max_file_bytes=10_000, unscanned="warn").status == "warn"
 
 
 def test_excluded_directories_are_not_descended(tmp_path):
@@ -119,9 +124,12 @@ def test_inline_allow_comment_suppresses_with_its_reason(tmp_path):
     )
     report = scan_secrets(tmp_path)
     assert report.findings == []
-    (suppressed,) = report.to_dict()["details"]["suppressed"]
+    suppressed, pragma = report.to_dict()["details"]["suppressed"]
     assert suppressed["reason"] == "inline: revoked demo token"
     assert suppressed["location"] == "fixtures.py:2"
+    # detect-secrets' own pragma is honoured, but listed like every suppression (it used to vanish)
+    assert pragma["reason"] == "inline: detect-secrets pragma: allowlist secret"
+    assert pragma["location"] == "fixtures.py:3"
 
 
 def test_allowlist_by_fingerprint(tmp_path):
@@ -150,7 +158,12 @@ def test_detect_secrets_baseline(tmp_path):
     )
     report = scan_secrets(tmp_path, baseline=baseline)
     assert [f.id for f in report.findings] == ["AISEC-SECRET-AWS-ACCESS-KEY"]
-    assert report.to_dict()["details"]["suppressed"][0]["reason"] == "baseline (audited false positive)"
+    reasons = {(e["file"], e["reason"]) for e in report.to_dict()["details"]["suppressed"]}
+    assert ("a.py", "baseline (audited false positive)") in reasons
+    # the baseline itself is scanned (no blind spot); its SHA-1 hashes are digests, suppressed as such
+    assert {r for f, r in reasons if f == ".secrets.baseline"} <= {
+        "inline: hash digest on a line naming a hash (not a credential)"
+    }
     assert_no_secret(baseline.read_text())  # baselines store SHA-1 hashes only
 
 

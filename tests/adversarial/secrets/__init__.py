@@ -1,0 +1,1 @@
+"""Adversarial suite of the secrets scan."""
