@@ -523,13 +523,52 @@ def _base_operator(op: str) -> tuple[str, str, bool]:
 _WHO_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
 
 
+#: Operators whose values are patterns: IAM's ``ArnEquals`` matches ``*`` / ``?`` exactly as ``ArnLike``.
+WILDCARD_OPERATORS = ("stringlike", "arnlike", "arnequals")
+#: Service principals a role can be passed to; a ``iam:PassedToService`` pattern matching two of them
+#: names no one service (``*.*``, ``*com``, ``*a*`` …).
+_PASS_SERVICES = (
+    "ec2.amazonaws.com",
+    "lambda.amazonaws.com",
+    "sagemaker.amazonaws.com",
+    "glue.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "cloudformation.amazonaws.com",
+    "codebuild.amazonaws.com",
+    "states.amazonaws.com",
+    "batch.amazonaws.com",
+    "datapipeline.amazonaws.com",
+    "elasticmapreduce.amazonaws.com",
+    "bedrock.amazonaws.com",
+)
+_POLICY_VARIABLE = re.compile(r"\$\{(?![*?$]\})[^}]*\}")
+
+
+def has_policy_variable(value: str) -> bool:
+    """``${…}`` other than the escapes ``${*}``, ``${?}``, ``${$}``: a value IAM fills in per request."""
+    return _POLICY_VARIABLE.search(value) is not None
+
+
+def _self_reference(value: str, key: str) -> bool:
+    """``${key}`` (with or without a default) as the value of ``key``: the key compared with itself."""
+    m = re.fullmatch(r"\$\{\s*([^,}]+?)\s*(,[^}]*)?\}", value.strip())
+    return m is not None and m.group(1).lower() == key
+
+
 def _everything_value(base: str, value: str, key: str = "") -> bool:
     """A value that matches every value of its key under operator ``base`` (or every value an attacker
     can arrange: any service principal, any account)."""
     v = value.strip()
-    if base in ("stringlike", "arnlike"):
+    if _self_reference(v, key):
+        return True
+    if base in WILDCARD_OPERATORS:
         if is_star_resource(v) or re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE):
             return True
+        if key == "iam:passedtoservice" and any(c in v for c in "*?"):
+            from airflow_aisec.core.aws_catalogue import glob_match
+
+            if sum(glob_match(v, s, ignore_case=True) for s in _PASS_SERVICES) > 1:
+                return True
         if key == "iam:passedtoservice" and re.fullmatch(r"[*?]+(\.amazonaws\.com(\.cn)?)?", v, re.IGNORECASE):
             return True
         if key in _WHO_ARN_KEYS:
@@ -673,8 +712,10 @@ def condition_makes_non_public(conditions: Mapping[str, Mapping[str, Sequence[st
                 if base == "ipaddress" and all(_cidr_prefix(v) is not None and not _cidr_too_wide(v) for v in values):
                     return True
                 continue
-            if base in ("stringequals", "stringequalsignorecase", "arnequals") or (
-                base in ("stringlike", "arnlike") and not any(c in v for v in values for c in "*?")
+            if any(has_policy_variable(v) for v in values):
+                continue  # filled in per request: not a fixed value
+            if base in ("stringequals", "stringequalsignorecase") or (
+                base in WILDCARD_OPERATORS and not any(c in v for v in values for c in "*?")
             ):
                 if key == "aws:userid" and any(v.endswith(":*") for v in values):
                     continue
@@ -720,13 +761,24 @@ def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> 
     unconditional ``Deny`` certainly overrides them (a conditional ``Deny`` is not counted: fail closed)."""
     statements = list(statements)
     for st in statements:
-        if st.effect == "Deny" and not st.conditions and statement_covers_action(st, action) and _deny_covers(st, arn):
+        if certain_deny(st) and statement_covers_action(st, action) and _deny_covers(st, arn):
             return []
     return [
         st
         for st in statements
         if st.effect == "Allow" and statement_covers_action(st, action) and statement_covers_resource(st, arn)
     ]
+
+
+def certain_deny(st: Statement) -> bool:
+    """A ``Deny`` that applies to whoever holds the policy, whatever the request: no condition, and no
+    ``NotPrincipal`` nor a ``Principal`` other than everyone (it may name someone else)."""
+    return (
+        st.effect == "Deny"
+        and not st.conditions
+        and st.not_principal is None
+        and (st.principal is None or "*" in st.principal.get("AWS", ()))
+    )
 
 
 def _deny_covers(st: Statement, arn: str) -> bool:
@@ -1037,7 +1089,7 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
     object_writes = frozenset(a for a in cat.by_format.get(S3_OBJECT_FORMAT, ()) if a in cat.writes)
     bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS)
     names: list[str | None] = [_bucket_name(b) for b in buckets] or [None]
-    denies = [st for st in policy.statements if st.effect == "Deny" and not st.conditions]
+    denies = [st for st in policy.statements if certain_deny(st)]
     out = []
     for bucket in names:
         obj_target = S3_OBJECT_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}/${{ObjectName}}"
@@ -1082,7 +1134,7 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
 def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
     out = []
     cat = _catalogue()
-    denies = [d for d in policy.statements if d.effect == "Deny" and not d.conditions]
+    denies = [d for d in policy.statements if certain_deny(d)]
     for st in policy.statements:
         if st.effect != "Allow":
             continue

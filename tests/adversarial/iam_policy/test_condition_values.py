@@ -1,0 +1,80 @@
+"""Condition values that look restricting but are not: ``ArnEquals`` with wildcards (IAM matches ``*`` /
+``?`` under ``ArnEquals`` exactly as under ``ArnLike``), a key compared with itself through a policy
+variable, ``iam:PassedToService`` patterns naming several services; and ``Deny`` statements that name
+another principal, which cancel nothing for the policy's holder."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_aisec.core import iam
+from tests.adversarial.iam_policy.test_conditions_and_json import PASSROLE
+from tests.adversarial.iam_policy.test_wildcards import _doc, run_cli
+
+NOT_REAL = [
+    {"ArnEquals": {"iam:AssociatedResourceArn": "*"}},
+    {"ArnEquals": {"iam:AssociatedResourceArn": "arn:*"}},
+    {"StringLike": {"iam:PassedToService": "*.*"}},
+    {"StringLike": {"iam:PassedToService": "*com"}},
+    {"StringLike": {"iam:PassedToService": "*a*"}},
+    {"StringLike": {"iam:PassedToService": ["sagemaker.amazonaws.com", "*.amazonaws.*"]}},
+    {"StringEquals": {"iam:PassedToService": "${iam:PassedToService}"}},
+    {"StringEquals": {"aws:ResourceTag/team": "${aws:ResourceTag/team}"}},
+    {"StringEquals": {"iam:AssociatedResourceArn": "${ iam:AssociatedResourceArn , 'x'}"}},
+]
+
+
+@pytest.mark.parametrize("condition", NOT_REAL)
+def test_passrole_behind_a_condition_that_restricts_nothing_fails(condition):
+    code, report = run_cli(_doc({**PASSROLE, "Condition": condition}))
+    assert (code, report["status"]) == (1, "fail")
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" in {f["id"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"StringLike": {"iam:PassedToService": "sagemaker.amazonaws.com*"}},
+        {"ArnEquals": {"iam:AssociatedResourceArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/x"}},
+        {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}},  # ABAC: the caller's own tag
+    ],
+)
+def test_real_passrole_conditions_still_count(condition):
+    found = iam.lint_policy(_doc({**PASSROLE, "Condition": condition}))
+    assert "AISEC-IAM-PASSROLE-UNCONDITIONED" not in {f.id for f in found}
+
+
+OTHER_PRINCIPAL_DENIES = [
+    {"NotPrincipal": {"AWS": "arn:aws:iam::111122223333:role/inference"}},
+    {"Principal": {"AWS": "arn:aws:iam::111122223333:role/someone-else"}},
+    {"Principal": {"Service": "*"}},
+]
+
+
+@pytest.mark.parametrize("who", OTHER_PRINCIPAL_DENIES)
+def test_deny_naming_another_principal_cancels_no_inference_write(who):
+    doc = _doc(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::train/*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*", **who},
+    )
+    code, report = run_cli(doc, "--purpose", "inference", "--training-data-bucket", "train")
+    assert (code, report["status"]) == (1, "fail")
+    assert "AISEC-IAM-INFERENCE-WRITES-DATA" in {f["id"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize("who", OTHER_PRINCIPAL_DENIES)
+def test_deny_naming_another_principal_cancels_no_training_delete(who):
+    doc = _doc(
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::train/*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*", **who},
+    )
+    found = iam.lint_policy(doc, purpose="training")
+    assert "AISEC-IAM-TRAINING-CAN-DELETE" in {f.id for f in found}
+
+
+def test_deny_of_everyone_still_cancels():
+    doc = _doc(
+        {"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::train/*"},
+        {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*"},
+    )
+    assert "AISEC-IAM-TRAINING-CAN-DELETE" not in {f.id for f in iam.lint_policy(doc, purpose="training")}
