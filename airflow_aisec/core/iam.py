@@ -1077,34 +1077,54 @@ def _could_apply(st: Statement, target_format: str) -> bool:
 
     if st.resources is None:
         return True  # NotResource (or none): assume it may apply
-    return any(resource_could_match_format(r, target_format) for r in st.resources)
+    # the bucket's partition is not known: an Allow in any partition (aws-cn, aws-us-gov …) may be it
+    return any(resource_could_match_format(_any_partition(r), target_format) for r in st.resources)
 
 
 def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> list[LintFinding]:
     """An inference role must not write, delete or reconfigure training data: every S3 action that
     writes an object (catalogue access level Write / Permissions management / Tagging on the object
-    resource type) or one of :data:`S3_BUCKET_WRITE_ACTIONS`, granted on ANY object (or the bucket),
-    unless an unconditional ``Deny`` certainly covers that action on every object (or the bucket)."""
+    resource type) or on the bucket (the same access levels on the bucket type, and
+    :data:`S3_BUCKET_WRITE_ACTIONS`), granted on ANY object (or the bucket) in any partition, unless an
+    unconditional ``Deny`` certainly covers that action on every object (or the bucket) in every
+    partition the ``Allow`` statements name."""
     cat = _catalogue()
     object_writes = frozenset(a for a in cat.by_format.get(S3_OBJECT_FORMAT, ()) if a in cat.writes)
-    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS)
+    # every S3 write on the bucket resource type (policy, ACLs, public access block, tags, CORS …)
+    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS) | frozenset(
+        a for a in cat.by_format.get(S3_BUCKET_FORMAT, ()) if a in cat.writes and a.startswith("s3:")
+    )
     names: list[str | None] = [_bucket_name(b) for b in buckets] or [None]
     denies = [st for st in policy.statements if certain_deny(st)]
+    # a Deny cancels only when it covers every partition the Allows may name (the role's is not known)
+    partitions: set[str] = set()
+    for st in policy.statements:
+        if st.effect == "Allow":
+            for r in st.resources if st.resources is not None else ("*",):
+                m = re.match(r"arn:(aws[a-z-]*):", r)
+                partitions.add(m.group(1) if m else "aws")  # a wildcard partition: at least aws
     out = []
     for bucket in names:
         obj_target = S3_OBJECT_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}/${{ObjectName}}"
         bucket_target = S3_BUCKET_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}"
-        obj_prefix = "arn:aws:s3:::" if bucket is None else f"arn:aws:s3:::{bucket}/"
-        denied_objects: set[str] = set()
-        denied_bucket: set[str] = set()
-        for d in denies:
-            if deny_covers_prefix(d, obj_prefix):
-                denied_objects |= granted_actions(d)
-            if bucket is None:
-                if deny_covers_prefix(d, "arn:aws:s3:::"):
-                    denied_bucket |= granted_actions(d)
-            elif _deny_covers(d, bucket_target):
-                denied_bucket |= granted_actions(d)
+        denied_objects: set[str] | None = None
+        denied_bucket: set[str] | None = None
+        for part in sorted(partitions):
+            obj_prefix = f"arn:{part}:s3:::" if bucket is None else f"arn:{part}:s3:::{bucket}/"
+            on_objects: set[str] = set()
+            on_bucket: set[str] = set()
+            for d in denies:
+                if deny_covers_prefix(d, obj_prefix):
+                    on_objects |= granted_actions(d)
+                if bucket is None:
+                    if deny_covers_prefix(d, f"arn:{part}:s3:::"):
+                        on_bucket |= granted_actions(d)
+                elif _deny_covers(d, f"arn:{part}:s3:::{bucket}"):
+                    on_bucket |= granted_actions(d)
+            denied_objects = on_objects if denied_objects is None else denied_objects & on_objects
+            denied_bucket = on_bucket if denied_bucket is None else denied_bucket & on_bucket
+        denied_objects = denied_objects or set()
+        denied_bucket = denied_bucket or set()
         granted: dict[str, set[str]] = {}
         for st in policy.statements:
             if st.effect != "Allow":

@@ -78,3 +78,47 @@ def test_deny_of_everyone_still_cancels():
         {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "s3:*", "Resource": "*"},
     )
     assert "AISEC-IAM-TRAINING-CAN-DELETE" not in {f.id for f in iam.lint_policy(doc, purpose="training")}
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutBucketOwnershipControls",
+        "s3:PutBucketTagging",
+        "s3:PutBucketCORS",
+        "s3:PutBucketNotification",
+        "s3:PutBucketWebsite",
+        "s3:PutBucket*",
+    ],
+)
+def test_inference_role_reconfiguring_the_training_bucket_is_found(action):
+    doc = _doc({"Effect": "Allow", "Action": action, "Resource": "arn:aws:s3:::train"})
+    code, report = run_cli(doc, "--purpose", "inference", "--training-data-bucket", "train")
+    assert (code, report["status"]) == (1, "fail")
+    assert "AISEC-IAM-INFERENCE-WRITES-DATA" in {f["id"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws-cn:s3:::train/*"}],
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws-us-gov:s3:::train/*"}],
+        [
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws-cn:s3:::train/*"},
+            {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::train/*"},
+        ],
+    ],
+)
+def test_inference_write_in_another_partition_is_found(statements):
+    found = iam.lint_policy(_doc(*statements), purpose="inference", training_data_buckets=["train"])
+    assert "AISEC-IAM-INFERENCE-WRITES-DATA" in {f.id for f in found}
+
+
+def test_deny_in_the_same_partition_still_cancels():
+    doc = _doc(
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws-cn:s3:::train/*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws-cn:s3:::train/*"},
+    )
+    found = iam.lint_policy(doc, purpose="inference", training_data_buckets=["train"])
+    assert "AISEC-IAM-INFERENCE-WRITES-DATA" not in {f.id for f in found}
