@@ -564,6 +564,10 @@ def _everything_value(base: str, value: str, key: str = "") -> bool:
     if base in WILDCARD_OPERATORS:
         if is_star_resource(v) or re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE):
             return True
+        if v[:4].lower() == "arn:":  # a wildcard in the service field (arn:aws:*, arn:aws:*:*:*:*): every ARN
+            fields = v.split(":", 5)
+            if any(c in fields[2] if len(fields) > 2 else c in v for c in "*?"):
+                return True
         if key == "iam:passedtoservice" and any(c in v for c in "*?"):
             from airflow_aisec.core.aws_catalogue import glob_match
 

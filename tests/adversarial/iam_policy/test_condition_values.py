@@ -14,6 +14,9 @@ from tests.adversarial.iam_policy.test_wildcards import _doc, run_cli
 NOT_REAL = [
     {"ArnEquals": {"iam:AssociatedResourceArn": "*"}},
     {"ArnEquals": {"iam:AssociatedResourceArn": "arn:*"}},
+    {"ArnLike": {"iam:AssociatedResourceArn": "arn:aws:*"}},
+    {"ArnLike": {"iam:AssociatedResourceArn": "arn:aws:*:*:*:*"}},
+    {"StringLike": {"iam:AssociatedResourceArn": "arn:aws:s?*:*"}},
     {"StringLike": {"iam:PassedToService": "*.*"}},
     {"StringLike": {"iam:PassedToService": "*com"}},
     {"StringLike": {"iam:PassedToService": "*a*"}},
