@@ -549,10 +549,32 @@ def has_policy_variable(value: str) -> bool:
     return _POLICY_VARIABLE.search(value) is not None
 
 
+#: Policy variables whose value the administrator sets (the calling principal and the resource's owner):
+#: any other (``aws:RequestTag/…``, ``aws:UserAgent``, a service's request keys …) the caller chooses.
+_ADMIN_SET_VARIABLES = (
+    "aws:principal",
+    "aws:username",
+    "aws:userid",
+    "aws:resourceaccount",
+    "aws:resourceorg",
+)
+
+
+def _tag_key(key: str) -> str:
+    return "aws:resourcetag/" + key[len("iam:resourcetag/") :] if key.startswith("iam:resourcetag/") else key
+
+
 def _self_reference(value: str, key: str) -> bool:
-    """``${key}`` (with or without a default) as the value of ``key``: the key compared with itself."""
+    """A value that is the key itself (``${key}``, with or without a default: the key compared with
+    itself) or holds a policy variable the caller chooses (``${aws:RequestTag/x}``): true for any value."""
     m = re.fullmatch(r"\$\{\s*([^,}]+?)\s*(,[^}]*)?\}", value.strip())
-    return m is not None and m.group(1).lower() == key
+    if m is not None and _tag_key(m.group(1).lower()) == _tag_key(key):
+        return True
+    for var in _POLICY_VARIABLE.findall(value):
+        name = var[2:-1].split(",", 1)[0].strip().lower()
+        if not name.startswith(_ADMIN_SET_VARIABLES):
+            return True
+    return False
 
 
 def _everything_value(base: str, value: str, key: str = "") -> bool:

@@ -24,6 +24,10 @@ NOT_REAL = [
     {"StringEquals": {"iam:PassedToService": "${iam:PassedToService}"}},
     {"StringEquals": {"aws:ResourceTag/team": "${aws:ResourceTag/team}"}},
     {"StringEquals": {"iam:AssociatedResourceArn": "${ iam:AssociatedResourceArn , 'x'}"}},
+    {"StringEquals": {"iam:ResourceTag/team": "${aws:ResourceTag/team}"}},
+    {"StringEquals": {"iam:PassedToService": "${aws:RequestTag/service}"}},
+    {"StringEquals": {"aws:ResourceTag/team": "${aws:UserAgent}"}},
+    {"ArnLike": {"iam:AssociatedResourceArn": "arn:aws:sagemaker:eu-west-1:111122223333:${aws:RequestTag/x}"}},
 ]
 
 
@@ -40,6 +44,7 @@ def test_passrole_behind_a_condition_that_restricts_nothing_fails(condition):
         {"StringLike": {"iam:PassedToService": "sagemaker.amazonaws.com*"}},
         {"ArnEquals": {"iam:AssociatedResourceArn": "arn:aws:sagemaker:eu-west-1:111122223333:training-job/x"}},
         {"StringEquals": {"aws:ResourceTag/team": "${aws:PrincipalTag/team}"}},  # ABAC: the caller's own tag
+        {"StringLike": {"iam:AssociatedResourceArn": "arn:aws:sagemaker:*:${aws:PrincipalAccount}:training-job/*"}},
     ],
 )
 def test_real_passrole_conditions_still_count(condition):
