@@ -44,3 +44,18 @@ def test_fixed_arnequals_is_still_restricting(monkeypatch):
     }
     code, report = run_cli(monkeypatch, FakeS3(policy(tls_deny(), open_)))
     assert (code, report["status"]) == (0, "pass"), report["findings"]
+
+
+@pytest.mark.parametrize("checks", [",", " , ,", ", "])
+def test_an_empty_check_selection_is_an_error_not_a_pass(monkeypatch, checks):
+    code, report = run_cli(monkeypatch, FakeS3(None), "--checks", checks)
+    assert (code, report["status"]) == (2, "error")
+    assert "at least one check group" in report["summary"]
+
+
+def test_an_empty_check_list_in_the_engine_is_refused():
+    from airflow_aisec.core import cloud
+    from airflow_aisec.exceptions import AisecInputError
+
+    with pytest.raises(AisecInputError, match="at least one check group"):
+        cloud.check_s3_posture(FakeS3(None), [BUCKET], checks=[])
