@@ -904,6 +904,8 @@ def check_s3_posture(
     if fail_on not in SEVERITIES:
         raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
     groups = tuple(checks) if checks is not None else DEFAULT_CHECK_GROUPS
+    if not groups:  # nothing selected would check nothing and pass
+        raise AisecInputError(f"checks: give at least one check group ({', '.join(CHECK_GROUPS)})")
     if check_object_lock and "object_lock" not in groups:
         groups += ("object_lock",)
     options = PostureOptions(

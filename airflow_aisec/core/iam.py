@@ -523,13 +523,78 @@ def _base_operator(op: str) -> tuple[str, str, bool]:
 _WHO_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
 
 
+#: Operators whose values are patterns: IAM's ``ArnEquals`` matches ``*`` / ``?`` exactly as ``ArnLike``.
+WILDCARD_OPERATORS = ("stringlike", "arnlike", "arnequals")
+#: Service principals a role can be passed to; a ``iam:PassedToService`` pattern matching two of them
+#: names no one service (``*.*``, ``*com``, ``*a*`` …).
+_PASS_SERVICES = (
+    "ec2.amazonaws.com",
+    "lambda.amazonaws.com",
+    "sagemaker.amazonaws.com",
+    "glue.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "cloudformation.amazonaws.com",
+    "codebuild.amazonaws.com",
+    "states.amazonaws.com",
+    "batch.amazonaws.com",
+    "datapipeline.amazonaws.com",
+    "elasticmapreduce.amazonaws.com",
+    "bedrock.amazonaws.com",
+)
+_POLICY_VARIABLE = re.compile(r"\$\{(?![*?$]\})[^}]*\}")
+
+
+def has_policy_variable(value: str) -> bool:
+    """``${…}`` other than the escapes ``${*}``, ``${?}``, ``${$}``: a value IAM fills in per request."""
+    return _POLICY_VARIABLE.search(value) is not None
+
+
+#: Policy variables whose value the administrator sets (the calling principal and the resource's owner):
+#: any other (``aws:RequestTag/…``, ``aws:UserAgent``, a service's request keys …) the caller chooses.
+_ADMIN_SET_VARIABLES = (
+    "aws:principal",
+    "aws:username",
+    "aws:userid",
+    "aws:resourceaccount",
+    "aws:resourceorg",
+)
+
+
+def _tag_key(key: str) -> str:
+    return "aws:resourcetag/" + key[len("iam:resourcetag/") :] if key.startswith("iam:resourcetag/") else key
+
+
+def _self_reference(value: str, key: str) -> bool:
+    """A value that is the key itself (``${key}``, with or without a default: the key compared with
+    itself) or holds a policy variable the caller chooses (``${aws:RequestTag/x}``): true for any value."""
+    m = re.fullmatch(r"\$\{\s*([^,}]+?)\s*(,[^}]*)?\}", value.strip())
+    if m is not None and _tag_key(m.group(1).lower()) == _tag_key(key):
+        return True
+    for var in _POLICY_VARIABLE.findall(value):
+        name = var[2:-1].split(",", 1)[0].strip().lower()
+        if not name.startswith(_ADMIN_SET_VARIABLES):
+            return True
+    return False
+
+
 def _everything_value(base: str, value: str, key: str = "") -> bool:
     """A value that matches every value of its key under operator ``base`` (or every value an attacker
     can arrange: any service principal, any account)."""
     v = value.strip()
-    if base in ("stringlike", "arnlike"):
+    if _self_reference(v, key):
+        return True
+    if base in WILDCARD_OPERATORS:
         if is_star_resource(v) or re.fullmatch(r"arn(:[*?]*)*:?\*[*?]*", v, re.IGNORECASE):
             return True
+        if v[:4].lower() == "arn:":  # a wildcard in the service field (arn:aws:*, arn:aws:*:*:*:*): every ARN
+            fields = v.split(":", 5)
+            if any(c in fields[2] if len(fields) > 2 else c in v for c in "*?"):
+                return True
+        if key == "iam:passedtoservice" and any(c in v for c in "*?"):
+            from airflow_aisec.core.aws_catalogue import glob_match
+
+            if sum(glob_match(v, s, ignore_case=True) for s in _PASS_SERVICES) > 1:
+                return True
         if key == "iam:passedtoservice" and re.fullmatch(r"[*?]+(\.amazonaws\.com(\.cn)?)?", v, re.IGNORECASE):
             return True
         if key in _WHO_ARN_KEYS:
@@ -673,8 +738,10 @@ def condition_makes_non_public(conditions: Mapping[str, Mapping[str, Sequence[st
                 if base == "ipaddress" and all(_cidr_prefix(v) is not None and not _cidr_too_wide(v) for v in values):
                     return True
                 continue
-            if base in ("stringequals", "stringequalsignorecase", "arnequals") or (
-                base in ("stringlike", "arnlike") and not any(c in v for v in values for c in "*?")
+            if any(has_policy_variable(v) for v in values):
+                continue  # filled in per request: not a fixed value
+            if base in ("stringequals", "stringequalsignorecase") or (
+                base in WILDCARD_OPERATORS and not any(c in v for v in values for c in "*?")
             ):
                 if key == "aws:userid" and any(v.endswith(":*") for v in values):
                     continue
@@ -720,13 +787,24 @@ def effective_allows(statements: Iterable[Statement], action: str, arn: str) -> 
     unconditional ``Deny`` certainly overrides them (a conditional ``Deny`` is not counted: fail closed)."""
     statements = list(statements)
     for st in statements:
-        if st.effect == "Deny" and not st.conditions and statement_covers_action(st, action) and _deny_covers(st, arn):
+        if certain_deny(st) and statement_covers_action(st, action) and _deny_covers(st, arn):
             return []
     return [
         st
         for st in statements
         if st.effect == "Allow" and statement_covers_action(st, action) and statement_covers_resource(st, arn)
     ]
+
+
+def certain_deny(st: Statement) -> bool:
+    """A ``Deny`` that applies to whoever holds the policy, whatever the request: no condition, and no
+    ``NotPrincipal`` nor a ``Principal`` other than everyone (it may name someone else)."""
+    return (
+        st.effect == "Deny"
+        and not st.conditions
+        and st.not_principal is None
+        and (st.principal is None or "*" in st.principal.get("AWS", ()))
+    )
 
 
 def _deny_covers(st: Statement, arn: str) -> bool:
@@ -1025,34 +1103,54 @@ def _could_apply(st: Statement, target_format: str) -> bool:
 
     if st.resources is None:
         return True  # NotResource (or none): assume it may apply
-    return any(resource_could_match_format(r, target_format) for r in st.resources)
+    # the bucket's partition is not known: an Allow in any partition (aws-cn, aws-us-gov …) may be it
+    return any(resource_could_match_format(_any_partition(r), target_format) for r in st.resources)
 
 
 def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> list[LintFinding]:
     """An inference role must not write, delete or reconfigure training data: every S3 action that
     writes an object (catalogue access level Write / Permissions management / Tagging on the object
-    resource type) or one of :data:`S3_BUCKET_WRITE_ACTIONS`, granted on ANY object (or the bucket),
-    unless an unconditional ``Deny`` certainly covers that action on every object (or the bucket)."""
+    resource type) or on the bucket (the same access levels on the bucket type, and
+    :data:`S3_BUCKET_WRITE_ACTIONS`), granted on ANY object (or the bucket) in any partition, unless an
+    unconditional ``Deny`` certainly covers that action on every object (or the bucket) in every
+    partition the ``Allow`` statements name."""
     cat = _catalogue()
     object_writes = frozenset(a for a in cat.by_format.get(S3_OBJECT_FORMAT, ()) if a in cat.writes)
-    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS)
+    # every S3 write on the bucket resource type (policy, ACLs, public access block, tags, CORS …)
+    bucket_writes = frozenset(a.lower() for a in S3_BUCKET_WRITE_ACTIONS) | frozenset(
+        a for a in cat.by_format.get(S3_BUCKET_FORMAT, ()) if a in cat.writes and a.startswith("s3:")
+    )
     names: list[str | None] = [_bucket_name(b) for b in buckets] or [None]
-    denies = [st for st in policy.statements if st.effect == "Deny" and not st.conditions]
+    denies = [st for st in policy.statements if certain_deny(st)]
+    # a Deny cancels only when it covers every partition the Allows may name (the role's is not known)
+    partitions: set[str] = set()
+    for st in policy.statements:
+        if st.effect == "Allow":
+            for r in st.resources if st.resources is not None else ("*",):
+                m = re.match(r"arn:(aws[a-z-]*):", r)
+                partitions.add(m.group(1) if m else "aws")  # a wildcard partition: at least aws
     out = []
     for bucket in names:
         obj_target = S3_OBJECT_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}/${{ObjectName}}"
         bucket_target = S3_BUCKET_FORMAT if bucket is None else f"arn:aws:s3:::{bucket}"
-        obj_prefix = "arn:aws:s3:::" if bucket is None else f"arn:aws:s3:::{bucket}/"
-        denied_objects: set[str] = set()
-        denied_bucket: set[str] = set()
-        for d in denies:
-            if deny_covers_prefix(d, obj_prefix):
-                denied_objects |= granted_actions(d)
-            if bucket is None:
-                if deny_covers_prefix(d, "arn:aws:s3:::"):
-                    denied_bucket |= granted_actions(d)
-            elif _deny_covers(d, bucket_target):
-                denied_bucket |= granted_actions(d)
+        denied_objects: set[str] | None = None
+        denied_bucket: set[str] | None = None
+        for part in sorted(partitions):
+            obj_prefix = f"arn:{part}:s3:::" if bucket is None else f"arn:{part}:s3:::{bucket}/"
+            on_objects: set[str] = set()
+            on_bucket: set[str] = set()
+            for d in denies:
+                if deny_covers_prefix(d, obj_prefix):
+                    on_objects |= granted_actions(d)
+                if bucket is None:
+                    if deny_covers_prefix(d, f"arn:{part}:s3:::"):
+                        on_bucket |= granted_actions(d)
+                elif _deny_covers(d, f"arn:{part}:s3:::{bucket}"):
+                    on_bucket |= granted_actions(d)
+            denied_objects = on_objects if denied_objects is None else denied_objects & on_objects
+            denied_bucket = on_bucket if denied_bucket is None else denied_bucket & on_bucket
+        denied_objects = denied_objects or set()
+        denied_bucket = denied_bucket or set()
         granted: dict[str, set[str]] = {}
         for st in policy.statements:
             if st.effect != "Allow":
@@ -1082,7 +1180,7 @@ def _inference_findings(policy: Policy, source: str, buckets: Sequence[str]) -> 
 def _training_findings(policy: Policy, source: str) -> list[LintFinding]:
     out = []
     cat = _catalogue()
-    denies = [d for d in policy.statements if d.effect == "Deny" and not d.conditions]
+    denies = [d for d in policy.statements if certain_deny(d)]
     for st in policy.statements:
         if st.effect != "Allow":
             continue
