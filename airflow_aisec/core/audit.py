@@ -170,6 +170,35 @@ def _lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
     return out
 
 
+def _validate_lock(lock: Path) -> None:
+    """Refuse lock entries pip-audit would mis-read: a name that is not PEP 508 (``"requests "``, a
+    zero-width space — never equal to the advisory's name, so silently clean), a non-string version,
+    entries that are not tables."""
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from airflow_aisec.core.reqfile import _NAME
+
+    try:
+        data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AisecInputError(f"lock file {str(lock)!r} cannot be read: {exc}") from None
+    packages = data.get("packages")
+    if not isinstance(packages, list):
+        raise AisecInputError(f"lock file {str(lock)!r}: 'packages' must be an array of tables")
+    for i, pkg in enumerate(packages):
+        where = f"lock file {str(lock)!r} packages[{i}]"
+        if not isinstance(pkg, dict):
+            raise AisecInputError(f"{where}: not a table")
+        name = pkg.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise AisecInputError(f"{where}: invalid project name {str(name)[:60]!r}")
+        if "version" in pkg and not isinstance(pkg["version"], str):
+            raise AisecInputError(f"{where}: version must be a string")
+
+
 def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
     from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource
 
@@ -181,6 +210,8 @@ def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = Non
         return _pinned_source(parsed or parse_requirement_files(spec.files))
     locks = _pylocks(Path(spec.target))
     if locks:
+        for lock in locks:
+            _validate_lock(lock)
         return PyLockSource(locks)
     return PyProjectSource(Path(spec.target) / "pyproject.toml")
 

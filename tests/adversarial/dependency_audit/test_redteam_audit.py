@@ -138,3 +138,30 @@ def test_run_audit_refuses_an_empty_requirements_entry():
 
     with pytest.raises(AisecInputError, match="requirements: an empty file name"):
         run_audit(requirements=[""], osv_db=str(snapshot_path()))
+
+
+# ------------------------------------------------------------------ pylock.toml entries pip-audit mis-reads
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('name = "requests "\nversion = "2.0.0"', "invalid project name"),
+        ('name = "\\trequests"\nversion = "2.0.0"', "invalid project name"),
+        ('name = "requests\\u200b"\nversion = "2.0.0"', "invalid project name"),
+        ('name = 3\nversion = "2.0.0"', "invalid project name"),
+        ('name = "requests"\nversion = 2', "version must be a string"),
+    ],
+)
+def test_lock_entries_with_odd_names_are_errors_not_a_clean_package(tmp_path, capsys, entry, message):
+    """``name = "requests "`` never equals the advisory's name: requests 2.0.0 used to pass clean."""
+    (tmp_path / "pylock.toml").write_text(f'lock-version = "1.0"\ncreated-by = "t"\n[[packages]]\n{entry}\n')
+    code, report = run_cli(capsys, ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (2, "error"), report["summary"]
+    assert message in report["summary"]
+
+
+@pytest.mark.parametrize("packages", ['packages = "abc"', "packages = [1]"])
+def test_a_malformed_lock_is_a_named_input_error(tmp_path, capsys, packages):
+    (tmp_path / "pylock.toml").write_text(f'lock-version = "1.0"\ncreated-by = "t"\n{packages}\n')
+    code, report = run_cli(capsys, ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path())])
+    assert (code, report["status"]) == (2, "error")
+    assert "unexpected" not in report["summary"] and "lock file" in report["summary"]
