@@ -712,6 +712,10 @@ def _iter_dir(path: Path, ignored: list[str] | None = None) -> Iterator[tuple[st
     total = members = 0
     for root, dirs, files in os.walk(path):
         dirs.sort()
+        for d in dirs:  # os.walk lists a symlinked directory but never enters it: its records would vanish
+            if os.path.islink(os.path.join(root, d)):
+                rel = os.path.relpath(os.path.join(root, d), path)
+                raise AisecUndecidableError(f"{label}: {rel!r} is a symbolic link to a directory (not followed)")
         for name in sorted(files):
             file = Path(root, name)
             rel = str(file.relative_to(path))

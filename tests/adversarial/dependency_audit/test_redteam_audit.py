@@ -165,3 +165,20 @@ def test_a_malformed_lock_is_a_named_input_error(tmp_path, capsys, packages):
     code, report = run_cli(capsys, ["audit", "--project", str(tmp_path), "--osv-db", str(snapshot_path())])
     assert (code, report["status"]) == (2, "error")
     assert "unexpected" not in report["summary"] and "lock file" in report["summary"]
+
+
+# ------------------------------------------------------------------ a database directory with a symlinked subdirectory
+def test_a_symlinked_subdirectory_of_a_database_is_an_error_not_missing_records(tmp_path, capsys):
+    """os.walk lists a symlinked directory but never enters it: the victim's advisory used to vanish."""
+    db, elsewhere = tmp_path / "osvdb", tmp_path / "elsewhere"
+    db.mkdir()
+    elsewhere.mkdir()
+    events = [{"introduced": "0"}, {"fixed": "2.0"}]
+    (db / "T-OTHER-1.json").write_text(json.dumps(_record("T-OTHER-1", "other", events)))
+    (elsewhere / "T-VICTIM-1.json").write_text(json.dumps(_record("T-VICTIM-1", "victim", events)))
+    (db / "pypi").symlink_to(elsewhere, target_is_directory=True)
+    reqs = tmp_path / "r.txt"
+    reqs.write_text("victim==1.0\n")
+    code, report = run_cli(capsys, ["audit", "-r", str(reqs), "--osv-db", str(db)])
+    assert (code, report["status"]) == (2, "error"), report["summary"]
+    assert "'pypi' is a symbolic link to a directory" in report["summary"]
