@@ -103,11 +103,14 @@ def _site_packages(path: str) -> list[Path]:
     p = Path(path)
     if not p.is_dir():
         raise AisecInputError(f"environment path {path!r} is not a directory")
-    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
-        return [p]
     patterns = ("lib/python3*/site-packages", "lib64/python3*/site-packages", "Lib/site-packages")
     candidates: list[Path] = []
     seen: set[Path] = set()
+    # A directory holding metadata is audited itself — and a stray ``*.dist-info`` at a virtualenv's root
+    # must not replace the site-packages below it: both are audited.
+    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
+        seen.add(p.resolve())
+        candidates.append(p)
     for pattern in patterns:
         for site in sorted(p.glob(pattern)):
             if site.is_dir() and site.resolve() not in seen:

@@ -182,3 +182,15 @@ def test_a_symlinked_subdirectory_of_a_database_is_an_error_not_missing_records(
     code, report = run_cli(capsys, ["audit", "-r", str(reqs), "--osv-db", str(db)])
     assert (code, report["status"]) == (2, "error"), report["summary"]
     assert "'pypi' is a symbolic link to a directory" in report["summary"]
+
+
+# ------------------------------------------------------------------ a stray dist-info at a virtualenv's root
+def test_a_stray_dist_info_at_a_prefix_root_does_not_hide_its_site_packages(tmp_path, capsys):
+    """``venv/six-1.16.0.dist-info`` made ``--path venv`` audit only the root: requests 2.0.0 below passed."""
+    venv = tmp_path / "venv"
+    _dist(venv / "lib" / "python3.11" / "site-packages", "requests-2.0.0.dist-info", "requests", "2.0.0")
+    _dist(venv, "six-1.16.0.dist-info", "six", "1.16.0")
+    code, report = run_cli(capsys, ["audit", "--path", str(venv), "--osv-db", str(snapshot_path())])
+    assert code == 1, report["summary"]
+    assert {f["location"] for f in report["findings"]} == {"requests==2.0.0"}
+    assert report["metrics"]["packages_audited"] == 2
