@@ -72,7 +72,13 @@ def source_specs(
     import sys
 
     specs: list[SourceSpec] = []
-    reqs = [str(r) for r in requirements or () if str(r)]
+    # A source given but empty (a template that rendered "") must not fall back to auditing this environment.
+    if any(not str(r).strip() for r in requirements or ()):
+        raise AisecInputError("requirements: an empty file name (did a template render to nothing?)")
+    for label, value in (("path", path), ("project", project)):
+        if value is not None and not str(value).strip():
+            raise AisecInputError(f"{label}: empty (did a template render to nothing?)")
+    reqs = [str(r) for r in requirements or ()]
     for req in reqs:
         if not Path(req).is_file():
             raise AisecInputError(f"requirements file {req!r} does not exist")
@@ -97,11 +103,14 @@ def _site_packages(path: str) -> list[Path]:
     p = Path(path)
     if not p.is_dir():
         raise AisecInputError(f"environment path {path!r} is not a directory")
-    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
-        return [p]
     patterns = ("lib/python3*/site-packages", "lib64/python3*/site-packages", "Lib/site-packages")
     candidates: list[Path] = []
     seen: set[Path] = set()
+    # A directory holding metadata is audited itself — and a stray ``*.dist-info`` at a virtualenv's root
+    # must not replace the site-packages below it: both are audited.
+    if any(p.glob("*.dist-info")) or any(p.glob("*.egg-info")) or p.name in ("site-packages", "dist-packages"):
+        seen.add(p.resolve())
+        candidates.append(p)
     for pattern in patterns:
         for site in sorted(p.glob(pattern)):
             if site.is_dir() and site.resolve() not in seen:
@@ -164,6 +173,35 @@ def _lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
     return out
 
 
+def _validate_lock(lock: Path) -> None:
+    """Refuse lock entries pip-audit would mis-read: a name that is not PEP 508 (``"requests "``, a
+    zero-width space — never equal to the advisory's name, so silently clean), a non-string version,
+    entries that are not tables."""
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    from airflow_aisec.core.reqfile import _NAME
+
+    try:
+        data = tomllib.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AisecInputError(f"lock file {str(lock)!r} cannot be read: {exc}") from None
+    packages = data.get("packages")
+    if not isinstance(packages, list):
+        raise AisecInputError(f"lock file {str(lock)!r}: 'packages' must be an array of tables")
+    for i, pkg in enumerate(packages):
+        where = f"lock file {str(lock)!r} packages[{i}]"
+        if not isinstance(pkg, dict):
+            raise AisecInputError(f"{where}: not a table")
+        name = pkg.get("name")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise AisecInputError(f"{where}: invalid project name {str(name)[:60]!r}")
+        if "version" in pkg and not isinstance(pkg["version"], str):
+            raise AisecInputError(f"{where}: version must be a string")
+
+
 def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
     from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource
 
@@ -175,6 +213,8 @@ def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = Non
         return _pinned_source(parsed or parse_requirement_files(spec.files))
     locks = _pylocks(Path(spec.target))
     if locks:
+        for lock in locks:
+            _validate_lock(lock)
         return PyLockSource(locks)
     return PyProjectSource(Path(spec.target) / "pyproject.toml")
 
@@ -377,33 +417,48 @@ class _Collected:
 def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]]]) -> list[Unaudited]:
     """``*.dist-info`` / ``*.egg-info`` entries of a site-packages directory that pip did not list.
 
-    pip silently ignores distributions whose metadata it rejects (an invalid name, say); they are still
-    importable, so they are reported instead of dropped.
+    pip silently ignores distributions whose metadata it rejects (an invalid name, say), and lists one
+    version when two of a name are installed side by side; the others are still on disk (and may be
+    what is imported), so they are reported instead of dropped. Compared by (name, PEP 440 version).
     """
     from importlib.metadata import PathDistribution
 
+    from packaging.version import InvalidVersion, Version
+
     from airflow_aisec.core.osv import lookup_key
 
-    listed = {lookup_key(str(dep.name)) for dep, _ in results}
+    listed: set[tuple[str, Version | None]] = {
+        (lookup_key(str(dep.name)), getattr(dep, "version", None)) for dep, _ in results
+    }
     out = []
     site = Path(spec.target)
     for entry in sorted(site.iterdir()):
-        if not entry.name.endswith((".dist-info", ".egg-info")):
+        if not entry.name.lower().endswith((".dist-info", ".egg-info")):
             continue
+        name, version = "", None
         try:
-            name = PathDistribution(entry).metadata["Name"] or ""
-        except Exception:  # unreadable metadata is exactly what must not vanish
-            name = ""
+            metadata = PathDistribution(entry).metadata
+            name = metadata["Name"] or ""
+            version = Version(str(metadata["Version"] or ""))
+        except (InvalidVersion, Exception):  # unreadable metadata is exactly what must not vanish
+            pass
         key = lookup_key(name) if name else ""
-        if not key or key not in listed:
-            out.append(
-                Unaudited(
-                    "unversioned",
-                    spec.label,
-                    (name or entry.name)[:200],
-                    f"installed metadata {entry.name[:100]!r} that pip does not list (rejected or unreadable)",
-                )
+        if key and (key, version) in listed:  # listed (a skipped one, without version, is reported already)
+            continue
+        shadowed = bool(key) and any(k == key for k, _ in listed)
+        why = (
+            f"is another installed version of {key!r}: pip lists only one of them"
+            if shadowed
+            else "that pip does not list (rejected or unreadable)"
+        )
+        out.append(
+            Unaudited(
+                "unversioned",
+                spec.label,
+                (f"{name} {version}" if shadowed and version is not None else name or entry.name)[:200],
+                f"installed metadata {entry.name[:100]!r} {why}",
             )
+        )
     return out
 
 
@@ -656,14 +711,19 @@ def _apply(
             if (dep.canonical_name, version) in audited:
                 continue
             audited.add((dep.canonical_name, version))
-            by_id = {}
-            for m in matches_by_key.get((dep.canonical_name, version), []):
-                for i in (m.advisory.id, *m.advisory.aliases):
-                    by_id[i] = m
+            dep_matches = matches_by_key.get((dep.canonical_name, version), [])
             for vuln in vulns:
                 ids = {vuln.id, *vuln.aliases}
-                match = next((by_id[i] for i in ids if i in by_id), None)
-                severity = severity_of(match.advisory.record, unknown_severity) if match else None
+                # pip-audit merges advisories that share an alias (PYSEC-… and GHSA-… for one CVE) into one
+                # result: rate it by the most severe of them, never by whichever comes first.
+                merged = [
+                    (severity_of(m.advisory.record, unknown_severity), m)
+                    for m in dep_matches
+                    if ids & {m.advisory.id, *m.advisory.aliases}
+                ]
+                severity, match = max(
+                    merged, key=lambda sm: (SEVERITY_RANK[sm[0].level], sm[1].certain), default=(None, None)
+                )
                 level = severity.level if severity else unknown_severity
                 if severity is None or severity.source == "default":
                     default_severity += 1

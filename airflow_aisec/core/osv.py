@@ -16,7 +16,8 @@ Matching follows https://ossf.github.io/osv-schema/#evaluation:
   affected (fail closed);
 * version strings that PEP 440 cannot parse (legacy releases such as ``0.7.4.svn.r2010``) never
   crash the matcher: listed versions are compared as normalised strings, and a range with an
-  unparsable bound is *indeterminate* — the explicit ``versions`` list then decides alone, and a
+  unparsable bound (or no ``introduced`` event at all) is *indeterminate* — the explicit ``versions``
+  list (an empty one lists nothing) then decides alone, and a
   record with neither is reported as a possible match that needs a human (fail closed). So is an
   ``affected`` entry that carries no version information the matcher can evaluate (no ``versions``,
   no ``ECOSYSTEM``/``SEMVER`` range: e.g. only ``GIT`` ranges, or nothing at all).
@@ -213,6 +214,10 @@ class _Range:
                         open_interval = False
         if open_interval:
             pairs.append((start, None, False))
+        if not any(kind == "introduced" for _, kind in events):
+            # The OSV schema requires an ``introduced`` event: without one (only fixed / last_affected /
+            # limit, or an unparsable introduced) the sweep would say "never affected" — fail closed.
+            indeterminate = True
         # "0" sorts first; at equal versions an introduced event precedes fixed/last_affected.
         order = {"introduced": 0, "fixed": 1, "last_affected": 2}
         events.sort(key=lambda e: (e[0] is not None, e[0] or Version("0"), order[e[1]]))
@@ -280,7 +285,7 @@ class Advisory:
     def listed_versions(self) -> frozenset[str] | None:
         """Listed versions that PEP 440 cannot parse, as normalised strings (``None``: no list)."""
         versions = self.affected.get("versions")
-        if versions is None:
+        if not versions:  # an empty list lists nothing: it cannot decide an indeterminate range
             return None
         return frozenset(version_key(str(v)) for v in versions if parse_version(str(v)) is None)
 
@@ -707,6 +712,10 @@ def _iter_dir(path: Path, ignored: list[str] | None = None) -> Iterator[tuple[st
     total = members = 0
     for root, dirs, files in os.walk(path):
         dirs.sort()
+        for d in dirs:  # os.walk lists a symlinked directory but never enters it: its records would vanish
+            if os.path.islink(os.path.join(root, d)):
+                rel = os.path.relpath(os.path.join(root, d), path)
+                raise AisecUndecidableError(f"{label}: {rel!r} is a symbolic link to a directory (not followed)")
         for name in sorted(files):
             file = Path(root, name)
             rel = str(file.relative_to(path))
