@@ -762,7 +762,8 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             hit.file = ref_lines[hit.line - 1]
             hit.line = 0
             scan.hits.append(hit)
-    commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse") if refs else []
+    # ``--all`` also walks HEAD (a detached checkout may have no ref at all) and other worktrees' HEADs.
+    commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse")
     batch = g.Batch(repo)
     walked: set[tuple[str, str]] = set()
     blobs: set[str] = set()

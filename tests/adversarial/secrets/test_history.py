@@ -295,3 +295,25 @@ def test_oversized_git_objects_are_counted_and_fail_closed(tmp_path, monkeypatch
     report = scan_secrets(repo, history=True)
     assert report.status == "error" and report.metrics["history_unscanned"] == 3
     assert {u["reason"] for u in report.details["unscanned"]} == {"commit object larger than 64 bytes"}
+
+
+@pytest.mark.parametrize("branches", ["deleted", "kept"])
+def test_a_detached_head_is_history_even_without_any_ref(tmp_path, branches):
+    """A checkout on a detached HEAD (CI checks out a commit, then deletes branches) is history too.
+
+    With no ref at all the history walk used to read zero commits and PASS.
+    """
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "add")
+    (repo / "cfg.py").write_text("T = None\n")
+    commit_all(repo, "remove")
+    git(repo, "checkout", "-q", "--detach")
+    if branches == "deleted":
+        git(repo, "branch", "-q", "-D", "main")
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert report.metrics["commits_scanned"] == 2
+    (finding,) = report.findings
+    assert finding.details["scope"] == "history"
