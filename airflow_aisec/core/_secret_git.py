@@ -33,6 +33,7 @@ GIT_OVERRIDES = (
     "core.alternateRefsCommand=false",
     "core.attributesFile=/dev/null",
     "core.useReplaceRefs=false",
+    "core.commitGraph=false",  # a cache in the repository: a forged parent would skip commits
     "core.untrackedCache=false",
     "core.quotePath=false",
     "sequence.editor=false",

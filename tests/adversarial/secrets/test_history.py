@@ -317,3 +317,39 @@ def test_a_detached_head_is_history_even_without_any_ref(tmp_path, branches):
     assert report.metrics["commits_scanned"] == 2
     (finding,) = report.findings
     assert finding.details["scope"] == "history"
+
+
+def _forge_commit_graph(repo, child: str, new_parent: str) -> None:
+    """Rewrite ``child``'s first parent in ``.git/objects/info/commit-graph`` (git trusts that cache)."""
+    import struct
+
+    git(repo, "commit-graph", "write", "--reachable")
+    path = repo / ".git" / "objects" / "info" / "commit-graph"
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"CGPH"
+    chunks = {}
+    for i in range(data[6] + 1):
+        off = 8 + 12 * i
+        chunks[bytes(data[off : off + 4])] = struct.unpack(">Q", data[off + 4 : off + 12])[0]
+    oidl, cdat = chunks[b"OIDL"], chunks[b"CDAT"]
+    oids = [data[oidl + 20 * i : oidl + 20 * i + 20].hex() for i in range((cdat - oidl) // 20)]
+    struct.pack_into(">I", data, cdat + 36 * oids.index(child) + 20, oids.index(new_parent))
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def test_a_forged_commit_graph_cannot_hide_a_commit(tmp_path):
+    """The commit-graph file is a cache in the repository: a forged parent used to skip a commit."""
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "README").write_text("hello\n")
+    first = commit_all(repo, "init")
+    (repo / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "add")
+    (repo / "cfg.py").unlink()
+    last = commit_all(repo, "remove")
+    _forge_commit_graph(repo, last, first)
+    assert len(git(repo, "rev-list", "--all").split()) == 2  # plain git now skips the middle commit
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert report.metrics["commits_scanned"] == 3
