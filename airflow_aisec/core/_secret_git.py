@@ -14,6 +14,7 @@ No Airflow import here.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,6 +111,7 @@ class Repo:
             proc = subprocess.run(
                 self.cmd(*args),
                 input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 env=git_env(),
                 timeout=timeout,
@@ -126,6 +128,95 @@ class Repo:
         return proc.stdout
 
 
+def _git_dir_of(where: Path) -> Path | None:
+    """The git directory git would discover from ``where`` (a ``.git`` directory or ``gitdir:`` file)."""
+    for d in (where, *where.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            try:
+                with open(dot, "rb") as fh:
+                    head = fh.read(4096).split(b"\n", 1)[0].strip()
+            except OSError:
+                return None
+            if not head.startswith(b"gitdir:"):
+                return None
+            return d / os.fsdecode(head[7:].strip())
+    return None
+
+
+def _config_files(git_dir: Path) -> list[Path]:
+    files = [git_dir / "config", git_dir / "config.worktree"]
+    try:
+        with open(git_dir / "commondir", "rb") as fh:
+            common = os.fsdecode(fh.read(4096).strip())
+        files.append(git_dir / common / "config")
+    except OSError:
+        pass
+    return files
+
+
+def _includes(config: Path) -> list[Path]:
+    """Paths ``config`` includes (``include.path``, ``includeIf.*.path``), read without following them."""
+    try:
+        proc = subprocess.run(
+            [
+                "git",
+                "config",
+                "--no-includes",
+                "--file",
+                str(config),
+                "--null",
+                "--get-regexp",
+                r"^include(if\..*)?\.path$",
+            ],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            env=git_env(),
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # git itself then fails (or is missing): reported by the first real call
+    out = []
+    for item in proc.stdout.split(b"\x00"):
+        _, _, value = item.partition(b"\n")
+        if value and not value.startswith(b"~") and not value.startswith(b"%("):
+            out.append(config.parent / os.fsdecode(value))  # an absolute value replaces the parent
+    return out
+
+
+def check_config_files(where: Path) -> None:
+    """Refuse a repository whose config (or a file it includes) is not a regular file.
+
+    git opens every included file while setting up, before any ``-c`` override applies: an include of
+    a FIFO, a terminal or ``/dev/stdin`` would block every git command (the scan would hang).
+    """
+    git_dir = _git_dir_of(where)
+    if git_dir is None:
+        return
+    todo, seen = [(f, 0) for f in _config_files(git_dir)], set()
+    while todo:
+        path, depth = todo.pop()
+        if path in seen or depth > 10 or not os.path.lexists(path):
+            continue
+        seen.add(path)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # a dangling include: git skips it
+        if not stat.S_ISREG(mode):
+            if depth and os.path.realpath(path) == os.devnull:
+                continue
+            raise AisecUndecidableError(
+                "history scan: the repository's git config is or includes a file that is not a regular file "
+                "(FIFO, device, terminal): git would block reading it; refusing to run git on it"
+            )
+        todo += [(p, depth + 1) for p in _includes(path)]
+
+
 def open_repo(path: Path) -> Repo:
     """Open the repository containing ``path`` and check its history is complete.
 
@@ -134,6 +225,7 @@ def open_repo(path: Path) -> Repo:
     """
     is_file = path.is_file()
     where = path.parent if is_file else path
+    check_config_files(where.absolute())
     probe = Repo(where, "", is_file)
     try:
         inside = probe.run("rev-parse", "--is-inside-work-tree").strip()
@@ -194,6 +286,7 @@ def _has_config(repo: Repo, pattern: str = r"^(extensions\.partialclone|remote\.
         proc = subprocess.run(
             repo.cmd("config", "--null", "--get-regexp", pattern),
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             env=git_env(),
             timeout=60,
             check=False,
