@@ -531,9 +531,12 @@ def _strings_runs(data: bytes) -> tuple[list[str], list[int]]:
     texts: list[str] = []
     numbers: list[int] = []
     for pattern, encoding in zip(_RUNS, _RUN_ENCODINGS, strict=True):
+        line, pos = 1, 0  # counted incrementally: from 0 for every run was quadratic in the number of runs
         for m in pattern.finditer(data):
+            line += data.count(b"\n", pos, m.start())
+            pos = m.start()
             texts.append(m.group().decode(encoding, "replace"))
-            numbers.append(data.count(b"\n", 0, m.start()) + 1)
+            numbers.append(line)
     return texts, numbers
 
 
