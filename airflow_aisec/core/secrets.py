@@ -569,7 +569,9 @@ def _scan_bytes(
         scan.lines_scanned += len(lines)
         hits = _hits_for(ctx, lines, filename, commit=commit, date=date, seen=seen)
         found = {h.fingerprint for h in hits}
-    if b"\x00" in data:  # a binary file, or text with binary parts: also its printable runs
+    # A binary file, or text with binary parts: also its printable runs. So too for a file decoded as
+    # UTF-16/32 that holds no NUL: a UTF-16 BOM before ASCII text (bash still sources it) read as garbage.
+    if b"\x00" in data or not encoding.startswith("utf-8"):
         runs, numbers = _strings_runs(data)
         scan.lines_scanned += len(runs)
         for hit in _hits_for(ctx, runs, filename, numbers=numbers, commit=commit, date=date, seen=seen):

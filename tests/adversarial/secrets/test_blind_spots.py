@@ -278,3 +278,16 @@ def test_many_printable_runs_in_a_binary_are_linear(tmp_path):
     texts, numbers = _strings_runs(data)
     assert len(texts) == len(data) // 7 and set(numbers) == {1}
     assert time.monotonic() - start < 5
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    token=TOKENS, bom=st.sampled_from([b"\xff\xfe", b"\xfe\xff"]), prefix=st.sampled_from([b"", b"# x\n", b"export "])
+)
+def test_a_utf16_bom_before_ascii_text_cannot_hide_a_token(tmp_path_factory, token, bom, prefix):
+    """bash sources ``\\xff\\xfe…\\nexport HF_TOKEN=…``; read as UTF-16 it was garbage and passed."""
+    root = tmp_path_factory.mktemp("bom")
+    (root / ".env").write_bytes(bom + prefix + b"HF_TOKEN=" + token.encode() + b"\n")
+    report = scan_secrets(root)
+    assert report.status == "fail", report.summary
+    assert {f.details["file"] for f in report.findings} == {".env"}
