@@ -803,6 +803,12 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
                 full = f"{path}/{name}" if path else name
                 if g.is_tree(mode):
                     subtrees.append((oid, full))
+                    # A directory's own name: its tree may be one already walked under another path
+                    # (then none of its paths would be read again), so the new name is scanned here.
+                    dir_key = hash(("\x00name", full + "/"))
+                    if not is_file and _in_scope(full, prefix, False) and dir_key not in seen_lines:
+                        seen_lines.add(dir_key)
+                        names.append(rel(full))
                     continue
                 if not _in_scope(full, prefix, is_file):
                     continue

@@ -353,3 +353,23 @@ def test_a_forged_commit_graph_cannot_hide_a_commit(tmp_path):
     report = scan_secrets(repo, history=True)
     assert report.status == "fail", report.summary
     assert report.metrics["commits_scanned"] == 3
+
+
+@pytest.mark.parametrize("scan_dir", ["", "pkg"])
+def test_a_directory_name_is_scanned_when_its_tree_was_already_walked(tmp_path, scan_dir):
+    """A copy of a known directory under a token's name reuses its tree: the walk skipped it, name and all."""
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    base = repo / scan_dir if scan_dir else repo
+    (base / "a").mkdir(parents=True)
+    (base / "a" / "x").write_text("hello\n")
+    commit_all(repo, "one")
+    shutil.copytree(base / "a", base / f"cfg-{token}")
+    commit_all(repo, "two")
+    shutil.rmtree(base / f"cfg-{token}")
+    commit_all(repo, "three")
+    assert scan_secrets(base).status == "pass"
+    report = scan_secrets(base, history=True)
+    assert report.status == "fail", report.summary
+    (finding,) = report.findings
+    assert finding.details["where"] == "name" and finding.details["scope"] == "history"
