@@ -54,9 +54,6 @@ GIT_OVERRIDES = (
     "submodule.recurse=false",
 )
 
-_MODE_TREE = b"40000"
-_MODE_SUBMODULE = b"160000"
-
 
 def git_env() -> dict[str, str]:
     """A clean environment for git: only ``PATH`` from outside, everything else pinned."""
@@ -403,12 +400,21 @@ def parse_tree(data: bytes, hex_len: int) -> Iterator[tuple[bytes, bytes, str]]:
         i = nul + 1 + raw_len
 
 
+def _file_type(mode: bytes) -> int:
+    """The file-type bits of a tree entry's octal mode, as git reads them (``40755`` is a directory)."""
+    if not mode or len(mode) > 7 or any(c not in b"01234567" for c in mode):
+        raise AisecUndecidableError("history scan: malformed mode in a tree object")
+    return int(mode, 8) & 0o170000
+
+
 def is_tree(mode: bytes) -> bool:
-    return mode == _MODE_TREE or mode == b"040000"
+    """git walks any entry whose mode has the directory type as a tree, not only ``40000``."""
+    return _file_type(mode) == stat.S_IFDIR
 
 
 def is_submodule(mode: bytes) -> bool:
-    return mode == _MODE_SUBMODULE
+    """Like git (``canon_mode``): an entry neither file, symlink nor directory is a gitlink."""
+    return _file_type(mode) not in (stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR)
 
 
 def commit_tree(data: bytes) -> str | None:

@@ -373,3 +373,43 @@ def test_a_directory_name_is_scanned_when_its_tree_was_already_walked(tmp_path, 
     assert report.status == "fail", report.summary
     (finding,) = report.findings
     assert finding.details["where"] == "name" and finding.details["scope"] == "history"
+
+
+@pytest.mark.parametrize("mode", [b"40755", b"40777", b"040644", b"47777"])
+def test_a_directory_entry_with_an_unusual_mode_is_still_walked(tmp_path, mode):
+    """git reads the type bits of a tree entry's mode: ``40755`` is a directory it checks out and clones.
+
+    Only ``40000`` was walked; any other directory mode hid the whole subtree.
+    """
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "s").mkdir()
+    (repo / "s" / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "one")
+    sub = bytes.fromhex(git(repo, "rev-parse", "HEAD:s"))
+    readme = (
+        subprocess.run(
+            ["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=b"hello\n", capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    raw = b"100644 README\x00" + bytes.fromhex(readme) + mode + b" s\x00" + sub
+    tree = (
+        subprocess.run(
+            ["git", "-C", str(repo), "hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            input=raw,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    forged = git(repo, "commit-tree", "-m", "forged", tree)
+    git(repo, "update-ref", "refs/heads/main", forged)
+    assert "s/cfg.py" in git(repo, "ls-tree", "-r", "--name-only", forged)  # git: a directory
+    shutil.rmtree(repo / "s")
+    git(repo, "reset", "-q", "--soft", forged)
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert any(f.details["file"] == "s/cfg.py" for f in report.findings)
