@@ -212,6 +212,43 @@ def check_config_files(where: Path) -> None:
                 "(FIFO, device, terminal): git would block reading it; refusing to run git on it"
             )
         todo += [(p, depth + 1) for p in _includes(path)]
+    common = git_dir
+    try:
+        with open(git_dir / "commondir", "rb") as fh:
+            common = git_dir / os.fsdecode(fh.read(4096).strip())
+    except OSError:
+        pass
+    for top in {git_dir, common}:
+        _refuse_special_files(top)
+
+
+def _refuse_special_files(top: Path) -> None:
+    """Every file git may open in its directory (HEAD, refs, packed-refs, alternates, objects …) is regular.
+
+    A FIFO or device there (or a symlink to one) would block git's read of it: the scan would hang.
+    Symlinked directories are checked but not descended into (no loop).
+    """
+    stack = [str(top)]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError:
+            continue  # unreadable: git itself fails on it (reported by the first real call)
+        for entry in entries:
+            try:
+                st = os.stat(entry.path)  # follows a symlink: git would open its target
+            except OSError:
+                continue  # dangling: git treats it as absent
+            if stat.S_ISDIR(st.st_mode):
+                if not entry.is_symlink():
+                    stack.append(entry.path)
+            elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                raise AisecUndecidableError(  # a socket (fsmonitor's) cannot be opened: no block
+                    "history scan: the repository's git directory holds a FIFO or device "
+                    f"({os.path.relpath(entry.path, top)!r}): git would block reading it; refusing to run git on it"
+                )
 
 
 def open_repo(path: Path) -> Repo:

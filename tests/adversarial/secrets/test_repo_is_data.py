@@ -152,8 +152,21 @@ def test_clean_git_environment_ignores_the_users_global_config(tmp_path, monkeyp
     assert not list(markers.iterdir())
 
 
-@pytest.mark.parametrize("how", ["include", "nested_include", "symlink_include", "includeif", "config_itself"])
-def test_a_config_that_includes_a_fifo_fails_closed_without_hanging(tmp_path, how):
+@pytest.mark.parametrize(
+    "how",
+    [
+        "include",
+        "nested_include",
+        "symlink_include",
+        "includeif",
+        "config_itself",
+        "objects/info/alternates",
+        "packed-refs",
+        "refs/heads/zz",
+        "HEAD",
+    ],
+)
+def test_a_fifo_git_would_read_fails_closed_without_hanging(tmp_path, how):
     """git reads every included file before any ``-c`` override: a FIFO there blocked every git call."""
     from tests.adversarial.secrets._common import run_cli_subprocess
 
@@ -173,9 +186,15 @@ def test_a_config_that_includes_a_fifo_fails_closed_without_hanging(tmp_path, ho
         git(repo, "config", "include.path", "extra.cfg")
     elif how == "includeif":
         git(repo, "config", f"includeIf.gitdir:{repo}/.path", str(fifo))
-    else:
+    elif how == "config_itself":
         config.rename(tmp_path / "config.real")
         os.mkfifo(config)
+    else:  # any file git opens in its directory
+        target = repo / ".git" / how
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        os.mkfifo(target)
     proc = run_cli_subprocess(["secrets", str(repo), "--history"], timeout=60)
     assert proc.returncode == 2, proc.stderr
-    assert "not a regular file" in proc.stderr
+    assert "git would block reading it" in proc.stderr
