@@ -14,6 +14,7 @@ No Airflow import here.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ GIT_OVERRIDES = (
     "core.alternateRefsCommand=false",
     "core.attributesFile=/dev/null",
     "core.useReplaceRefs=false",
+    "core.commitGraph=false",  # a cache in the repository: a forged parent would skip commits
     "core.untrackedCache=false",
     "core.quotePath=false",
     "sequence.editor=false",
@@ -51,9 +53,6 @@ GIT_OVERRIDES = (
     "fetch.prune=false",
     "submodule.recurse=false",
 )
-
-_MODE_TREE = b"40000"
-_MODE_SUBMODULE = b"160000"
 
 
 def git_env() -> dict[str, str]:
@@ -109,6 +108,7 @@ class Repo:
             proc = subprocess.run(
                 self.cmd(*args),
                 input=stdin,
+                stdin=None if stdin is not None else subprocess.DEVNULL,
                 capture_output=True,
                 env=git_env(),
                 timeout=timeout,
@@ -125,6 +125,132 @@ class Repo:
         return proc.stdout
 
 
+def _git_dir_of(where: Path) -> Path | None:
+    """The git directory git would discover from ``where`` (a ``.git`` directory or ``gitdir:`` file)."""
+    for d in (where, *where.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            try:
+                with open(dot, "rb") as fh:
+                    head = fh.read(4096).split(b"\n", 1)[0].strip()
+            except OSError:
+                return None
+            if not head.startswith(b"gitdir:"):
+                return None
+            return d / os.fsdecode(head[7:].strip())
+    return None
+
+
+def _config_files(git_dir: Path) -> list[Path]:
+    files = [git_dir / "config", git_dir / "config.worktree"]
+    try:
+        with open(git_dir / "commondir", "rb") as fh:
+            common = os.fsdecode(fh.read(4096).strip())
+        files.append(git_dir / common / "config")
+    except OSError:
+        pass
+    return files
+
+
+def _includes(config: Path) -> list[Path]:
+    """Paths ``config`` includes (``include.path``, ``includeIf.*.path``), read without following them."""
+    try:
+        proc = subprocess.run(
+            [
+                "git",
+                "config",
+                "--no-includes",
+                "--file",
+                str(config),
+                "--null",
+                "--get-regexp",
+                r"^include(if\..*)?\.path$",
+            ],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+            env=git_env(),
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []  # git itself then fails (or is missing): reported by the first real call
+    out = []
+    for item in proc.stdout.split(b"\x00"):
+        _, _, value = item.partition(b"\n")
+        if value and not value.startswith(b"~") and not value.startswith(b"%("):
+            out.append(config.parent / os.fsdecode(value))  # an absolute value replaces the parent
+    return out
+
+
+def check_config_files(where: Path) -> None:
+    """Refuse a repository whose config (or a file it includes) is not a regular file.
+
+    git opens every included file while setting up, before any ``-c`` override applies: an include of
+    a FIFO, a terminal or ``/dev/stdin`` would block every git command (the scan would hang).
+    """
+    git_dir = _git_dir_of(where)
+    if git_dir is None:
+        return
+    todo, seen = [(f, 0) for f in _config_files(git_dir)], set()
+    while todo:
+        path, depth = todo.pop()
+        if path in seen or depth > 10 or not os.path.lexists(path):
+            continue
+        seen.add(path)
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # a dangling include: git skips it
+        if not stat.S_ISREG(mode):
+            if depth and os.path.realpath(path) == os.devnull:
+                continue
+            raise AisecUndecidableError(
+                "history scan: the repository's git config is or includes a file that is not a regular file "
+                "(FIFO, device, terminal): git would block reading it; refusing to run git on it"
+            )
+        todo += [(p, depth + 1) for p in _includes(path)]
+    common = git_dir
+    try:
+        with open(git_dir / "commondir", "rb") as fh:
+            common = git_dir / os.fsdecode(fh.read(4096).strip())
+    except OSError:
+        pass
+    for top in {git_dir, common}:
+        _refuse_special_files(top)
+
+
+def _refuse_special_files(top: Path) -> None:
+    """Every file git may open in its directory (HEAD, refs, packed-refs, alternates, objects …) is regular.
+
+    A FIFO or device there (or a symlink to one) would block git's read of it: the scan would hang.
+    Symlinked directories are checked but not descended into (no loop).
+    """
+    stack = [str(top)]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError:
+            continue  # unreadable: git itself fails on it (reported by the first real call)
+        for entry in entries:
+            try:
+                st = os.stat(entry.path)  # follows a symlink: git would open its target
+            except OSError:
+                continue  # dangling: git treats it as absent
+            if stat.S_ISDIR(st.st_mode):
+                if not entry.is_symlink():
+                    stack.append(entry.path)
+            elif stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                raise AisecUndecidableError(  # a socket (fsmonitor's) cannot be opened: no block
+                    "history scan: the repository's git directory holds a FIFO or device "
+                    f"({os.path.relpath(entry.path, top)!r}): git would block reading it; refusing to run git on it"
+                )
+
+
 def open_repo(path: Path) -> Repo:
     """Open the repository containing ``path`` and check its history is complete.
 
@@ -133,6 +259,7 @@ def open_repo(path: Path) -> Repo:
     """
     is_file = path.is_file()
     where = path.parent if is_file else path
+    check_config_files(where.absolute())
     probe = Repo(where, "", is_file)
     try:
         inside = probe.run("rev-parse", "--is-inside-work-tree").strip()
@@ -193,6 +320,7 @@ def _has_config(repo: Repo, pattern: str = r"^(extensions\.partialclone|remote\.
         proc = subprocess.run(
             repo.cmd("config", "--null", "--get-regexp", pattern),
             capture_output=True,
+            stdin=subprocess.DEVNULL,
             env=git_env(),
             timeout=60,
             check=False,
@@ -309,12 +437,21 @@ def parse_tree(data: bytes, hex_len: int) -> Iterator[tuple[bytes, bytes, str]]:
         i = nul + 1 + raw_len
 
 
+def _file_type(mode: bytes) -> int:
+    """The file-type bits of a tree entry's octal mode, as git reads them (``40755`` is a directory)."""
+    if not mode or len(mode) > 7 or any(c not in b"01234567" for c in mode):
+        raise AisecUndecidableError("history scan: malformed mode in a tree object")
+    return int(mode, 8) & 0o170000
+
+
 def is_tree(mode: bytes) -> bool:
-    return mode == _MODE_TREE or mode == b"040000"
+    """git walks any entry whose mode has the directory type as a tree, not only ``40000``."""
+    return _file_type(mode) == stat.S_IFDIR
 
 
 def is_submodule(mode: bytes) -> bool:
-    return mode == _MODE_SUBMODULE
+    """Like git (``canon_mode``): an entry neither file, symlink nor directory is a gitlink."""
+    return _file_type(mode) not in (stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR)
 
 
 def commit_tree(data: bytes) -> str | None:

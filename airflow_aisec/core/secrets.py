@@ -531,9 +531,12 @@ def _strings_runs(data: bytes) -> tuple[list[str], list[int]]:
     texts: list[str] = []
     numbers: list[int] = []
     for pattern, encoding in zip(_RUNS, _RUN_ENCODINGS, strict=True):
+        line, pos = 1, 0  # counted incrementally: from 0 for every run was quadratic in the number of runs
         for m in pattern.finditer(data):
+            line += data.count(b"\n", pos, m.start())
+            pos = m.start()
             texts.append(m.group().decode(encoding, "replace"))
-            numbers.append(data.count(b"\n", 0, m.start()) + 1)
+            numbers.append(line)
     return texts, numbers
 
 
@@ -566,7 +569,9 @@ def _scan_bytes(
         scan.lines_scanned += len(lines)
         hits = _hits_for(ctx, lines, filename, commit=commit, date=date, seen=seen)
         found = {h.fingerprint for h in hits}
-    if b"\x00" in data:  # a binary file, or text with binary parts: also its printable runs
+    # A binary file, or text with binary parts: also its printable runs. So too for a file decoded as
+    # UTF-16/32 that holds no NUL: a UTF-16 BOM before ASCII text (bash still sources it) read as garbage.
+    if b"\x00" in data or not encoding.startswith("utf-8"):
         runs, numbers = _strings_runs(data)
         scan.lines_scanned += len(runs)
         for hit in _hits_for(ctx, runs, filename, numbers=numbers, commit=commit, date=date, seen=seen):
@@ -762,7 +767,8 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             hit.file = ref_lines[hit.line - 1]
             hit.line = 0
             scan.hits.append(hit)
-    commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse") if refs else []
+    # ``--all`` also walks HEAD (a detached checkout may have no ref at all) and other worktrees' HEADs.
+    commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse")
     batch = g.Batch(repo)
     walked: set[tuple[str, str]] = set()
     blobs: set[str] = set()
@@ -797,6 +803,12 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
                 full = f"{path}/{name}" if path else name
                 if g.is_tree(mode):
                     subtrees.append((oid, full))
+                    # A directory's own name: its tree may be one already walked under another path
+                    # (then none of its paths would be read again), so the new name is scanned here.
+                    dir_key = hash(("\x00name", full + "/"))
+                    if not is_file and _in_scope(full, prefix, False) and dir_key not in seen_lines:
+                        seen_lines.add(dir_key)
+                        names.append(rel(full))
                     continue
                 if not _in_scope(full, prefix, is_file):
                     continue

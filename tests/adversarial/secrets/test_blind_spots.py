@@ -248,3 +248,46 @@ def test_a_token_in_the_repositorys_own_git_config_is_found(tmp_path):
     git(repo, "remote", "add", "origin", f"https://bot:ghp_{FIXED['openai'][8:44]}@github.com/org/repo.git")
     report = scan_secrets(repo)
     assert report.status == "fail" and [f.details["file"] for f in report.findings] == [".git/config"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=200).map(lambda b: b.replace(b"\x01", b"\n")), runs=st.integers(0, 5))
+def test_binary_runs_keep_their_line_numbers(data, runs):
+    from airflow_aisec.core.secrets import _strings_runs
+
+    data = data + b"\x00\nHELLOWORLD\x00" * runs
+    texts, numbers = _strings_runs(data)
+    assert len(texts) == len(numbers)
+    # every run's line is the number of newlines before it + 1 (checked against a direct count)
+    import re
+
+    from airflow_aisec.core.secrets import _RUNS
+
+    expected = [data.count(b"\n", 0, m.start()) + 1 for pattern in _RUNS for m in re.finditer(pattern, data)]
+    assert numbers == expected
+
+
+def test_many_printable_runs_in_a_binary_are_linear(tmp_path):
+    """A binary of many short runs: each run's line number was counted from byte 0 (quadratic, minutes)."""
+    import time
+
+    from airflow_aisec.core.secrets import _strings_runs
+
+    data = b"ABCDEF\x00" * (768 * 1024 // 7)
+    start = time.monotonic()
+    texts, numbers = _strings_runs(data)
+    assert len(texts) == len(data) // 7 and set(numbers) == {1}
+    assert time.monotonic() - start < 5
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    token=TOKENS, bom=st.sampled_from([b"\xff\xfe", b"\xfe\xff"]), prefix=st.sampled_from([b"", b"# x\n", b"export "])
+)
+def test_a_utf16_bom_before_ascii_text_cannot_hide_a_token(tmp_path_factory, token, bom, prefix):
+    """bash sources ``\\xff\\xfe…\\nexport HF_TOKEN=…``; read as UTF-16 it was garbage and passed."""
+    root = tmp_path_factory.mktemp("bom")
+    (root / ".env").write_bytes(bom + prefix + b"HF_TOKEN=" + token.encode() + b"\n")
+    report = scan_secrets(root)
+    assert report.status == "fail", report.summary
+    assert {f.details["file"] for f in report.findings} == {".env"}

@@ -295,3 +295,121 @@ def test_oversized_git_objects_are_counted_and_fail_closed(tmp_path, monkeypatch
     report = scan_secrets(repo, history=True)
     assert report.status == "error" and report.metrics["history_unscanned"] == 3
     assert {u["reason"] for u in report.details["unscanned"]} == {"commit object larger than 64 bytes"}
+
+
+@pytest.mark.parametrize("branches", ["deleted", "kept"])
+def test_a_detached_head_is_history_even_without_any_ref(tmp_path, branches):
+    """A checkout on a detached HEAD (CI checks out a commit, then deletes branches) is history too.
+
+    With no ref at all the history walk used to read zero commits and PASS.
+    """
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "add")
+    (repo / "cfg.py").write_text("T = None\n")
+    commit_all(repo, "remove")
+    git(repo, "checkout", "-q", "--detach")
+    if branches == "deleted":
+        git(repo, "branch", "-q", "-D", "main")
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert report.metrics["commits_scanned"] == 2
+    (finding,) = report.findings
+    assert finding.details["scope"] == "history"
+
+
+def _forge_commit_graph(repo, child: str, new_parent: str) -> None:
+    """Rewrite ``child``'s first parent in ``.git/objects/info/commit-graph`` (git trusts that cache)."""
+    import struct
+
+    git(repo, "commit-graph", "write", "--reachable")
+    path = repo / ".git" / "objects" / "info" / "commit-graph"
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"CGPH"
+    chunks = {}
+    for i in range(data[6] + 1):
+        off = 8 + 12 * i
+        chunks[bytes(data[off : off + 4])] = struct.unpack(">Q", data[off + 4 : off + 12])[0]
+    oidl, cdat = chunks[b"OIDL"], chunks[b"CDAT"]
+    oids = [data[oidl + 20 * i : oidl + 20 * i + 20].hex() for i in range((cdat - oidl) // 20)]
+    struct.pack_into(">I", data, cdat + 36 * oids.index(child) + 20, oids.index(new_parent))
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+def test_a_forged_commit_graph_cannot_hide_a_commit(tmp_path):
+    """The commit-graph file is a cache in the repository: a forged parent used to skip a commit."""
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "README").write_text("hello\n")
+    first = commit_all(repo, "init")
+    (repo / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "add")
+    (repo / "cfg.py").unlink()
+    last = commit_all(repo, "remove")
+    _forge_commit_graph(repo, last, first)
+    assert len(git(repo, "rev-list", "--all").split()) == 2  # plain git now skips the middle commit
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert report.metrics["commits_scanned"] == 3
+
+
+@pytest.mark.parametrize("scan_dir", ["", "pkg"])
+def test_a_directory_name_is_scanned_when_its_tree_was_already_walked(tmp_path, scan_dir):
+    """A copy of a known directory under a token's name reuses its tree: the walk skipped it, name and all."""
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    base = repo / scan_dir if scan_dir else repo
+    (base / "a").mkdir(parents=True)
+    (base / "a" / "x").write_text("hello\n")
+    commit_all(repo, "one")
+    shutil.copytree(base / "a", base / f"cfg-{token}")
+    commit_all(repo, "two")
+    shutil.rmtree(base / f"cfg-{token}")
+    commit_all(repo, "three")
+    assert scan_secrets(base).status == "pass"
+    report = scan_secrets(base, history=True)
+    assert report.status == "fail", report.summary
+    (finding,) = report.findings
+    assert finding.details["where"] == "name" and finding.details["scope"] == "history"
+
+
+@pytest.mark.parametrize("mode", [b"40755", b"40777", b"040644", b"47777"])
+def test_a_directory_entry_with_an_unusual_mode_is_still_walked(tmp_path, mode):
+    """git reads the type bits of a tree entry's mode: ``40755`` is a directory it checks out and clones.
+
+    Only ``40000`` was walked; any other directory mode hid the whole subtree.
+    """
+    token = FIXED["hf"]
+    repo = make_repo(tmp_path / "repo")
+    (repo / "s").mkdir()
+    (repo / "s" / "cfg.py").write_text(f'T = "{token}"\n')
+    commit_all(repo, "one")
+    sub = bytes.fromhex(git(repo, "rev-parse", "HEAD:s"))
+    readme = (
+        subprocess.run(
+            ["git", "-C", str(repo), "hash-object", "-w", "--stdin"], input=b"hello\n", capture_output=True, check=True
+        )
+        .stdout.decode()
+        .strip()
+    )
+    raw = b"100644 README\x00" + bytes.fromhex(readme) + mode + b" s\x00" + sub
+    tree = (
+        subprocess.run(
+            ["git", "-C", str(repo), "hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            input=raw,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    forged = git(repo, "commit-tree", "-m", "forged", tree)
+    git(repo, "update-ref", "refs/heads/main", forged)
+    assert "s/cfg.py" in git(repo, "ls-tree", "-r", "--name-only", forged)  # git: a directory
+    shutil.rmtree(repo / "s")
+    git(repo, "reset", "-q", "--soft", forged)
+    report = scan_secrets(repo, history=True)
+    assert report.status == "fail", report.summary
+    assert any(f.details["file"] == "s/cfg.py" for f in report.findings)

@@ -150,3 +150,51 @@ def test_clean_git_environment_ignores_the_users_global_config(tmp_path, monkeyp
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     assert scan_secrets(repo, history=True).status == "pass"
     assert not list(markers.iterdir())
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "include",
+        "nested_include",
+        "symlink_include",
+        "includeif",
+        "config_itself",
+        "objects/info/alternates",
+        "packed-refs",
+        "refs/heads/zz",
+        "HEAD",
+    ],
+)
+def test_a_fifo_git_would_read_fails_closed_without_hanging(tmp_path, how):
+    """git reads every included file before any ``-c`` override: a FIFO there blocked every git call."""
+    from tests.adversarial.secrets._common import run_cli_subprocess
+
+    repo = make_repo(tmp_path / "repo")
+    (repo / "README").write_text("hello\n")
+    commit_all(repo, "init")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    config = repo / ".git" / "config"
+    if how == "include":
+        git(repo, "config", "include.path", str(fifo))
+    elif how == "nested_include":
+        (tmp_path / "inner.cfg").write_text("[include]\n\tpath = pipe\n")
+        git(repo, "config", "include.path", "../../inner.cfg")
+    elif how == "symlink_include":
+        os.symlink(fifo, repo / ".git" / "extra.cfg")
+        git(repo, "config", "include.path", "extra.cfg")
+    elif how == "includeif":
+        git(repo, "config", f"includeIf.gitdir:{repo}/.path", str(fifo))
+    elif how == "config_itself":
+        config.rename(tmp_path / "config.real")
+        os.mkfifo(config)
+    else:  # any file git opens in its directory
+        target = repo / ".git" / how
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        os.mkfifo(target)
+    proc = run_cli_subprocess(["secrets", str(repo), "--history"], timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "git would block reading it" in proc.stderr
