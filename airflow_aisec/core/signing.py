@@ -94,27 +94,93 @@ def _is_pem(data: bytes) -> bool:
     return b"-----BEGIN" in data
 
 
+#: An SSH public key line: the key type then its base64 blob, anywhere in the text (authorized_keys
+#: options, known_hosts host names or a comment may surround it).
+_SSH_LINE = re.compile(rb"(?:^|[\s,\"])(?:ssh-|ecdsa-sha2-|sk-ssh-|sk-ecdsa-|rsa-sha2-)[A-Za-z0-9@._-]*\s+AAAA")
+#: The SSH wire encoding of a key: a 4-byte length then the key type name.
+_SSH_WIRE = re.compile(rb"\x00\x00\x00[\x07-\x40](?:ssh-|ecdsa-sha2-|sk-ssh-|sk-ecdsa-|rsa-sha2-)")
+_JWK_FIELDS = re.compile(rb'"(kty|crv|x|n|e)"\s*:')
+
+
+def _text_views(secret: bytes) -> list[bytes]:
+    """``secret`` and, when it is UTF-16/32 text (a BOM, or NUL bytes), that text re-encoded as UTF-8."""
+    views = [secret]
+    if secret.startswith(b"\xef\xbb\xbf"):
+        views.append(secret[3:])
+    if b"\x00" in secret or secret[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        for encoding in ("utf-32", "utf-32-le", "utf-32-be", "utf-16", "utf-16-le", "utf-16-be"):
+            try:
+                views.append(secret.decode(encoding).lstrip("\ufeff").strip().encode("utf-8"))
+            except (UnicodeDecodeError, UnicodeEncodeError):
+                continue
+    return views
+
+
+def _is_jwk(text: bytes) -> bool:
+    if b"{" not in text:
+        return False
+    if _JWK_FIELDS.search(text):
+        return True
+    if b"\\u" not in text:  # key names could only hide behind JSON escapes
+        return False
+    from airflow_aisec.utils import strictjson as sj
+
+    try:
+        doc = sj.loads(text, source="HMAC secret")
+    except AisecInputError:
+        return False
+    stack = [doc]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, dict):
+            if {"kty", "crv", "x", "n", "e"} & set(obj):
+                return True
+            stack.extend(obj.values())
+        elif isinstance(obj, list):
+            stack.extend(obj)
+    return False
+
+
 def _looks_like_key_material(secret: bytes) -> str | None:
-    """What kind of public/private key material ``secret`` is, or ``None`` (see :func:`check_hmac_secret`)."""
+    """What kind of public/private key material ``secret`` is, or ``None`` (see :func:`check_hmac_secret`).
+
+    Also recognised: the same material as UTF-16/32 text (a PowerShell redirect), an SSH key line
+    anywhere in the text (``authorized_keys`` options, ``known_hosts``), the bare base64 or hex of an
+    SSH key blob, and JWK field names written as JSON escapes.
+    """
+    for view in _text_views(secret):
+        kind = _key_material_kind(view)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _key_material_kind(secret: bytes) -> str | None:
     if _is_pem(secret) or b"-----END" in secret:
         return "PEM key material"
     if secret.startswith(_SSH_PREFIXES) or b"OPENSSH" in secret or b"SSH2 PUBLIC KEY" in secret:
         return "an SSH key"
-    if re.search(rb'"(kty|crv|x|n|e)"\s*:', secret) and b"{" in secret:
+    if _SSH_LINE.search(secret):
+        return "an SSH key"
+    if _is_jwk(secret):
         return "a JWK key"
     candidates = [secret]
     compact = re.sub(rb"\s+", b"", secret)
-    if re.fullmatch(rb"[A-Za-z0-9+/=_-]{16,}", compact):
-        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                candidates.append(decoder(compact + b"=" * (-len(compact) % 4)))
-            except ValueError:
-                pass
-    if re.fullmatch(rb"(?:[0-9a-fA-F]{2})+", compact):
-        candidates.append(bytes.fromhex(compact.decode("ascii")))
+    tokens = [compact, *re.split(rb"[\s,]+", secret.strip())]
+    for token in dict.fromkeys(tokens):
+        if re.fullmatch(rb"[A-Za-z0-9+/=_-]{16,}", token):
+            for decoder in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    candidates.append(decoder(token + b"=" * (-len(token) % 4)))
+                except ValueError:
+                    pass
+        if re.fullmatch(rb"(?:[0-9a-fA-F]{2})+", token):
+            candidates.append(bytes.fromhex(token.decode("ascii")))
     for blob in candidates:
         if blob[:1] == b"\x30" and any(oid in blob for oid in _KEY_OIDS):
             return "DER-encoded key material"
+        if _SSH_WIRE.match(blob):
+            return "an SSH key"
     return None
 
 
