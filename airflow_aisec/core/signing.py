@@ -193,13 +193,30 @@ def _entropy_bits(secret: bytes) -> float:
     return per_byte * n
 
 
+def _estimated_bits(secret: bytes) -> float:
+    """The least of three estimates: the byte entropy of ``secret``, of its shortest repeating unit
+    (``changeme-changeme-…``), and of its successive differences plus one byte (``abcdef…``, ``0123…``)."""
+    estimate = _entropy_bits(secret)
+    n = len(secret)
+    for period in range(1, n // 2 + 1):
+        if secret[period:] == secret[:-period]:
+            estimate = min(estimate, _entropy_bits(secret[:period]))
+            break
+    if n > 1:
+        deltas = bytes((b - a) % 256 for a, b in zip(secret, secret[1:], strict=False))
+        estimate = min(estimate, _entropy_bits(deltas) + 8)
+    return estimate
+
+
 def check_hmac_secret(secret: bytes) -> bytes:
     """Refuse an HMAC secret that is key material, too short, or obviously low-entropy; return it.
 
     Refused: PEM blocks of any kind (public keys, certificates, private keys), SSH keys, JWK JSON,
     DER key structures (raw, base64 or hex), fewer than :data:`HMAC_MIN_BYTES` bytes, fewer than 8
     distinct byte values, or an estimated entropy (length times the empirical per-byte Shannon
-    entropy) under :data:`HMAC_MIN_ENTROPY_BITS` bits. The message never contains the secret.
+    entropy, also of the shortest repeating unit and of the successive byte differences, so runs like
+    ``abcdef…`` and repetitions like ``changeme-changeme-…`` count for little) under
+    :data:`HMAC_MIN_ENTROPY_BITS` bits. The message never contains the secret.
     """
     kind = _looks_like_key_material(secret)
     if kind is not None:
@@ -209,7 +226,7 @@ def check_hmac_secret(secret: bytes) -> bytes:
         )
     if len(secret) < HMAC_MIN_BYTES:
         raise AisecInputError(f"HMAC secret is too short (at least {HMAC_MIN_BYTES} bytes)")
-    if len(set(secret)) < 8 or _entropy_bits(secret) < HMAC_MIN_ENTROPY_BITS:
+    if len(set(secret)) < 8 or _estimated_bits(secret) < HMAC_MIN_ENTROPY_BITS:
         raise AisecInputError(
             f"HMAC secret is low-entropy (estimated under {HMAC_MIN_ENTROPY_BITS} bits); use 32+ random bytes"
         )

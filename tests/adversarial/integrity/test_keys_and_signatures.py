@@ -223,3 +223,26 @@ def test_random_secrets_with_nul_bytes_are_still_accepted():
     for _ in range(300):
         secret = bytes(rng.randrange(256) for _ in range(32)) + b"\x00\x00"
         assert signing.check_hmac_secret(secret) == secret
+
+
+@settings(max_examples=60)
+@given(
+    st.one_of(
+        # a run of consecutive bytes (abcdef…, 0123…, \x00\x01…), any start and step
+        st.builds(
+            lambda start, step, n: bytes((start + i * step) % 256 for i in range(n)),
+            st.integers(0, 255),
+            st.integers(1, 3),
+            st.integers(16, 64),
+        ),
+        # a short phrase repeated (changeme-changeme-…), however long the result
+        st.builds(
+            lambda unit, n: (unit * n)[: max(16, len(unit) * 2)] if n < 2 else unit * n,
+            st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=8, max_size=12).map(str.encode),
+            st.integers(2, 8),
+        ),
+    )
+)
+def test_runs_and_repetitions_are_low_entropy(secret):
+    with pytest.raises(AisecInputError, match="low-entropy"):
+        signing.check_hmac_secret(secret)
