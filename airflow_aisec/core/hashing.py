@@ -749,6 +749,12 @@ def _hex_length(algorithm: str) -> int:
     return int(new_hasher(algorithm).digest_size) * 2
 
 
+#: The top-level fields of an ``aisec.manifest/v2`` document.
+_V2_FIELDS = frozenset(
+    {"schema", "algorithm", "kind", "root", "file_count", "total_bytes", "root_digest", "entries", "directories"}
+)
+
+
 def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any]:
     """Parse and validate untrusted manifest bytes (v2, or legacy v1); :class:`AisecInputError` names ``source``.
 
@@ -763,6 +769,10 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any
     if not isinstance(doc, dict) or doc.get("schema") not in MANIFEST_SCHEMAS:
         raise AisecInputError(f"{source} is not an {MANIFEST_SCHEMA} (or {MANIFEST_SCHEMA_V1}) manifest")
     legacy = doc["schema"] == MANIFEST_SCHEMA_V1
+    if not legacy:  # v2 is exactly what build_manifest writes: a field it does not write is refused
+        unknown = set(doc) - _V2_FIELDS
+        if unknown:
+            raise AisecInputError(f"{source}: unexpected field(s) {sorted(unknown)[:5]}")
     algorithm = sj.get_str(doc, "algorithm", source)
     if algorithm not in available_algorithms() and algorithm != "blake3":
         raise AisecInputError(f"{source}: unknown hash algorithm {algorithm[:40]!r}")

@@ -210,6 +210,8 @@ HOSTILE_JSON = [
     lambda text, m: "\ufeff" + text,
     lambda text, m: text.replace('"directories": [', '"directories": ["sub", ', 1),
     lambda text, m: text.replace('"path": "w.bin"', '"path": "sub/c.json"', 1),
+    # an unknown top-level field (v2 is exactly what `aisec hash` writes)
+    lambda text, m: text.replace('"kind": "directory"', '"kind": "directory", "follow_symlinks": true', 1),
 ]
 
 
