@@ -253,12 +253,13 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
     data = _read_key_bytes(source, "signing key")
     algorithm = _algorithm_for(data, algorithm, "signing key")
     if algorithm == "ed25519":
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise AisecInputError(f"signing key is not an unencrypted PEM private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise AisecInputError(f"signing key is {type(key).__name__}, not Ed25519")
@@ -273,6 +274,7 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
     data = _read_key_bytes(source, "verification key")
     algorithm = _algorithm_for(data, algorithm, "verification key")
     if algorithm == "ed25519":
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -285,7 +287,7 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
                 key = private.public_key()
             else:
                 key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise AisecInputError(f"verification key is not a PEM key: {exc}") from None
         if not isinstance(key, Ed25519PublicKey):
             raise AisecInputError(f"verification key is {type(key).__name__}, not Ed25519")

@@ -246,3 +246,19 @@ def test_random_secrets_with_nul_bytes_are_still_accepted():
 def test_runs_and_repetitions_are_low_entropy(secret):
     with pytest.raises(AisecInputError, match="low-entropy"):
         signing.check_hmac_secret(secret)
+
+
+@pytest.mark.parametrize("label", [b"PUBLIC KEY", b"PRIVATE KEY"])
+def test_pem_key_of_an_unknown_algorithm_is_an_input_error_not_a_crash(tmp_path, capsys, label):
+    der = bytes.fromhex("3019300506032a0304" + "0310" + "00" + "11" * 15)  # SPKI, algorithm OID 1.2.3.4
+    pem = b"-----BEGIN " + label + b"-----\n" + base64.b64encode(der) + b"\n-----END " + label + b"-----\n"
+    for loader in (signing.load_verify_key, signing.load_signing_key):
+        with pytest.raises(AisecInputError, match="not a PEM key|not an unencrypted PEM"):
+            loader(pem)
+    key = tmp_path / "k.pub"
+    key.write_bytes(pem)
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"x")
+    manifest = tmp_path / "m.json"
+    manifest.write_bytes(b"{}")
+    assert run(capsys, ["verify", str(art), "--manifest", str(manifest), "--public-key", str(key)])[0] == 2
