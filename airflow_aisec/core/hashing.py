@@ -321,6 +321,7 @@ def hash_file(path: PathLike, algorithm: str = "sha256") -> str:
 #: Most filesystem entries one walk visits (links followed with ``follow_symlinks`` can multiply them).
 MAX_WALK_ITEMS = 2_000_000
 _DIR, _FILE, _LINK = "dir", "file", "symlink"
+_ROOT = "root"  # the walked root directory itself (identity only; never recorded in a manifest)
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,7 @@ class _Item:
     foreign_device: bool = False  # on another filesystem than the root (a mount point or below one)
     via_link: bool = False  # reached by following a symlink
     is_root: bool = False  # the root itself is this single file
+    ident: tuple[int, int] | None = None  # (device, inode) of a local directory when it was walked
 
 
 def check_rel_path(path: Any, where: str, *, legacy: bool = False) -> str:
@@ -401,7 +403,7 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
         raise AisecUndecidableError(f"{root} is a {special_kind(st.st_mode)}, not a file or directory; never opened")
     real_root = root.resolve()
     root_dev = st.st_dev
-    items: list[_Item] = []
+    items: list[_Item] = [_Item("", None, 0, kind=_ROOT, ident=(st.st_dev, st.st_ino))]
     # (directory to list, its relative path, (dev, inode) of it and its ancestors, reached through a link)
     stack: list[tuple[Path, PurePosixPath, frozenset[tuple[int, int]], bool, tuple[int, int]]] = [
         (root, PurePosixPath(), frozenset({(st.st_dev, st.st_ino)}), False, (st.st_dev, st.st_ino))
@@ -461,7 +463,7 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
                     key = (rst.st_dev, rst.st_ino)
                     if key in ancestors:
                         raise AisecUndecidableError(f"symlink {name} loops back to one of its parents ({target})")
-                    items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=True))
+                    items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=True, ident=key))
                     stack.append((resolved, entry_rel, ancestors | {key}, True, key))
                 elif stat_module.S_ISREG(rst.st_mode):
                     items.append(
@@ -472,8 +474,8 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
                 continue
             foreign = lst.st_dev != root_dev
             if stat_module.S_ISDIR(mode):
-                items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=via))
                 child = (lst.st_dev, lst.st_ino)
+                items.append(_Item(name, None, 0, kind=_DIR, foreign_device=foreign, via_link=via, ident=child))
                 stack.append((Path(entry.path), entry_rel, ancestors | {child}, via, child))
             elif stat_module.S_ISREG(mode):
                 items.append(
@@ -521,7 +523,34 @@ def iter_files(root: PathLike, *, follow_symlinks: bool = False) -> list[_Item]:
     """
     root = as_path(root)
     items = _walk_local(root, follow_symlinks) if isinstance(root, Path) else _walk_remote(root)
-    return sorted(items, key=lambda i: i.rel)
+    return sorted((i for i in items if i.kind != _ROOT), key=lambda i: i.rel)
+
+
+def _walk_with_root(root: Any, follow_symlinks: bool) -> tuple[list[_Item], list[_Item]]:
+    """:func:`iter_files`, and the directories (with the root) whose identity is re-checked after hashing."""
+    if not isinstance(root, Path):
+        return iter_files(root, follow_symlinks=follow_symlinks), []
+    items = _walk_local(root, follow_symlinks)
+    dirs = [i for i in items if i.ident is not None]
+    return sorted((i for i in items if i.kind != _ROOT), key=lambda i: i.rel), dirs
+
+
+def _recheck_directories(root: Path, dirs: list[_Item]) -> None:
+    """Every directory walked is still the same directory once its files are hashed.
+
+    Files are opened by path after the walk: a directory swapped for a symlink in between would make
+    them be read through the link (``O_NOFOLLOW`` only guards the last component).
+    """
+    for item in dirs:
+        path = root / item.rel if item.rel else root
+        try:
+            now = os.stat(path) if (item.via_link or not item.rel) else os.lstat(path)
+        except OSError as exc:
+            raise ArtifactChangedError(
+                f"directory changed while it was being hashed: {path} ({exc.strerror})"
+            ) from None
+        if not stat_module.S_ISDIR(now.st_mode) or (now.st_dev, now.st_ino) != item.ident:
+            raise ArtifactChangedError(f"directory changed while it was being hashed: {path}")
 
 
 def _link_digest(link: str, algorithm: str) -> str:
@@ -661,7 +690,8 @@ def build_manifest(
         artifact is a single file whose content starts with :data:`ROOT_DIGEST_TAG`).
     """
     new_hasher(algorithm)  # validate early
-    items = iter_files(root, follow_symlinks=follow_symlinks)
+    walked = as_path(root)
+    items, walked_dirs = _walk_with_root(walked, follow_symlinks)
     kind = "file" if len(items) == 1 and items[0].is_root else "directory"
     specials = [i for i in items if i.kind not in (_FILE, _LINK, _DIR)]
     if specials:
@@ -687,6 +717,8 @@ def build_manifest(
             entry["link"] = item.link
         heads[item.rel] = result.head
         entries.append(entry)
+    if walked_dirs:
+        _recheck_directories(walked, walked_dirs)
     entries.sort(key=lambda e: e["path"])
     if observe is not None:
         observe["symlinks"] = sorted({i.rel for i in items if i.kind == _LINK or (i.via_link and i.rel)})
@@ -717,6 +749,12 @@ def _hex_length(algorithm: str) -> int:
     return int(new_hasher(algorithm).digest_size) * 2
 
 
+#: The top-level fields of an ``aisec.manifest/v2`` document.
+_V2_FIELDS = frozenset(
+    {"schema", "algorithm", "kind", "root", "file_count", "total_bytes", "root_digest", "entries", "directories"}
+)
+
+
 def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any]:
     """Parse and validate untrusted manifest bytes (v2, or legacy v1); :class:`AisecInputError` names ``source``.
 
@@ -731,6 +769,10 @@ def parse_manifest(data: bytes | str, source: str = "manifest") -> dict[str, Any
     if not isinstance(doc, dict) or doc.get("schema") not in MANIFEST_SCHEMAS:
         raise AisecInputError(f"{source} is not an {MANIFEST_SCHEMA} (or {MANIFEST_SCHEMA_V1}) manifest")
     legacy = doc["schema"] == MANIFEST_SCHEMA_V1
+    if not legacy:  # v2 is exactly what build_manifest writes: a field it does not write is refused
+        unknown = set(doc) - _V2_FIELDS
+        if unknown:
+            raise AisecInputError(f"{source}: unexpected field(s) {sorted(unknown)[:5]}")
     algorithm = sj.get_str(doc, "algorithm", source)
     if algorithm not in available_algorithms() and algorithm != "blake3":
         raise AisecInputError(f"{source}: unknown hash algorithm {algorithm[:40]!r}")

@@ -113,7 +113,9 @@ def parse_uri(uri: str) -> DatasetURI:
     query = parse_qs(parts.query)
     versions = query.get("versionId") or query.get("version_id") or []
     version = versions[0] if versions else None
-    canonical = f"{scheme}://{parts.netloc.lower()}/{key}" if key else f"{scheme}://{parts.netloc.lower()}"
+    # the bucket is matched exactly as it is read: S3 bucket names are case-sensitive (legacy buckets may hold
+    # capitals), so ``s3://DATA`` is another bucket than ``s3://data`` and is not admitted by it
+    canonical = f"{scheme}://{parts.netloc}/{key}" if key else f"{scheme}://{parts.netloc}"
     return DatasetURI(raw=text, scheme=scheme, canonical=canonical, path=key, bucket=parts.netloc, version_id=version)
 
 
@@ -236,7 +238,9 @@ class S3Object:
             if code in ("400", "InvalidArgument") and self.uri.version_id:
                 raise FileNotFoundError(f"{where}: version {self.uri.version_id!r} does not exist (S3 {code})") from exc
             if code in ("412", "PreconditionFailed"):
-                raise FileNotFoundError(f"{where}: ETag differs from the pinned ETag (S3 {code})") from exc
+                raise FileNotFoundError(
+                    f"{where}: ETag differs from the pinned (or just observed) ETag (S3 {code})"
+                ) from exc
             if code in ("403", "AccessDenied"):
                 raise PermissionError(f"{where} is not readable (S3 {code})") from exc
             if code in ("SlowDown", "503", "500", "RequestTimeout", "InternalError") or code is None:
@@ -269,11 +273,13 @@ class S3Object:
         head = self._head or {}
         if not self.uri.version_id and head.get("VersionId") not in (None, "null"):
             kwargs["VersionId"] = head["VersionId"]  # read exactly the version we looked at
-        if self.pinned_etag:
-            kwargs["IfMatch"] = f'"{self.pinned_etag}"'
+        observed_etag = str(head.get("ETag", "")).strip('"') or None
+        if self.pinned_etag or observed_etag:  # the bytes hashed are the object version_info() described
+            kwargs["IfMatch"] = f'"{self.pinned_etag or observed_etag}"'
         from airflow_aisec.core.hashing import new_hasher
 
-        body = self._call("get_object", **kwargs)["Body"]
+        response = self._call("get_object", **kwargs)
+        body = response["Body"]
         digest = new_hasher(algorithm)
         size = 0
         try:
@@ -282,6 +288,19 @@ class S3Object:
                 size += len(chunk)
         finally:
             body.close()
+        got_etag = str(response.get("ETag", "")).strip('"') or None
+        want_etag = self.pinned_etag or observed_etag
+        got_version = response.get("VersionId")
+        want_version = kwargs.get("VersionId")
+        if (
+            (want_etag and got_etag and got_etag != want_etag)
+            or (want_version and got_version not in (None, want_version))
+            or (head.get("ContentLength") is not None and int(head["ContentLength"]) != size)
+        ):
+            raise FileNotFoundError(
+                f"{self.uri.raw}: the object read (ETag {got_etag!r}, version {got_version!r}, {size} bytes) is not "
+                f"the one looked at (ETag {want_etag!r}, version {want_version!r}); it changed while it was read"
+            )
         return [{"name": posixpath.basename(self.uri.path), "size": size, "digest": {algorithm: digest.hexdigest()}}]
 
 
@@ -598,6 +617,10 @@ def verify_dataset(
 
     if manifest is not None:
         data = manifest.load()
+        if manifest.signature is None and manifest.public_key is not None:
+            if isinstance(manifest.manifest, Mapping):  # no file to find a <manifest>.sig beside
+                return refuse("AISEC-PROV-SIGNATURE", "a key is configured but no manifest signature was given")
+            manifest.signature = f"{os.fspath(manifest.manifest)}.sig"  # a configured key requires the signature
         if manifest.signature is not None:
             ok, reason = _verify_signature(manifest)
             report.details["signature"] = {"verified": ok, "reason": reason}

@@ -94,27 +94,93 @@ def _is_pem(data: bytes) -> bool:
     return b"-----BEGIN" in data
 
 
+#: An SSH public key line: the key type then its base64 blob, anywhere in the text (authorized_keys
+#: options, known_hosts host names or a comment may surround it).
+_SSH_LINE = re.compile(rb"(?:^|[\s,\"])(?:ssh-|ecdsa-sha2-|sk-ssh-|sk-ecdsa-|rsa-sha2-)[A-Za-z0-9@._-]*\s+AAAA")
+#: The SSH wire encoding of a key: a 4-byte length then the key type name.
+_SSH_WIRE = re.compile(rb"\x00\x00\x00[\x07-\x40](?:ssh-|ecdsa-sha2-|sk-ssh-|sk-ecdsa-|rsa-sha2-)")
+_JWK_FIELDS = re.compile(rb'"(kty|crv|x|n|e)"\s*:')
+
+
+def _text_views(secret: bytes) -> list[bytes]:
+    """``secret`` and, when it is UTF-16/32 text (a BOM, or NUL bytes), that text re-encoded as UTF-8."""
+    views = [secret]
+    if secret.startswith(b"\xef\xbb\xbf"):
+        views.append(secret[3:])
+    if b"\x00" in secret or secret[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        for encoding in ("utf-32", "utf-32-le", "utf-32-be", "utf-16", "utf-16-le", "utf-16-be"):
+            try:
+                views.append(secret.decode(encoding).lstrip("\ufeff").strip().encode("utf-8"))
+            except (UnicodeDecodeError, UnicodeEncodeError):
+                continue
+    return views
+
+
+def _is_jwk(text: bytes) -> bool:
+    if b"{" not in text:
+        return False
+    if _JWK_FIELDS.search(text):
+        return True
+    if b"\\u" not in text:  # key names could only hide behind JSON escapes
+        return False
+    from airflow_aisec.utils import strictjson as sj
+
+    try:
+        doc = sj.loads(text, source="HMAC secret")
+    except AisecInputError:
+        return False
+    stack = [doc]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, dict):
+            if {"kty", "crv", "x", "n", "e"} & set(obj):
+                return True
+            stack.extend(obj.values())
+        elif isinstance(obj, list):
+            stack.extend(obj)
+    return False
+
+
 def _looks_like_key_material(secret: bytes) -> str | None:
-    """What kind of public/private key material ``secret`` is, or ``None`` (see :func:`check_hmac_secret`)."""
+    """What kind of public/private key material ``secret`` is, or ``None`` (see :func:`check_hmac_secret`).
+
+    Also recognised: the same material as UTF-16/32 text (a PowerShell redirect), an SSH key line
+    anywhere in the text (``authorized_keys`` options, ``known_hosts``), the bare base64 or hex of an
+    SSH key blob, and JWK field names written as JSON escapes.
+    """
+    for view in _text_views(secret):
+        kind = _key_material_kind(view)
+        if kind is not None:
+            return kind
+    return None
+
+
+def _key_material_kind(secret: bytes) -> str | None:
     if _is_pem(secret) or b"-----END" in secret:
         return "PEM key material"
     if secret.startswith(_SSH_PREFIXES) or b"OPENSSH" in secret or b"SSH2 PUBLIC KEY" in secret:
         return "an SSH key"
-    if re.search(rb'"(kty|crv|x|n|e)"\s*:', secret) and b"{" in secret:
+    if _SSH_LINE.search(secret):
+        return "an SSH key"
+    if _is_jwk(secret):
         return "a JWK key"
     candidates = [secret]
     compact = re.sub(rb"\s+", b"", secret)
-    if re.fullmatch(rb"[A-Za-z0-9+/=_-]{16,}", compact):
-        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                candidates.append(decoder(compact + b"=" * (-len(compact) % 4)))
-            except ValueError:
-                pass
-    if re.fullmatch(rb"(?:[0-9a-fA-F]{2})+", compact):
-        candidates.append(bytes.fromhex(compact.decode("ascii")))
+    tokens = [compact, *re.split(rb"[\s,]+", secret.strip())]
+    for token in dict.fromkeys(tokens):
+        if re.fullmatch(rb"[A-Za-z0-9+/=_-]{16,}", token):
+            for decoder in (base64.b64decode, base64.urlsafe_b64decode):
+                try:
+                    candidates.append(decoder(token + b"=" * (-len(token) % 4)))
+                except ValueError:
+                    pass
+        if re.fullmatch(rb"(?:[0-9a-fA-F]{2})+", token):
+            candidates.append(bytes.fromhex(token.decode("ascii")))
     for blob in candidates:
         if blob[:1] == b"\x30" and any(oid in blob for oid in _KEY_OIDS):
             return "DER-encoded key material"
+        if _SSH_WIRE.match(blob):
+            return "an SSH key"
     return None
 
 
@@ -127,13 +193,30 @@ def _entropy_bits(secret: bytes) -> float:
     return per_byte * n
 
 
+def _estimated_bits(secret: bytes) -> float:
+    """The least of three estimates: the byte entropy of ``secret``, of its shortest repeating unit
+    (``changeme-changeme-…``), and of its successive differences plus one byte (``abcdef…``, ``0123…``)."""
+    estimate = _entropy_bits(secret)
+    n = len(secret)
+    for period in range(1, n // 2 + 1):
+        if secret[period:] == secret[:-period]:
+            estimate = min(estimate, _entropy_bits(secret[:period]))
+            break
+    if n > 1:
+        deltas = bytes((b - a) % 256 for a, b in zip(secret, secret[1:], strict=False))
+        estimate = min(estimate, _entropy_bits(deltas) + 8)
+    return estimate
+
+
 def check_hmac_secret(secret: bytes) -> bytes:
     """Refuse an HMAC secret that is key material, too short, or obviously low-entropy; return it.
 
     Refused: PEM blocks of any kind (public keys, certificates, private keys), SSH keys, JWK JSON,
     DER key structures (raw, base64 or hex), fewer than :data:`HMAC_MIN_BYTES` bytes, fewer than 8
     distinct byte values, or an estimated entropy (length times the empirical per-byte Shannon
-    entropy) under :data:`HMAC_MIN_ENTROPY_BITS` bits. The message never contains the secret.
+    entropy, also of the shortest repeating unit and of the successive byte differences, so runs like
+    ``abcdef…`` and repetitions like ``changeme-changeme-…`` count for little) under
+    :data:`HMAC_MIN_ENTROPY_BITS` bits. The message never contains the secret.
     """
     kind = _looks_like_key_material(secret)
     if kind is not None:
@@ -143,7 +226,7 @@ def check_hmac_secret(secret: bytes) -> bytes:
         )
     if len(secret) < HMAC_MIN_BYTES:
         raise AisecInputError(f"HMAC secret is too short (at least {HMAC_MIN_BYTES} bytes)")
-    if len(set(secret)) < 8 or _entropy_bits(secret) < HMAC_MIN_ENTROPY_BITS:
+    if len(set(secret)) < 8 or _estimated_bits(secret) < HMAC_MIN_ENTROPY_BITS:
         raise AisecInputError(
             f"HMAC secret is low-entropy (estimated under {HMAC_MIN_ENTROPY_BITS} bits); use 32+ random bytes"
         )
@@ -170,12 +253,13 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
     data = _read_key_bytes(source, "signing key")
     algorithm = _algorithm_for(data, algorithm, "signing key")
     if algorithm == "ed25519":
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         try:
             key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise AisecInputError(f"signing key is not an unencrypted PEM private key: {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
             raise AisecInputError(f"signing key is {type(key).__name__}, not Ed25519")
@@ -190,6 +274,7 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
     data = _read_key_bytes(source, "verification key")
     algorithm = _algorithm_for(data, algorithm, "verification key")
     if algorithm == "ed25519":
+        from cryptography.exceptions import UnsupportedAlgorithm
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -202,7 +287,7 @@ def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) ->
                 key = private.public_key()
             else:
                 key = serialization.load_pem_public_key(data)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise AisecInputError(f"verification key is not a PEM key: {exc}") from None
         if not isinstance(key, Ed25519PublicKey):
             raise AisecInputError(f"verification key is {type(key).__name__}, not Ed25519")

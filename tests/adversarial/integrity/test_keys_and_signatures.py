@@ -178,3 +178,87 @@ def test_connection_declaring_hmac_with_a_public_key_is_refused(ed_pair, monkeyp
     if field == "password":
         with pytest.raises(AisecInputError, match="HMAC secret is PEM key material"):
             SigningKeyHook(signing_conn_id="x").get_signing_key()
+
+
+def _public_material_elsewhere(pub_pem: bytes) -> list[bytes]:
+    """Public key material in the places and encodings it is found in practice (none may be a secret)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(pub_pem)
+    ssh = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    blob = ssh.split()[1]
+    jwk = json.dumps({"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).decode().rstrip("=")})
+    escaped = jwk.replace('"kty"', '"\\u006bty"').replace('"crv"', '"\\u0063rv"').replace('"x"', '"\\u0078"')
+    return [
+        b'restrict,from="10.0.0.1" ' + ssh + b" ci@build",  # an authorized_keys line with options
+        b"git.example.com,10.0.0.5 " + ssh,  # a known_hosts line (a host's public key)
+        blob,  # the base64 blob alone
+        base64.b64decode(blob).hex().encode(),  # its hex
+        pub_pem.decode().encode("utf-16"),  # PowerShell `>` writes UTF-16 with a BOM
+        ssh.decode().encode("utf-16-le"),
+        jwk.encode("utf-16"),
+        escaped.encode(),  # JWK field names as JSON escapes
+    ]
+
+
+@pytest.mark.parametrize("which", range(8))
+def test_public_key_in_other_places_and_encodings_is_never_an_hmac_secret(ed_pair, tmp_path, capsys, which):
+    material = _public_material_elsewhere(ed_pair[1].read_bytes())[which]
+    for loader in (signing.load_verify_key, signing.load_signing_key):
+        with pytest.raises(AisecInputError, match="HMAC secret is (PEM|an SSH|a JWK)"):
+            loader(material, "hmac-sha256")
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"x")
+    secret = tmp_path / "secret"
+    secret.write_bytes(material)
+    manifest = tmp_path / "m.json"
+    manifest.write_bytes(b"{}")
+    code, _ = run(capsys, ["verify", str(art), "--manifest", str(manifest), "--public-key", str(secret)])
+    assert code == 2
+
+
+def test_random_secrets_with_nul_bytes_are_still_accepted():
+    rng = random.Random(7)
+    for _ in range(300):
+        secret = bytes(rng.randrange(256) for _ in range(32)) + b"\x00\x00"
+        assert signing.check_hmac_secret(secret) == secret
+
+
+@settings(max_examples=60)
+@given(
+    st.one_of(
+        # a run of consecutive bytes (abcdef…, 0123…, \x00\x01…), any start and step
+        st.builds(
+            lambda start, step, n: bytes((start + i * step) % 256 for i in range(n)),
+            st.integers(0, 255),
+            st.integers(1, 3),
+            st.integers(16, 64),
+        ),
+        # a short phrase repeated (changeme-changeme-…), however long the result
+        st.builds(
+            lambda unit, n: (unit * n)[: max(16, len(unit) * 2)] if n < 2 else unit * n,
+            st.text("abcdefghijklmnopqrstuvwxyz-0123456789", min_size=8, max_size=12).map(str.encode),
+            st.integers(2, 8),
+        ),
+    )
+)
+def test_runs_and_repetitions_are_low_entropy(secret):
+    with pytest.raises(AisecInputError, match="low-entropy"):
+        signing.check_hmac_secret(secret)
+
+
+@pytest.mark.parametrize("label", [b"PUBLIC KEY", b"PRIVATE KEY"])
+def test_pem_key_of_an_unknown_algorithm_is_an_input_error_not_a_crash(tmp_path, capsys, label):
+    der = bytes.fromhex("3019300506032a0304" + "0310" + "00" + "11" * 15)  # SPKI, algorithm OID 1.2.3.4
+    pem = b"-----BEGIN " + label + b"-----\n" + base64.b64encode(der) + b"\n-----END " + label + b"-----\n"
+    for loader in (signing.load_verify_key, signing.load_signing_key):
+        with pytest.raises(AisecInputError, match="not a PEM key|not an unencrypted PEM"):
+            loader(pem)
+    key = tmp_path / "k.pub"
+    key.write_bytes(pem)
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"x")
+    manifest = tmp_path / "m.json"
+    manifest.write_bytes(b"{}")
+    assert run(capsys, ["verify", str(art), "--manifest", str(manifest), "--public-key", str(key)])[0] == 2

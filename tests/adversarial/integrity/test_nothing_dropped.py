@@ -210,6 +210,8 @@ HOSTILE_JSON = [
     lambda text, m: "\ufeff" + text,
     lambda text, m: text.replace('"directories": [', '"directories": ["sub", ', 1),
     lambda text, m: text.replace('"path": "w.bin"', '"path": "sub/c.json"', 1),
+    # an unknown top-level field (v2 is exactly what `aisec hash` writes)
+    lambda text, m: text.replace('"kind": "directory"', '"kind": "directory", "follow_symlinks": true', 1),
 ]
 
 
@@ -261,3 +263,30 @@ def test_directory_swapped_for_a_symlink_mid_walk_is_detected(tmp_path, capsys, 
     monkeypatch.setattr(os, "scandir", swapping)
     code, report = run(capsys, ["verify", str(model), "--manifest", str(manifest)])
     assert code == 2 and "changed while it was being walked" in report["summary"]
+
+
+@pytest.mark.parametrize("mode", ["verify", "hash"])
+def test_directory_swapped_for_a_symlink_after_the_walk_before_its_files_are_read(
+    tmp_path, capsys, model, monkeypatch, mode
+):
+    # files are opened by path after the walk; O_NOFOLLOW guards only the last component, so a parent
+    # swapped for a link in between would be read through the link (outside content, a symlink in the tree)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c.json").write_bytes(b"{}")  # same name and content as model/sub/c.json
+    manifest = tmp_path / "m.json"
+    assert run(capsys, ["hash", str(model), "-o", str(manifest)])[0] == 0
+    real_digest, sub = hashing.digest_file, str(model / "sub")
+    seen: list[str] = []
+
+    def swapping(path, *args, **kwargs):
+        if not os.path.islink(sub):
+            os.rename(sub, sub + ".orig")
+            os.symlink(outside, sub)
+        seen.append(os.fspath(path))
+        return real_digest(path, *args, **kwargs)
+
+    monkeypatch.setattr(hashing, "digest_file", swapping)
+    argv = ["verify", str(model), "--manifest", str(manifest)] if mode == "verify" else ["hash", str(model)]
+    code, report = run(capsys, [*argv, "--workers", "1"])
+    assert seen and code == 2 and "changed while it was being hashed" in report["summary"]

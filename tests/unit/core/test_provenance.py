@@ -41,7 +41,7 @@ def only_finding(report):
         ("s3://bucket/data/train.csv", ["s3://bucket/data/"], True),
         ("s3://bucket/data-evil/train.csv", ["s3://bucket/data"], False),
         ("s3://bucketx/data/train.csv", ["s3://bucket"], False),
-        ("s3://BUCKET/data/x.csv?versionId=abc", ["s3://bucket/data"], True),
+        ("s3://BUCKET/data/x.csv?versionId=abc", ["s3://bucket/data"], False),  # bucket names are case-sensitive
         ("gs://bucket/data/x.csv", ["s3://bucket"], False),
     ],
 )

@@ -42,11 +42,11 @@ def test_signature_from_another_key_is_rejected(ed_keys, tmp_path):
 
 
 def test_hmac_round_trip_and_wrong_secret():
-    secret = b"0123456789abcdef-secret"
+    secret = b"k3Jq9-vXw2Lp7Rt0Zs8N-secret"
     doc = signing.sign(b"data", signing.load_signing_key(secret, "hmac-sha256"))
     assert signing.verify(b"data", doc, signing.load_verify_key(secret, "hmac-sha256"))[0]
     assert not signing.verify(b"data", doc, signing.load_verify_key(b"another-secret-of-16+", "hmac-sha256"))[0]
-    assert signing.load_verify_key(b"0123456789abcdef-secret").algorithm == "hmac-sha256"  # non-PEM → HMAC
+    assert signing.load_verify_key(b"k3Jq9-vXw2Lp7Rt0Zs8N-secret").algorithm == "hmac-sha256"  # non-PEM → HMAC
 
 
 def test_key_material_never_in_repr(ed_keys):
