@@ -885,8 +885,16 @@ class PickleWalker:
                 raise _Malformed(f"unsupported pickle protocol {arg[0]}")
             self.proto = arg[0]
         elif op == "FRAME":
-            size = int.from_bytes(arg, "little")
-            self._need(self.pos, size, "FRAME")
+            # a FRAME longer than the rest of the stream stops the C unpickler, but the pure-Python one
+            # (``pickle._Unpickler``, ``joblib.load`` of a file object) reads what remains into the frame
+            # and goes on: an error, and the walk goes on too (what follows is never hidden)
+            declared = int.from_bytes(arg, "little")
+            size = min(declared, self.end - self.pos)
+            if declared > size:
+                self.scan.errors.append(
+                    f"FRAME at byte {pos} declares {declared} bytes, only {size} left (truncated; "
+                    "the pure-Python unpickler reads on)"
+                )
             if self.joblib_arrays:
                 if self.frame_end is not None and self.pos < self.frame_end:
                     raise _Malformed("a new frame begins before the end of the current one", certain=False)
