@@ -1045,13 +1045,9 @@ class PickleWalker:
                 self.scan.globals.append(ref)
         if isinstance(obj, _Obj):
             obj.builds += 1
-            if isinstance(obj.state, _Dict) and isinstance(state, _Dict):
-                merged = _Dict(obj.state)
-                merged.update(state)
-                merged.opaque_keys = obj.state.opaque_keys or state.opaque_keys
-                obj.state = merged
-            else:
-                obj.state = state
+            # a later BUILD (``__dict__`` update and slot ``setattr``) keeps what earlier ones set: the
+            # attributes accumulate (a joblib wrapper built twice keeps the first BUILD's alignment)
+            obj.state = state if obj.builds == 1 or obj.state is None else _merge_states(obj.state, state)
         if self.joblib_arrays:
             kind = _wrapper_kind(obj)
             if kind == "wrapper":
@@ -1104,6 +1100,33 @@ class PickleWalker:
             self.file_pos = cursor
         else:
             self.pos = cursor
+
+
+def _state_attrs(state: Any) -> _Dict | None:
+    """The attributes a default ``BUILD`` sets from ``state`` (dict part, then slot part); None if unknown."""
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    attrs = _Dict()
+    for part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, _Dict):
+            return None
+        attrs.update(part)
+        attrs.opaque_keys = attrs.opaque_keys or part.opaque_keys
+    return attrs
+
+
+def _merge_states(old: Any, new: Any) -> Any:
+    """Instance attributes after a further BUILD: earlier ones kept, updated by the new state."""
+    before, after = _state_attrs(old), _state_attrs(new)
+    merged = _Dict()
+    if before is None or after is None:
+        merged.opaque_keys = True  # cannot be named: whoever reads these attributes gives up
+        return merged
+    merged.update(before)
+    merged.update(after)
+    merged.opaque_keys = before.opaque_keys or after.opaque_keys
+    return merged
 
 
 def _maybe_mapping(value: Any) -> bool:

@@ -268,3 +268,52 @@ def test_a_second_pickle_is_read_plainly_no_array_skipping(sentinel):
     scan = ms.scan_bytes(first + second, "ckpt.bin")
     assert scan.verdict == "unsafe"
     assert "posix.system" in {g.qualname for g in scan.globals}
+
+
+def _x(s: str) -> bytes:  # BINUNICODE (protocol 2)
+    return b"X" + len(s.encode()).to_bytes(4, "little") + s.encode()
+
+
+def _joblib_reaches(data: bytes) -> set[str]:
+    """Globals joblib's own unpickler looks up reading ``data`` (anything but the wrapper's
+    numpy/joblib parts is recorded and refused before import: nothing runs)."""
+    from joblib.numpy_pickle import NumpyUnpickler
+
+    seen: set[str] = set()
+
+    class _Rec(NumpyUnpickler):  # type: ignore[misc]
+        def find_class(self, module, name):
+            seen.add(f"{module}.{name}")
+            if module.split(".")[0] not in ("numpy", "joblib"):
+                raise pickle.UnpicklingError("recorded, not imported")
+            return super().find_class(module, name)
+
+    try:
+        _Rec("", io.BytesIO(data), ensure_native_byte_order=True).load()
+    except pickle.UnpicklingError:
+        pass
+    return seen
+
+
+def test_a_wrapper_built_twice_keeps_its_first_state(sentinel):
+    """A second BUILD updates the wrapper's attributes, it does not replace them: a walker that forgot
+    ``numpy_array_alignment_bytes=None`` from the first BUILD read a padding byte joblib does not
+    read, and skipped the payload joblib runs there."""
+    wrapper = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+
+    def make(n: int) -> bytes:  # NumpyArrayWrapper(ndarray, (n,), "C", float64) via REDUCE
+        return wrapper + b"(cnumpy\nndarray\n(K" + bytes([n]) + b"t" + _x("C") + dtype + b"tR"
+
+    data = b"\x80\x02" + make(1) + b"}b" + b"\x00" + b"\xff" * 8 + b"0"  # a real array (pad 0, 8 bytes)
+    data += make(0) + b"q\x05}" + _x("numpy_array_alignment_bytes") + b"Nsb0"  # no padding from now on
+    data += b"h\x05}N\x86b"  # the same wrapper built again with a ({}, None) state: joblib reads no pad
+    call = b"cos\nsystem\n(S'sleep'\ntR0"  # os.system('sleep'), its result popped (24 bytes)
+    hidden = call + b"N0" * ((100 - len(call)) // 2)
+    assert len(hidden) == 100 and hidden[0] == 99  # 'c': a walker reading it as a pad length skips 99
+    data += hidden + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
