@@ -1047,6 +1047,11 @@ class PickleWalker:
             obj.builds += 1
             # a later BUILD (``__dict__`` update and slot ``setattr``) keeps what earlier ones set: the
             # attributes accumulate (a joblib wrapper built twice keeps the first BUILD's alignment)
+            # and they are copied now, as the unpickler copies them: mutating the state dict afterwards
+            # (a memo fetch and SETITEM) changes nothing already built
+            work = [0]
+            state = _freeze(state, work)
+            self.ctx.count_ops(work[0])  # copying is work: bounded with the opcodes
             obj.state = state if obj.builds == 1 or obj.state is None else _merge_states(obj.state, state)
         if self.joblib_arrays:
             kind = _wrapper_kind(obj)
@@ -1100,6 +1105,23 @@ class PickleWalker:
             self.file_pos = cursor
         else:
             self.pos = cursor
+
+
+def _freeze(value: Any, work: list[int], depth: int = 0) -> Any:
+    """A copy of the dicts/lists/tuples of a BUILD state as they are now (results of calls are kept:
+    they are objects whose own state was copied when they were built). ``work`` counts copied items."""
+    if depth > 8:
+        return OPAQUE
+    if isinstance(value, _Dict):
+        work[0] += len(value)
+        out = _Dict((k, _freeze(v, work, depth + 1)) for k, v in value.items())
+        out.opaque_keys = value.opaque_keys
+        return out
+    if isinstance(value, (list, tuple)):
+        work[0] += len(value)
+        items = [_freeze(v, work, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 def _state_attrs(state: Any) -> _Dict | None:

@@ -317,3 +317,29 @@ def test_a_wrapper_built_twice_keeps_its_first_state(sentinel):
     scan = ms.scan_bytes(data, "m.joblib")
     assert scan.verdict == "unsafe"
     assert "os.system" in {g.qualname for g in scan.globals}
+
+
+def test_a_state_dict_mutated_after_its_build_changes_nothing_built():
+    """The unpickler copies a BUILD state into the object: a SETITEM on the (memoized) state dict
+    afterwards must not change what the walker thinks the wrapper holds. Here the walker believed
+    the mutation (no padding byte) while joblib read a padding byte of 85 and ran the bytes after it."""
+    wrapper = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+
+    def make(n: int) -> bytes:
+        return wrapper + b"(cnumpy\nndarray\n(K" + bytes([n]) + b"t" + _x("C") + dtype + b"tR"
+
+    data = b"\x80\x02" + make(1) + b"}b" + b"\x00" + b"\xff" * 8 + b"0"  # a real array first
+    data += make(0) + b"q\x05}q\x06b" + b"\x00" + b"0"  # BUILD(W, D={}): both read a padding byte 0
+    data += b"h\x06" + _x("numpy_array_alignment_bytes") + b"Ns0"  # D[alignment] = None, too late
+    data += b"h\x05}b"  # built again: joblib still reads a padding byte (85, 'U')
+    call = b"cos\nsystem\n(S'sleep'\ntR0N"
+    region = bytearray(b"N0" * 60)  # 120 bytes: one SHORT_BINSTRING for a walker without padding
+    region[84 : 84 + len(call)] = call  # joblib resumes 86 bytes after 'U'
+    region[84 + len(call) :] = b"N0" * ((120 - 84 - len(call)) // 2) + b"N" * ((120 - 84 - len(call)) % 2)
+    data += b"U\x78" + bytes(region) + b"0."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
