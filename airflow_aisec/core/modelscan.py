@@ -1195,9 +1195,12 @@ def _wrapper_attrs(wrapper: _Obj) -> dict[str, Any] | None:
         args = wrapper.args if isinstance(wrapper.args, tuple) else None
         if args is None:
             return None
-        names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
-        attrs.update({"allow_mmap": False, "numpy_array_alignment_bytes": 16})
-        attrs.update(dict(zip(names, args, strict=False)))
+        # OBJ/INST without arguments make the instance with ``cls.__new__`` only (pickle's
+        # ``_instantiate``): no ``__init__``, no defaults (joblib then reads no padding byte)
+        if args or wrapper.opcode == "REDUCE":
+            names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+            attrs.update({"allow_mmap": False, "numpy_array_alignment_bytes": 16})
+            attrs.update(dict(zip(names, args, strict=False)))
     state = wrapper.state
     slots: Any = None
     if isinstance(state, tuple) and len(state) == 2:

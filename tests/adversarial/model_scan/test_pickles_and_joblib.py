@@ -343,3 +343,22 @@ def test_a_state_dict_mutated_after_its_build_changes_nothing_built():
     scan = ms.scan_bytes(data, "m.joblib")
     assert scan.verdict == "unsafe"
     assert "os.system" in {g.qualname for g in scan.globals}
+
+
+@pytest.mark.parametrize("make", [b"(%so", b"(i%s"], ids=["OBJ", "INST"])
+def test_a_wrapper_made_by_obj_or_inst_without_arguments_has_no_init_defaults(make):
+    """OBJ/INST without arguments call ``cls.__new__`` only (pickle's ``_instantiate``): no
+    ``__init__``, so no default ``numpy_array_alignment_bytes`` and joblib reads no padding byte."""
+    cls = b"joblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+    real = b"c" + cls + b"(cnumpy\nndarray\n(K\x01t" + _x("C") + dtype + b"tR}b" + b"\x00" + b"\xff" * 8 + b"0"
+    bare = make % (b"c" + cls if make.endswith(b"o") else cls)
+    state = b"}(" + _x("subclass") + b"cnumpy\nndarray\n" + _x("shape") + b"(K\x00t" + _x("order") + _x("C")
+    state += _x("dtype") + dtype + b"ub"
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    data = b"\x80\x02" + real + bare + state + call + b"N0" * ((100 - len(call)) // 2) + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
