@@ -1043,6 +1043,13 @@ class PickleWalker:
             if (isinstance(slots, _Dict) and (slots.opaque_keys or "__class__" in slots)) or _maybe_mapping(slots):
                 ref = GlobalRef("<build>", "__class__ assignment or unreadable slot state", "BUILD", pos, "ambiguous")
                 self.scan.globals.append(ref)
+        # a dunder attribute set by BUILD changes how the object behaves on load: an instance
+        # ``__setstate__`` is called by the next BUILD instead of updating the attributes, a slot
+        # ``__dict__`` replaces them all (the walker would track attributes joblib does not see)
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        if any(isinstance(p, _Dict) and any(isinstance(k, str) and _is_dunder(k) for k in p) for p in parts):
+            ref = GlobalRef("<build>", "dunder attribute in a BUILD state", "BUILD", pos, "ambiguous")
+            self.scan.globals.append(ref)
         if isinstance(obj, _Obj):
             obj.builds += 1
             # a later BUILD (``__dict__`` update and slot ``setattr``) keeps what earlier ones set: the
@@ -1105,6 +1112,10 @@ class PickleWalker:
             self.file_pos = cursor
         else:
             self.pos = cursor
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
 
 
 def _freeze(value: Any, work: list[int], depth: int = 0) -> Any:

@@ -284,7 +284,7 @@ def _joblib_reaches(data: bytes) -> set[str]:
     class _Rec(NumpyUnpickler):  # type: ignore[misc]
         def find_class(self, module, name):
             seen.add(f"{module}.{name}")
-            if module.split(".")[0] not in ("numpy", "joblib"):
+            if module.split(".")[0] not in ("numpy", "joblib") and f"{module}.{name}" != "builtins.dict":
                 raise pickle.UnpicklingError("recorded, not imported")
             return super().find_class(module, name)
 
@@ -362,3 +362,22 @@ def test_a_wrapper_made_by_obj_or_inst_without_arguments_has_no_init_defaults(ma
     scan = ms.scan_bytes(data, "m.joblib")
     assert scan.verdict == "unsafe"
     assert "os.system" in {g.qualname for g in scan.globals}
+
+
+def test_an_instance_setstate_set_by_build_is_flagged():
+    """BUILD puts ``__setstate__`` into the wrapper's ``__dict__``; the next BUILD then calls it
+    instead of updating the attributes (pickle looks ``__setstate__`` up on the instance): joblib
+    keeps alignment None and reads no padding byte where the walker, merging, read one."""
+    cls = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+    real = cls + b"(cnumpy\nndarray\n(K\x01t" + _x("C") + dtype + b"tR}b" + b"\x00" + b"\xff" * 8 + b"0"
+    wrapper = cls + b"(cnumpy\nndarray\n(K\x00t" + _x("C") + dtype + b"tRq\x05"
+    first = b"}(" + _x("__setstate__") + b"cbuiltins\ndict\n" + _x("numpy_array_alignment_bytes") + b"Nub0"
+    second = b"h\x05}" + _x("numpy_array_alignment_bytes") + b"K\x10sb"
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    data = b"\x80\x02" + real + wrapper + first + second + call + b"N0" * ((100 - len(call)) // 2) + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert any(g.module == "<build>" and "dunder" in g.name for g in scan.globals)
