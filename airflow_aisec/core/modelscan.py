@@ -647,6 +647,10 @@ class PickleWalker:
         #: did the walk reach anything an unpickler would import or hand to a loader hook?
         self.reached = False
         self.result: Any = None
+        #: end of the FRAME that was active when STOP was read (every unpickler has read the whole
+        #: frame from the file: the next read after this pickle starts there, not after STOP)
+        self.plain_frame_end = 0
+        self.stop_frame_end = 0
 
     # -- helpers
     def _pop(self) -> Any:
@@ -890,6 +894,7 @@ class PickleWalker:
             # and goes on: an error, and the walk goes on too (what follows is never hidden)
             declared = int.from_bytes(arg, "little")
             size = min(declared, self.end - self.pos)
+            self.plain_frame_end = self.pos + size
             if declared > size:
                 self.scan.errors.append(
                     f"FRAME at byte {pos} declares {declared} bytes, only {size} left (truncated; "
@@ -901,6 +906,8 @@ class PickleWalker:
                 self.frame_end = self.file_pos = self.pos + size
         elif op == "STOP":
             self.result = self._pop()
+            if self.plain_frame_end > self.pos:
+                self.stop_frame_end = self.plain_frame_end
             return True
         elif op == "NONE":
             st.append(None)
@@ -1091,6 +1098,14 @@ class PickleWalker:
             # joblib calls plain pickle.load(file) here: a nested pickle with no array skipping of its own
             nested = PickleWalker(self.buf, cursor, self.scan, self.ctx, joblib_arrays=False, end=self.end)
             cursor = nested.walk()
+            if nested.stop_frame_end > cursor:
+                # STOP inside a frame: joblib's nested unpickler read the whole frame, the outer one
+                # goes on after it (the walker must not read the frame's rest as outer opcodes)
+                self.scan.errors.append(
+                    f"object array at byte {pos}: {nested.stop_frame_end - cursor} byte(s) after its STOP "
+                    "inside the frame (never read by a loader)"
+                )
+                cursor = nested.stop_frame_end
             self.reached = self.reached or nested.reached
         else:
             if itemsize <= 0:
@@ -1391,6 +1406,12 @@ def _scan_pickles(buf: Any, scan: FileScan, ctx: _Ctx, *, strict: bool) -> bool:
             where = "pickle" if index == 0 else f"bytes after pickle #{index} (loaders read pickles in sequence)"
             scan.errors.append(f"{where}: {exc}")
             return True
+        if walker.stop_frame_end > pos:
+            # a loader reading pickles in sequence goes on after the frame, not after STOP
+            scan.errors.append(
+                f"{walker.stop_frame_end - pos} byte(s) after a STOP inside its frame (skipped by loaders)"
+            )
+            pos = walker.stop_frame_end
         if index == 0:
             first = walker.result
         index += 1
@@ -1463,11 +1484,17 @@ def _walk_all(buf: Any, pos: int, scan: FileScan, ctx: _Ctx, *, joblib_arrays: b
         if index >= MAX_PICKLES_PER_STREAM:
             scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles (bound)")
             return
+        walker = PickleWalker(buf, pos, scan, ctx, joblib_arrays=joblib_arrays)
         try:
-            pos = PickleWalker(buf, pos, scan, ctx, joblib_arrays=joblib_arrays).walk()
+            pos = walker.walk()
         except _Malformed as exc:
             scan.errors.append(f"{exc} (pickle #{index + 1})")
             return
+        if walker.stop_frame_end > pos:
+            scan.errors.append(
+                f"{walker.stop_frame_end - pos} byte(s) after a STOP inside its frame (pickle #{index + 1})"
+            )
+            pos = walker.stop_frame_end
         index += 1
     if index == 0:
         scan.errors.append("object array without its pickle (truncated)")

@@ -381,3 +381,24 @@ def test_an_instance_setstate_set_by_build_is_flagged():
     scan = ms.scan_bytes(data, "m.joblib")
     assert scan.verdict == "unsafe"
     assert any(g.module == "<build>" and "dunder" in g.name for g in scan.globals)
+
+
+def test_an_object_array_pickle_stopping_inside_its_frame_resumes_after_the_frame(sentinel):
+    """joblib's nested (pure-Python) unpickler reads a whole FRAME: when its STOP is inside the frame,
+    the outer pickle goes on after the frame. A walker going on after STOP read the frame's rest
+    (``U\\x78``) as a string swallowing the os.system joblib runs."""
+    inner = b"cnumpy\nfloat64\n(K\x01tR.U\x78"
+    nested = b"\x80\x04\x95" + len(inner).to_bytes(8, "little") + inner
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    region = call + b"N0" * ((0x78 - len(call)) // 2)
+    region = region[: 0x78 - 1] + b"N"
+    data = _wrapper_stream(63, nested + region + b"0", code="O8")
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
+    # a plain stream with bytes after a STOP inside its frame: the next pickle starts after the frame
+    framed = b"\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00N.U" + payload_p0(sentinel)
+    scan = ms.scan_bytes(framed, "m.pkl")
+    assert scan.verdict == "unsafe"
+    assert any("inside its frame" in e for e in scan.errors)
