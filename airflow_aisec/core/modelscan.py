@@ -647,6 +647,10 @@ class PickleWalker:
         #: did the walk reach anything an unpickler would import or hand to a loader hook?
         self.reached = False
         self.result: Any = None
+        #: end of the FRAME that was active when STOP was read (every unpickler has read the whole
+        #: frame from the file: the next read after this pickle starts there, not after STOP)
+        self.plain_frame_end = 0
+        self.stop_frame_end = 0
 
     # -- helpers
     def _pop(self) -> Any:
@@ -885,14 +889,25 @@ class PickleWalker:
                 raise _Malformed(f"unsupported pickle protocol {arg[0]}")
             self.proto = arg[0]
         elif op == "FRAME":
-            size = int.from_bytes(arg, "little")
-            self._need(self.pos, size, "FRAME")
+            # a FRAME longer than the rest of the stream stops the C unpickler, but the pure-Python one
+            # (``pickle._Unpickler``, ``joblib.load`` of a file object) reads what remains into the frame
+            # and goes on: an error, and the walk goes on too (what follows is never hidden)
+            declared = int.from_bytes(arg, "little")
+            size = min(declared, self.end - self.pos)
+            self.plain_frame_end = self.pos + size
+            if declared > size:
+                self.scan.errors.append(
+                    f"FRAME at byte {pos} declares {declared} bytes, only {size} left (truncated; "
+                    "the pure-Python unpickler reads on)"
+                )
             if self.joblib_arrays:
                 if self.frame_end is not None and self.pos < self.frame_end:
                     raise _Malformed("a new frame begins before the end of the current one", certain=False)
                 self.frame_end = self.file_pos = self.pos + size
         elif op == "STOP":
             self.result = self._pop()
+            if self.plain_frame_end > self.pos:
+                self.stop_frame_end = self.plain_frame_end
             return True
         elif op == "NONE":
             st.append(None)
@@ -1035,15 +1050,23 @@ class PickleWalker:
             if (isinstance(slots, _Dict) and (slots.opaque_keys or "__class__" in slots)) or _maybe_mapping(slots):
                 ref = GlobalRef("<build>", "__class__ assignment or unreadable slot state", "BUILD", pos, "ambiguous")
                 self.scan.globals.append(ref)
+        # a dunder attribute set by BUILD changes how the object behaves on load: an instance
+        # ``__setstate__`` is called by the next BUILD instead of updating the attributes, a slot
+        # ``__dict__`` replaces them all (the walker would track attributes joblib does not see)
+        parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+        if any(isinstance(p, _Dict) and any(isinstance(k, str) and _is_dunder(k) for k in p) for p in parts):
+            ref = GlobalRef("<build>", "dunder attribute in a BUILD state", "BUILD", pos, "ambiguous")
+            self.scan.globals.append(ref)
         if isinstance(obj, _Obj):
             obj.builds += 1
-            if isinstance(obj.state, _Dict) and isinstance(state, _Dict):
-                merged = _Dict(obj.state)
-                merged.update(state)
-                merged.opaque_keys = obj.state.opaque_keys or state.opaque_keys
-                obj.state = merged
-            else:
-                obj.state = state
+            # a later BUILD (``__dict__`` update and slot ``setattr``) keeps what earlier ones set: the
+            # attributes accumulate (a joblib wrapper built twice keeps the first BUILD's alignment)
+            # and they are copied now, as the unpickler copies them: mutating the state dict afterwards
+            # (a memo fetch and SETITEM) changes nothing already built
+            work = [0]
+            state = _freeze(state, work)
+            self.ctx.count_ops(work[0])  # copying is work: bounded with the opcodes
+            obj.state = state if obj.builds == 1 or obj.state is None else _merge_states(obj.state, state)
         if self.joblib_arrays:
             kind = _wrapper_kind(obj)
             if kind == "wrapper":
@@ -1075,6 +1098,14 @@ class PickleWalker:
             # joblib calls plain pickle.load(file) here: a nested pickle with no array skipping of its own
             nested = PickleWalker(self.buf, cursor, self.scan, self.ctx, joblib_arrays=False, end=self.end)
             cursor = nested.walk()
+            if nested.stop_frame_end > cursor:
+                # STOP inside a frame: joblib's nested unpickler read the whole frame, the outer one
+                # goes on after it (the walker must not read the frame's rest as outer opcodes)
+                self.scan.errors.append(
+                    f"object array at byte {pos}: {nested.stop_frame_end - cursor} byte(s) after its STOP "
+                    "inside the frame (never read by a loader)"
+                )
+                cursor = nested.stop_frame_end
             self.reached = self.reached or nested.reached
         else:
             if itemsize <= 0:
@@ -1096,6 +1127,54 @@ class PickleWalker:
             self.file_pos = cursor
         else:
             self.pos = cursor
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _freeze(value: Any, work: list[int], depth: int = 0) -> Any:
+    """A copy of the dicts/lists/tuples of a BUILD state as they are now (results of calls are kept:
+    they are objects whose own state was copied when they were built). ``work`` counts copied items."""
+    if depth > 8:
+        return OPAQUE
+    if isinstance(value, _Dict):
+        work[0] += len(value)
+        out = _Dict((k, _freeze(v, work, depth + 1)) for k, v in value.items())
+        out.opaque_keys = value.opaque_keys
+        return out
+    if isinstance(value, (list, tuple)):
+        work[0] += len(value)
+        items = [_freeze(v, work, depth + 1) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
+def _state_attrs(state: Any) -> _Dict | None:
+    """The attributes a default ``BUILD`` sets from ``state`` (dict part, then slot part); None if unknown."""
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    attrs = _Dict()
+    for part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, _Dict):
+            return None
+        attrs.update(part)
+        attrs.opaque_keys = attrs.opaque_keys or part.opaque_keys
+    return attrs
+
+
+def _merge_states(old: Any, new: Any) -> Any:
+    """Instance attributes after a further BUILD: earlier ones kept, updated by the new state."""
+    before, after = _state_attrs(old), _state_attrs(new)
+    merged = _Dict()
+    if before is None or after is None:
+        merged.opaque_keys = True  # cannot be named: whoever reads these attributes gives up
+        return merged
+    merged.update(before)
+    merged.update(after)
+    merged.opaque_keys = before.opaque_keys or after.opaque_keys
+    return merged
 
 
 def _maybe_mapping(value: Any) -> bool:
@@ -1142,9 +1221,12 @@ def _wrapper_attrs(wrapper: _Obj) -> dict[str, Any] | None:
         args = wrapper.args if isinstance(wrapper.args, tuple) else None
         if args is None:
             return None
-        names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
-        attrs.update({"allow_mmap": False, "numpy_array_alignment_bytes": 16})
-        attrs.update(dict(zip(names, args, strict=False)))
+        # OBJ/INST without arguments make the instance with ``cls.__new__`` only (pickle's
+        # ``_instantiate``): no ``__init__``, no defaults (joblib then reads no padding byte)
+        if args or wrapper.opcode == "REDUCE":
+            names = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+            attrs.update({"allow_mmap": False, "numpy_array_alignment_bytes": 16})
+            attrs.update(dict(zip(names, args, strict=False)))
     state = wrapper.state
     slots: Any = None
     if isinstance(state, tuple) and len(state) == 2:
@@ -1324,6 +1406,12 @@ def _scan_pickles(buf: Any, scan: FileScan, ctx: _Ctx, *, strict: bool) -> bool:
             where = "pickle" if index == 0 else f"bytes after pickle #{index} (loaders read pickles in sequence)"
             scan.errors.append(f"{where}: {exc}")
             return True
+        if walker.stop_frame_end > pos:
+            # a loader reading pickles in sequence goes on after the frame, not after STOP
+            scan.errors.append(
+                f"{walker.stop_frame_end - pos} byte(s) after a STOP inside its frame (skipped by loaders)"
+            )
+            pos = walker.stop_frame_end
         if index == 0:
             first = walker.result
         index += 1
@@ -1396,11 +1484,17 @@ def _walk_all(buf: Any, pos: int, scan: FileScan, ctx: _Ctx, *, joblib_arrays: b
         if index >= MAX_PICKLES_PER_STREAM:
             scan.errors.append(f"more than {MAX_PICKLES_PER_STREAM} consecutive pickles (bound)")
             return
+        walker = PickleWalker(buf, pos, scan, ctx, joblib_arrays=joblib_arrays)
         try:
-            pos = PickleWalker(buf, pos, scan, ctx, joblib_arrays=joblib_arrays).walk()
+            pos = walker.walk()
         except _Malformed as exc:
             scan.errors.append(f"{exc} (pickle #{index + 1})")
             return
+        if walker.stop_frame_end > pos:
+            scan.errors.append(
+                f"{walker.stop_frame_end - pos} byte(s) after a STOP inside its frame (pickle #{index + 1})"
+            )
+            pos = walker.stop_frame_end
         index += 1
     if index == 0:
         scan.errors.append("object array without its pickle (truncated)")

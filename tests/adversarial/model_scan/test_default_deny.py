@@ -136,6 +136,29 @@ def test_random_binary_never_passes_unless_it_is_a_benign_pickle_or_text(tmp_pat
         assert report.details["files"][0]["globals"] or report.status != "pass"
 
 
+@pytest.mark.parametrize("frame_len", [b"AAAAAAAA", b"\x7f" * 8, b"\xc3\xa9" * 3 + b"AA"])
+def test_frame_longer_than_the_file_never_hides_a_payload_as_text(tmp_path, sentinel, frame_len):
+    # A FRAME declaring more bytes than remain stops the C unpickler, but the pure-Python one
+    # (``pickle._loads``, ``joblib.load(fileobj)``) reads what is left into the frame and runs it.
+    # The 8 length bytes are UTF-8 without NUL, so the whole file is valid text.
+    data = b"C\x01\xc2\x95" + frame_len + b"0" + payload_p0(sentinel)  # SHORT_BINBYTES, FRAME, POP
+    data.decode("utf-8")
+    assert loader_reaches_import(data)
+    path = tmp_path / "notes.txt"
+    path.write_bytes(data)
+    report = ms.scan_paths([path])
+    assert report.status == "fail", report.summary
+    assert report.details["files"][0]["format"] != "text"
+    assert any(f.id == ms.F_DANGEROUS and "os.system" in f.title for f in report.findings)
+    assert cli_exit(str(path)) == 1
+    # and as a declared pickle, framed like protocol 4 writes it: the payload is found (fail), not only an error
+    framed = b"\x80\x04\x95" + struct.pack("<Q", 1 << 40) + payload_p0(sentinel)
+    scan = ms.scan_bytes(framed, "model.pkl")
+    assert scan.verdict == "unsafe"
+    assert any("FRAME" in e and "declares" in e for e in scan.errors)
+    assert not sentinel.exists()
+
+
 def test_text_files_of_a_model_directory_pass(tmp_path):
     (tmp_path / "config.json").write_text('{"architectures": ["Bert"], "hidden": 768}')
     (tmp_path / "README.md").write_text("# Model card\n\nTrained on ...\n")

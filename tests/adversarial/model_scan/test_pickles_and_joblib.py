@@ -268,3 +268,137 @@ def test_a_second_pickle_is_read_plainly_no_array_skipping(sentinel):
     scan = ms.scan_bytes(first + second, "ckpt.bin")
     assert scan.verdict == "unsafe"
     assert "posix.system" in {g.qualname for g in scan.globals}
+
+
+def _x(s: str) -> bytes:  # BINUNICODE (protocol 2)
+    return b"X" + len(s.encode()).to_bytes(4, "little") + s.encode()
+
+
+def _joblib_reaches(data: bytes) -> set[str]:
+    """Globals joblib's own unpickler looks up reading ``data`` (anything but the wrapper's
+    numpy/joblib parts is recorded and refused before import: nothing runs)."""
+    from joblib.numpy_pickle import NumpyUnpickler
+
+    seen: set[str] = set()
+
+    class _Rec(NumpyUnpickler):  # type: ignore[misc]
+        def find_class(self, module, name):
+            seen.add(f"{module}.{name}")
+            if module.split(".")[0] not in ("numpy", "joblib") and f"{module}.{name}" != "builtins.dict":
+                raise pickle.UnpicklingError("recorded, not imported")
+            return super().find_class(module, name)
+
+    try:
+        _Rec("", io.BytesIO(data), ensure_native_byte_order=True).load()
+    except pickle.UnpicklingError:
+        pass
+    return seen
+
+
+def test_a_wrapper_built_twice_keeps_its_first_state(sentinel):
+    """A second BUILD updates the wrapper's attributes, it does not replace them: a walker that forgot
+    ``numpy_array_alignment_bytes=None`` from the first BUILD read a padding byte joblib does not
+    read, and skipped the payload joblib runs there."""
+    wrapper = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+
+    def make(n: int) -> bytes:  # NumpyArrayWrapper(ndarray, (n,), "C", float64) via REDUCE
+        return wrapper + b"(cnumpy\nndarray\n(K" + bytes([n]) + b"t" + _x("C") + dtype + b"tR"
+
+    data = b"\x80\x02" + make(1) + b"}b" + b"\x00" + b"\xff" * 8 + b"0"  # a real array (pad 0, 8 bytes)
+    data += make(0) + b"q\x05}" + _x("numpy_array_alignment_bytes") + b"Nsb0"  # no padding from now on
+    data += b"h\x05}N\x86b"  # the same wrapper built again with a ({}, None) state: joblib reads no pad
+    call = b"cos\nsystem\n(S'sleep'\ntR0"  # os.system('sleep'), its result popped (24 bytes)
+    hidden = call + b"N0" * ((100 - len(call)) // 2)
+    assert len(hidden) == 100 and hidden[0] == 99  # 'c': a walker reading it as a pad length skips 99
+    data += hidden + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
+
+
+def test_a_state_dict_mutated_after_its_build_changes_nothing_built():
+    """The unpickler copies a BUILD state into the object: a SETITEM on the (memoized) state dict
+    afterwards must not change what the walker thinks the wrapper holds. Here the walker believed
+    the mutation (no padding byte) while joblib read a padding byte of 85 and ran the bytes after it."""
+    wrapper = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+
+    def make(n: int) -> bytes:
+        return wrapper + b"(cnumpy\nndarray\n(K" + bytes([n]) + b"t" + _x("C") + dtype + b"tR"
+
+    data = b"\x80\x02" + make(1) + b"}b" + b"\x00" + b"\xff" * 8 + b"0"  # a real array first
+    data += make(0) + b"q\x05}q\x06b" + b"\x00" + b"0"  # BUILD(W, D={}): both read a padding byte 0
+    data += b"h\x06" + _x("numpy_array_alignment_bytes") + b"Ns0"  # D[alignment] = None, too late
+    data += b"h\x05}b"  # built again: joblib still reads a padding byte (85, 'U')
+    call = b"cos\nsystem\n(S'sleep'\ntR0N"
+    region = bytearray(b"N0" * 60)  # 120 bytes: one SHORT_BINSTRING for a walker without padding
+    region[84 : 84 + len(call)] = call  # joblib resumes 86 bytes after 'U'
+    region[84 + len(call) :] = b"N0" * ((120 - 84 - len(call)) // 2) + b"N" * ((120 - 84 - len(call)) % 2)
+    data += b"U\x78" + bytes(region) + b"0."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
+
+
+@pytest.mark.parametrize("make", [b"(%so", b"(i%s"], ids=["OBJ", "INST"])
+def test_a_wrapper_made_by_obj_or_inst_without_arguments_has_no_init_defaults(make):
+    """OBJ/INST without arguments call ``cls.__new__`` only (pickle's ``_instantiate``): no
+    ``__init__``, so no default ``numpy_array_alignment_bytes`` and joblib reads no padding byte."""
+    cls = b"joblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+    real = b"c" + cls + b"(cnumpy\nndarray\n(K\x01t" + _x("C") + dtype + b"tR}b" + b"\x00" + b"\xff" * 8 + b"0"
+    bare = make % (b"c" + cls if make.endswith(b"o") else cls)
+    state = b"}(" + _x("subclass") + b"cnumpy\nndarray\n" + _x("shape") + b"(K\x00t" + _x("order") + _x("C")
+    state += _x("dtype") + dtype + b"ub"
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    data = b"\x80\x02" + real + bare + state + call + b"N0" * ((100 - len(call)) // 2) + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
+
+
+def test_an_instance_setstate_set_by_build_is_flagged():
+    """BUILD puts ``__setstate__`` into the wrapper's ``__dict__``; the next BUILD then calls it
+    instead of updating the attributes (pickle looks ``__setstate__`` up on the instance): joblib
+    keeps alignment None and reads no padding byte where the walker, merging, read one."""
+    cls = b"cjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+    dtype = b"cnumpy\ndtype\n(" + _x("f8") + b"\x89\x88tR(K\x03" + _x("<") + b"NNNJ\xff\xff\xff\xff"
+    dtype += b"J\xff\xff\xff\xffK\x00tb"
+    real = cls + b"(cnumpy\nndarray\n(K\x01t" + _x("C") + dtype + b"tR}b" + b"\x00" + b"\xff" * 8 + b"0"
+    wrapper = cls + b"(cnumpy\nndarray\n(K\x00t" + _x("C") + dtype + b"tRq\x05"
+    first = b"}(" + _x("__setstate__") + b"cbuiltins\ndict\n" + _x("numpy_array_alignment_bytes") + b"Nub0"
+    second = b"h\x05}" + _x("numpy_array_alignment_bytes") + b"K\x10sb"
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    data = b"\x80\x02" + real + wrapper + first + second + call + b"N0" * ((100 - len(call)) // 2) + b"."
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert any(g.module == "<build>" and "dunder" in g.name for g in scan.globals)
+
+
+def test_an_object_array_pickle_stopping_inside_its_frame_resumes_after_the_frame(sentinel):
+    """joblib's nested (pure-Python) unpickler reads a whole FRAME: when its STOP is inside the frame,
+    the outer pickle goes on after the frame. A walker going on after STOP read the frame's rest
+    (``U\\x78``) as a string swallowing the os.system joblib runs."""
+    inner = b"cnumpy\nfloat64\n(K\x01tR.U\x78"
+    nested = b"\x80\x04\x95" + len(inner).to_bytes(8, "little") + inner
+    call = b"cos\nsystem\n(S'sleep'\ntR0"
+    region = call + b"N0" * ((0x78 - len(call)) // 2)
+    region = region[: 0x78 - 1] + b"N"
+    data = _wrapper_stream(63, nested + region + b"0", code="O8")
+    assert "os.system" in _joblib_reaches(data)
+    scan = ms.scan_bytes(data, "m.joblib")
+    assert scan.verdict == "unsafe"
+    assert "os.system" in {g.qualname for g in scan.globals}
+    # a plain stream with bytes after a STOP inside its frame: the next pickle starts after the frame
+    framed = b"\x80\x04\x95\x03\x00\x00\x00\x00\x00\x00\x00N.U" + payload_p0(sentinel)
+    scan = ms.scan_bytes(framed, "m.pkl")
+    assert scan.verdict == "unsafe"
+    assert any("inside its frame" in e for e in scan.errors)
