@@ -657,6 +657,19 @@ def _is_ood(features: list[float], ranges: list[tuple[float, float]]) -> bool:
 
 
 # --------------------------------------------------------------------------------------- audit
+def _row_key(row: Sequence[float]) -> str:
+    """The input a row *means* to the model: every value as a float, ``-0.0`` as ``0.0``. ``[1, 0]``,
+    ``[1.0, 0.0]`` and ``[1, -0.0]`` are one input (the model sees the same floats), so writing one
+    probe in different number spellings does not split the repeat count."""
+    values: list[float | int] = []
+    for v in row:
+        try:
+            values.append(float(v) + 0.0)
+        except OverflowError:  # an int beyond float range: kept exact
+            values.append(v)
+    return input_hash(values)
+
+
 def _max_in_window(times: Sequence[float], window: float, weights: Sequence[int] | None = None) -> tuple[int, float]:
     """Largest total weight (rows; 1 per event by default) in any window of ``window`` seconds, and
     where it starts. ``times`` must be sorted."""
@@ -842,14 +855,19 @@ def audit_records(
     # -- repeated-input probing: per row when rows are logged, so one row hidden in varied batches counts
     for client, rows in sorted(by_client.items()):
         counts: Counter[str] = Counter()
+        shown: dict[str, str] = {}  # canonical key -> the hash of the row as first logged
         for r in rows:
             if r.features is not None:  # per row: a batch of one and a single row are the same input
-                counts.update(input_hash(row) for row in r.features)
+                for row in r.features:
+                    key = _row_key(row)
+                    counts[key] += 1
+                    shown.setdefault(key, input_hash(row))
             elif r.input_hash:
                 counts[r.input_hash] += 1
         if not counts:
             continue
-        ih, n = counts.most_common(1)[0]
+        key, n = counts.most_common(1)[0]
+        ih = shown.get(key, key)
         if n >= repeat_threshold:
             report.add_finding(
                 F_PROBING,

@@ -92,6 +92,21 @@ def test_one_row_repeated_inside_varied_batches_is_probing(n, batch):
     assert probing[0].details["input_hash"] == inf.input_hash(probe)
 
 
+@settings(max_examples=30)
+@given(
+    spellings=st.lists(
+        st.sampled_from([[1, 0], [1.0, 0], [1, 0.0], [1.0, 0.0], [1, -0.0], [1.0, -0.0]]), min_size=20, max_size=30
+    )
+)
+def test_one_probe_in_different_number_spellings_is_one_input(spellings):
+    # the model sees the same floats for 1 / 1.0 and 0 / 0.0 / -0.0: the repeat count must not split
+    lines = [line(i * 70.0, "prober", row) for i, row in enumerate(spellings)]
+    report = inf.audit_log([*calm(), *lines], repeat_threshold=20)
+    probing = [f for f in report.findings if f.id == inf.F_PROBING and f.location == "client:prober"]
+    assert probing and probing[0].details["repeats"] == len(spellings)
+    assert report.status == "warn"
+
+
 @pytest.mark.parametrize("features", [["x", 1], [[0.5, 0.5], "row"], [[0.5, [1]]], {"a": 1}, "0.5,0.5", [True, 1]])
 def test_malformed_features_count_as_out_of_distribution(features):
     lines = [*calm(10), line(3.0, "adv", features)]
