@@ -158,15 +158,25 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: Default_Ignorable_Code_Point characters that are not format/control (Cf/Cc) characters: invisible
+#: marks and fillers (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and
+#: other variation selectors, tag/variation-selector supplement) — "scra\ufe0fper" looks like "scraper".
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
 def normalise_client_id(raw: str) -> str:
-    """The key a client is counted under: NFKC, format/control characters and whitespace removed,
-    case-folded. ``"Scraper"``, ``" scraper"``, ``"ｓｃｒａｐｅｒ"`` and ``"scra\u200bper"`` are one
+    """The key a client is counted under: NFKC, format/control characters, whitespace and other
+    invisible (default-ignorable) characters such as variation selectors removed, case-folded. ``"Scraper"``, ``" scraper"``, ``"ｓｃｒａｐｅｒ"`` and ``"scra\u200bper"`` are one
     client. Homoglyphs across scripts (Cyrillic ``а`` vs Latin ``a``) are not merged: restrict ids to
     ASCII at the server (the demo server does) or key the limit on an authenticated identity.
     """
     text = unicodedata.normalize("NFKC", raw)
     text = "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
-    return unicodedata.normalize("NFKC", text.casefold())
+    text = _INVISIBLE.sub("", text)
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text.casefold()))
 
 
 @dataclass

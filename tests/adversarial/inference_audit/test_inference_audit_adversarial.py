@@ -259,6 +259,13 @@ def _variants(base):
             "".join(chr(ord(c) + 0xFEE0) for c in base),  # fullwidth
             base.replace("s", "\u017f"),  # long s: casefolds to s
             f"\u202e{base}",
+            # invisible default-ignorable characters that are not Cf: variation selectors, combining
+            # grapheme joiner, Hangul fillers, Mongolian selectors, variation-selector supplement
+            base[:4] + "\ufe0f" + base[4:],
+            base[:1] + "\u034f" + base[1:],
+            base[:5] + "\u3164" + base[5:],
+            base[:3] + "\u180b" + base[3:],
+            f"{base}\U000e0100",
         ]
     )
 
