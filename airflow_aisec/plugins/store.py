@@ -16,6 +16,7 @@ reference) are skipped, never guessed at.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -124,12 +125,14 @@ _MAX_INT = 2**1023
 def _clean(value: Any, depth: int) -> Any:
     """A stored report as the pages and ``/metrics`` can always render it: text that is valid UTF-8
     (a lone surrogate from ``"\\ud800"`` would make every response carrying it fail to encode),
-    integers a float can hold (else text), string keys, bounded nesting. Any task can push an XCom
+    integers a float can hold (else text), finite floats (else text), string keys, bounded nesting. Any task can push an XCom
     under ``aisec_report``: one malformed value must not take the overview or ``/metrics`` down."""
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, bool) or value is None or isinstance(value, float):
+    if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, float):  # NaN/Infinity are not JSON: the JSON route could not send the report
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, int):
         if -_MAX_INT < value < _MAX_INT:
             return value

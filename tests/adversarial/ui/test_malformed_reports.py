@@ -19,6 +19,10 @@ HOSTILE = {
     "unhashable severity": {"findings": [{"severity": ["high"]}, {"severity": {"a": 1}}]},
     "findings not a list": {"findings": {"severity": "high"}},
     "huge int in a details table": {"details": {"features": [{"name": "a", "psi": 10**400}, {"name": "b", "psi": 1}]}},
+    "non-finite floats": {
+        "metrics": {"p": float("nan"), "q": float("inf")},
+        "details": {"t": [{"n": "a", "s": -float("inf")}]},
+    },
     "deep nesting": {"details": {"d": json.loads("[" * 200 + "]" * 200)}},
 }
 
@@ -36,7 +40,7 @@ def test_a_malformed_stored_report_never_breaks_metrics_or_the_overview(case: st
     assert 'aisec_check_failed{dag_id="d",task_id="t"' in body
     agg = summary.overview([row])
     assert agg is not None
-    json.dumps(report, ensure_ascii=False).encode("utf-8")  # what the JSON route sends
+    json.dumps(report, ensure_ascii=False, allow_nan=False).encode("utf-8")  # what the JSON route sends
 
 
 def test_a_huge_int_in_a_details_table_is_shown_not_charted() -> None:
