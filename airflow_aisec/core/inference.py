@@ -471,11 +471,13 @@ def read_log_sources(path: str | os.PathLike[str]) -> tuple[list[tuple[str, byte
         candidates = []
         for n in sorted(os.listdir(p)):
             full = os.path.join(p, n)
-            if is_log_name(n) and os.path.isfile(full) and not os.path.islink(full):
+            # a log-named symlink, directory or special file is a log the audit cannot read (never
+            # followed or opened): listed as not read (fails closed), not silently ignored
+            if is_log_name(n):
                 candidates.append(full)
             else:
                 ignored.append(n)
-        if not candidates:
+        if not any(os.path.isfile(c) and not os.path.islink(c) for c in candidates):
             raise AisecInputError(f"inference log directory {p!r} has no .jsonl/.log files")
     elif os.path.isfile(p):
         candidates = [p, *rotated_siblings(p)]

@@ -327,6 +327,25 @@ def test_directory_reads_rotated_and_compressed_logs_and_lists_the_rest(tmp_path
     assert any(f.id == inf.F_IGNORED_FILES for f in report.findings)
 
 
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo"])
+def test_a_log_named_entry_of_a_directory_that_cannot_be_read_is_an_error_not_ignored(tmp_path, kind):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text("\n".join(calm(10)) + "\n")
+    burst = tmp_path / "elsewhere.jsonl"  # the scraper's traffic, behind a link the audit does not follow
+    burst.write_text("\n".join(line(i * 0.5, "scraper", [0.5, 0.5]) for i in range(50)) + "\n")
+    if kind == "symlink":
+        (logs / "b.jsonl").symlink_to(burst)
+    elif kind == "directory":
+        (logs / "b.jsonl").mkdir()
+    else:
+        os.mkfifo(logs / "b.jsonl")
+    report = inf.audit_log(logs, rate_limit_per_minute=10)
+    assert report.status == "error"
+    assert [d["file"] for d in report.details["sources"]["not_read"]] == ["b.jsonl"]
+    assert "b.jsonl" not in report.details["sources"]["ignored"]
+
+
 def test_decompression_is_bounded(tmp_path, monkeypatch):
     monkeypatch.setattr(inf, "MAX_TOTAL_BYTES", 10_000)
     (tmp_path / "app.log").write_text("\n".join(calm(5)) + "\n")
