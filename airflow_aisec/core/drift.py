@@ -283,7 +283,11 @@ def evaluate_feature(ref: ColumnProfile, source: ColumnSource, config: DriftConf
     cur_kind, cur_family = classify(source.schema.field(name).type)
     if ref.kind == "skipped":
         return {**base, "status": "skipped", "method": None}
-    if cur_kind != ref.kind and not (cur_kind == "skipped" and cur_family == "null"):
+    ref_family = ref.meta.get("family")
+    # within "numeric", integer/float/decimal compare as numbers; a time (timestamp/date/time/duration)
+    # is not a number of the same meaning (and cannot be cast to one): either side being one is a change
+    time_changed = cur_kind == ref.kind == "numeric" and (cur_family == "datetime") != (ref_family == "datetime")
+    if time_changed or (cur_kind != ref.kind and not (cur_kind == "skipped" and cur_family == "null")):
         return {
             **base,
             "status": "type_changed",

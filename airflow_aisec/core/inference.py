@@ -158,15 +158,25 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: Default_Ignorable_Code_Point characters that are not format/control (Cf/Cc) characters: invisible
+#: marks and fillers (combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian and
+#: other variation selectors, tag/variation-selector supplement) — "scra\ufe0fper" looks like "scraper".
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
 def normalise_client_id(raw: str) -> str:
-    """The key a client is counted under: NFKC, format/control characters and whitespace removed,
-    case-folded. ``"Scraper"``, ``" scraper"``, ``"ｓｃｒａｐｅｒ"`` and ``"scra\u200bper"`` are one
+    """The key a client is counted under: NFKC, format/control characters, whitespace and other
+    invisible (default-ignorable) characters such as variation selectors removed, case-folded. ``"Scraper"``, ``" scraper"``, ``"ｓｃｒａｐｅｒ"`` and ``"scra\u200bper"`` are one
     client. Homoglyphs across scripts (Cyrillic ``а`` vs Latin ``a``) are not merged: restrict ids to
     ASCII at the server (the demo server does) or key the limit on an authenticated identity.
     """
     text = unicodedata.normalize("NFKC", raw)
     text = "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"))
-    return unicodedata.normalize("NFKC", text.casefold())
+    text = _INVISIBLE.sub("", text)
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text.casefold()))
 
 
 @dataclass
@@ -461,11 +471,13 @@ def read_log_sources(path: str | os.PathLike[str]) -> tuple[list[tuple[str, byte
         candidates = []
         for n in sorted(os.listdir(p)):
             full = os.path.join(p, n)
-            if is_log_name(n) and os.path.isfile(full) and not os.path.islink(full):
+            # a log-named symlink, directory or special file is a log the audit cannot read (never
+            # followed or opened): listed as not read (fails closed), not silently ignored
+            if is_log_name(n):
                 candidates.append(full)
             else:
                 ignored.append(n)
-        if not candidates:
+        if not any(os.path.isfile(c) and not os.path.islink(c) for c in candidates):
             raise AisecInputError(f"inference log directory {p!r} has no .jsonl/.log files")
     elif os.path.isfile(p):
         candidates = [p, *rotated_siblings(p)]
@@ -657,6 +669,19 @@ def _is_ood(features: list[float], ranges: list[tuple[float, float]]) -> bool:
 
 
 # --------------------------------------------------------------------------------------- audit
+def _row_key(row: Sequence[float]) -> str:
+    """The input a row *means* to the model: every value as a float, ``-0.0`` as ``0.0``. ``[1, 0]``,
+    ``[1.0, 0.0]`` and ``[1, -0.0]`` are one input (the model sees the same floats), so writing one
+    probe in different number spellings does not split the repeat count."""
+    values: list[float | int] = []
+    for v in row:
+        try:
+            values.append(float(v) + 0.0)
+        except OverflowError:  # an int beyond float range: kept exact
+            values.append(v)
+    return input_hash(values)
+
+
 def _max_in_window(times: Sequence[float], window: float, weights: Sequence[int] | None = None) -> tuple[int, float]:
     """Largest total weight (rows; 1 per event by default) in any window of ``window`` seconds, and
     where it starts. ``times`` must be sorted."""
@@ -842,14 +867,19 @@ def audit_records(
     # -- repeated-input probing: per row when rows are logged, so one row hidden in varied batches counts
     for client, rows in sorted(by_client.items()):
         counts: Counter[str] = Counter()
+        shown: dict[str, str] = {}  # canonical key -> the hash of the row as first logged
         for r in rows:
             if r.features is not None:  # per row: a batch of one and a single row are the same input
-                counts.update(input_hash(row) for row in r.features)
+                for row in r.features:
+                    key = _row_key(row)
+                    counts[key] += 1
+                    shown.setdefault(key, input_hash(row))
             elif r.input_hash:
                 counts[r.input_hash] += 1
         if not counts:
             continue
-        ih, n = counts.most_common(1)[0]
+        key, n = counts.most_common(1)[0]
+        ih = shown.get(key, key)
         if n >= repeat_threshold:
             report.add_finding(
                 F_PROBING,

@@ -301,6 +301,14 @@ def _outside_mask(df: pd.DataFrame, numeric: Mapping[str, Mapping[str, float]]) 
     return mask
 
 
+def _refuse_duplicate_columns(df: pd.DataFrame, what: str) -> None:
+    """Which ``x`` would an expectation or a heuristic check? Names equal as text (``1`` and ``"1"``) too."""
+    names = [str(c) for c in df.columns]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise AisecInputError(f"{what} has duplicate column name(s) {dupes[:10]}: cannot tell them apart")
+
+
 def build_reference_profile(
     df: pd.DataFrame, *, label_column: str | None = None, iqr_k: float = 3.0, max_categories: int = 1000
 ) -> dict[str, Any]:
@@ -310,6 +318,7 @@ def build_reference_profile(
     columns keep their set of values (at most ``max_categories``; larger ones are skipped); the label
     keeps its counts.
     """
+    _refuse_duplicate_columns(df, "the reference dataset")
     if label_column is not None and label_column not in df.columns:
         raise AisecInputError(f"label column {label_column!r} is not in the reference dataset")
     if len(df) == 0:
@@ -682,6 +691,7 @@ def validate_dataframe(
         raise AisecUndecidableError("nothing to validate: give an expectation suite and/or a reference dataset/profile")
     if len(df) == 0:
         raise AisecUndecidableError(f"dataset {subject!r} has no rows: expectations would pass vacuously")
+    _refuse_duplicate_columns(df, f"dataset {subject!r}")
     if label_column is not None and label_column not in df.columns:
         raise AisecInputError(f"label column {label_column!r} is not in the dataset (columns: {list(df.columns)[:20]})")
     report = Report.start("data_validation", subject, tags=["AML.T0059"])

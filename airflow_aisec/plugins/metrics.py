@@ -38,11 +38,19 @@ _NAME_OK = re.compile(r"[^a-zA-Z0-9_]")
 
 
 def _labels(**labels: Any) -> str:
-    parts = [f'{k}="{str(v).translate(_LABEL_ESCAPES)}"' for k, v in labels.items() if v is not None]
+    parts = [
+        f'{k}="{str(v).encode("utf-8", "replace").decode("utf-8").translate(_LABEL_ESCAPES)}"'
+        for k, v in labels.items()
+        if v is not None
+    ]
     return "{" + ",".join(parts) + "}"
 
 
 def _value(value: float) -> str:
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        return "+Inf" if value > 0 else "-Inf"
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

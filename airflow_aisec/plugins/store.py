@@ -16,6 +16,7 @@ reference) are skipped, never guessed at.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,8 +109,41 @@ def _as_report(value: Any) -> dict[str, Any] | None:
         except ValueError:
             return None
     if isinstance(value, dict) and value.get("schema") == SCHEMA and "check" in value and "status" in value:
-        return value
+        report = _clean(value, 0)
+        findings = report.get("findings")
+        report["findings"] = [f for f in findings if isinstance(f, dict)] if isinstance(findings, list) else []
+        return report
     return None
+
+
+#: deepest nesting of a stored report rendered; deeper values are replaced by a marker.
+_MAX_DEPTH = 64
+#: integers beyond this magnitude cannot become a float (metrics, charts): shown as text.
+_MAX_INT = 2**1023
+
+
+def _clean(value: Any, depth: int) -> Any:
+    """A stored report as the pages and ``/metrics`` can always render it: text that is valid UTF-8
+    (a lone surrogate from ``"\\ud800"`` would make every response carrying it fail to encode),
+    integers a float can hold (else text), finite floats (else text), string keys, bounded nesting. Any task can push an XCom
+    under ``aisec_report``: one malformed value must not take the overview or ``/metrics`` down."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):  # NaN/Infinity are not JSON: the JSON route could not send the report
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, int):
+        if -_MAX_INT < value < _MAX_INT:
+            return value
+        return "<integer too large>"
+    if depth >= _MAX_DEPTH:
+        return "<nested too deep>"
+    if isinstance(value, dict):
+        return {_clean(str(k), depth): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, depth + 1) for v in value]
+    return _clean(str(value), depth)
 
 
 def _stored(row: Any) -> StoredReport | None:

@@ -39,7 +39,10 @@ class ReportLike(Protocol):
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def drift_share(report: Mapping[str, Any]) -> float | None:
@@ -64,14 +67,14 @@ def latency_p95_seconds(report: Mapping[str, Any]) -> float | None:
 def severity_counts(findings: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     counts = dict.fromkeys(SEVERITIES, 0)
     for finding in findings:
-        sev = finding.get("severity")
-        if sev in counts:
+        sev = finding.get("severity") if isinstance(finding, Mapping) else None
+        if isinstance(sev, str) and sev in counts:
             counts[sev] += 1
     return counts
 
 
 def max_severity(findings: Iterable[Mapping[str, Any]]) -> str | None:
-    present = {f.get("severity") for f in findings}
+    present = {f.get("severity") for f in findings if isinstance(f, Mapping) and isinstance(f.get("severity"), str)}
     for sev in SEVERITIES:
         if sev in present:
             return sev

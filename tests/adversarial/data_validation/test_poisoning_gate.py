@@ -143,3 +143,26 @@ def test_hostile_reference_profiles_are_errors(tmp_path, name: str) -> None:
     path.write_text(HOSTILE_PROFILES[name])
     with pytest.raises(AisecInputError, match="reference profile"):
         load_reference(str(path), label_column=LABEL, iqr_k=3.0)
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+@pytest.mark.parametrize("second", ["x", 1, "colour"])
+def test_duplicate_column_names_are_refused_not_guessed(with_reference: bool, second: object) -> None:
+    # two columns named "x" (or 1 and "1"): one in range, one poisoned — neither may be picked silently
+    df = REFERENCE.copy()
+    if second == 1:
+        df = df.rename(columns={"x": "1"})
+    poisoned = pd.DataFrame({second: np.full(len(df), 1e9)})
+    df = pd.concat([df, poisoned], axis=1)
+    column = "1" if second == 1 else str(second)
+    suite = [{"type": "expect_column_values_to_be_between", "kwargs": {"column": column, "min_value": -10}}]
+    with pytest.raises(AisecInputError, match="duplicate column name"):
+        validate_dataframe(
+            df,
+            subject="train.csv",
+            expectations=suite,
+            reference=PROFILE if with_reference else None,
+            label_column=LABEL if with_reference else None,
+        )
+    with pytest.raises(AisecInputError, match="duplicate column name"):
+        build_reference_profile(df, label_column=LABEL)

@@ -413,3 +413,57 @@ def test_operator_refuses_a_bad_html_destination_before_any_work(data, tmp_path,
     monkeypatch.undo()
     with pytest.raises(AisecInputError, match="list of column names"):
         op._check()
+
+
+# --------------------------------------------------------------- a time column is not a number column
+def _time_or_number(kind: str, n: int = 400) -> object:
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    micros = [1_750_000_000_000_000 + int(x) * 1_000_000 for x in rng.integers(0, 10**6, n)]
+    if kind == "timestamp":
+        return pa.array(micros, type=pa.timestamp("us"))
+    if kind == "int_micros":  # the same instants, as plain integers: same values once read as numbers
+        return pa.array(micros, type=pa.int64())
+    if kind == "date":
+        return pa.array([dt.date(2025, 1, 1) + dt.timedelta(days=int(x)) for x in rng.integers(0, 90, n)])
+    if kind == "duration":
+        return pa.array([dt.timedelta(seconds=int(x)) for x in rng.integers(0, 1000, n)])
+    if kind == "float":
+        return pa.array(rng.normal(0, 1, n))
+    if kind == "decimal":
+        return pa.array([decimal.Decimal(int(x)) / 10 for x in rng.integers(0, 1000, n)], type=pa.decimal128(10, 1))
+    return pa.array(rng.integers(0, 1000, n))
+
+
+@pytest.mark.parametrize(
+    ("ref_kind", "cur_kind"),
+    [
+        ("timestamp", "int_micros"),
+        ("int", "timestamp"),
+        ("float", "date"),
+        ("timestamp", "float"),
+        ("date", "decimal"),
+        ("decimal", "duration"),
+    ],
+)
+def test_time_column_replaced_by_a_number_column_is_a_type_change(tmp_path, ref_kind, cur_kind):
+    # numeric "kind" on both sides, but a time and a number do not mean the same thing: neither a
+    # silent PASS (µs integers read as a timestamp) nor an Arrow cast traceback
+    import pyarrow as pa
+
+    stable = np.random.default_rng(3).normal(0, 1, 400)
+    ref = pa.table({"x": _time_or_number(ref_kind), "y": stable})
+    cur = pa.table({"x": _time_or_number(cur_kind), "y": stable})
+    for reference in (ref, None):
+        if reference is None:
+            path = tmp_path / f"{ref_kind}.profile"
+            save_profile(build_profile(ref), path)
+            report = run_drift(cur, profile=path)
+        else:
+            report = run_drift(cur, reference=reference)
+        assert report.status == "fail"
+        assert [f.location for f in report.findings if f.id == "AISEC-DRIFT-TYPE-CHANGED"] == ["x"]

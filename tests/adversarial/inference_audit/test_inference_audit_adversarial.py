@@ -92,6 +92,21 @@ def test_one_row_repeated_inside_varied_batches_is_probing(n, batch):
     assert probing[0].details["input_hash"] == inf.input_hash(probe)
 
 
+@settings(max_examples=30)
+@given(
+    spellings=st.lists(
+        st.sampled_from([[1, 0], [1.0, 0], [1, 0.0], [1.0, 0.0], [1, -0.0], [1.0, -0.0]]), min_size=20, max_size=30
+    )
+)
+def test_one_probe_in_different_number_spellings_is_one_input(spellings):
+    # the model sees the same floats for 1 / 1.0 and 0 / 0.0 / -0.0: the repeat count must not split
+    lines = [line(i * 70.0, "prober", row) for i, row in enumerate(spellings)]
+    report = inf.audit_log([*calm(), *lines], repeat_threshold=20)
+    probing = [f for f in report.findings if f.id == inf.F_PROBING and f.location == "client:prober"]
+    assert probing and probing[0].details["repeats"] == len(spellings)
+    assert report.status == "warn"
+
+
 @pytest.mark.parametrize("features", [["x", 1], [[0.5, 0.5], "row"], [[0.5, [1]]], {"a": 1}, "0.5,0.5", [True, 1]])
 def test_malformed_features_count_as_out_of_distribution(features):
     lines = [*calm(10), line(3.0, "adv", features)]
@@ -244,6 +259,13 @@ def _variants(base):
             "".join(chr(ord(c) + 0xFEE0) for c in base),  # fullwidth
             base.replace("s", "\u017f"),  # long s: casefolds to s
             f"\u202e{base}",
+            # invisible default-ignorable characters that are not Cf: variation selectors, combining
+            # grapheme joiner, Hangul fillers, Mongolian selectors, variation-selector supplement
+            base[:4] + "\ufe0f" + base[4:],
+            base[:1] + "\u034f" + base[1:],
+            base[:5] + "\u3164" + base[5:],
+            base[:3] + "\u180b" + base[3:],
+            f"{base}\U000e0100",
         ]
     )
 
@@ -303,6 +325,25 @@ def test_directory_reads_rotated_and_compressed_logs_and_lists_the_rest(tmp_path
     assert report.metrics["requests"] == 19
     assert sorted(report.details["sources"]["ignored"]) == [".hidden.jsonl", "notes.txt"]
     assert any(f.id == inf.F_IGNORED_FILES for f in report.findings)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "fifo"])
+def test_a_log_named_entry_of_a_directory_that_cannot_be_read_is_an_error_not_ignored(tmp_path, kind):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.jsonl").write_text("\n".join(calm(10)) + "\n")
+    burst = tmp_path / "elsewhere.jsonl"  # the scraper's traffic, behind a link the audit does not follow
+    burst.write_text("\n".join(line(i * 0.5, "scraper", [0.5, 0.5]) for i in range(50)) + "\n")
+    if kind == "symlink":
+        (logs / "b.jsonl").symlink_to(burst)
+    elif kind == "directory":
+        (logs / "b.jsonl").mkdir()
+    else:
+        os.mkfifo(logs / "b.jsonl")
+    report = inf.audit_log(logs, rate_limit_per_minute=10)
+    assert report.status == "error"
+    assert [d["file"] for d in report.details["sources"]["not_read"]] == ["b.jsonl"]
+    assert "b.jsonl" not in report.details["sources"]["ignored"]
 
 
 def test_decompression_is_bounded(tmp_path, monkeypatch):
