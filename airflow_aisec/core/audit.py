@@ -423,7 +423,7 @@ def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]
     """
     from importlib.metadata import PathDistribution
 
-    from packaging.version import InvalidVersion, Version
+    from packaging.version import Version
 
     from airflow_aisec.core.osv import lookup_key
 
@@ -440,7 +440,7 @@ def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]
             metadata = PathDistribution(entry).metadata
             name = metadata["Name"] or ""
             version = Version(str(metadata["Version"] or ""))
-        except (InvalidVersion, Exception):  # unreadable metadata is exactly what must not vanish
+        except Exception:  # unreadable or invalid metadata is exactly what must not vanish: reported below
             pass
         key = lookup_key(name) if name else ""
         if key and (key, version) in listed:  # listed (a skipped one, without version, is reported already)
