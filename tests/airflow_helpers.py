@@ -62,3 +62,30 @@ def load_example_dag(dag_id: str) -> Any:
     bag = DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
+
+
+def api_test_client() -> Any:
+    """A context manager: FastAPI test client over a freshly built Airflow API app (core apps + plugins)."""
+    from contextlib import contextmanager
+
+    from airflow.api_fastapi.app import create_app, purge_cached_app
+    from fastapi.testclient import TestClient
+
+    @contextmanager
+    def client() -> Any:
+        purge_cached_app()
+        try:
+            with TestClient(create_app(apps="core")) as c:
+                yield c
+        finally:
+            purge_cached_app()
+
+    return client()
+
+
+def admin_jwt() -> str:
+    """A JWT for the simple auth manager's admin (the API app must exist: see :func:`api_test_client`)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))

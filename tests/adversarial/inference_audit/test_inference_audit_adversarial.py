@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from airflow_aisec.cli import main
 from airflow_aisec.core import inference as inf
 from airflow_aisec.exceptions import AisecInputError
+from tests.adversarial.strategies import json_values as json_values_of
 
 T0 = 1_760_000_000.0  # 2025-10-09
 REF = {"features": [{"name": "a", "low": 0.0, "high": 1.0}, {"name": "b", "low": 0.0, "high": 1.0}]}
@@ -425,15 +426,7 @@ def test_reference_output_refuses_bad_destinations(tmp_path, csv, kind):
     assert sorted(os.listdir(tmp_path)) == before
 
 
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**20), 10**20)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=12,
-)
+json_values = json_values_of(int_bound=10**20)
 log_objects = st.fixed_dictionaries(
     {},
     optional={

@@ -11,16 +11,9 @@ from hypothesis import strategies as st
 
 from airflow_aisec.core import hashing, integrity
 from airflow_aisec.exceptions import AisecError
+from tests.adversarial.strategies import json_values
 
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
-    max_leaves=6,
-)
+JSON_VALUES = json_values(int_bound=2**70, width=3, leaves=6)
 FIELDS = ["schema", "algorithm", "kind", "file_count", "total_bytes", "root_digest", "entries", "directories"]
 ENTRY_FIELDS = ["path", "type", "size", "digest", "link", "extra"]
 

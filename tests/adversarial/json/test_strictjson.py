@@ -11,16 +11,9 @@ from hypothesis import strategies as st
 
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.utils import strictjson
+from tests.adversarial.strategies import json_values
 
-PLAIN = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**63), 2**63)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=30,
-)
+PLAIN = json_values(text_size=20, key_size=8, leaves=30)
 
 
 @settings(max_examples=300)

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.airflow_helpers import run_dag
+from tests.airflow_helpers import admin_jwt, api_test_client, run_dag
 
 UI_DAG_FILE = Path(__file__).resolve().parents[2] / "integration" / "ui_dags" / "aisec_ui_demo.py"
 OPEN = "aisec_adv_open"
@@ -71,22 +71,13 @@ def runs(airflow_db):
 
 @pytest.fixture(scope="module")
 def client(runs):
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-    from fastapi.testclient import TestClient
-
-    purge_cached_app()
-    with TestClient(create_app(apps="core")) as c:
+    with api_test_client() as c:
         yield c
-    purge_cached_app()
 
 
 @pytest.fixture(scope="module")
 def auth(client):
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {admin_jwt()}"}
 
 
 # ----------------------------------------------------------------------------- fake auth managers

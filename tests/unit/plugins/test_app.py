@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.airflow_helpers import run_dag, task_states, xcom
+from tests.airflow_helpers import admin_jwt, api_test_client, run_dag, task_states, xcom
 
 UI_DAG_FILE = Path(__file__).resolve().parents[2] / "integration" / "ui_dags" / "aisec_ui_demo.py"
 
@@ -35,21 +35,13 @@ def runs(airflow_db):
 
 @pytest.fixture(scope="module")
 def client(runs):
-    from airflow.api_fastapi.app import create_app, purge_cached_app
-    from fastapi.testclient import TestClient
-
-    purge_cached_app()
-    with TestClient(create_app(apps="core")) as c:
+    with api_test_client() as c:
         yield c
-    purge_cached_app()
 
 
 @pytest.fixture(scope="module")
 def token(client):
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))
+    return admin_jwt()
 
 
 @pytest.fixture(scope="module")
