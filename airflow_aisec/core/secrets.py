@@ -780,6 +780,17 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             raise AisecUndecidableError(f"history scan: {what} {oid[:12]} is missing from the repository")
         scan.skip(f"{what} {oid[:12]}", "object missing from the repository", "missing")
 
+    def read_meta(oid: str, what: str) -> bytes | None:
+        """A tree, commit or tag object's bytes; ``None`` once it is recorded as missing or too large."""
+        obj = batch.get(oid, OBJECT_MAX)
+        if obj is None:
+            missing(oid, what)
+            return None
+        if obj[1] is None:
+            scan.skip(f"{what} {oid[:12]}", f"{what} object larger than {OBJECT_MAX} bytes", "large")
+            return None
+        return obj[1]
+
     def walk_tree(root_tree: str, root_path: str, commit: str | None, date: str | None) -> None:
         """Depth-first over the trees (an explicit stack: no recursion limit on deep paths)."""
         stack = [(root_tree, root_path)]
@@ -789,16 +800,12 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
             if relation == "out" or (tree, relation) in walked:
                 continue
             walked.add((tree, relation))
-            obj = batch.get(tree, OBJECT_MAX)
-            if obj is None:
-                missing(tree, "tree")
-                continue
-            if obj[1] is None:
-                scan.skip(f"tree {tree[:12]}", f"tree object larger than {OBJECT_MAX} bytes", "large")
+            tree_data = read_meta(tree, "tree")
+            if tree_data is None:
                 continue
             names: list[str] = []
             subtrees: list[tuple[str, str]] = []
-            for mode, raw_name, oid in g.parse_tree(obj[1] or b"", repo.hex_len):
+            for mode, raw_name, oid in g.parse_tree(tree_data, repo.hex_len):
                 name = g.display(raw_name)
                 full = f"{path}/{name}" if path else name
                 if g.is_tree(mode):
@@ -880,14 +887,9 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
 
     try:
         for commit in commits:
-            obj = batch.get(commit, OBJECT_MAX)
-            if obj is None:
-                missing(commit, "commit")
+            data = read_meta(commit, "commit")
+            if data is None:
                 continue
-            if obj[1] is None:
-                scan.skip(f"commit {commit[:12]}", f"commit object larger than {OBJECT_MAX} bytes", "large")
-                continue
-            data = obj[1]
             date = g.commit_date(data)
             scan.commits_scanned += 1
             tree = g.commit_tree(data)
@@ -905,16 +907,12 @@ def _scan_history(path: Path, ctx: _Ctx, scan: _Scan, partial_ok: bool) -> list[
         for oid, kind, _ in refs if not prefix else ():
             while kind == "tag" and oid not in seen_tags:
                 seen_tags.add(oid)
-                obj = batch.get(oid, OBJECT_MAX)
-                if obj is None:
-                    missing(oid, "tag")
-                    break
-                if obj[1] is None:
-                    scan.skip(f"tag {oid[:12]}", f"tag object larger than {OBJECT_MAX} bytes", "large")
+                tag_data = read_meta(oid, "tag")
+                if tag_data is None:
                     break
                 scan.tags_scanned += 1
-                scan_object_text(oid, obj[1] or b"", "(tag object)", None)
-                target = g.tag_target(obj[1] or b"")
+                scan_object_text(oid, tag_data, "(tag object)", None)
+                target = g.tag_target(tag_data)
                 if target is None:
                     break
                 oid, kind = target
