@@ -137,6 +137,31 @@ def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
     assert report["subject"] == f"role/{role}"
 
 
+def test_sagemaker_posture_operator(airflow_db, moto_server, aws_conn):
+    from airflow_aisec.operators.cloud import SageMakerPostureOperator
+    from tests.integration.cloud.test_sagemaker_moto import _default_resources
+
+    nb, job = _default_resources(moto_server.client("sagemaker"))
+    dag = _dag(
+        "aisec_test_sagemaker",
+        lambda: SageMakerPostureOperator(
+            task_id="defaults", notebook_instances=nb, training_jobs=[job], aws_conn_id=aws_conn
+        ),
+        lambda: SageMakerPostureOperator(
+            task_id="lenient", training_jobs=[job], aws_conn_id="{{ 'aisec_s3_test' }}", fail_on="critical"
+        ),
+    )
+    dr = run_dag(dag)
+    assert task_states(dr) == {"defaults": "failed", "lenient": "success"}
+    report = xcom(dr, "defaults")
+    assert report["status"] == "fail"
+    assert {f["location"] for f in report["findings"]} == {
+        f"sagemaker/notebook-instance/{nb}",
+        f"sagemaker/training-job/{job}",
+    }
+    assert xcom(dr, "lenient")["status"] == "warn"
+
+
 def _asset_event_extra(dag_run, task_id):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
