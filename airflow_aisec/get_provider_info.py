@@ -30,6 +30,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_aisec.operators.integrity",
                     "airflow_aisec.operators.cloud",
+                    "airflow_aisec.operators.cloudwatch",
                     "airflow_aisec.operators.modelscan",
                     "airflow_aisec.operators.inference",
                     "airflow_aisec.operators.audit",

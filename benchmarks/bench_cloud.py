@@ -14,7 +14,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from airflow_aisec.core import cloud, iam  # noqa: E402
+from airflow_aisec.core.aws import iam  # noqa: E402
+from airflow_aisec.core.aws import s3 as s3_posture  # noqa: E402
 from tests.fixtures.moto_server import start_moto_server, stop_moto_server  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def bench_s3(buckets: int = 20) -> None:
         for name in names:
             s3.create_bucket(Bucket=name)
         t0 = time.perf_counter()
-        report = cloud.check_s3_posture(s3, names, check_object_lock=True).to_dict()
+        report = s3_posture.check_s3_posture(s3, names, check_object_lock=True).to_dict()
         dt = time.perf_counter() - t0
         calls = report["metrics"]["api_calls"]
         print(
@@ -46,7 +47,7 @@ def bench_s3(buckets: int = 20) -> None:
             f"{calls / buckets:.0f} API calls/bucket, {len(report['findings'])} findings"
         )
         t0 = time.perf_counter()
-        report = cloud.check_s3_posture(s3, names, enforce=True).to_dict()
+        report = s3_posture.check_s3_posture(s3, names, enforce=True).to_dict()
         dt = time.perf_counter() - t0
         print(
             f"s3 posture --enforce: {buckets} buckets in {dt:.2f} s, "

@@ -16,7 +16,7 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def register(subparsers: Any) -> None:
-    from airflow_aisec.core.cloud import CHECK_GROUPS
+    from airflow_aisec.core.aws.s3 import CHECK_GROUPS
 
     p = subparsers.add_parser(
         "s3-posture",
@@ -110,16 +110,17 @@ def _client(args: argparse.Namespace, service: str) -> Any:
 
 
 def _s3_posture(args: argparse.Namespace) -> int:
-    from airflow_aisec.core import cloud
+    from airflow_aisec.core.aws import s3
+    from airflow_aisec.core.aws.common import RetryPolicy, retry_call
 
     subject = ", ".join(f"s3://{b}" for b in args.buckets)
 
     def build() -> Any:
-        retry = cloud.RetryPolicy(max_attempts=args.max_attempts)
+        retry = RetryPolicy(max_attempts=args.max_attempts)
         account = None
         if args.check_account:
             sts = _client(args, "sts")
-            account_id = cloud.retry_call(
+            account_id = retry_call(
                 lambda: sts.get_caller_identity()["Account"],
                 target="the caller's account",
                 name="account",
@@ -128,10 +129,10 @@ def _s3_posture(args: argparse.Namespace) -> int:
             )
             s3control = _client(args, "s3control")
             if args.endpoint_url:
-                cloud.use_path_style_s3control(s3control)
+                s3.use_path_style_s3control(s3control)
             account = (s3control, account_id)
         checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks else None
-        return cloud.check_s3_posture(
+        return s3.check_s3_posture(
             _client(args, "s3"),
             args.buckets,
             require_kms=args.require_kms,
@@ -149,7 +150,8 @@ def _s3_posture(args: argparse.Namespace) -> int:
 
 
 def _iam_lint(args: argparse.Namespace) -> int:
-    from airflow_aisec.core import cloud
+    from airflow_aisec.core.aws.common import RetryPolicy
+    from airflow_aisec.core.aws.iam import lint_iam_policies
     from airflow_aisec.exceptions import AisecInputError
 
     sagemaker = [*args.notebook_instance, *args.training_job]
@@ -158,14 +160,14 @@ def _iam_lint(args: argparse.Namespace) -> int:
     def build() -> Any:
         if not args.policies and not args.role and not sagemaker:
             raise AisecInputError("give at least one POLICY_JSON file, --role, --notebook-instance or --training-job")
-        return cloud.lint_iam_policies(
+        return lint_iam_policies(
             policy_files=args.policies,
             role_names=args.role,
             iam_client=_client(args, "iam") if args.role else None,
             purpose=args.purpose,
             training_data_buckets=args.training_data_bucket,
             fail_on=args.fail_on,
-            retry=cloud.RetryPolicy(max_attempts=args.max_attempts),
+            retry=RetryPolicy(max_attempts=args.max_attempts),
             sagemaker_client=_client(args, "sagemaker") if sagemaker else None,
             notebook_instances=args.notebook_instance,
             training_jobs=args.training_job,

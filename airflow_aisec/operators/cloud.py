@@ -1,15 +1,18 @@
-"""Cloud posture operators: S3 bucket configuration and IAM least privilege.
+"""Cloud posture operators: S3 bucket configuration, IAM least privilege, SageMaker settings.
 
-boto3 clients come from providers-amazon's ``AwsBaseHook(aws_conn_id=…)``, so existing AWS connections,
-assumed roles and ``endpoint_url`` overrides (S3-compatible stores) work unchanged. providers-amazon and
-boto3 are imported only when the task runs (never at DAG parse time).
+boto3 clients come from providers-amazon's ``AwsBaseHook(aws_conn_id=…)`` (:class:`AisecAwsHookMixin`,
+after providers-amazon's ``AwsBaseOperator``), so existing AWS connections, assumed roles and
+``endpoint_url`` overrides (S3-compatible stores) work unchanged. providers-amazon and boto3 are imported
+only when the task runs (never at DAG parse time).
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.operators.base import AisecBaseOperator
@@ -50,23 +53,99 @@ def _as_bool(value: bool | str, name: str) -> bool:
     raise AisecInputError(f"{name} must be true or false, not {value!r}")
 
 
-def _aws_hook(aws_conn_id: str | None, region_name: str | None, client_type: str) -> Any:
-    try:
-        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    except ImportError as exc:
-        raise AisecInputError(f"aws_conn_id={aws_conn_id!r} needs providers-amazon: {INSTALL_HINT}") from exc
-    return AwsBaseHook(aws_conn_id=aws_conn_id, region_name=region_name, client_type=client_type)
+class _LazyHookClass:
+    """Class attribute naming a providers-amazon hook class, imported on first access.
+
+    providers-amazon imports boto3 at module level, so the hook class cannot be imported when a DAG file
+    is parsed; it is resolved when a task first builds its hook. A missing providers-amazon is an input
+    error that says what to install.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        module, _, name = self.path.rpartition(".")
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ImportError as exc:
+            conn_id = getattr(obj, "aws_conn_id", None)
+            raise AisecInputError(f"aws_conn_id={conn_id!r} needs providers-amazon: {INSTALL_HINT}") from exc
 
 
-class _AwsMixin:
+class AisecAwsHookMixin:
+    """The AWS side of an aisec operator, after providers-amazon's ``AwsBaseHookMixin`` / ``AwsBaseOperator``.
+
+    Same constructor parameters (``aws_conn_id``, ``region_name``, ``verify``, ``botocore_config``), same
+    ``aws_hook_class`` / ``_hook_parameters`` / lazy ``hook`` shape, so existing AWS connections, assumed
+    roles and ``endpoint_url`` overrides work unchanged. providers-amazon's own mixin is not used: its
+    module imports boto3 (DAG-parse cost, and an ImportError at parse time when the AWS extra is not
+    installed), and its ``hook`` serves one client type where these checks need two (S3 and S3 Control,
+    IAM and SageMaker). The hook class is imported when the task first builds a hook.
+
+    :param aws_conn_id: Airflow AWS connection (``extra.endpoint_url`` for S3-compatible stores); ``None``
+        uses boto3's default credential chain. (templated)
+    :param region_name: AWS region; default from the connection. (templated)
+    :param verify: whether to verify TLS certificates, or a CA bundle path; default from the connection.
+        (templated)
+    :param botocore_config: botocore client configuration as a dict (timeouts, retries, proxies).
+    """
+
+    #: The providers-amazon hook class every client of this operator is built with.
+    aws_hook_class: Any = _LazyHookClass("airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook")
+    #: The boto3 client type of :attr:`hook`.
+    aws_client_type: ClassVar[str] = ""
+
     aws_conn_id: str | None
     region_name: str | None
+    verify: bool | str | None
+    botocore_config: dict[str, Any] | None
 
-    def _hook(self, client_type: str) -> Any:
-        return _aws_hook(self.aws_conn_id, self.region_name, client_type)
+    def _set_aws_params(
+        self,
+        aws_conn_id: str | None,
+        region_name: str | None,
+        verify: bool | str | None,
+        botocore_config: dict[str, Any] | None,
+    ) -> None:
+        if botocore_config is not None and not isinstance(botocore_config, dict):
+            raise ValueError(f"botocore_config must be a dict, not {type(botocore_config).__name__}")
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    @property
+    def _hook_parameters(self) -> dict[str, Any]:
+        return {
+            "aws_conn_id": self.aws_conn_id,
+            "region_name": self.region_name,
+            "verify": self.verify,
+            "config": self.botocore_config,
+            "client_type": self.aws_client_type,
+        }
+
+    @cached_property
+    def hook(self) -> Any:
+        """The AWS hook of :attr:`aws_client_type` (built on first use, at run time)."""
+        return self.aws_hook_class(**self._hook_parameters)
+
+    def client_hook(self, client_type: str) -> Any:
+        """Another client of the same connection, region, TLS and botocore settings."""
+        return self.aws_hook_class(**{**self._hook_parameters, "client_type": client_type})
 
 
-class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
+#: Template fields every AWS operator here adds (as providers-amazon's ``aws_template_fields``).
+AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
+
+
+def _check_fail_on(fail_on: str) -> None:
+    """The one validation of ``fail_on`` (the gate itself is the core's ``finish_report``)."""
+    if fail_on not in SEVERITIES:
+        raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+
+
+class S3BucketPostureOperator(AisecAwsHookMixin, AisecBaseOperator):
     """Check (and optionally remediate) the security configuration of S3 buckets.
 
     Per bucket: default encryption (SSE-S3 vs SSE-KMS, customer-managed key, bucket key), the bucket
@@ -80,13 +159,16 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
     :param buckets: bucket names (or ``s3://`` URIs), a list or a comma-separated string. (templated)
     :param aws_conn_id: Airflow AWS connection (``extra.endpoint_url`` for S3-compatible stores). (templated)
     :param region_name: AWS region; default from the connection. (templated)
-    :param require_kms: require SSE-KMS with a customer-managed key (the article's recommendation).
+    :param verify: verify TLS certificates (or a CA bundle path); default from the connection. (templated)
+    :param botocore_config: botocore client configuration, as a dict.
+    :param require_kms: require SSE-KMS with a customer-managed KMS key (not SSE-S3, and not the
+        AWS-managed ``aws/s3`` key), so that reading the data also needs a KMS permission you control.
     :param kms_key_id: KMS key id/ARN/alias: the expected key, and the key ``enforce`` encrypts with. (templated)
     :param require_bucket_key: flag SSE-KMS buckets without an S3 Bucket Key (low severity).
     :param check_object_lock: also require Object Lock.
     :param check_account: also check the account-level public access block (S3 Control API).
     :param checks: subset of check groups to run, a list or a comma-separated string (default all but
-        ``object_lock``); see :data:`airflow_aisec.core.cloud.CHECK_GROUPS`. Useful for S3-compatible
+        ``object_lock``); see :data:`airflow_aisec.core.aws.s3.CHECK_GROUPS`. Useful for S3-compatible
         stores lacking some APIs. (templated)
     :param enforce: apply the safe remediations (default encryption, public access block, versioning) and
         report exactly what changed. Without it nothing is modified; the report holds the plan. A bool, or
@@ -96,6 +178,7 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
     """
 
     aisec_check = "s3_posture"
+    aws_client_type = "s3"
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "buckets",
@@ -104,6 +187,7 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         "kms_key_id",
         "checks",
         "enforce",
+        "verify",
     )
     ui_color = "#fff3e0"
 
@@ -113,6 +197,8 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         buckets: str | Sequence[str],
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         require_kms: bool = False,
         kms_key_id: str | None = None,
         require_bucket_key: bool = True,
@@ -125,13 +211,11 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if fail_on not in SEVERITIES:
-            raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+        _check_fail_on(fail_on)
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.buckets = buckets
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
         self.require_kms = require_kms
         self.kms_key_id = kms_key_id
         self.require_bucket_key = require_bucket_key
@@ -142,11 +226,6 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         self.fail_on = fail_on
         self.max_attempts = max_attempts
 
-    @cached_property
-    def hook(self) -> Any:
-        """``AwsBaseHook`` for S3 (built on first use, at run time)."""
-        return self._hook("s3")
-
     def execute(self, context: Context) -> dict[str, Any]:
         buckets = _as_list(self.buckets, "buckets")
         subject = ", ".join(f"s3://{b}" for b in buckets) or "s3://"
@@ -155,17 +234,18 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         return data
 
     def _check(self, buckets: list[str]) -> Any:
-        from airflow_aisec.core import cloud
+        from airflow_aisec.core.aws import s3
+        from airflow_aisec.core.aws.common import RetryPolicy
 
         if not buckets:
             raise AisecInputError("buckets: give at least one bucket name")
         account = None
         if self.check_account:
-            s3control = self._hook("s3control").conn
+            s3control = self.client_hook("s3control").conn
             if self.hook.conn_config.endpoint_url:
-                cloud.use_path_style_s3control(s3control)
+                s3.use_path_style_s3control(s3control)
             account = (s3control, self.hook.account_id)
-        return cloud.check_s3_posture(
+        return s3.check_s3_posture(
             self.hook.conn,
             buckets,
             require_kms=self.require_kms,
@@ -176,11 +256,11 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
             enforce=_as_bool(self.enforce, "enforce"),
             account=account,
             fail_on=self.fail_on,
-            retry=cloud.RetryPolicy(max_attempts=self.max_attempts),
+            retry=RetryPolicy(max_attempts=self.max_attempts),
         )
 
 
-class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
+class IamPolicyLintOperator(AisecAwsHookMixin, AisecBaseOperator):
     """Lint IAM policy documents for least privilege: local JSON files and/or the policies of IAM roles.
 
     Every action pattern is expanded against the AWS action catalogue (``*`` / ``?``, any case;
@@ -191,23 +271,28 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
     must not delete. Purpose comes from ``purpose``, else a role tag (``aisec:purpose`` / ``purpose``),
     else the role name. Malformed policy JSON fails the task (error), never a skipped statement.
 
+    SageMaker settings have their own operator, :class:`SageMakerPostureOperator`. The
+    ``sagemaker_notebook_instances`` / ``sagemaker_training_jobs`` parameters still work here (their
+    findings join this report, as before) but are deprecated.
+
     :param policy_files: local policy JSON files (bare document, or ``{"RoleName", "Tags",
         "PolicyDocument"}``). (templated)
     :param role_names: IAM roles whose inline and attached policies are fetched through ``aws_conn_id``. (templated)
     :param aws_conn_id: Airflow AWS connection used for ``role_names``. (templated)
-    :param region_name: AWS region; default from the connection.
+    :param region_name: AWS region; default from the connection. (templated)
+    :param verify: verify TLS certificates (or a CA bundle path); default from the connection. (templated)
+    :param botocore_config: botocore client configuration, as a dict.
     :param purpose: ``"inference"`` or ``"training"`` for every policy (overrides tags and names).
     :param training_data_buckets: buckets holding training data; an inference role must not write them
         (without the list: must not write any bucket). (templated)
-    :param sagemaker_notebook_instances: SageMaker notebook instances whose settings to check (direct
-        internet access, root access, KMS encryption, VPC), fetched through ``aws_conn_id``. (templated)
-    :param sagemaker_training_jobs: SageMaker training jobs whose settings to check (inter-container
-        traffic encryption, volume/output KMS keys, network isolation). (templated)
+    :param sagemaker_notebook_instances: deprecated: use :class:`SageMakerPostureOperator`. (templated)
+    :param sagemaker_training_jobs: deprecated: use :class:`SageMakerPostureOperator`. (templated)
     :param fail_on: lowest finding severity that fails the task; lower ones only ``warn``.
     :param max_attempts: attempts per fetch for throttling / network errors.
     """
 
     aisec_check = "iam_policy"
+    aws_client_type = "iam"
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "policy_files",
@@ -216,6 +301,8 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         "training_data_buckets",
         "sagemaker_notebook_instances",
         "sagemaker_training_jobs",
+        "region_name",
+        "verify",
     )
     ui_color = "#fff3e0"
 
@@ -226,6 +313,8 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         role_names: str | Sequence[str] = (),
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         purpose: str | None = None,
         training_data_buckets: str | Sequence[str] = (),
         sagemaker_notebook_instances: str | Sequence[str] = (),
@@ -239,23 +328,23 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
             raise ValueError("IamPolicyLintOperator needs policy_files, role_names or SageMaker resources")
         if purpose is not None and purpose not in ("inference", "training"):
             raise ValueError(f"purpose must be 'inference' or 'training', not {purpose!r}")
-        if fail_on not in SEVERITIES:
-            raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+        _check_fail_on(fail_on)
+        if sagemaker_notebook_instances or sagemaker_training_jobs:
+            warnings.warn(
+                "IamPolicyLintOperator(sagemaker_notebook_instances=…, sagemaker_training_jobs=…) is deprecated: "
+                "check SageMaker settings with SageMakerPostureOperator(notebook_instances=…, training_jobs=…)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
         self.policy_files = policy_files
         self.role_names = role_names
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
         self.purpose = purpose
         self.training_data_buckets = training_data_buckets
         self.sagemaker_notebook_instances = sagemaker_notebook_instances
         self.sagemaker_training_jobs = sagemaker_training_jobs
         self.fail_on = fail_on
         self.max_attempts = max_attempts
-
-    @cached_property
-    def hook(self) -> Any:
-        """``AwsBaseHook`` for IAM (built on first use, only when ``role_names`` are given)."""
-        return self._hook("iam")
 
     def execute(self, context: Context) -> dict[str, Any]:
         files = _as_list(self.policy_files, "policy_files")
@@ -268,17 +357,97 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
         return data
 
     def _check(self, files: list[str], roles: list[str], notebooks: list[str], jobs: list[str]) -> Any:
-        from airflow_aisec.core import cloud
+        from airflow_aisec.core.aws.common import RetryPolicy
+        from airflow_aisec.core.aws.iam import lint_iam_policies
 
-        return cloud.lint_iam_policies(
+        return lint_iam_policies(
             policy_files=files,
             role_names=roles,
             iam_client=self.hook.conn if roles else None,
             purpose=self.purpose,
             training_data_buckets=_as_list(self.training_data_buckets, "training_data_buckets"),
             fail_on=self.fail_on,
-            retry=cloud.RetryPolicy(max_attempts=self.max_attempts),
-            sagemaker_client=self._hook("sagemaker").conn if (notebooks or jobs) else None,
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            sagemaker_client=self.client_hook("sagemaker").conn if (notebooks or jobs) else None,
             notebook_instances=notebooks,
             training_jobs=jobs,
+        )
+
+
+class SageMakerPostureOperator(AisecAwsHookMixin, AisecBaseOperator):
+    """Check the security settings of SageMaker notebook instances and training jobs.
+
+    Notebook instances: direct internet access, root access, storage encrypted with a customer-managed
+    KMS key, placement in a VPC subnet. Training jobs: inter-container traffic encryption, volume and
+    output KMS keys, network isolation. Each finding carries the equivalent prowler / checkov ids. A
+    resource that does not exist is an input error, a denied read makes the report ``error`` (both name
+    the resource and the API call); throttling and network errors are retried, then the task retries.
+    The report's ``check`` is ``iam_policy``: the report schema has no SageMaker check name, and these
+    findings were reported by the IAM lint before this operator existed.
+
+    :param notebook_instances: notebook instance names, a list or a comma-separated string. (templated)
+    :param training_jobs: training job names, a list or a comma-separated string. (templated)
+    :param aws_conn_id: Airflow AWS connection. (templated)
+    :param region_name: AWS region; default from the connection. (templated)
+    :param verify: verify TLS certificates (or a CA bundle path); default from the connection. (templated)
+    :param botocore_config: botocore client configuration, as a dict.
+    :param fail_on: lowest finding severity that fails the task; lower ones only ``warn``.
+    :param max_attempts: attempts per API call for throttling / 5xx / network errors (bounded backoff).
+    """
+
+    aisec_check = "iam_policy"
+    aws_client_type = "sagemaker"
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "notebook_instances",
+        "training_jobs",
+        *AWS_TEMPLATE_FIELDS,
+    )
+    ui_color = "#fff3e0"
+
+    def __init__(
+        self,
+        *,
+        notebook_instances: str | Sequence[str] = (),
+        training_jobs: str | Sequence[str] = (),
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        fail_on: str = "low",
+        max_attempts: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not (notebook_instances or training_jobs):
+            raise ValueError("SageMakerPostureOperator needs notebook_instances or training_jobs")
+        _check_fail_on(fail_on)
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        self._set_aws_params(aws_conn_id, region_name, verify, botocore_config)
+        self.notebook_instances = notebook_instances
+        self.training_jobs = training_jobs
+        self.fail_on = fail_on
+        self.max_attempts = max_attempts
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        notebooks = _as_list(self.notebook_instances, "notebook_instances")
+        jobs = _as_list(self.training_jobs, "training_jobs")
+        subject = ", ".join(
+            [*(f"sagemaker/notebook-instance/{n}" for n in notebooks), *(f"sagemaker/training-job/{j}" for j in jobs)]
+        )
+        data = self.run_check(context, subject=subject, check=lambda: self._check(notebooks, jobs))
+        self.emit_asset_events(context, _summary(data))
+        return data
+
+    def _check(self, notebooks: list[str], jobs: list[str]) -> Any:
+        from airflow_aisec.core.aws.common import RetryPolicy
+        from airflow_aisec.core.aws.sagemaker import check_sagemaker_posture
+
+        return check_sagemaker_posture(
+            self.hook.conn,
+            notebook_instances=notebooks,
+            training_jobs=jobs,
+            fail_on=self.fail_on,
+            retry=RetryPolicy(max_attempts=self.max_attempts),
         )

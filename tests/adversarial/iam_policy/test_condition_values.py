@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_aisec.core import iam
+from airflow_aisec.core.aws import iam
 from tests.adversarial.iam_policy.test_conditions_and_json import PASSROLE
 from tests.adversarial.iam_policy.test_wildcards import _doc, run_cli
 

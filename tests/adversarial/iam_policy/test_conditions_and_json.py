@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import iam
+from airflow_aisec.core.aws import iam
+from airflow_aisec.core.aws.iam import policy as iam_policy
 from tests.adversarial.iam_policy.test_wildcards import ROLE_ARN, _doc, run_cli
 
 PASSROLE = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": ROLE_ARN}
@@ -23,7 +24,7 @@ def _case(draw, text: str) -> str:
 keys = st.sampled_from(
     ["iam:PassedToService", "aws:PrincipalArn", "aws:SourceIp", "aws:RequestTag/team", "aws:SourceVpc", "aws:userid"]
 )
-base_ops = st.sampled_from(sorted(iam._BASE_OPERATORS))
+base_ops = st.sampled_from(sorted(iam_policy._BASE_OPERATORS))
 
 
 @st.composite
@@ -289,7 +290,7 @@ def test_too_many_distinct_resources_is_refused():
 
 
 def test_unreadable_action_catalogue_is_an_error_not_a_pass(monkeypatch):
-    from airflow_aisec.core import aws_catalogue
+    from airflow_aisec.core.aws import catalogue as aws_catalogue
     from airflow_aisec.exceptions import AisecUndecidableError
 
     def broken():

@@ -10,8 +10,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import aws_catalogue as cat
-from airflow_aisec.core import iam
+from airflow_aisec.core.aws import catalogue as cat
+from airflow_aisec.core.aws import iam
 
 ALPHABET = "a/:"
 WITNESSES = ["".join(p) for n in range(7) for p in itertools.product(ALPHABET, repeat=n)]

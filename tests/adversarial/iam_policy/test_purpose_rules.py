@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import iam
+from airflow_aisec.core.aws import iam
 from tests.adversarial.iam_policy.test_wildcards import _doc, spelling_of
 
 BUCKET = "train-data"

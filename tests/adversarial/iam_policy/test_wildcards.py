@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.cli import main
-from airflow_aisec.core import iam
-from airflow_aisec.core.aws_catalogue import catalogue
+from airflow_aisec.core.aws import iam
+from airflow_aisec.core.aws.catalogue import catalogue
 
 ROLE_ARN = "arn:aws:iam::111122223333:role/ml/*"
 

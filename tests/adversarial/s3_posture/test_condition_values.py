@@ -54,8 +54,8 @@ def test_an_empty_check_selection_is_an_error_not_a_pass(monkeypatch, checks):
 
 
 def test_an_empty_check_list_in_the_engine_is_refused():
-    from airflow_aisec.core import cloud
+    from airflow_aisec.core.aws import s3 as s3_posture
     from airflow_aisec.exceptions import AisecInputError
 
     with pytest.raises(AisecInputError, match="at least one check group"):
-        cloud.check_s3_posture(FakeS3(None), [BUCKET], checks=[])
+        s3_posture.check_s3_posture(FakeS3(None), [BUCKET], checks=[])

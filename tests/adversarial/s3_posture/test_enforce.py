@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import cloud
+from airflow_aisec.core.aws import s3 as s3_posture
 from tests.adversarial.s3_posture.conftest import BUCKET, FakeS3, policy, run_cli, tls_deny
 
 keys = st.sampled_from(
@@ -39,7 +39,7 @@ def existing_rules(draw) -> list[dict[str, Any]]:
 
 
 options = st.builds(
-    cloud.PostureOptions,
+    s3_posture.PostureOptions,
     require_kms=st.booleans(),
     kms_key_id=st.sampled_from([None, "arn:aws:kms:eu-west-1:111122223333:key/wanted", "alias/wanted"]),
     require_bucket_key=st.booleans(),
@@ -49,8 +49,8 @@ options = st.builds(
 @settings(max_examples=200)
 @given(rules=existing_rules(), opts=options)
 def test_an_existing_encryption_configuration_is_never_planned_for_writing(rules, opts):
-    cfg = cloud.BucketConfig(bucket=BUCKET, encryption_rules=rules, fetched=("encryption",))
-    plan = cloud.plan_remediation(BUCKET, cloud.evaluate_bucket(cfg, opts), opts)
+    cfg = s3_posture.BucketConfig(bucket=BUCKET, encryption_rules=rules, fetched=("encryption",))
+    plan = s3_posture.plan_remediation(BUCKET, s3_posture.evaluate_bucket(cfg, opts), opts)
     for item in plan:
         if item["action"] == "put_bucket_encryption":
             assert "params" not in item and "never changes an existing one" in item["skipped"], (rules, item)

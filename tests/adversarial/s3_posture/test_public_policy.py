@@ -6,7 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import cloud, iam
+from airflow_aisec.core.aws import iam
+from airflow_aisec.core.aws import s3 as s3_posture
 from tests.adversarial.iam_policy.test_conditions_and_json import always_true_condition
 from tests.adversarial.s3_posture.conftest import BUCKET, FakeS3, policy, run_cli, tls_deny
 
@@ -71,8 +72,8 @@ def public_cases(draw) -> dict:
 @settings(max_examples=150)
 @given(statement=public_cases())
 def test_public_forms_are_public(statement):
-    cfg = cloud.BucketConfig(bucket=B, policy=iam_json(policy(tls_deny(), statement)), fetched=("public_policy",))
-    found = [f for f in cloud.evaluate_bucket(cfg) if f.id == "AISEC-S3-POLICY-PUBLIC"]
+    cfg = s3_posture.BucketConfig(bucket=B, policy=iam_json(policy(tls_deny(), statement)), fetched=("public_policy",))
+    found = [f for f in s3_posture.evaluate_bucket(cfg) if f.id == "AISEC-S3-POLICY-PUBLIC"]
     assert found and found[0].details["statements"] == ["Open"], statement
     assert found[0].effective_severity == "critical"
 

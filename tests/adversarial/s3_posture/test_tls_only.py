@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import cloud, iam
-from airflow_aisec.core.aws_catalogue import catalogue
+from airflow_aisec.core.aws import iam
+from airflow_aisec.core.aws import s3 as s3_posture
+from airflow_aisec.core.aws.catalogue import catalogue
 from tests.adversarial.s3_posture.conftest import BUCKET, FakeS3, policy, run_cli, tls_deny
 
 B = BUCKET
@@ -65,7 +66,7 @@ def valid_parts(draw) -> dict:
 @settings(max_examples=120)
 @given(fields=valid_parts())
 def test_equivalent_spellings_enforce_tls(fields):
-    ok, reason = cloud.denies_insecure_transport(iam.normalize_policy(policy(tls_deny(**fields))).statements, B)
+    ok, reason = s3_posture.denies_insecure_transport(iam.normalize_policy(policy(tls_deny(**fields))).statements, B)
     assert ok, (fields, reason)
 
 
@@ -82,7 +83,7 @@ def test_bucket_and_objects_may_be_denied_by_two_statements():
     two = policy(
         tls_deny(Sid="Bucket", Resource=f"arn:aws:s3:::{B}"), tls_deny(Sid="Objects", Resource=f"arn:aws:s3:::{B}/*")
     )
-    assert cloud.denies_insecure_transport(iam.normalize_policy(two).statements, B)[0]
+    assert s3_posture.denies_insecure_transport(iam.normalize_policy(two).statements, B)[0]
 
 
 @st.composite
@@ -161,7 +162,7 @@ def weakening(draw) -> tuple[str, dict]:
 @given(case=weakening())
 def test_every_weakening_is_found(case):
     kind, fields = case
-    ok, reason = cloud.denies_insecure_transport(iam.normalize_policy(policy(tls_deny(**fields))).statements, B)
+    ok, reason = s3_posture.denies_insecure_transport(iam.normalize_policy(policy(tls_deny(**fields))).statements, B)
     assert not ok, (kind, fields)
     assert reason
 
@@ -178,8 +179,8 @@ def test_every_weakening_fails_the_cli(case, monkeypatch):
 def test_partition_of_the_client_is_used():
     cn = policy(tls_deny(Resource=[f"arn:aws-cn:s3:::{B}", f"arn:aws-cn:s3:::{B}/*"]))
     statements = iam.normalize_policy(cn).statements
-    assert cloud.denies_insecure_transport(statements, B, partition="aws-cn")[0]
-    assert not cloud.denies_insecure_transport(statements, B, partition="aws")[0]
+    assert s3_posture.denies_insecure_transport(statements, B, partition="aws-cn")[0]
+    assert not s3_posture.denies_insecure_transport(statements, B, partition="aws")[0]
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_aisec.core import cloud
+from airflow_aisec.core.aws import s3 as s3_posture
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def test_existing_encryption_is_never_changed_and_only_listed_changes_are_made(m
         ),
     )
     before = snapshot(s3, bucket)
-    report = cloud.check_s3_posture(
+    report = s3_posture.check_s3_posture(
         s3, [bucket], enforce=True, require_kms=require_kms, kms_key_id=wanted_key
     ).to_dict()
     after = snapshot(s3, bucket)
@@ -121,10 +121,10 @@ def test_a_bucket_without_encryption_gets_the_listed_key_and_nothing_else(moto_s
     s3 = moto_server.client("s3")
     bucket = f"enforce-new-{uuid.uuid4().hex[:10]}"
     s3.create_bucket(Bucket=bucket)
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(cloud.PAB_KEYS, True))
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(s3_posture.PAB_KEYS, True))
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     before = snapshot(s3, bucket)
-    report = cloud.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=wanted_key).to_dict()
+    report = s3_posture.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=wanted_key).to_dict()
     after = snapshot(s3, bucket)
     assert [(a["action"], a["status"]) for a in report["details"]["remediation_applied"]] == [
         ("put_bucket_encryption", "applied")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from airflow_aisec.core import cloud
+from airflow_aisec.core.aws.iam import lint_iam_policies
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_inline_and_attached_policies_of_a_role_are_linted(moto_server):
         ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName=role, PolicyArn=arn)
-    report = cloud.lint_iam_policies(role_names=[role], iam_client=iam, training_data_buckets=["train-data"]).to_dict()
+    report = lint_iam_policies(role_names=[role], iam_client=iam, training_data_buckets=["train-data"]).to_dict()
     assert report["status"] == "fail"
     got = sorted((f["id"], f["location"].split("#")[0]) for f in report["findings"])
     assert got == [
@@ -56,7 +56,7 @@ def test_inline_and_attached_policies_of_a_role_are_linted(moto_server):
 
 def test_missing_role_is_an_input_error(moto_server):
     with pytest.raises(AisecInputError, match=r"IAM role 'no-such-role' does not exist \(get_role: NoSuchEntity\)"):
-        cloud.lint_iam_policies(role_names=["no-such-role"], iam_client=moto_server.client("iam"))
+        lint_iam_policies(role_names=["no-such-role"], iam_client=moto_server.client("iam"))
 
 
 def test_role_without_policies_cannot_be_decided(moto_server):
@@ -64,7 +64,7 @@ def test_role_without_policies_cannot_be_decided(moto_server):
     role = f"empty-{uuid.uuid4().hex[:6]}"
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
     with pytest.raises(AisecUndecidableError, match=f"IAM role '{role}' has no inline or attached policies"):
-        cloud.lint_iam_policies(role_names=[role], iam_client=iam)
+        lint_iam_policies(role_names=[role], iam_client=iam)
 
 
 def test_fetched_policy_with_duplicate_keys_is_an_error_not_last_wins(moto_server):
@@ -78,4 +78,4 @@ def test_fetched_policy_with_duplicate_keys_is_an_error_not_last_wins(moto_serve
     )
     iam.put_role_policy(RoleName=role, PolicyName="dup", PolicyDocument=text)
     with pytest.raises(AisecInputError, match=r"role/.*/inline/dup: invalid JSON: duplicate key 'Effect'"):
-        cloud.lint_iam_policies(role_names=[role], iam_client=iam)
+        lint_iam_policies(role_names=[role], iam_client=iam)

@@ -137,6 +137,79 @@ def test_iam_lint_operator_files_and_role(airflow_db, moto_server, aws_conn):
     assert report["subject"] == f"role/{role}"
 
 
+def test_sagemaker_posture_operator(airflow_db, moto_server, aws_conn):
+    from airflow_aisec.operators.cloud import SageMakerPostureOperator
+    from tests.integration.cloud.test_sagemaker_moto import _default_resources
+
+    nb, job = _default_resources(moto_server.client("sagemaker"))
+    dag = _dag(
+        "aisec_test_sagemaker",
+        lambda: SageMakerPostureOperator(
+            task_id="defaults", notebook_instances=nb, training_jobs=[job], aws_conn_id=aws_conn
+        ),
+        lambda: SageMakerPostureOperator(
+            task_id="lenient", training_jobs=[job], aws_conn_id="{{ 'aisec_s3_test' }}", fail_on="critical"
+        ),
+    )
+    dr = run_dag(dag)
+    assert task_states(dr) == {"defaults": "failed", "lenient": "success"}
+    report = xcom(dr, "defaults")
+    assert report["status"] == "fail"
+    assert {f["location"] for f in report["findings"]} == {
+        f"sagemaker/notebook-instance/{nb}",
+        f"sagemaker/training-job/{job}",
+    }
+    assert xcom(dr, "lenient")["status"] == "warn"
+
+
+def test_cloudwatch_metrics_operator_publishes_upstream_reports(airflow_db, moto_server, aws_conn, tmp_path):
+    from airflow_aisec.operators.cloud import IamPolicyLintOperator
+    from airflow_aisec.operators.cloudwatch import CloudWatchMetricsOperator
+
+    namespace = f"Test/AISec-{uuid.uuid4().hex[:6]}"
+    data = REPO / "data" / "iam"
+    stored = tmp_path / "reports" / "other_dag" / "run1"
+    stored.mkdir(parents=True)
+    (stored / "scan.json").write_text(json.dumps({"check": "model_scan", "status": "error", "findings": []}))
+
+    def lint(task_id, name):
+        return IamPolicyLintOperator(task_id=task_id, policy_files=[str(data / name)], aws_conn_id=None)
+
+    def build():
+        upstream = [
+            lint("good", "inference-role-least-privilege.json"),
+            lint("bad", "inference-role-overprivileged.json"),
+        ]
+        upstream >> CloudWatchMetricsOperator(
+            task_id="publish",
+            report_task_ids=["good", "bad"],
+            report_dir=str(tmp_path / "reports"),
+            namespace=namespace,
+            aws_conn_id=aws_conn,
+            create_alarm=True,
+            trigger_rule="all_done",
+        )
+
+    dag = _dag("aisec_test_cloudwatch", build)
+    dr = run_dag(dag)
+    assert task_states(dr) == {"good": "success", "bad": "failed", "publish": "success"}
+    result = xcom(dr, "publish", key="return_value")
+    assert result["reports"] == 3
+    cw = moto_server.client("cloudwatch")
+    failed = {}
+    for page in cw.get_paginator("list_metrics").paginate(Namespace=namespace, MetricName="aisec_check_failed"):
+        for metric in page["Metrics"]:
+            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            failed[(dims["DAG"], dims["Task"], dims["Check"])] = True
+    assert set(failed) == {
+        (dr.dag_id, "good", "iam_policy"),
+        (dr.dag_id, "bad", "iam_policy"),
+        ("other_dag", "scan", "model_scan"),
+    }
+    (alarm,) = cw.describe_alarms(AlarmNames=[result["alarm"]])["MetricAlarms"]
+    assert alarm["MetricName"] == "aisec_check_error_rate"
+
+
 def _asset_event_extra(dag_run, task_id):
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from airflow_aisec.core import cloud
+from airflow_aisec.core.aws import s3 as s3_posture
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ def make_compliant_bucket(server, bucket: str, kms_key_id: str) -> None:
             ]
         },
     )
-    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(cloud.PAB_KEYS, True))
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(s3_posture.PAB_KEYS, True))
     s3.put_bucket_policy(Bucket=bucket, Policy=tls_policy(bucket))
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_ownership_controls(
@@ -120,7 +120,7 @@ def _ids(data):
 def test_compliant_bucket_passes_every_check(moto_server, kms_key):
     bucket = _name("compliant")
     make_compliant_bucket(moto_server, bucket, kms_key)
-    report = cloud.check_s3_posture(
+    report = s3_posture.check_s3_posture(
         moto_server.client("s3"), [bucket], require_kms=True, kms_key_id=kms_key, check_object_lock=True
     ).to_dict()
     assert report["status"] == "pass", report["findings"]
@@ -136,7 +136,7 @@ def test_default_bucket_has_every_finding_and_nothing_is_changed(moto_server):
     bucket = _name("defaults")
     s3 = moto_server.client("s3")
     s3.create_bucket(Bucket=bucket)
-    report = cloud.check_s3_posture(s3, [bucket], require_kms=True, check_object_lock=True).to_dict()
+    report = s3_posture.check_s3_posture(s3, [bucket], require_kms=True, check_object_lock=True).to_dict()
     assert report["status"] == "fail"
     assert _ids(report) == [
         "AISEC-S3-ACLS-ENABLED",
@@ -159,7 +159,7 @@ def test_default_bucket_has_every_finding_and_nothing_is_changed(moto_server):
 def test_public_bucket(moto_server):
     bucket = _name("public")
     make_public_bucket(moto_server, bucket)
-    report = cloud.check_s3_posture(moto_server.client("s3"), [bucket], checks=["public_policy"]).to_dict()
+    report = s3_posture.check_s3_posture(moto_server.client("s3"), [bucket], checks=["public_policy"]).to_dict()
     by_id = {f["id"]: f for f in report["findings"]}
     assert set(by_id) == {"AISEC-S3-POLICY-PUBLIC", "AISEC-S3-ACL-PUBLIC"}
     assert by_id["AISEC-S3-POLICY-PUBLIC"]["severity"] == "critical"
@@ -178,8 +178,8 @@ def test_sse_s3_with_require_kms(moto_server):
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    assert cloud.check_s3_posture(s3, [bucket], checks=["encryption"]).status == "pass"
-    report = cloud.check_s3_posture(s3, [bucket], checks=["encryption"], require_kms=True).to_dict()
+    assert s3_posture.check_s3_posture(s3, [bucket], checks=["encryption"]).status == "pass"
+    report = s3_posture.check_s3_posture(s3, [bucket], checks=["encryption"], require_kms=True).to_dict()
     assert _ids(report) == ["AISEC-S3-ENC-NOT-KMS"]
     assert report["findings"][0]["details"]["equivalents"]["checkov"] == ["CKV_AWS_145"]
 
@@ -188,7 +188,7 @@ def test_enforce_remediates_the_safe_subset_and_reports_exactly_what_changed(mot
     bucket = _name("enforce")
     s3 = moto_server.client("s3")
     s3.create_bucket(Bucket=bucket)
-    report = cloud.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=kms_key).to_dict()
+    report = s3_posture.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=kms_key).to_dict()
     applied = report["details"]["remediation_applied"]
     assert [(a["action"], a["status"]) for a in applied] == [
         ("put_bucket_encryption", "applied"),
@@ -205,14 +205,14 @@ def test_enforce_remediates_the_safe_subset_and_reports_exactly_what_changed(mot
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
     # a second run has nothing left to do
-    again = cloud.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=kms_key).to_dict()
+    again = s3_posture.check_s3_posture(s3, [bucket], enforce=True, require_kms=True, kms_key_id=kms_key).to_dict()
     assert again["details"]["remediation_applied"] == []
 
 
 def test_missing_bucket_is_an_error_naming_it_and_keeps_other_findings(moto_server):
     present = _name("present")
     moto_server.client("s3").create_bucket(Bucket=present)
-    report = cloud.check_s3_posture(moto_server.client("s3"), ["no-such-bucket-aisec", present]).to_dict()
+    report = s3_posture.check_s3_posture(moto_server.client("s3"), ["no-such-bucket-aisec", present]).to_dict()
     assert report["status"] == "error"
     assert "bucket 'no-such-bucket-aisec' does not exist (head_bucket" in report["summary"]
     assert report["details"]["errors"][0]["kind"] == "missing"
@@ -241,7 +241,7 @@ def test_access_denied_is_an_error_naming_bucket_and_call(moto_server):
         "s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"]
     )
     with moto_server.iam_auth():
-        report = cloud.check_s3_posture(limited, [bucket], checks=["encryption", "tls_policy"]).to_dict()
+        report = s3_posture.check_s3_posture(limited, [bucket], checks=["encryption", "tls_policy"]).to_dict()
     assert report["status"] == "error"
     assert f"access denied to bucket '{bucket}' on get_bucket_policy (AccessDenied)" in report["summary"]
     (err,) = report["details"]["errors"]
@@ -252,20 +252,20 @@ def test_access_denied_is_an_error_naming_bucket_and_call(moto_server):
 
 def test_account_level_public_access_block(moto_server):
     account = moto_server.client("sts").get_caller_identity()["Account"]
-    s3control = cloud.use_path_style_s3control(moto_server.client("s3control"))
+    s3control = s3_posture.use_path_style_s3control(moto_server.client("s3control"))
     bucket = _name("acct")
     moto_server.client("s3").create_bucket(Bucket=bucket)
-    report = cloud.check_s3_posture(
+    report = s3_posture.check_s3_posture(
         moto_server.client("s3"), [bucket], checks=["versioning"], account=(s3control, account)
     ).to_dict()
     acct = [f for f in report["findings"] if f["id"] == "AISEC-S3-ACCOUNT-PAB"]
     assert acct[0]["details"]["configured"] is False
     assert acct[0]["location"] == f"aws-account/{account}"
     s3control.put_public_access_block(
-        AccountId=account, PublicAccessBlockConfiguration=dict.fromkeys(cloud.PAB_KEYS, True)
+        AccountId=account, PublicAccessBlockConfiguration=dict.fromkeys(s3_posture.PAB_KEYS, True)
     )
     try:
-        report = cloud.check_s3_posture(
+        report = s3_posture.check_s3_posture(
             moto_server.client("s3"), [bucket], checks=["versioning"], account=(s3control, account)
         ).to_dict()
         assert _ids(report) == ["AISEC-S3-VERSIONING-OFF"]

@@ -1,4 +1,4 @@
-"""SageMaker settings (the article's notebook / training-job hardening) read through boto3 from moto."""
+"""SageMaker settings (notebook instance and training job hardening) read through boto3 from moto."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import uuid
 import pytest
 
 from airflow_aisec.cli import main
-from airflow_aisec.core import cloud
+from airflow_aisec.core.aws.iam import lint_iam_policies
+from airflow_aisec.core.aws.sagemaker import check_sagemaker_posture
 from airflow_aisec.exceptions import AisecInputError
 
 pytestmark = pytest.mark.integration
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
 
 
-def test_default_notebook_and_training_job_are_flagged(moto_server):
-    sm = moto_server.client("sagemaker")
+def _default_resources(sm):
     nb, job = f"nb-{uuid.uuid4().hex[:6]}", f"tj-{uuid.uuid4().hex[:6]}"
     sm.create_notebook_instance(NotebookInstanceName=nb, InstanceType="ml.t3.medium", RoleArn=ROLE)
     sm.create_training_job(
@@ -29,7 +29,30 @@ def test_default_notebook_and_training_job_are_flagged(moto_server):
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 600},
     )
-    report = cloud.lint_iam_policies(sagemaker_client=sm, notebook_instances=[nb], training_jobs=[job]).to_dict()
+    return nb, job
+
+
+def test_sagemaker_posture_reports_what_the_iam_lint_reported(moto_server):
+    sm = moto_server.client("sagemaker")
+    nb, job = _default_resources(sm)
+    report = check_sagemaker_posture(sm, notebook_instances=[nb], training_jobs=[job]).to_dict()
+    before = lint_iam_policies(sagemaker_client=sm, notebook_instances=[nb], training_jobs=[job]).to_dict()
+    assert report["status"] == before["status"] == "fail"
+    assert report["check"] == "iam_policy"
+    assert report["subject"] == "2 SageMaker resources"
+    assert report["findings"] == before["findings"]
+    assert report["metrics"]["sagemaker_resources"] == 2
+    assert report["metrics"]["findings_high"] == 1  # the severity gate filled the counts
+    with pytest.raises(AisecInputError, match=r"SageMaker notebook-instance 'nope' not found"):
+        check_sagemaker_posture(sm, notebook_instances=["nope"])
+    with pytest.raises(AisecInputError, match="at least one SageMaker notebook instance or training job"):
+        check_sagemaker_posture(sm)
+
+
+def test_default_notebook_and_training_job_are_flagged(moto_server):
+    sm = moto_server.client("sagemaker")
+    nb, job = _default_resources(sm)
+    report = lint_iam_policies(sagemaker_client=sm, notebook_instances=[nb], training_jobs=[job]).to_dict()
     assert report["status"] == "fail"
     got = sorted((f["id"], f["location"]) for f in report["findings"])
     assert got == [
@@ -46,7 +69,7 @@ def test_default_notebook_and_training_job_are_flagged(moto_server):
 
 def test_missing_notebook_is_an_input_error(moto_server):
     with pytest.raises(AisecInputError, match=r"SageMaker notebook-instance 'nope' not found"):
-        cloud.lint_iam_policies(sagemaker_client=moto_server.client("sagemaker"), notebook_instances=["nope"])
+        lint_iam_policies(sagemaker_client=moto_server.client("sagemaker"), notebook_instances=["nope"])
 
 
 def test_cli_notebook_instance(moto_server, monkeypatch, tmp_path, capsys):

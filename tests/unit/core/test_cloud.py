@@ -12,12 +12,13 @@ import threading
 
 import pytest
 
-from airflow_aisec.core import cloud
-from airflow_aisec.core.iam import normalize_policy
+from airflow_aisec.core.aws import s3 as s3_posture
+from airflow_aisec.core.aws import sagemaker
+from airflow_aisec.core.aws.iam import normalize_policy
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 
 B = "models-bucket"
-FULL_PAB = dict.fromkeys(cloud.PAB_KEYS, True)
+FULL_PAB = dict.fromkeys(s3_posture.PAB_KEYS, True)
 
 
 def _tls_statement(**overrides):
@@ -38,7 +39,7 @@ def _statements(*sts):
 
 
 def _compliant(**overrides):
-    cfg = cloud.BucketConfig(
+    cfg = s3_posture.BucketConfig(
         bucket=B,
         encryption_rules=[
             {
@@ -57,7 +58,7 @@ def _compliant(**overrides):
         object_lock={"ObjectLockEnabled": "Enabled"},
         ownership="BucketOwnerEnforced",
         logging={"TargetBucket": "logs", "TargetPrefix": "x/"},
-        fetched=cloud.CHECK_GROUPS,
+        fetched=s3_posture.CHECK_GROUPS,
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)
@@ -70,11 +71,11 @@ def _ids(findings):
 
 class TestEvaluate:
     def test_compliant_bucket_has_no_findings(self):
-        assert cloud.evaluate_bucket(_compliant(), cloud.PostureOptions(require_kms=True)) == []
+        assert s3_posture.evaluate_bucket(_compliant(), s3_posture.PostureOptions(require_kms=True)) == []
 
     def test_nothing_configured(self):
-        cfg = cloud.BucketConfig(bucket=B, fetched=cloud.CHECK_GROUPS)
-        assert _ids(cloud.evaluate_bucket(cfg)) == [
+        cfg = s3_posture.BucketConfig(bucket=B, fetched=s3_posture.CHECK_GROUPS)
+        assert _ids(s3_posture.evaluate_bucket(cfg)) == [
             "AISEC-S3-ACLS-ENABLED",
             "AISEC-S3-ENC-NONE",
             "AISEC-S3-LOGGING-OFF",
@@ -85,22 +86,26 @@ class TestEvaluate:
         ]
 
     def test_groups_not_fetched_are_not_evaluated(self):
-        cfg = cloud.BucketConfig(bucket=B, fetched=("versioning",))
-        assert _ids(cloud.evaluate_bucket(cfg)) == ["AISEC-S3-VERSIONING-OFF"]
+        cfg = s3_posture.BucketConfig(bucket=B, fetched=("versioning",))
+        assert _ids(s3_posture.evaluate_bucket(cfg)) == ["AISEC-S3-VERSIONING-OFF"]
 
     def test_sse_s3_is_fine_unless_kms_required(self):
         cfg = _compliant(encryption_rules=[{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}])
-        assert cloud.evaluate_bucket(cfg) == []
-        assert _ids(cloud.evaluate_bucket(cfg, cloud.PostureOptions(require_kms=True))) == ["AISEC-S3-ENC-NOT-KMS"]
+        assert s3_posture.evaluate_bucket(cfg) == []
+        assert _ids(s3_posture.evaluate_bucket(cfg, s3_posture.PostureOptions(require_kms=True))) == [
+            "AISEC-S3-ENC-NOT-KMS"
+        ]
 
     def test_aws_managed_key_and_missing_bucket_key(self):
         rules = [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": False}]
-        found = cloud.evaluate_bucket(_compliant(encryption_rules=rules), cloud.PostureOptions(require_kms=True))
+        found = s3_posture.evaluate_bucket(
+            _compliant(encryption_rules=rules), s3_posture.PostureOptions(require_kms=True)
+        )
         assert _ids(found) == ["AISEC-S3-ENC-AWS-MANAGED-KEY", "AISEC-S3-ENC-NO-BUCKET-KEY"]
 
     def test_partial_public_access_block_names_the_disabled_settings(self):
         pab = {**FULL_PAB, "RestrictPublicBuckets": False, "BlockPublicPolicy": False}
-        (f,) = cloud.evaluate_bucket(_compliant(public_access_block=pab))
+        (f,) = s3_posture.evaluate_bucket(_compliant(public_access_block=pab))
         assert f.id == "AISEC-S3-PAB-PARTIAL"
         assert f.details["disabled"] == ["BlockPublicPolicy", "RestrictPublicBuckets"]
 
@@ -115,7 +120,7 @@ class TestEvaluate:
         pab = {**FULL_PAB, "RestrictPublicBuckets": False}
         found = [
             f
-            for f in cloud.evaluate_bucket(_compliant(policy=policy, public_access_block=pab))
+            for f in s3_posture.evaluate_bucket(_compliant(policy=policy, public_access_block=pab))
             if f.id == "AISEC-S3-POLICY-PUBLIC"
         ]
         assert found[0].effective_severity == "critical"
@@ -124,22 +129,22 @@ class TestEvaluate:
     def test_public_policy_restricted_by_pab_is_high(self):
         public = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{B}/*"}
         policy = json.dumps({"Version": "2012-10-17", "Statement": [_tls_statement(), public]})
-        (f,) = cloud.evaluate_bucket(_compliant(policy=policy))
+        (f,) = s3_posture.evaluate_bucket(_compliant(policy=policy))
         assert (f.id, f.effective_severity) == ("AISEC-S3-POLICY-PUBLIC", "high")
 
     def test_public_acl_grant(self):
-        grants = [{"Grantee": {"Type": "Group", "URI": cloud.PUBLIC_GROUPS[0]}, "Permission": "READ"}]
-        (f,) = cloud.evaluate_bucket(
+        grants = [{"Grantee": {"Type": "Group", "URI": s3_posture.PUBLIC_GROUPS[0]}, "Permission": "READ"}]
+        (f,) = s3_posture.evaluate_bucket(
             _compliant(acl_grants=grants, public_access_block=None, fetched=("public_policy",))
         )
         assert f.id == "AISEC-S3-ACL-PUBLIC"
-        assert f.details["grants"] == [{"grantee": cloud.PUBLIC_GROUPS[0], "permission": "READ"}]
+        assert f.details["grants"] == [{"grantee": s3_posture.PUBLIC_GROUPS[0], "permission": "READ"}]
 
     def test_findings_carry_prowler_and_checkov_equivalents(self):
         from airflow_aisec.report import Report
 
         report = Report.start("s3_posture", B)
-        for f in cloud.evaluate_bucket(cloud.BucketConfig(bucket=B, fetched=("encryption",))):
+        for f in s3_posture.evaluate_bucket(s3_posture.BucketConfig(bucket=B, fetched=("encryption",))):
             f.add_to(report)
         (data,) = report.to_dict()["findings"]
         assert data["details"]["equivalents"] == {
@@ -150,7 +155,7 @@ class TestEvaluate:
 
     def test_unknown_check_group_is_an_input_error(self):
         with pytest.raises(AisecInputError, match=r"unknown S3 check group\(s\) \['tls'\]"):
-            cloud.PostureOptions(groups=("tls",))
+            s3_posture.PostureOptions(groups=("tls",))
 
 
 class TestSecureTransport:
@@ -170,7 +175,7 @@ class TestSecureTransport:
         ],
     )
     def test_equivalent_spellings_pass(self, overrides):
-        ok, reason = cloud.denies_insecure_transport(_statements(_tls_statement(**overrides)), B)
+        ok, reason = s3_posture.denies_insecure_transport(_statements(_tls_statement(**overrides)), B)
         assert ok, reason
 
     @pytest.mark.parametrize(
@@ -194,19 +199,19 @@ class TestSecureTransport:
         ],
     )
     def test_incomplete_denies_fail_with_a_reason(self, overrides, reason):
-        ok, why = cloud.denies_insecure_transport(_statements(_tls_statement(**overrides)), B)
+        ok, why = s3_posture.denies_insecure_transport(_statements(_tls_statement(**overrides)), B)
         assert not ok
         assert reason in why
 
     def test_no_policy(self):
-        assert cloud.denies_insecure_transport([], B) == (False, "no bucket policy")
+        assert s3_posture.denies_insecure_transport([], B) == (False, "no bucket policy")
 
 
 class TestRemediationPlan:
     def test_plan_covers_only_the_safe_subset(self):
-        cfg = cloud.BucketConfig(bucket=B, fetched=cloud.DEFAULT_CHECK_GROUPS)
-        options = cloud.PostureOptions()
-        plan = cloud.plan_remediation(B, cloud.evaluate_bucket(cfg, options), options)
+        cfg = s3_posture.BucketConfig(bucket=B, fetched=s3_posture.DEFAULT_CHECK_GROUPS)
+        options = s3_posture.PostureOptions()
+        plan = s3_posture.plan_remediation(B, s3_posture.evaluate_bucket(cfg, options), options)
         assert [p["action"] for p in plan] == [
             "put_bucket_encryption",
             "put_public_access_block",
@@ -215,18 +220,18 @@ class TestRemediationPlan:
         assert plan[0]["params"] == {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
     def test_kms_key_is_used_with_bucket_key(self):
-        cfg = cloud.BucketConfig(bucket=B, fetched=("encryption",))
-        options = cloud.PostureOptions(require_kms=True, kms_key_id="alias/ml-data")
-        (item,) = cloud.plan_remediation(B, cloud.evaluate_bucket(cfg, options), options)
+        cfg = s3_posture.BucketConfig(bucket=B, fetched=("encryption",))
+        options = s3_posture.PostureOptions(require_kms=True, kms_key_id="alias/ml-data")
+        (item,) = s3_posture.plan_remediation(B, s3_posture.evaluate_bucket(cfg, options), options)
         assert item["params"]["Rules"][0] == {
             "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/ml-data"},
             "BucketKeyEnabled": True,
         }
 
     def test_require_kms_without_key_is_skipped_with_reason(self):
-        cfg = cloud.BucketConfig(bucket=B, fetched=("encryption",))
-        options = cloud.PostureOptions(require_kms=True)
-        (item,) = cloud.plan_remediation(B, cloud.evaluate_bucket(cfg, options), options)
+        cfg = s3_posture.BucketConfig(bucket=B, fetched=("encryption",))
+        options = s3_posture.PostureOptions(require_kms=True)
+        (item,) = s3_posture.plan_remediation(B, s3_posture.evaluate_bucket(cfg, options), options)
         assert "no kms_key_id" in item["skipped"]
 
 
@@ -280,36 +285,36 @@ def _client(endpoint):
 
 class TestTransient:
     def test_retry_delays_are_bounded_exponential(self):
-        policy = cloud.RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=3)
+        policy = s3_posture.RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=3)
         assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3, 3]
 
     def test_throttling_is_retried_then_transient(self, slowdown_server):
         sleeps = []
-        policy = cloud.RetryPolicy(max_attempts=3, base_delay=0.01, sleep=sleeps.append)
+        policy = s3_posture.RetryPolicy(max_attempts=3, base_delay=0.01, sleep=sleeps.append)
         with pytest.raises(
             AisecTransientError, match=r"head_bucket on bucket 'b-one' still failing after 3 attempt\(s\)"
         ):
-            cloud.check_s3_posture(_client(slowdown_server), ["b-one"], retry=policy)
+            s3_posture.check_s3_posture(_client(slowdown_server), ["b-one"], retry=policy)
         assert _Always503.hits == 3
         assert sleeps == [0.01, 0.02]
 
     def test_network_failure_is_retried_then_transient(self):
         from tests.fixtures.moto_server import free_port
 
-        policy = cloud.RetryPolicy(max_attempts=2, base_delay=0, sleep=lambda s: None)
+        policy = s3_posture.RetryPolicy(max_attempts=2, base_delay=0, sleep=lambda s: None)
         with pytest.raises(AisecTransientError, match=r"EndpointConnectionError"):
-            cloud.check_s3_posture(_client(f"http://127.0.0.1:{free_port()}"), ["b-one"], retry=policy)
+            s3_posture.check_s3_posture(_client(f"http://127.0.0.1:{free_port()}"), ["b-one"], retry=policy)
 
     def test_bad_arguments(self):
         with pytest.raises(AisecInputError, match="buckets: give at least one bucket name"):
-            cloud.check_s3_posture(object(), [" "])
+            s3_posture.check_s3_posture(object(), [" "])
         with pytest.raises(AisecInputError, match="max_attempts must be at least 1"):
-            cloud.RetryPolicy(max_attempts=0)
+            s3_posture.RetryPolicy(max_attempts=0)
 
 
 class TestSageMakerSettings:
     def test_notebook_defaults_are_findings(self):
-        ids = [i for i, _ in cloud.evaluate_notebook_instance("nb", {})]
+        ids = [i for i, _ in sagemaker.evaluate_notebook_instance("nb", {})]
         assert ids == [
             "AISEC-SM-NOTEBOOK-DIRECT-INTERNET",
             "AISEC-SM-NOTEBOOK-ROOT-ACCESS",
@@ -319,7 +324,7 @@ class TestSageMakerSettings:
 
     def test_hardened_notebook_has_none(self):
         desc = {"DirectInternetAccess": "Disabled", "RootAccess": "Disabled", "KmsKeyId": "k", "SubnetId": "subnet-1"}
-        assert cloud.evaluate_notebook_instance("nb", desc) == []
+        assert sagemaker.evaluate_notebook_instance("nb", desc) == []
 
     def test_training_job_settings(self):
         hardened = {
@@ -328,8 +333,8 @@ class TestSageMakerSettings:
             "ResourceConfig": {"VolumeKmsKeyId": "k"},
             "OutputDataConfig": {"KmsKeyId": "k"},
         }
-        assert cloud.evaluate_training_job("tj", hardened) == []
-        (only,) = cloud.evaluate_training_job("tj", {**hardened, "OutputDataConfig": {}})
+        assert sagemaker.evaluate_training_job("tj", hardened) == []
+        (only,) = sagemaker.evaluate_training_job("tj", {**hardened, "OutputDataConfig": {}})
         assert only == ("AISEC-SM-TRAINING-NO-VOLUME-KMS", {"volume_kms_key": "k", "output_kms_key": None})
 
 
@@ -343,12 +348,12 @@ def test_unexpected_kms_key_is_its_own_finding():
             "BucketKeyEnabled": True,
         }
     ]
-    options = cloud.PostureOptions(require_kms=True, kms_key_id="arn:aws:kms:eu-west-1:1:key/k1")
-    found = cloud.evaluate_bucket(_compliant(encryption_rules=rules), options)
+    options = s3_posture.PostureOptions(require_kms=True, kms_key_id="arn:aws:kms:eu-west-1:1:key/k1")
+    found = s3_posture.evaluate_bucket(_compliant(encryption_rules=rules), options)
     assert [(f.id, f.details["expected_kms_key"]) for f in found] == [
         ("AISEC-S3-ENC-UNEXPECTED-KEY", options.kms_key_id)
     ]
     # enforce never replaces an existing key: the plan item is skipped with the reason
-    (item,) = cloud.plan_remediation(B, found, options)
+    (item,) = s3_posture.plan_remediation(B, found, options)
     assert "params" not in item
     assert "never changes an existing one" in item["skipped"]

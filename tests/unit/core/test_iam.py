@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_aisec.core import iam
+from airflow_aisec.core.aws import iam
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.report import validate
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_aisec.core.cloud import CHECK_GROUPS
+from airflow_aisec.core.aws.s3 import CHECK_GROUPS
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yaml"

@@ -4,11 +4,12 @@ real S3 API are in tests/integration/cloud/test_operators_cloud.py)."""
 from __future__ import annotations
 
 import sys
+import warnings
 
 import pytest
 
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.operators.cloud import IamPolicyLintOperator, S3BucketPostureOperator
+from airflow_aisec.operators.cloud import IamPolicyLintOperator, S3BucketPostureOperator, SageMakerPostureOperator
 
 
 def test_template_fields_are_public_api():
@@ -20,6 +21,7 @@ def test_template_fields_are_public_api():
         "kms_key_id",
         "checks",
         "enforce",
+        "verify",
     )
     assert IamPolicyLintOperator.template_fields == (
         "report_path",
@@ -29,9 +31,20 @@ def test_template_fields_are_public_api():
         "training_data_buckets",
         "sagemaker_notebook_instances",
         "sagemaker_training_jobs",
+        "region_name",
+        "verify",
+    )
+    assert SageMakerPostureOperator.template_fields == (
+        "report_path",
+        "notebook_instances",
+        "training_jobs",
+        "aws_conn_id",
+        "region_name",
+        "verify",
     )
     assert S3BucketPostureOperator.aisec_check == "s3_posture"
     assert IamPolicyLintOperator.aisec_check == "iam_policy"
+    assert SageMakerPostureOperator.aisec_check == "iam_policy"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +71,50 @@ def test_constructor_builds_no_hook():
     assert "hook" not in op.__dict__  # built lazily at run time only
 
 
+def test_sagemaker_operator_needs_a_resource_and_validates_arguments():
+    with pytest.raises(ValueError, match="needs notebook_instances or training_jobs"):
+        SageMakerPostureOperator(task_id="t")
+    with pytest.raises(ValueError, match="fail_on must be one of"):
+        SageMakerPostureOperator(task_id="t", training_jobs="j", fail_on="bad")
+    with pytest.raises(ValueError, match="botocore_config must be a dict"):
+        SageMakerPostureOperator(task_id="t", training_jobs="j", botocore_config="retries=1")
+
+
+def test_sagemaker_parameters_of_the_iam_operator_are_deprecated_but_kept():
+    with pytest.warns(DeprecationWarning, match="SageMakerPostureOperator"):
+        op = IamPolicyLintOperator(task_id="t", sagemaker_notebook_instances=["nb"])
+    assert op.sagemaker_notebook_instances == ["nb"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # linting IAM alone warns nothing
+        IamPolicyLintOperator(task_id="t2", policy_files=["p.json"])
+
+
+@pytest.mark.parametrize(
+    ("operator", "kwargs", "client_type"),
+    [
+        (S3BucketPostureOperator, {"buckets": "b"}, "s3"),
+        (IamPolicyLintOperator, {"role_names": "r"}, "iam"),
+        (SageMakerPostureOperator, {"training_jobs": "j"}, "sagemaker"),
+    ],
+)
+def test_hooks_get_the_aws_parameters_like_providers_amazon_operators(operator, kwargs, client_type):
+    op = operator(
+        task_id="t",
+        aws_conn_id="conn",
+        region_name="eu-west-3",
+        verify="/etc/ca.pem",
+        botocore_config={"read_timeout": 5},
+        **kwargs,
+    )
+    assert op.hook.aws_conn_id == "conn"
+    assert op.hook.region_name == "eu-west-3"
+    assert op.hook.verify == "/etc/ca.pem"
+    assert op.hook.client_type == client_type
+    assert op.hook.config.read_timeout == 5
+    other = op.client_hook("s3control")
+    assert (other.client_type, other.aws_conn_id, other.region_name) == ("s3control", "conn", "eu-west-3")
+
+
 def test_missing_providers_amazon_is_a_clear_input_error(monkeypatch):
     # Simulated: providers-amazon is installed in this environment, so its absence is simulated by making
     # the import fail exactly as it would without the package.
@@ -65,6 +122,9 @@ def test_missing_providers_amazon_is_a_clear_input_error(monkeypatch):
     op = S3BucketPostureOperator(task_id="t", buckets=["b"], aws_conn_id="aws_default")
     with pytest.raises(AisecInputError, match=r"pip install 'airflow-aisec\[aws\]'"):
         op._check(["b"])
+    sm = SageMakerPostureOperator(task_id="sm", training_jobs="j", aws_conn_id="aws_default")
+    with pytest.raises(AisecInputError, match=r"pip install 'airflow-aisec\[aws\]'"):
+        sm._check([], ["j"])
 
 
 @pytest.mark.parametrize(("value", "expected"), [(True, True), ("True", True), ("false", False), ("", False)])
