@@ -92,7 +92,7 @@ def main() -> None:
                 f"p95 {m['latency_p95_ms']:.1f} ms, p99 {m['latency_p99_ms']:.1f} ms, errors {m['error_rate']:.1%}"
             )
 
-    from airflow_aisec.core.inference import audit_log
+    from airflow_aisec.core.inference_audit import audit_log
 
     rep, dt = _timed(lambda: audit_log(os.path.join(tmp, "inf.jsonl"), exempt_clients=["aisec-loadtest"]))
     print(f"inference audit of {rep.metrics['requests']} log lines: {dt * 1000:.0f} ms ({rep.status})")

@@ -124,7 +124,7 @@ def aisec_model_monitoring():
         from sklearn.preprocessing import StandardScaler
 
         from airflow_aisec.core import live_window as lw
-        from airflow_aisec.core.inference import build_reference_ranges
+        from airflow_aisec.core.inference_audit import build_reference_ranges
         from airflow_aisec.utils.fs import write_json_atomic
 
         frame = lw.read_table(REFERENCE_LABELLED)

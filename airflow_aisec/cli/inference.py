@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from airflow_aisec.core import inference
+    from airflow_aisec.core import inference_audit as inference
 
     return run_report(
         args,
@@ -122,7 +122,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _reference(args: argparse.Namespace) -> int:
-    from airflow_aisec.core.inference import build_reference_ranges
+    from airflow_aisec.core.inference_audit import build_reference_ranges
     from airflow_aisec.exceptions import AisecError
     from airflow_aisec.utils.fs import write_json_atomic
 

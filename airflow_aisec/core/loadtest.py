@@ -1,4 +1,4 @@
-"""A bounded load test of a model endpoint (the article's ``ab -n 1000 -c 10``), stdlib only.
+"""A bounded load test of a model endpoint (like Apache Bench's ``ab -n 1000 -c 10``), stdlib only.
 
 Every run is bounded three ways — request count, concurrency and wall-clock duration (hard caps
 below) — and each request has a timeout, so it always stops by itself. Non-loopback targets are
@@ -8,6 +8,9 @@ wrong host. The guard holds for every request: the URL is validated before anyth
 address, whose peer address is checked again (:func:`guarded_connection`); proxy environment
 variables are never used (``http.client``, not ``urllib``) and redirects are never followed (a 3xx
 is counted as an error and reported).
+
+:func:`run_load_test` plans (validates), sends, refuses what cannot be decided, then runs the checks
+registered in :data:`LOAD_CHECKS` over what it observed.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from airflow_aisec.core.checks import CheckRegistry, Outcome
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
 from airflow_aisec.report import Report
 from airflow_aisec.utils.stats import percentile
@@ -176,30 +181,43 @@ def _check_headers(headers: Mapping[str, str]) -> None:
             raise AisecInputError(f"load-test header {name!r} value must be a string without CR, LF or NUL")
 
 
-def run_load_test(
+@dataclass(frozen=True)
+class LoadPlan:
+    """A validated load test: where, what to send, and its bounds and thresholds."""
+
+    url: str
+    parsed: urllib.parse.SplitResult
+    target: str  # path and query sent on the request line
+    method: str
+    headers: dict[str, str]
+    payload: bytes | None
+    requests: int
+    concurrency: int
+    duration_s: float
+    timeout_s: float
+    allow_remote: bool
+    slo_p95_ms: float | None
+    max_error_rate: float
+    count_rate_limited_as_errors: bool
+
+
+def _plan(
     url: str,
     *,
-    requests: int = 100,
-    concurrency: int = 10,
-    duration_s: float = 60.0,
-    timeout_s: float = 5.0,
-    payload: bytes | None = None,
-    method: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    client_id: str = LOADTEST_CLIENT_ID,
-    slo_p95_ms: float | None = None,
-    max_error_rate: float = 0.01,
-    count_rate_limited_as_errors: bool = False,
-    allow_remote: bool = False,
-) -> Report:
-    """Send up to ``requests`` requests with ``concurrency`` workers for at most ``duration_s`` seconds.
-
-    Report metrics: p50/p95/p99 latency (ms), throughput (req/s), error rate, status counts. Status
-    ``fail`` when p95 exceeds ``slo_p95_ms`` or the error rate exceeds ``max_error_rate``. HTTP 429
-    (rate limited) is counted separately and not as an error unless ``count_rate_limited_as_errors``.
-    When nothing at all could be sent (connection refused everywhere) the endpoint is down:
-    :class:`~airflow_aisec.exceptions.AisecTransientError` (retryable).
-    """
+    requests: int,
+    concurrency: int,
+    duration_s: float,
+    timeout_s: float,
+    payload: bytes | None,
+    method: str | None,
+    headers: Mapping[str, str] | None,
+    client_id: str,
+    slo_p95_ms: float | None,
+    max_error_rate: float,
+    count_rate_limited_as_errors: bool,
+    allow_remote: bool,
+) -> LoadPlan:
+    """Validate the target (loopback guard) and the bounds before anything is sent."""
     parsed = check_target(url, allow_remote=allow_remote)
     target = parsed.path or "/"
     if parsed.query:
@@ -221,25 +239,87 @@ def run_load_test(
     if payload is not None:
         hdrs.setdefault("Content-Type", "application/json")
     _check_headers(hdrs)
+    return LoadPlan(
+        url=url,
+        parsed=parsed,
+        target=target,
+        method=method,
+        headers=hdrs,
+        payload=payload,
+        requests=requests,
+        concurrency=concurrency,
+        duration_s=duration_s,
+        timeout_s=timeout_s,
+        allow_remote=allow_remote,
+        slo_p95_ms=slo_p95_ms,
+        max_error_rate=max_error_rate,
+        count_rate_limited_as_errors=count_rate_limited_as_errors,
+    )
 
+
+@dataclass
+class LoadRun:
+    """What a load test observed: responses by status (or failure kind), latencies, wall time."""
+
+    plan: LoadPlan
+    statuses: Counter[str]
+    latencies: list[float]  # ms of requests that got an HTTP response, sorted
+    wall: float
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def rate_limited(self) -> int:
+        return self.statuses.get("429", 0)
+
+    @property
+    def redirects(self) -> int:
+        return sum(n for k, n in self.statuses.items() if k.isdigit() and 300 <= int(k) < 400)
+
+    @property
+    def errors(self) -> int:
+        """Failures, 3xx (never followed), 4xx other than 429, 5xx; plus 429 when counted as errors."""
+        errors = sum(
+            n
+            for k, n in self.statuses.items()
+            if not k.isdigit() or int(k) >= 500 or (400 <= int(k) < 500 and k != "429") or 300 <= int(k) < 400
+        )
+        if self.plan.count_rate_limited_as_errors:
+            errors += self.rate_limited
+        return errors
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.done if self.done else 1.0
+
+    @property
+    def percentiles(self) -> tuple[float | None, float | None, float | None]:
+        p50, p95, p99 = (percentile(self.latencies, q) for q in (50, 95, 99))
+        return p50, p95, p99
+
+
+def _send(plan: LoadPlan) -> LoadRun:
+    """Run the workers: no request starts after the deadline or beyond the request count."""
     lock = threading.Lock()
     issued = 0
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
-    deadline = time.monotonic() + duration_s
+    deadline = time.monotonic() + plan.duration_s
 
     def take() -> bool:
         nonlocal issued
         with lock:
-            if issued >= requests or time.monotonic() >= deadline:
+            if issued >= plan.requests or time.monotonic() >= deadline:
                 return False
             issued += 1
             return True
 
     def one_request() -> str:
-        conn = _connection(parsed, timeout_s, allow_remote)
+        conn = _connection(plan.parsed, plan.timeout_s, plan.allow_remote)
         try:
-            conn.request(method, target, body=payload, headers=hdrs)
+            conn.request(plan.method, plan.target, body=plan.payload, headers=plan.headers)
             resp = conn.getresponse()
             resp.read(MAX_RESPONSE_BYTES)
             return str(resp.status)  # 3xx included: redirects are never followed
@@ -267,16 +347,19 @@ def run_load_test(
                 if key.isdigit():
                     latencies.append(elapsed)
 
-    report = Report.start("load_test", url, tags=TAGS)
     start = time.perf_counter()
-    threads = [threading.Thread(target=worker, name=f"aisec-load-{i}", daemon=True) for i in range(concurrency)]
+    threads = [threading.Thread(target=worker, name=f"aisec-load-{i}", daemon=True) for i in range(plan.concurrency)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()) + timeout_s + 1.0)
+        t.join(timeout=max(0.0, deadline - time.monotonic()) + plan.timeout_s + 1.0)
     wall = time.perf_counter() - start
+    return LoadRun(plan, statuses, sorted(latencies), wall)
 
-    done = sum(statuses.values())
+
+def _refuse_undecidable(run: LoadRun) -> None:
+    """An endpoint that refused every connection is down (retry); a non-loopback address is refused."""
+    url, statuses, done = run.plan.url, run.statuses, run.done
     if done and statuses["connection_error"] == done:
         raise AisecTransientError(f"load-test endpoint {url!r} refused every connection (is it up?)")
     refused = statuses.get("refused_non_loopback", 0)
@@ -285,74 +368,143 @@ def run_load_test(
             f"load-test target {url!r}: {refused} connection(s) refused because the address was not loopback "
             "(name resolution changed?); nothing was sent to it"
         )
-    rate_limited = statuses.get("429", 0)
-    redirects = sum(n for k, n in statuses.items() if k.isdigit() and 300 <= int(k) < 400)
-    errors = sum(
-        n
-        for k, n in statuses.items()
-        if not k.isdigit() or int(k) >= 500 or (400 <= int(k) < 500 and k != "429") or 300 <= int(k) < 400
+
+
+#: The load test's checks, in report order.
+LOAD_CHECKS = CheckRegistry[LoadRun]("load test")
+
+
+@LOAD_CHECKS.register("latency_slo", finds=(F_SLO,))
+def latency_slo(run: LoadRun) -> Outcome:
+    """Finds a p95 latency above ``slo_p95_ms`` (high); nothing when no SLO is set."""
+    out = Outcome()
+    p50, p95, p99 = run.percentiles
+    slo = run.plan.slo_p95_ms
+    if slo is not None and p95 is not None and p95 > slo:
+        out.add(
+            F_SLO,
+            "high",
+            f"p95 latency {p95:.1f} ms above the SLO {slo:g} ms",
+            run.plan.url,
+            {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99},
+        )
+    return out
+
+
+@LOAD_CHECKS.register("error_rate", finds=(F_ERRORS,))
+def error_rate(run: LoadRun) -> Outcome:
+    """Finds an error rate above ``max_error_rate`` (high): failures, 3xx, 4xx other than 429, 5xx
+    (429 too with ``count_rate_limited_as_errors``)."""
+    out = Outcome()
+    if run.error_rate > run.plan.max_error_rate:
+        out.add(
+            F_ERRORS,
+            "high",
+            f"Error rate {run.error_rate:.1%} above {run.plan.max_error_rate:.1%}",
+            run.plan.url,
+            {"status_counts": dict(run.statuses), "errors": run.errors, "sent": run.done},
+        )
+    return out
+
+
+@LOAD_CHECKS.register("redirects", finds=(F_REDIRECT,))
+def redirects(run: LoadRun) -> Outcome:
+    """Finds redirect responses (high): never followed, so only the validated target is tested."""
+    out = Outcome()
+    if run.redirects:
+        out.add(
+            F_REDIRECT,
+            "high",
+            f"{run.redirects} response(s) were redirects: never followed (only the validated target is tested), "
+            "counted as errors",
+            run.plan.url,
+            {"redirects": run.redirects},
+        )
+    return out
+
+
+@LOAD_CHECKS.register("incomplete", finds=(F_INCOMPLETE,))
+def incomplete(run: LoadRun) -> Outcome:
+    """Finds a run stopped by the duration cap before every planned request was sent (info)."""
+    out = Outcome()
+    if run.done < run.plan.requests:
+        out.add(
+            F_INCOMPLETE,
+            "info",
+            f"Duration cap {run.plan.duration_s:g}s reached after {run.done} of {run.plan.requests} requests",
+            run.plan.url,
+            {"sent": run.done, "planned": run.plan.requests},
+        )
+    return out
+
+
+def run_load_test(
+    url: str,
+    *,
+    requests: int = 100,
+    concurrency: int = 10,
+    duration_s: float = 60.0,
+    timeout_s: float = 5.0,
+    payload: bytes | None = None,
+    method: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    client_id: str = LOADTEST_CLIENT_ID,
+    slo_p95_ms: float | None = None,
+    max_error_rate: float = 0.01,
+    count_rate_limited_as_errors: bool = False,
+    allow_remote: bool = False,
+) -> Report:
+    """Send up to ``requests`` requests with ``concurrency`` workers for at most ``duration_s`` seconds.
+
+    Report metrics: p50/p95/p99 latency (ms), throughput (req/s), error rate, status counts. Status
+    ``fail`` when p95 exceeds ``slo_p95_ms`` or the error rate exceeds ``max_error_rate``. HTTP 429
+    (rate limited) is counted separately and not as an error unless ``count_rate_limited_as_errors``.
+    When nothing at all could be sent (connection refused everywhere) the endpoint is down:
+    :class:`~airflow_aisec.exceptions.AisecTransientError` (retryable).
+    """
+    plan = _plan(
+        url,
+        requests=requests,
+        concurrency=concurrency,
+        duration_s=duration_s,
+        timeout_s=timeout_s,
+        payload=payload,
+        method=method,
+        headers=headers,
+        client_id=client_id,
+        slo_p95_ms=slo_p95_ms,
+        max_error_rate=max_error_rate,
+        count_rate_limited_as_errors=count_rate_limited_as_errors,
+        allow_remote=allow_remote,
     )
-    if count_rate_limited_as_errors:
-        errors += rate_limited
-    error_rate = errors / done if done else 1.0
-    lat = sorted(latencies)
-    p50, p95, p99 = (percentile(lat, q) for q in (50, 95, 99))
+    report = Report.start("load_test", url, tags=TAGS)
+    run = _send(plan)
+    _refuse_undecidable(run)
+    p50, p95, p99 = run.percentiles
     report.metrics.update(
         {
             "requests_planned": requests,
-            "requests_sent": done,
+            "requests_sent": run.done,
             "concurrency": concurrency,
-            "wall_seconds": round(wall, 4),
-            "throughput_rps": round(done / wall, 2) if wall > 0 else None,
+            "wall_seconds": round(run.wall, 4),
+            "throughput_rps": round(run.done / run.wall, 2) if run.wall > 0 else None,
             "latency_p50_ms": p50,
             "latency_p95_ms": p95,
             "latency_p99_ms": p99,
-            "latency_max_ms": lat[-1] if lat else None,
-            "error_rate": error_rate,
-            "rate_limited": rate_limited,
+            "latency_max_ms": run.latencies[-1] if run.latencies else None,
+            "error_rate": run.error_rate,
+            "rate_limited": run.rate_limited,
             "slo_p95_ms": slo_p95_ms,
         }
     )
-    report.details["status_counts"] = dict(sorted(statuses.items()))
+    report.details["status_counts"] = dict(sorted(run.statuses.items()))
     report.details["bounds"] = {"requests": requests, "concurrency": concurrency, "duration_s": duration_s}
-    if slo_p95_ms is not None and p95 is not None and p95 > slo_p95_ms:
-        report.add_finding(
-            F_SLO,
-            "high",
-            f"p95 latency {p95:.1f} ms above the SLO {slo_p95_ms:g} ms",
-            url,
-            {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99},
-        )
-    if error_rate > max_error_rate:
-        report.add_finding(
-            F_ERRORS,
-            "high",
-            f"Error rate {error_rate:.1%} above {max_error_rate:.1%}",
-            url,
-            {"status_counts": dict(statuses), "errors": errors, "sent": done},
-        )
-    if redirects:
-        report.add_finding(
-            F_REDIRECT,
-            "high",
-            f"{redirects} response(s) were redirects: never followed (only the validated target is tested), "
-            "counted as errors",
-            url,
-            {"redirects": redirects},
-        )
-    if done < requests:
-        report.add_finding(
-            F_INCOMPLETE,
-            "info",
-            f"Duration cap {duration_s:g}s reached after {done} of {requests} requests",
-            url,
-            {"sent": done, "planned": requests},
-        )
+    LOAD_CHECKS.run(run, report)
     tput = report.metrics["throughput_rps"]
     p95_txt = f"{p95:.1f}" if p95 is not None else "n/a"
     return report.finish(
         None,
-        f"{done} requests, c={concurrency}: p95 {p95_txt} ms"
+        f"{run.done} requests, c={concurrency}: p95 {p95_txt} ms"
         + (f" (SLO {slo_p95_ms:g})" if slo_p95_ms else "")
-        + f", {tput} req/s, errors {error_rate:.1%}, 429s {rate_limited}",
+        + f", {tput} req/s, errors {run.error_rate:.1%}, 429s {run.rate_limited}",
     )

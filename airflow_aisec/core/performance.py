@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecInputError, AisecUndecidableError
@@ -96,9 +97,6 @@ def evaluate_performance(
     :raises AisecUndecidableError: fewer than ``min_rows`` labelled rows, unverifiable model, a
         baseline metric that cannot be computed.
     """
-    import numpy as np
-    from sklearn import metrics as skm
-
     if (prediction_column is None) == (model_path is None):
         raise AisecInputError("give exactly one of prediction_column or model_path")
     baseline = dict(baseline or {})
@@ -112,12 +110,58 @@ def evaluate_performance(
     needed = [label_column] + [c for c in (prediction_column, score_column) if c]
     if model_path:
         needed += list(feature_columns or [])
+    labelled, n_unlabelled, unlabelled_share = _labelled_rows(
+        source, needed, label_column, min_rows=min_rows, max_unlabelled_share=max_unlabelled_share
+    )
+    y_true = labelled[label_column].to_numpy()
+    if model_path:
+        y_pred, scores = _model_predictions(
+            labelled, label_column, model_path, model_digest, model_allow=model_allow, feature_columns=feature_columns
+        )
+    else:
+        assert prediction_column is not None
+        y_pred = labelled[prediction_column].to_numpy()
+        scores = labelled[score_column].to_numpy(dtype=float) if score_column else None
+    scored = _score(y_true, y_pred, scores, positive_label)
+    if not baseline:
+        raise AisecInputError(
+            f"no baseline to compare {source.name} against: give baseline metrics (a pass would mean nothing)"
+        )
+    per_metric = _compare_baseline(report, scored.values, baseline, max_degradation, source.name)
+    values = scored.values
+    report.metrics.update({k: v for k, v in values.items() if v is not None})
+    report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled, unlabelled_share=round(unlabelled_share, 6))
+    report.details.update(
+        metrics=values,
+        baseline=per_metric,
+        labels=[str(x) for x in scored.labels],
+        positive_label=str(scored.positive) if scored.binary else None,
+        confusion_matrix=scored.confusion_matrix,
+        source="model" if model_path else "predictions",
+        model={"path": model_path, "digest": model_digest} if model_path else None,
+    )
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None)
+    degraded_names = [str(m["metric"]) for m in per_metric if m["degraded"]]
+    summary = (
+        f"degraded: {', '.join(degraded_names)} ({shown})" if degraded_names else f"{shown} on {len(labelled)} rows"
+    )
+    return report.finish("fail" if degraded_names else "pass", summary)
+
+
+def _labelled_rows(
+    source: Any, needed: list[str], label_column: str, *, min_rows: int, max_unlabelled_share: float | None
+) -> tuple[Any, int, float]:
+    """The rows with a label (as a DataFrame of the ``needed`` columns), how many lack one, and their share.
+
+    :raises AisecInputError: a needed column is missing.
+    :raises AisecUndecidableError: fewer than ``min_rows`` labelled rows, or more unlabelled rows than allowed.
+    """
+    import pandas as pd
+
     missing = [c for c in needed if c not in source.columns]
     if missing:
         raise AisecInputError(f"data {source.name} has no column(s) {missing}")
     columns = {c: source.read_column(c).to_pandas() for c in dict.fromkeys(needed)}
-    import pandas as pd
-
     frame = pd.DataFrame(columns)
     labelled = frame[frame[label_column].notna()]
     n_unlabelled = len(frame) - len(labelled)
@@ -131,20 +175,44 @@ def evaluate_performance(
             f"data {source.name}: {unlabelled_share:.1%} of rows are unlabelled (allowed {max_unlabelled_share:.1%}): "
             "the labelled rows may not represent the window"
         )
-    y_true = labelled[label_column].to_numpy()
+    return labelled, n_unlabelled, unlabelled_share
+
+
+def _model_predictions(
+    labelled: Any,
+    label_column: str,
+    model_path: str,
+    model_digest: str | None,
+    *,
+    model_allow: Sequence[str],
+    feature_columns: list[str] | None,
+) -> tuple[Any, Any]:
+    """Predictions (and positive-class scores of a binary ``predict_proba``) of the verified model."""
+    model = load_verified_model(model_path, model_digest, allow=model_allow)
+    features = labelled[list(feature_columns)] if feature_columns else labelled.drop(columns=[label_column])
+    y_pred = model.predict(features)
     scores = None
-    if model_path:
-        model = load_verified_model(model_path, model_digest, allow=model_allow)
-        features = labelled[list(feature_columns)] if feature_columns else labelled.drop(columns=[label_column])
-        y_pred = model.predict(features)
-        if hasattr(model, "predict_proba"):
-            proba = model.predict_proba(features)
-            if proba.shape[1] == 2:
-                scores = proba[:, 1]
-    else:
-        y_pred = labelled[prediction_column].to_numpy()
-        if score_column:
-            scores = labelled[score_column].to_numpy(dtype=float)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(features)
+        if proba.shape[1] == 2:
+            scores = proba[:, 1]
+    return y_pred, scores
+
+
+@dataclass
+class _Scores:
+    values: dict[str, float | None]  # accuracy, f1, roc_auc (None when it cannot be computed)
+    labels: list[Any]
+    binary: bool
+    positive: Any
+    confusion_matrix: list[list[int]]
+
+
+def _score(y_true: Any, y_pred: Any, scores: Any, positive_label: Any) -> _Scores:
+    """Accuracy, F1 (binary, or macro for multi-class) and ROC AUC (binary, with scores)."""
+    import numpy as np
+    from sklearn import metrics as skm
+
     labels = sorted(set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist()), key=str)
     binary = len(labels) <= 2
     pos = positive_label if positive_label is not None else (labels[-1] if labels else None)
@@ -156,42 +224,37 @@ def evaluate_performance(
     values["roc_auc"] = None
     if binary and scores is not None and len(np.unique(y_true)) == 2:
         values["roc_auc"] = float(skm.roc_auc_score(y_true == pos, scores))
-    if not baseline:
-        raise AisecInputError(
-            f"no baseline to compare {source.name} against: give baseline metrics (a pass would mean nothing)"
-        )
+    matrix = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return _Scores(values, labels, binary, pos, matrix)
+
+
+def _compare_baseline(
+    report: Report,
+    values: Mapping[str, float | None],
+    baseline: Mapping[str, Any],
+    max_degradation: float | Mapping[str, float],
+    name: str,
+) -> list[dict[str, Any]]:
+    """One row per baseline metric; a metric below ``baseline - allowed`` is an ``AISEC-PERF-DEGRADED`` finding.
+
+    :raises AisecUndecidableError: a baseline metric that cannot be computed on this data.
+    """
     per_metric = []
-    for name, base in baseline.items():
-        value = values.get(name)
+    for metric, base in baseline.items():
+        value = values.get(metric)
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            raise AisecUndecidableError(f"baseline metric {name!r} cannot be computed on {source.name}")
-        floor = float(base) - _allowed(max_degradation, name)
+            raise AisecUndecidableError(f"baseline metric {metric!r} cannot be computed on {name}")
+        floor = float(base) - _allowed(max_degradation, metric)
         degraded = value < floor
         per_metric.append(
-            {"metric": name, "value": value, "baseline": float(base), "min_allowed": floor, "degraded": degraded}
+            {"metric": metric, "value": value, "baseline": float(base), "min_allowed": floor, "degraded": degraded}
         )
         if degraded:
             report.add_finding(
                 "AISEC-PERF-DEGRADED",
                 "high",
-                f"{name} {value:.4f} below baseline {float(base):.4f} - allowed {_allowed(max_degradation, name):.4f}",
-                name,
+                f"{metric} {value:.4f} below baseline {float(base):.4f} - allowed {_allowed(max_degradation, metric):.4f}",
+                metric,
                 per_metric[-1],
             )
-    report.metrics.update({k: v for k, v in values.items() if v is not None})
-    report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled, unlabelled_share=round(unlabelled_share, 6))
-    report.details.update(
-        metrics=values,
-        baseline=per_metric,
-        labels=[str(x) for x in labels],
-        positive_label=str(pos) if binary else None,
-        confusion_matrix=skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-        source="model" if model_path else "predictions",
-        model={"path": model_path, "digest": model_digest} if model_path else None,
-    )
-    shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None)
-    degraded_names = [str(m["metric"]) for m in per_metric if m["degraded"]]
-    summary = (
-        f"degraded: {', '.join(degraded_names)} ({shown})" if degraded_names else f"{shown} on {len(labelled)} rows"
-    )
-    return report.finish("fail" if degraded_names else "pass", summary)
+    return per_metric

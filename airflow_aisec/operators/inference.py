@@ -23,7 +23,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
     is not enforced, high, AML.T0024; attempted above it but throttled → medium), latency p50/p95/p99
     against ``latency_slo_ms``, error rate, repeated-input probing, and the share of out-of-distribution
     inputs against ``reference`` (per-feature robust ranges, see
-    :func:`airflow_aisec.core.inference.build_reference_ranges`). Findings carry input hashes, never
+    :func:`airflow_aisec.core.inference_audit.build_reference_ranges`). Findings carry input hashes, never
     raw inputs. The task fails when a finding reaches ``fail_severity`` (default ``high``); lower
     findings make the report ``warn`` and the task succeeds.
 
@@ -104,7 +104,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         """
         from airflow.sdk import ObjectStoragePath
 
-        from airflow_aisec.core import inference
+        from airflow_aisec.core import inference_audit as inference
 
         path = ObjectStoragePath(uri, conn_id=self.log_conn_id) if self.log_conn_id else ObjectStoragePath(uri)
         sources = sources if sources is not None else {}
@@ -137,7 +137,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         return lines
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_aisec.core import inference
+        from airflow_aisec.core import inference_audit as inference
 
         def check() -> Any:
             from airflow_aisec.utils.strictjson import loads

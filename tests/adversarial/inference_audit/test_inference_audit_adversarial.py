@@ -20,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.cli import main
-from airflow_aisec.core import inference as inf
+from airflow_aisec.core import inference_audit as inf
+from airflow_aisec.core.inference_audit import logfiles, records
 from airflow_aisec.exceptions import AisecInputError
 from tests.adversarial.strategies import json_values as json_values_of
 
@@ -223,7 +224,7 @@ def test_hostile_lines_are_counted_never_crash(bad, where):
     n_bad = 0
     for b in bad:
         try:
-            inf._parse_line(b.strip() if isinstance(b, (str, bytes)) else b, "probe")
+            records._parse_line(b.strip() if isinstance(b, (str, bytes)) else b, "probe")
         except ValueError:
             n_bad += 1
     report = inf.audit_log(lines)
@@ -348,7 +349,7 @@ def test_a_log_named_entry_of_a_directory_that_cannot_be_read_is_an_error_not_ig
 
 
 def test_decompression_is_bounded(tmp_path, monkeypatch):
-    monkeypatch.setattr(inf, "MAX_TOTAL_BYTES", 10_000)
+    monkeypatch.setattr(logfiles, "MAX_TOTAL_BYTES", 10_000)
     (tmp_path / "app.log").write_text("\n".join(calm(5)) + "\n")
     with gzip.open(tmp_path / "app.log.1.gz", "wb") as fh:
         fh.write(b"\n" * 1_000_000)
@@ -358,7 +359,7 @@ def test_decompression_is_bounded(tmp_path, monkeypatch):
 
 
 def test_line_count_is_bounded(monkeypatch):
-    monkeypatch.setattr(inf, "MAX_LINES", 50)
+    monkeypatch.setattr(records, "MAX_LINES", 50)
     with pytest.raises(AisecInputError, match="more than 50 log lines"):
         inf.audit_log(calm(60))
     assert inf.audit_log(calm(50)).metrics["requests"] == 50

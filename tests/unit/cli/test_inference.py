@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from airflow_aisec.cli import main
-from airflow_aisec.core.inference import _iso, input_hash
+from airflow_aisec.core.inference_audit import _iso, input_hash
 from tests.http_helpers import ok_endpoint
 
 T0 = 1_760_000_000.0  # 2025-10-09: log timestamps in the future are refused

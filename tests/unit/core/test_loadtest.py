@@ -123,3 +123,10 @@ def test_bounds_and_targets_are_validated(kwargs, message):
     url = args.pop("url")
     with pytest.raises(AisecInputError, match=message):
         run_load_test(url, **args)
+
+
+def test_checks_are_registered_in_report_order():
+    from airflow_aisec.core.loadtest import LOAD_CHECKS
+
+    assert LOAD_CHECKS.names() == ["latency_slo", "error_rate", "redirects", "incomplete"]
+    assert all(check.doc and check.finds for check in LOAD_CHECKS)

@@ -280,3 +280,26 @@ def test_statement_validation_rejects_incomplete_statements():
 
 def test_canonical_json_is_deterministic():
     assert prov.canonical_json({"b": 1, "a": [1, 2]}) == prov.canonical_json({"a": [1, 2], "b": 1})
+
+
+def test_verification_steps_are_registered_in_order_and_documented():
+    assert prov.STEPS.names() == [
+        "allowed_source",
+        "pinned_version",
+        "readable_data",
+        "plain_files",
+        "manifest_signature",
+        "known_good",
+    ]
+    assert all(step.doc and step.finds for step in prov.STEPS)
+    ids = {fid for step in prov.STEPS for fid in step.finds}
+    assert ids == {
+        "AISEC-PROV-SOURCE",
+        "AISEC-PROV-UNPINNED",
+        "AISEC-PROV-MISSING",
+        "AISEC-PROV-SPECIAL",
+        "AISEC-PROV-LINK",
+        "AISEC-PROV-DIGEST",
+        "AISEC-PROV-SIGNATURE",
+        "AISEC-PROV-MANIFEST",
+    }

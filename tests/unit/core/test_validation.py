@@ -166,3 +166,10 @@ def test_read_table_fails_closed_on_missing_or_unknown(tmp_path):
     bad.write_bytes(b"not parquet")
     with pytest.raises(AisecUndecidableError, match="unreadable as parquet"):
         read_table(bad)
+
+
+def test_poisoning_heuristics_are_registered_checks_in_report_order():
+    from airflow_aisec.core.validation import POISONING
+
+    assert POISONING.names() == ["label_shift", "duplicates", "outliers", "new_categories", "nulls"]
+    assert all(check.doc and check.finds for check in POISONING)

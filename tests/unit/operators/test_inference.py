@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from airflow_aisec.core.inference import _iso, input_hash
+from airflow_aisec.core.inference_audit import _iso, input_hash
 from airflow_aisec.operators.inference import EndpointLoadTestOperator, InferenceLogAuditOperator
 from tests.airflow_helpers import run_dag, task_states, xcom
 from tests.http_helpers import ok_endpoint

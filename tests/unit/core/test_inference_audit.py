@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from airflow_aisec.core import inference as inf
+from airflow_aisec.core import inference_audit as inf
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 
 T0 = 1_760_000_000.0  # 2025-10-09: log timestamps in the future are refused
@@ -228,3 +228,27 @@ def test_drift_profile_file_without_the_drift_engine_is_a_clear_error(tmp_path):
     else:  # merged: the drift engine verifies the file and fails closed on this truncated one
         with pytest.raises(Exception, match="profile"):
             inf.load_reference(path)
+
+
+def test_old_import_path_still_works_with_a_deprecation_warning():
+    import importlib
+    import sys
+
+    from airflow_aisec.core.inference_audit import records
+
+    sys.modules.pop("airflow_aisec.core.inference", None)
+    with pytest.warns(DeprecationWarning, match="airflow_aisec.core.inference_audit"):
+        old = importlib.import_module("airflow_aisec.core.inference")
+    assert old.audit_log is inf.audit_log
+    assert old._parse_line is records._parse_line
+    assert old.F_OOD == inf.F_OOD
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = old.nope
+
+
+def test_every_finding_id_has_one_registered_check_with_a_docstring():
+    ids = [fid for check in inf.CHECKS for fid in check.finds]
+    declared = {v for k, v in vars(inf).items() if k.startswith("F_")}
+    assert sorted(ids) == sorted(declared)
+    assert all(check.doc for check in inf.CHECKS)
+    assert inf.CHECKS.names()[:3] == ["rate_limit", "rows_unknown", "latency_slo"]
