@@ -40,7 +40,7 @@ from airflow_aisec.core.iam import (
     vacuous_conditions,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
-from airflow_aisec.report import SEVERITIES, Report
+from airflow_aisec.report import SEVERITIES, Report, parse_fail_on
 
 # --------------------------------------------------------------------------------------- check table
 #: id → severity, title, prowler / checkov equivalents, threat tags.
@@ -901,8 +901,7 @@ def check_s3_posture(
     names = [b[5:].split("/", 1)[0] if b.startswith("s3://") else b for b in names]
     if not names:
         raise AisecInputError("buckets: give at least one bucket name")
-    if fail_on not in SEVERITIES:
-        raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=SEVERITIES)
     groups = tuple(checks) if checks is not None else DEFAULT_CHECK_GROUPS
     if not groups:  # nothing selected would check nothing and pass
         raise AisecInputError(f"checks: give at least one check group ({', '.join(CHECK_GROUPS)})")

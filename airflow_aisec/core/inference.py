@@ -37,7 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
-from airflow_aisec.report import SEVERITY_RANK, Report
+from airflow_aisec.report import SEVERITIES, Report, Status, gate_status, parse_fail_on
 from airflow_aisec.utils.stats import percentile
 
 TAGS = ("AML.T0024", "OWASP-ML01", "OWASP-ML05")
@@ -719,8 +719,7 @@ def audit_records(
     when the share of lines that could not be attributed exceeds ``max_bad_line_share`` (default 0:
     any such line), or when a log file next to the audited one could not be read.
     """
-    if fail_severity not in SEVERITY_RANK:
-        raise AisecInputError(f"fail_severity {fail_severity!r} is not a severity")
+    parse_fail_on(fail_severity, choices=SEVERITIES, name="fail_severity")
     numbers = (latency_slo_ms, max_error_rate, max_ood_share, max_bad_line_share)
     if not all(_is_number(v) and math.isfinite(v) for v in numbers) or not _is_number(repeat_threshold):
         raise AisecInputError("thresholds must be finite numbers")
@@ -1017,9 +1016,7 @@ def audit_records(
     report.details["window"] = {"from": _iso(recs[0].ts), "to": _iso(recs[-1].ts)}
     if src:
         report.details["sources"] = {k: v[:200] for k, v in src.items()}
-    threshold = SEVERITY_RANK[fail_severity]
-    top = max((SEVERITY_RANK[f.severity] for f in report.findings), default=-1)
-    status = "fail" if top >= threshold else "warn" if top > SEVERITY_RANK["info"] else "pass"
+    status = gate_status([f.severity for f in report.findings], fail_severity)
     p95_txt = f"{p95:.1f}" if p95 is not None else "n/a"
     summary = (
         f"{total} requests ({report.metrics['rows']} rows) from {len(by_client)} client(s): {clients_over} over "
@@ -1027,7 +1024,7 @@ def audit_records(
         + (f", OOD {ood_share:.1%}" if ood_share is not None else "")
     )
     if undecidable:
-        status = "error"
+        status = Status.ERROR
         summary = "cannot decide: " + "; ".join(undecidable) + " — " + summary
     return report.finish(status, summary)
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
-from airflow_aisec.report import Report
+from airflow_aisec.report import Report, gate_status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -728,7 +728,7 @@ def validate_dataframe(
         )
         report.details["thresholds"] = asdict(limits)
     blocking = [f for f in report.findings if f.severity in BLOCKING]
-    status = "fail" if blocking else ("warn" if any(f.severity != "info" for f in report.findings) else "pass")
+    status = gate_status([f.severity for f in report.findings], BLOCKING[-1])
     if blocking:
         kinds = sorted({f.id for f in blocking})
         summary = f"{len(blocking)} blocking finding(s) on {len(df)} rows: {', '.join(kinds)}"

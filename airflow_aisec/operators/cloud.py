@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.report import SEVERITIES, parse_fail_on
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 INSTALL_HINT = "install the AWS extra: pip install 'airflow-aisec[aws]' (apache-airflow-providers-amazon)"
 
 
@@ -125,8 +125,7 @@ class S3BucketPostureOperator(_AwsMixin, AisecBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if fail_on not in SEVERITIES:
-            raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+        parse_fail_on(fail_on, choices=SEVERITIES)
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
         self.buckets = buckets
@@ -239,8 +238,7 @@ class IamPolicyLintOperator(_AwsMixin, AisecBaseOperator):
             raise ValueError("IamPolicyLintOperator needs policy_files, role_names or SageMaker resources")
         if purpose is not None and purpose not in ("inference", "training"):
             raise ValueError(f"purpose must be 'inference' or 'training', not {purpose!r}")
-        if fail_on not in SEVERITIES:
-            raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+        parse_fail_on(fail_on, choices=SEVERITIES)
         self.policy_files = policy_files
         self.role_names = role_names
         self.aws_conn_id = aws_conn_id
