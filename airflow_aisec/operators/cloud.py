@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.operators.base import AisecBaseOperator
 from airflow_aisec.report import SEVERITIES, parse_fail_on
+from airflow_aisec.utils.values import parse_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,15 +40,7 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     return {"aisec_check": data["check"], "status": data["status"], "findings": counts, "subject": data["subject"]}
 
 
-def _as_bool(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", ""):
-        return False
-    raise AisecInputError(f"{name} must be true or false, not {value!r}")
+_as_bool = parse_bool  # the former local helper (one boolean parser: airflow_aisec.utils.values)
 
 
 def _aws_hook(aws_conn_id: str | None, region_name: str | None, client_type: str) -> Any:
