@@ -306,6 +306,41 @@ def compare_trees(expected: Manifest | dict[str, Any], current: Manifest | dict[
     }
 
 
+def _add_entry_findings(
+    report: Report,
+    manifest: Manifest,
+    current: Manifest,
+    *,
+    added: list[str],
+    removed: list[str],
+    changed: list[str],
+    retyped: list[str],
+) -> None:
+    """One finding per added, removed, retyped and changed entry (with both digests and sizes)."""
+    expected = {e.path: e for e in manifest.entries}
+    actual = {e.path: e for e in current.entries}
+    for rel in added:
+        size = actual[rel].size if rel in actual else 0
+        report.add_finding("AISEC-INT-ADDED", "high", "Entry not in the manifest", rel, {"size": size})
+    for rel in removed:
+        report.add_finding("AISEC-INT-REMOVED", "high", "Entry in the manifest is missing", rel)
+    for rel in retyped:
+        report.add_finding("AISEC-INT-TYPE-CHANGED", "critical", "Entry type differs from the manifest", rel)
+    for rel in changed:
+        report.add_finding(
+            "AISEC-INT-CHANGED",
+            "critical",
+            "File content differs from the manifest",
+            rel,
+            {
+                "expected": expected[rel].digest,
+                "actual": actual[rel].digest,
+                "expected_size": expected[rel].size,
+                "actual_size": actual[rel].size,
+            },
+        )
+
+
 def _verify_manifest(
     report: Report, path: Any, manifest: Manifest, workers: int | None, follow_symlinks: bool
 ) -> Report:
@@ -321,8 +356,6 @@ def _verify_manifest(
         on_special=specials.__setitem__,
     )
     diff = compare_trees(manifest, current)
-    expected = {e.path: e for e in manifest.entries}
-    actual = {e.path: e for e in current.entries}
     # a file that could not be read is neither "added" nor "changed": it is reported as unreadable
     added = [p for p in diff["added"] if p not in unreadable and p not in specials]
     removed = [p for p in diff["removed"] if p not in unreadable and p not in specials]
@@ -332,26 +365,7 @@ def _verify_manifest(
         report.add_finding(
             "AISEC-INT-KIND-CHANGED", "critical", f"Artifact kind changed ({kind})", str(path), {"change": kind}
         )
-    for rel in added:
-        size = actual[rel].size if rel in actual else 0
-        report.add_finding("AISEC-INT-ADDED", "high", "Entry not in the manifest", rel, {"size": size})
-    for rel in removed:
-        report.add_finding("AISEC-INT-REMOVED", "high", "Entry in the manifest is missing", rel)
-    for rel in type_changed:
-        report.add_finding("AISEC-INT-TYPE-CHANGED", "critical", "Entry type differs from the manifest", rel)
-    for rel in changed:
-        report.add_finding(
-            "AISEC-INT-CHANGED",
-            "critical",
-            "File content differs from the manifest",
-            rel,
-            {
-                "expected": expected[rel].digest,
-                "actual": actual[rel].digest,
-                "expected_size": expected[rel].size,
-                "actual_size": actual[rel].size,
-            },
-        )
+    _add_entry_findings(report, manifest, current, added=added, removed=removed, changed=changed, retyped=type_changed)
     for rel, kind in sorted(specials.items()):
         report.add_finding(
             "AISEC-INT-SPECIAL", "high", f"Special file ({kind}) in the artifact; never opened", rel, {"type": kind}
