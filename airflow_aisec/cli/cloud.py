@@ -11,8 +11,7 @@ import os
 from typing import Any
 
 from airflow_aisec.cli._common import add_format_argument, run_report
-
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+from airflow_aisec.report import SEVERITIES
 
 
 def register(subparsers: Any) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 from airflow_aisec.core.osv import FRESHNESS_RANK, OsvDatabase, severity_of
 from airflow_aisec.core.reqfile import UNAUDITED_KINDS, ParsedRequirements, Unaudited, parse_requirement_files
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
-from airflow_aisec.report import SEVERITY_RANK, Report
+from airflow_aisec.report import SEVERITY_RANK, Report, gate_status, parse_fail_on
 from airflow_aisec.utils import strictjson
 
 #: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).
@@ -501,8 +501,7 @@ def run_audit(
     :raises AisecUndecidableError: corrupt database, a dependency source that cannot be read.
     :raises AisecTransientError: the online service cannot be reached.
     """
-    if fail_on not in FAIL_ON_LEVELS:
-        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=FAIL_ON_LEVELS)
     if max_db_age_days is not None:
         import math
 
@@ -700,7 +699,6 @@ def _apply(
     vulnerable: set[str] = set()
     default_severity = 0
     matches_by_key: dict[tuple[str, str], list[Any]] = getattr(vuln_service, "matches", {})
-    gate = 0 if fail_on == "any" else SEVERITY_RANK[fail_on]
 
     for entry in collected:
         for dep, vulns in entry.results:
@@ -796,7 +794,6 @@ def _apply(
     if skipped:
         report.details["skipped"] = skipped
 
-    failing = [f for f in report.findings if f.id != "AISEC-AUDIT-IGNORE-EXPIRED" and SEVERITY_RANK[f.severity] >= gate]
     parts = [
         f"{vulns_total} known vulnerabilit{'y' if vulns_total == 1 else 'ies'} in {len(vulnerable)} of {len(audited)} packages"
     ]
@@ -809,12 +806,9 @@ def _apply(
     if default_severity:
         parts.append(f"{default_severity} without severity data rated {unknown_severity}")
     parts.append(f"fail_on={fail_on}")
-    if failing:
-        status = "fail"
-    elif vulns_total or skipped or expired:
-        status = "warn"
-    else:
-        status = "pass"
+    # an expired ignore entry is an info note, never a vulnerability: it warns but is not weighed by the gate
+    weighed = [f.severity for f in report.findings if f.id != "AISEC-AUDIT-IGNORE-EXPIRED"]
+    status = gate_status(weighed, parse_fail_on(fail_on), degraded=bool(vulns_total or skipped or expired))
     return status, "; ".join(parts)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from airflow_aisec.report import Finding, Report
+from airflow_aisec.report import Finding, Report, Severity
 
 Ctx = TypeVar("Ctx")
 
@@ -42,7 +42,7 @@ class Outcome:
         self, id: str, severity: str, title: str, location: str = "", details: dict[str, Any] | None = None
     ) -> Finding:
         """Append a finding (same arguments as :meth:`Report.add_finding`) and return it."""
-        finding = Finding(id=id, severity=severity, title=title, location=location, details=details or {})
+        finding = Finding(id=id, severity=Severity(severity), title=title, location=location, details=details or {})
         self.findings.append(finding)
         return finding
 

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from airflow_aisec.core import hashing, signing
+from airflow_aisec.core.manifest import Manifest
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.report import Report
 from airflow_aisec.utils.fs import write_bytes_atomic, write_json_atomic
@@ -27,8 +28,10 @@ TAGS = ("AML.M0014", "AML.T0010", "OWASP-ML06")
 SIGNED_TAGS = ("AML.M0013",)
 
 
-def artifact_digest(manifest: dict[str, Any]) -> str:
+def artifact_digest(manifest: Manifest | dict[str, Any]) -> str:
     """The single value that pins an artifact: a file's digest, or a directory's root digest."""
+    if isinstance(manifest, Manifest):
+        return manifest.artifact_digest
     if manifest.get("kind") == "file" and len(manifest["entries"]) == 1:
         return str(manifest["entries"][0]["digest"])
     return str(manifest["root_digest"])
@@ -48,7 +51,7 @@ def _normalise_digest(value: str, default_algorithm: str) -> tuple[str, str]:
         algorithm = algorithm.lower()
     text = text.lower()
     hashing.new_hasher(algorithm)  # unknown algorithm: AisecInputError
-    if len(text) != hashing._hex_length(algorithm) or any(c not in "0123456789abcdef" for c in text):
+    if len(text) != hashing.hex_length(algorithm) or any(c not in "0123456789abcdef" for c in text):
         raise AisecInputError(f"expected digest {value[:80]!r} is not a {algorithm} hex digest")
     return algorithm, text
 
@@ -63,8 +66,9 @@ def compute_manifest(
     on_special: Any = None,
     observe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """:func:`hashing.build_manifest` (its ``kind`` says file | directory)."""
-    return hashing.build_manifest(
+    """:func:`hashing.build_manifest` (its ``kind`` says file | directory); :func:`hashing.hash_manifest`
+    gives the same as a :class:`~airflow_aisec.core.manifest.Manifest` value."""
+    return hashing.hash_manifest(
         path,
         algorithm,
         workers,
@@ -72,7 +76,7 @@ def compute_manifest(
         on_unreadable=on_unreadable,
         on_special=on_special,
         observe=observe,
-    )
+    ).document()
 
 
 def refuse_output_inside(output: str | os.PathLike[str], artifact: Any, what: str) -> None:
@@ -112,22 +116,22 @@ def hash_artifact(
         refuse_output_inside(manifest_path, path, "manifest")
         refuse_output_inside(os.fspath(manifest_path) + ".sig", path, "signature")
     t0 = time.monotonic()
-    manifest = compute_manifest(path, algorithm, workers=workers, follow_symlinks=follow_symlinks)
+    manifest = hashing.hash_manifest(path, algorithm, workers, follow_symlinks=follow_symlinks)
     seconds = time.monotonic() - t0
-    digest = artifact_digest(manifest)
+    digest = manifest.artifact_digest
     if signing_key is not None and manifest_path is None:
         manifest_path = default_manifest_path(path)
     details: dict[str, Any] = {
         "mode": "hash",
         "algorithm": algorithm,
         "digest": digest,
-        "root_digest": manifest["root_digest"],
-        "kind": manifest["kind"],
+        "root_digest": manifest.root_digest,
+        "kind": manifest.kind,
         "manifest_path": None,
         "signature_path": None,
     }
     if manifest_path is not None:
-        data = hashing.manifest_bytes(manifest)
+        data = manifest.to_bytes()
         write_bytes_atomic(manifest_path, data)
         details["manifest_path"] = os.fspath(manifest_path)
         if signing_key is not None:
@@ -137,20 +141,20 @@ def hash_artifact(
             details["key_id"] = signing_key.key_id
             details["signature_algorithm"] = signing_key.algorithm
             report.add_tags(*SIGNED_TAGS)
-    if manifest["file_count"] <= 20:
-        details["entries"] = manifest["entries"]
+    if manifest.file_count <= 20:
+        details["entries"] = [e.to_dict() for e in manifest.entries]
     report.details.update(details)
     report.metrics.update(
-        files=manifest["file_count"],
-        bytes=manifest["total_bytes"],
+        files=manifest.file_count,
+        bytes=manifest.total_bytes,
         hash_seconds=round(seconds, 6),
-        mib_per_second=round(manifest["total_bytes"] / 2**20 / seconds, 3) if seconds > 0 else None,
+        mib_per_second=round(manifest.total_bytes / 2**20 / seconds, 3) if seconds > 0 else None,
     )
     signed = " and signed" if details["signature_path"] else ""
     return report.finish(
         "pass",
-        f"{manifest['kind']} hashed{signed}: {manifest['file_count']} file(s), "
-        f"{manifest['total_bytes']} bytes, {algorithm}:{digest}",
+        f"{manifest.kind} hashed{signed}: {manifest.file_count} file(s), "
+        f"{manifest.total_bytes} bytes, {algorithm}:{digest}",
     )
 
 
@@ -212,7 +216,7 @@ def verify_artifact(
                 {"reason": reason},
             )
             return report.finish("fail", f"manifest signature rejected: {reason}")
-    manifest = hashing.parse_manifest(manifest_data, f"manifest {manifest_path}")
+    manifest = Manifest.from_bytes(manifest_data, f"manifest {manifest_path}")
     return _verify_manifest(report, path, manifest, workers, follow_symlinks)
 
 
@@ -222,26 +226,24 @@ def _verify_digest(
     algorithm, expected_hex = _normalise_digest(expected, algorithm)
     specials: dict[str, str] = {}
     observe: dict[str, Any] = {}
-    manifest = compute_manifest(
+    manifest = hashing.hash_manifest(
         path,
         algorithm,
-        workers=workers,
+        workers,
         follow_symlinks=follow_symlinks,
         on_special=specials.__setitem__,
         observe=observe,
     )
-    actual = artifact_digest(manifest)
-    report.details.update(algorithm=algorithm, expected_digest=expected_hex, digest=actual, kind=manifest["kind"])
-    report.metrics.update(files=manifest["file_count"], bytes=manifest["total_bytes"], special=len(specials))
+    actual = manifest.artifact_digest
+    report.details.update(algorithm=algorithm, expected_digest=expected_hex, digest=actual, kind=manifest.kind)
+    report.metrics.update(files=manifest.file_count, bytes=manifest.total_bytes, special=len(specials))
     for rel, kind in sorted(specials.items()):
         report.add_finding(
             "AISEC-INT-SPECIAL", "high", f"Special file ({kind}) in the artifact; never opened", rel, {"type": kind}
         )
     if actual != expected_hex:
         details: dict[str, Any] = {"algorithm": algorithm, "expected": expected_hex, "actual": actual}
-        if manifest["kind"] == "directory" and expected_hex == hashing.root_digest(
-            manifest["entries"], algorithm, version=1
-        ):
+        if manifest.kind == "directory" and expected_hex == hashing.root_digest(manifest.entries, algorithm, version=1):
             details["hint"] = (
                 "the expected value is a legacy v1 root digest, which is ambiguous and no longer accepted: "
                 "verify against the manifest, or re-hash the artifact"
@@ -249,7 +251,7 @@ def _verify_digest(
         report.add_finding(
             "AISEC-INT-DIGEST-MISMATCH",
             "critical",
-            f"{manifest['kind'].capitalize()} digest does not match",
+            f"{str(manifest.kind).capitalize()} digest does not match",
             str(path),
             details,
         )
@@ -265,20 +267,23 @@ def _verify_digest(
         return report.finish("fail", "refused: the file's content starts with the root-digest tag")
     if specials:
         return report.finish("fail", f"{len(specials)} special file(s) in the artifact (never opened)")
-    return report.finish("pass", f"{manifest['kind']} verified: {algorithm}:{actual[:16]}… matches")
+    return report.finish("pass", f"{manifest.kind} verified: {algorithm}:{actual[:16]}… matches")
 
 
 def _entry_key(e: dict[str, Any]) -> tuple[str, int, str, str | None]:
     return (str(e.get("type") or "file"), int(e["size"]), str(e["digest"]), e.get("link"))
 
 
-def compare_trees(expected: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
+def compare_trees(expected: Manifest | dict[str, Any], current: Manifest | dict[str, Any]) -> dict[str, list[str]]:
     """Differences between a parsed manifest and a freshly built one, by path; every entry is checked.
 
     :return: ``added``, ``removed``, ``changed`` (content, size or link target) and ``type_changed``
         (file / symlink / directory), each a sorted list of paths, and ``kind`` (``["file→directory"]``
         when the artifact itself changed kind).
     """
+
+    expected = expected.to_dict() if isinstance(expected, Manifest) else expected
+    current = current.to_dict() if isinstance(current, Manifest) else current
 
     def table(m: dict[str, Any], with_dirs: bool) -> dict[str, tuple[str, int, str, str | None]]:
         out = {str(e["path"]): _entry_key(e) for e in m["entries"]}
@@ -301,23 +306,56 @@ def compare_trees(expected: dict[str, Any], current: dict[str, Any]) -> dict[str
     }
 
 
+def _add_entry_findings(
+    report: Report,
+    manifest: Manifest,
+    current: Manifest,
+    *,
+    added: list[str],
+    removed: list[str],
+    changed: list[str],
+    retyped: list[str],
+) -> None:
+    """One finding per added, removed, retyped and changed entry (with both digests and sizes)."""
+    expected = {e.path: e for e in manifest.entries}
+    actual = {e.path: e for e in current.entries}
+    for rel in added:
+        size = actual[rel].size if rel in actual else 0
+        report.add_finding("AISEC-INT-ADDED", "high", "Entry not in the manifest", rel, {"size": size})
+    for rel in removed:
+        report.add_finding("AISEC-INT-REMOVED", "high", "Entry in the manifest is missing", rel)
+    for rel in retyped:
+        report.add_finding("AISEC-INT-TYPE-CHANGED", "critical", "Entry type differs from the manifest", rel)
+    for rel in changed:
+        report.add_finding(
+            "AISEC-INT-CHANGED",
+            "critical",
+            "File content differs from the manifest",
+            rel,
+            {
+                "expected": expected[rel].digest,
+                "actual": actual[rel].digest,
+                "expected_size": expected[rel].size,
+                "actual_size": actual[rel].size,
+            },
+        )
+
+
 def _verify_manifest(
-    report: Report, path: Any, manifest: dict[str, Any], workers: int | None, follow_symlinks: bool
+    report: Report, path: Any, manifest: Manifest, workers: int | None, follow_symlinks: bool
 ) -> Report:
-    algorithm = manifest["algorithm"]
+    algorithm = manifest.algorithm
     unreadable: dict[str, str] = {}
     specials: dict[str, str] = {}
-    current = compute_manifest(
+    current = hashing.hash_manifest(
         path,
         algorithm,
-        workers=workers,
+        workers,
         follow_symlinks=follow_symlinks,
         on_unreadable=lambda rel, exc: unreadable.__setitem__(rel, str(exc)),
         on_special=specials.__setitem__,
     )
     diff = compare_trees(manifest, current)
-    expected = {e["path"]: e for e in manifest["entries"]}
-    actual = {e["path"]: e for e in current["entries"]}
     # a file that could not be read is neither "added" nor "changed": it is reported as unreadable
     added = [p for p in diff["added"] if p not in unreadable and p not in specials]
     removed = [p for p in diff["removed"] if p not in unreadable and p not in specials]
@@ -327,26 +365,7 @@ def _verify_manifest(
         report.add_finding(
             "AISEC-INT-KIND-CHANGED", "critical", f"Artifact kind changed ({kind})", str(path), {"change": kind}
         )
-    for rel in added:
-        size = actual[rel]["size"] if rel in actual else 0
-        report.add_finding("AISEC-INT-ADDED", "high", "Entry not in the manifest", rel, {"size": size})
-    for rel in removed:
-        report.add_finding("AISEC-INT-REMOVED", "high", "Entry in the manifest is missing", rel)
-    for rel in type_changed:
-        report.add_finding("AISEC-INT-TYPE-CHANGED", "critical", "Entry type differs from the manifest", rel)
-    for rel in changed:
-        report.add_finding(
-            "AISEC-INT-CHANGED",
-            "critical",
-            "File content differs from the manifest",
-            rel,
-            {
-                "expected": expected[rel]["digest"],
-                "actual": actual[rel]["digest"],
-                "expected_size": expected[rel]["size"],
-                "actual_size": actual[rel]["size"],
-            },
-        )
+    _add_entry_findings(report, manifest, current, added=added, removed=removed, changed=changed, retyped=type_changed)
     for rel, kind in sorted(specials.items()):
         report.add_finding(
             "AISEC-INT-SPECIAL", "high", f"Special file ({kind}) in the artifact; never opened", rel, {"type": kind}
@@ -355,8 +374,8 @@ def _verify_manifest(
         report.add_finding("AISEC-INT-UNREADABLE", "high", "File could not be read", rel, {"reason": reason})
     report.details.update(
         algorithm=algorithm,
-        manifest_version=manifest.get("version"),
-        digest=artifact_digest(manifest),
+        manifest_version=manifest.version,
+        digest=manifest.artifact_digest,
         added=added,
         removed=removed,
         changed=changed,
@@ -365,8 +384,8 @@ def _verify_manifest(
         unreadable=sorted(unreadable),
     )
     report.metrics.update(
-        files=current["file_count"],
-        bytes=current["total_bytes"],
+        files=current.file_count,
+        bytes=current.total_bytes,
         added=len(added),
         removed=len(removed),
         changed=len(changed),
@@ -388,4 +407,4 @@ def _verify_manifest(
             "error", f"cannot verify: {len(unreadable)} file(s) unreadable ({', '.join(sorted(unreadable)[:3])})"
         )
     signed = " (signature valid)" if report.details.get("signature_valid") else ""
-    return report.finish("pass", f"{current['file_count']} file(s) match the manifest{signed}")
+    return report.finish("pass", f"{current.file_count} file(s) match the manifest{signed}")

@@ -8,7 +8,6 @@ match the one given and the model scan of the same bytes must pass before they a
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -23,11 +22,10 @@ SUPPORTED = ("accuracy", "f1", "roc_auc")
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    """``sha256:<hex>`` of a file (:func:`airflow_aisec.core.hashing.file_sha256`)."""
+    from airflow_aisec.core.hashing import file_sha256 as hex_sha256
+
+    return "sha256:" + hex_sha256(path)
 
 
 def load_verified_model(path: str, digest: str | None, *, allow: Sequence[str] = ()) -> Any:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecUndecidableError
-from airflow_aisec.report import Report
+from airflow_aisec.report import Report, Status, gate_status, parse_fail_on
 
 TAGS = ("AML.T0055", "OWASP-ML06")
 DEFAULT_EXCLUDE_DIRS = (
@@ -1059,8 +1059,7 @@ def _scan(
     root = Path(path)
     if not os.path.lexists(root):
         raise AisecInputError(f"secrets scan path {str(root)!r} does not exist")
-    if fail_on not in FAIL_ON_LEVELS:
-        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    gate = parse_fail_on(fail_on, choices=FAIL_ON_LEVELS)
     if unscanned not in UNSCANNED_POLICIES:
         raise AisecInputError(f"unscanned must be one of {UNSCANNED_POLICIES}, not {unscanned!r}")
     if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0:
@@ -1196,16 +1195,12 @@ def _scan(
         + (f"; {tree.excluded_count} excluded dir(s)" if tree.excluded_count else "")
         + (f"; partial history accepted: {'; '.join(partial)}" if partial else "")
     )
-    failing = [sev for sev in severities if sev == "high" or fail_on == "medium"]
-    if failing:
-        status = "fail"
-    elif n_unscanned and unscanned == "error":
-        status = "error"
+    # every secret found counts, not only the first MAX_FINDINGS listed; a found secret fails even when
+    # something else could not be scanned
+    status = gate_status(severities, gate, degraded=bool(severities or n_unscanned or partial))
+    if status is not Status.FAIL and n_unscanned and unscanned == "error":
+        status = Status.ERROR
         summary += " — not everything could be scanned (unscanned='error'; pass unscanned='warn' to accept)"
-    elif severities or n_unscanned or partial:
-        status = "warn"
-    else:
-        status = "pass"
-    if severities and not failing:
+    if severities and status is not Status.FAIL:
         summary += f" (heuristic only, below fail_on={fail_on})"
     return report.finish(status, summary)

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.report import FAIL_ON_CHOICES, parse_fail_on
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-_FAIL_ON = ("critical", "high", "medium", "low", "any")
+_FAIL_ON = tuple(c for c in FAIL_ON_CHOICES if c != "info")  # critical|high|medium|low|any
 
 
 class DependencyAuditOperator(AisecBaseOperator):
@@ -84,8 +85,8 @@ class DependencyAuditOperator(AisecBaseOperator):
         self.service = service
         self.osv_url = osv_url
         self.timeout = timeout
-        if "{{" not in fail_on and fail_on not in _FAIL_ON:
-            raise ValueError(f"fail_on must be one of {_FAIL_ON}, not {fail_on!r}")
+        if "{{" not in fail_on:  # a templated value is checked by the audit when it runs
+            parse_fail_on(fail_on, choices=_FAIL_ON)
         self.fail_on = fail_on
         self.unknown_severity = unknown_severity
         self.ignore_file = ignore_file

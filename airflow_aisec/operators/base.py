@@ -42,7 +42,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecError
 from airflow_aisec.links import AisecReportLink
-from airflow_aisec.report import Report, validate
+from airflow_aisec.report import Report, Status, validate
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -104,7 +104,7 @@ class AisecBaseOperator(BaseOperator):
     def soften(self, report: Report) -> Report:
         """With outcome ``warn`` a failing report becomes ``warn`` (its summary says why); else unchanged."""
         if report.status == "fail" and self.outcome == "warn":
-            report.status = "warn"
+            report.status = Status.WARN
             report.summary = f"[{self.outcome_option}=warn] {report.summary}"
         return report
 

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.report import SEVERITIES, parse_fail_on
+from airflow_aisec.utils.values import parse_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 INSTALL_HINT = "install the AWS extra: pip install 'airflow-aisec[aws]' (apache-airflow-providers-amazon)"
 
 
@@ -42,15 +43,7 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     return {"aisec_check": data["check"], "status": data["status"], "findings": counts, "subject": data["subject"]}
 
 
-def _as_bool(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", ""):
-        return False
-    raise AisecInputError(f"{name} must be true or false, not {value!r}")
+_as_bool = parse_bool  # the one boolean parser (airflow_aisec.utils.values)
 
 
 class _LazyHookClass:
@@ -141,8 +134,7 @@ AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name", "verify")
 
 def _check_fail_on(fail_on: str) -> None:
     """The one validation of ``fail_on`` (the gate itself is the core's ``finish_report``)."""
-    if fail_on not in SEVERITIES:
-        raise ValueError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=SEVERITIES)
 
 
 class S3BucketPostureOperator(AisecAwsHookMixin, AisecBaseOperator):

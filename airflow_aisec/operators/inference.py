@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.report import SEVERITIES, parse_fail_on
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -78,8 +79,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         super().__init__(**kwargs)
         if not inference_log:
             raise ValueError("InferenceLogAuditOperator needs `inference_log` (a JSON-lines file, directory or URI)")
-        if fail_severity not in ("critical", "high", "medium", "low", "info"):
-            raise ValueError(f"fail_severity must be a severity, not {fail_severity!r}")
+        parse_fail_on(fail_severity, choices=SEVERITIES, name="fail_severity")
         if isinstance(exempt_clients, str):
             raise TypeError("`exempt_clients` takes a list of client ids, not a string")
         self.inference_log = inference_log

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.operators.base import REPORT_XCOM_KEY, AisecBaseOperator
+from airflow_aisec.utils.values import parse_bool
 
 if TYPE_CHECKING:
     from airflow.sdk import Asset, Context
@@ -57,16 +58,6 @@ def retrain_asset(dag_id: str) -> Asset:
 
     uri = retrain_asset_uri(dag_id)
     return Asset(name=uri, uri=uri)
-
-
-def _as_bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off", ""):
-        return value.strip().lower() in ("true", "1", "yes", "on")
-    from airflow_aisec.exceptions import AisecInputError
-
-    raise AisecInputError(f"{name} must be a boolean, not {value!r}")
 
 
 class RetrainTriggerOperator(AisecBaseOperator):
@@ -164,7 +155,7 @@ class RetrainTriggerOperator(AisecBaseOperator):
     def _policy(self) -> RetrainPolicy:
         from airflow_aisec.core.retrain import RetrainPolicy
 
-        dry_run = _as_bool(self.retrain_dry_run, "dry_run")
+        dry_run = parse_bool(self.retrain_dry_run, "dry_run")
         return RetrainPolicy(self.min_interval, self.max_per_day, self.require_provenance, self.trigger_on, dry_run)
 
     def _decide(self, context: Context) -> Report:

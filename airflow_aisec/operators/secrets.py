@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.operators.base import AisecBaseOperator
+from airflow_aisec.report import parse_fail_on
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,8 +62,7 @@ class SecretsScanOperator(AisecBaseOperator):
         if max_file_bytes is not None and max_file_bytes <= 0:
             raise ValueError(f"max_file_bytes must be positive, not {max_file_bytes!r}")
         self.max_file_bytes = max_file_bytes
-        if fail_on not in ("high", "medium"):
-            raise ValueError(f"fail_on must be 'high' or 'medium', not {fail_on!r}")
+        parse_fail_on(fail_on, choices=("high", "medium"))  # the severities a secrets scan gives
         self.fail_on = fail_on
         if unscanned not in ("error", "warn"):
             raise ValueError(f"unscanned must be 'error' or 'warn', not {unscanned!r}")

@@ -61,11 +61,10 @@ def _now_iso() -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex SHA-256 of a file (:func:`airflow_aisec.core.hashing.file_sha256`)."""
+    from airflow_aisec.core.hashing import file_sha256
+
+    return file_sha256(path)
 
 
 def expected_digest_from_manifest(manifest_path: str | os.PathLike[str], model_path: str | os.PathLike[str]) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
-from airflow_aisec.report import SEVERITIES, SEVERITY_RANK, Report
+from airflow_aisec.report import SEVERITIES, Report, parse_fail_on
 
 TRANSIENT_CODES = frozenset(
     {
@@ -229,20 +229,12 @@ def paginate(client: Any, api: str, key: str, **kwargs: Any) -> Iterator[Any]:
 # --------------------------------------------------------------------------------------- the gate
 def finish_report(report: Report, fail_on: str = "low") -> Report:
     """Close ``report``: ``fail`` when a finding reaches ``fail_on``, ``warn`` for lower ones, else ``pass``."""
-    if fail_on not in SEVERITIES:
-        raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    gate = parse_fail_on(fail_on, choices=SEVERITIES)
     counts = report.severity_counts()
     for sev, n in counts.items():
         report.metrics[f"findings_{sev}"] = n
     report.metrics["findings"] = len(report.findings)
-    threshold = SEVERITY_RANK[fail_on]
-    if any(SEVERITY_RANK[f.severity] >= threshold and f.severity != "info" for f in report.findings):
-        status = "fail"
-    elif any(f.severity != "info" for f in report.findings):
-        status = "warn"
-    else:
-        status = "pass"
     if not report.summary:
         worst = report.max_severity
         report.summary = f"{len(report.findings)} finding(s), worst {worst}" if report.findings else "no findings"
-    return report.finish(status)
+    return report.finish(fail_on=gate)

@@ -53,7 +53,7 @@ from airflow_aisec.core.aws.s3_evaluate import (
     public_statements,
 )
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.report import SEVERITIES, Report
+from airflow_aisec.report import SEVERITIES, Report, parse_fail_on
 
 __all__ = [
     "AWS_MANAGED_S3_KEY_ALIASES",
@@ -107,8 +107,7 @@ def check_s3_posture(
     :raises AisecTransientError: throttling / 5xx / network errors outlasting the retries.
     """
     names = _bucket_names(buckets)
-    if fail_on not in SEVERITIES:
-        raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=SEVERITIES)
     groups = _groups(checks, check_object_lock)
     options = PostureOptions(
         require_kms=require_kms, kms_key_id=kms_key_id, require_bucket_key=require_bucket_key, groups=groups

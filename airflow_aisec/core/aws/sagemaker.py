@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow_aisec.core.aws.common import CallError, RetryPolicy, finish_report, retry_call
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.report import SEVERITIES, Report
+from airflow_aisec.report import SEVERITIES, Report, parse_fail_on
 
 # --------------------------------------------------------------------------------------- SageMaker
 #: id → severity, title, prowler / checkov equivalents, threat tags.
@@ -175,8 +175,7 @@ def check_sagemaker_posture(
     """
     if not notebook_instances and not training_jobs:
         raise AisecInputError("give at least one SageMaker notebook instance or training job to check")
-    if fail_on not in SEVERITIES:
-        raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=SEVERITIES)
     names = [
         *(f"sagemaker/notebook-instance/{n}" for n in notebook_instances),
         *(f"sagemaker/training-job/{j}" for j in training_jobs),

@@ -91,7 +91,7 @@ from airflow_aisec.core.inference_audit.records import (
     parse_timestamp,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
-from airflow_aisec.report import SEVERITY_RANK, Report
+from airflow_aisec.report import SEVERITIES, Report, Status, gate_status, parse_fail_on
 
 TAGS = ("AML.T0024", "OWASP-ML01", "OWASP-ML05")
 
@@ -187,8 +187,7 @@ def audit_records(
     when the share of lines that could not be attributed exceeds ``max_bad_line_share`` (default 0:
     any such line), or when a log file next to the audited one could not be read.
     """
-    if fail_severity not in SEVERITY_RANK:
-        raise AisecInputError(f"fail_severity {fail_severity!r} is not a severity")
+    parse_fail_on(fail_severity, choices=SEVERITIES, name="fail_severity")
     numbers = (latency_slo_ms, max_error_rate, max_ood_share, max_bad_line_share)
     if not all(_is_number(v) and math.isfinite(v) for v in numbers) or not _is_number(repeat_threshold):
         raise AisecInputError("thresholds must be finite numbers")
@@ -277,9 +276,7 @@ def _client_row(c: ClientRate) -> dict[str, Any]:
 def _gate(report: Report, w: AuditWindow, fail_severity: str) -> Report:
     """``fail`` at ``fail_severity`` or above, ``warn`` below it (above info), else ``pass``;
     ``error`` whatever the findings when the audit cannot decide (:meth:`AuditWindow.undecidable`)."""
-    threshold = SEVERITY_RANK[fail_severity]
-    top = max((SEVERITY_RANK[f.severity] for f in report.findings), default=-1)
-    status = "fail" if top >= threshold else "warn" if top > SEVERITY_RANK["info"] else "pass"
+    status = gate_status([f.severity for f in report.findings], fail_severity)
     p95 = w.latency[1]
     p95_txt = f"{p95:.1f}" if p95 is not None else "n/a"
     ood_share = w.ood.share if w.ood is not None else None
@@ -291,7 +288,7 @@ def _gate(report: Report, w: AuditWindow, fail_severity: str) -> Report:
     )
     undecidable = w.undecidable()
     if undecidable:
-        status = "error"
+        status = Status.ERROR
         summary = "cannot decide: " + "; ".join(undecidable) + " — " + summary
     return report.finish(status, summary)
 

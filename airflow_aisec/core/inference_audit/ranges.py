@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_aisec.core.inference_audit.records import _is_number
 from airflow_aisec.exceptions import AisecInputError
+from airflow_aisec.utils.stats import robust_range
 
 REFERENCE_SCHEMA = "aisec.inference-reference/v1"
 
@@ -42,13 +43,9 @@ def build_reference_ranges(
         col = arr[:, i][np.isfinite(arr[:, i])]
         if col.size < 2:
             raise AisecInputError(f"reference feature {name!r} has fewer than 2 finite values")
-        q1, med, q3 = np.percentile(col, [25, 50, 75])
-        iqr = q3 - q1
-        if iqr <= 0:  # constant-ish feature: fall back on the observed range
-            spread = max(float(col.max() - col.min()), abs(float(med)) * 1e-6, 1e-9)
-            low, high = float(col.min()) - k * spread, float(col.max()) + k * spread
-        else:
-            low, high = float(q1 - k * iqr), float(q3 + k * iqr)
+        q1, med, q3 = (float(v) for v in np.percentile(col, [25, 50, 75]))
+        # a constant-ish feature falls back on the observed range
+        low, high = robust_range(q1, q3, k, observed=(float(col.min()), float(col.max())), median=med)
         features.append({"name": name, "low": low, "high": high, "median": float(med)})
     return {"schema": REFERENCE_SCHEMA, "k": k, "rows": int(arr.shape[0]), "source": source, "features": features}
 
@@ -79,13 +76,8 @@ def reference_from_profile_columns(
             raise AisecInputError(f"drift profile column {name!r} is not a usable numeric column")
         q = np.asarray(col.arrays["quantiles"], dtype=float)
         q1, med, q3 = (float(np.quantile(q, p)) for p in (0.25, 0.5, 0.75))
-        iqr = q3 - q1
-        if iqr <= 0:
-            lo, hi = float(col.meta.get("min", q[0])), float(col.meta.get("max", q[-1]))
-            spread = max(hi - lo, abs(med) * 1e-6, 1e-9)
-            low, high = lo - k * spread, hi + k * spread
-        else:
-            low, high = q1 - k * iqr, q3 + k * iqr
+        observed = (float(col.meta.get("min", q[0])), float(col.meta.get("max", q[-1])))
+        low, high = robust_range(q1, q3, k, observed=observed, median=med)
         out.append({"name": name, "low": low, "high": high, "median": med})
     if not out:
         raise AisecInputError("drift profile has no numeric column to build OOD ranges from")

@@ -66,7 +66,7 @@ from airflow_aisec.core.validation.reference import (
     schema_findings,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
-from airflow_aisec.report import Report
+from airflow_aisec.report import Report, gate_status
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -145,7 +145,7 @@ def validate_dataframe(
 def _gate(report: Report, *, rows: int, n_expectations: int, poisoning: bool) -> Report:
     """``fail`` on any blocking finding (critical/high/medium), ``warn`` on other non-info findings, else ``pass``."""
     blocking = [f for f in report.findings if f.severity in BLOCKING]
-    status = "fail" if blocking else ("warn" if any(f.severity != "info" for f in report.findings) else "pass")
+    status = gate_status([f.severity for f in report.findings], BLOCKING[-1])
     if blocking:
         kinds = sorted({f.id for f in blocking})
         summary = f"{len(blocking)} blocking finding(s) on {rows} rows: {', '.join(kinds)}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
+from airflow_aisec.utils.stats import robust_range
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,8 +138,8 @@ def build_reference_profile(
         if series.empty:
             continue
         q1, median, q3 = (float(q) for q in series.quantile([0.25, 0.5, 0.75]).to_numpy())
-        iqr = q3 - q1
-        numeric[col] = {"q1": q1, "median": median, "q3": q3, "low": q1 - iqr_k * iqr, "high": q3 + iqr_k * iqr}
+        low, high = robust_range(q1, q3, iqr_k)  # no fallback: a constant column's range is that constant
+        numeric[col] = {"q1": q1, "median": median, "q3": q3, "low": low, "high": high}
     categorical: dict[str, list[str]] = {}
     for col in _categorical_columns(df, label_column):
         values = sorted({_label_key(v) for v in df[col].dropna().unique()})

@@ -29,7 +29,7 @@ from airflow_aisec.core.aws.iam.rules import (
 )
 from airflow_aisec.core.aws.sagemaker import audit_sagemaker
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.report import SEVERITIES, Report
+from airflow_aisec.report import SEVERITIES, Report, parse_fail_on
 
 
 # --------------------------------------------------------------------------------------- one document
@@ -157,8 +157,7 @@ def lint_documents(
 
     :param before_finish: called with the report before it is closed (to add related findings).
     """
-    if fail_on not in SEVERITIES:
-        raise AisecInputError(f"fail_on must be one of {SEVERITIES}, not {fail_on!r}")
+    parse_fail_on(fail_on, choices=SEVERITIES)
     report = Report.start("iam_policy", subject, tags=["AML.T0055"])
     per_source = []
     for source, doc, role, tags in documents:
