@@ -9,6 +9,7 @@ looking it up gives back an object whose own ``__module__``/``__qualname__`` are
 Run (imports sklearn, scipy, numpy, joblib; never at scan time)::
 
     .venv/bin/python scripts/gen_modelscan_allowlist.py --write   # replaces the table in place
+    .venv/bin/ruff format airflow_aisec/core/modelscan/_allowlist.py
     .venv/bin/python scripts/gen_modelscan_allowlist.py           # prints it instead
 """
 

@@ -116,7 +116,16 @@ def _newfalse(w: PickleWalker, arg: Any, pos: int) -> None:
 
 
 # ------------------------------------------------------------------------------ strings and bytes
-@handles("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8")
+@handles("SHORT_BINUNICODE")
+def _short_binunicode(w: PickleWalker, arg: Any, pos: int) -> None:
+    p, n = arg  # at most 255 bytes: always decoded (the commonest opcode of a real pickle)
+    try:
+        w.stack.append(bytes(w.buf[p : p + n]).decode("utf-8", "surrogatepass"))
+    except UnicodeDecodeError:
+        raise Malformed("unicode argument is not UTF-8") from None
+
+
+@handles("BINUNICODE", "BINUNICODE8")
 def _binunicode(w: PickleWalker, arg: Any, pos: int) -> None:
     w.stack.append(w.str_arg(arg, utf8=True))
 
