@@ -1,4 +1,4 @@
-"""Regenerate ``airflow_aisec/core/_modelscan_allowlist.py``: the bundled table of globals a model pickle
+"""Regenerate ``airflow_aisec/core/modelscan/_allowlist.py``: the bundled table of globals a model pickle
 may reference, by **canonical identity** (``obj.__module__ + "." + obj.__qualname__``).
 
 A pickler always writes an object's canonical location, so the scanner only needs exact names; a name
@@ -8,7 +8,9 @@ looking it up gives back an object whose own ``__module__``/``__qualname__`` are
 
 Run (imports sklearn, scipy, numpy, joblib; never at scan time)::
 
-    .venv/bin/python scripts/gen_modelscan_allowlist.py > airflow_aisec/core/_modelscan_allowlist.py
+    .venv/bin/python scripts/gen_modelscan_allowlist.py --write   # replaces the table in place
+    .venv/bin/ruff format airflow_aisec/core/modelscan/_allowlist.py
+    .venv/bin/python scripts/gen_modelscan_allowlist.py           # prints it instead
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import io
+import os
 import pkgutil
 import sys
 import threading
@@ -341,5 +344,30 @@ def main() -> None:
     _ = inspect  # keep import for readers extending the checks
 
 
+#: where the scanner imports the table from
+OUTPUT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "airflow_aisec", "core", "modelscan", "_allowlist.py"
+)
+
+
+def write() -> None:
+    """Generate the table and replace :data:`OUTPUT` atomically (nothing is written if generation fails)."""
+    import contextlib
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        main()
+    tmp = f"{OUTPUT}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(buf.getvalue())
+    os.replace(tmp, OUTPUT)
+    print(f"wrote {OUTPUT}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--write"]:
+        write()
+    elif sys.argv[1:]:
+        raise SystemExit("usage: gen_modelscan_allowlist.py [--write]")
+    else:
+        main()

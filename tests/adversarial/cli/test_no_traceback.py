@@ -63,9 +63,9 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
 
 
 def _inject(monkeypatch: pytest.MonkeyPatch, exc: BaseException, fired: list[str]) -> None:
-    """Make every function defined in an ``airflow_aisec.core`` module raise ``exc``."""
-    for info in pkgutil.iter_modules(airflow_aisec.core.__path__):
-        module = importlib.import_module(f"airflow_aisec.core.{info.name}")
+    """Make every function defined in an ``airflow_aisec.core`` module (packages included) raise ``exc``."""
+    for info in pkgutil.walk_packages(airflow_aisec.core.__path__, prefix="airflow_aisec.core."):
+        module = importlib.import_module(info.name)
         for name, value in list(vars(module).items()):
             if inspect.isfunction(value) and value.__module__ == module.__name__:
                 monkeypatch.setattr(module, name, _raiser(exc, f"{module.__name__}.{name}", fired))

@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.core import modelscan as ms
+from airflow_aisec.core.modelscan import engine
+from airflow_aisec.exceptions import AisecInputError
 
 from ._util import cli_exit, loader_reaches_import, payload_p0
 
@@ -58,7 +60,7 @@ def test_uninspected_formats_fail_unless_explicitly_allowed(tmp_path, magic):
 
 def test_allow_formats_refuses_names_it_does_not_know(tmp_path):
     (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"\0" * 60)
-    with pytest.raises(ms.AisecInputError, match="allow_formats takes"):
+    with pytest.raises(AisecInputError, match="allow_formats takes"):
         ms.scan_paths([tmp_path], allow_formats=["pickle"])
 
 
@@ -87,7 +89,7 @@ def test_walker_agrees_with_c_unpickler_on_benign_int_values(form):
         expected = pickle.loads(data)  # benign: INT and STOP only
     except Exception:
         return
-    walker = ms.PickleWalker(data, 0, ms.FileScan("x"), ms._make_ctx(None, (), {}))
+    walker = ms.PickleWalker(data, 0, ms.FileScan("x"), engine.make_context(None, (), {}))
     walker.walk()
     assert walker.result == expected and type(walker.result) is type(expected)
 

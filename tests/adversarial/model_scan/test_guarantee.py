@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.core import modelscan as ms
+from airflow_aisec.core.modelscan import engine
 
 from ._util import cli_exit, payload_p4, sbu
 
@@ -162,6 +163,6 @@ def test_mutated_model_files_never_raise_and_never_execute(seed, edits, name):
         else:
             data[i:i] = struct.pack("<Q", 2**62 + blob[0])
     scan = ms.FileScan(name)
-    ms._scan_stream(bytes(data), scan, ms._make_ctx(None, (), {}), 0, name)
+    engine.scan_stream(bytes(data), scan, engine.make_context(None, (), {}), 0, name)
     assert scan.verdict in ("safe", "unsafe", "malformed", "unrecognised")
     scan.to_dict()
