@@ -18,7 +18,7 @@ from airflow_aisec.core.modelscan.policy import (
 )
 from airflow_aisec.core.modelscan.results import FileScan, GlobalRef, leaves
 from airflow_aisec.exceptions import AisecInputError
-from airflow_aisec.report import Report
+from airflow_aisec.report import Report, Status, gate_status
 
 
 def iter_model_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -120,10 +120,10 @@ def scan_paths(
         }
     )
     report.details["files"] = [s.to_dict() for s in scans]
-    blocking = [f for f in report.findings if f.severity in ("critical", "high", "medium")]
-    unsafe_ids = UNSAFE_FINDING_IDS
-    if any(f.id in unsafe_ids for f in blocking):
-        n = len({f.location.split("!")[0] for f in blocking if f.id in unsafe_ids})
+    unsafe = [f for f in report.findings if f.id in UNSAFE_FINDING_IDS]
+    # the one severity gate, over the findings that make a file unsafe (malformed files decide below)
+    if gate_status([f.severity for f in unsafe], "medium") == Status.FAIL:
+        n = len({f.location.split("!")[0] for f in unsafe if f.severity in ("critical", "high", "medium")})
         return report.finish(
             "fail",
             f"{n} of {len(scans)} file(s) unsafe or uninspected: "
