@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError, ArtifactNotReady
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,12 @@ PROGRESS_INTERVAL_SECONDS = 10.0
 PathLike = str | os.PathLike[str] | Any  # Any: object-storage paths (duck-typed)
 
 
-class ArtifactChangedError(AisecUndecidableError):
-    """The file or object changed while it was being hashed (the integrity sensor waits on this one)."""
+class ArtifactChangedError(ArtifactNotReady, AisecUndecidableError):
+    """The file or object changed while it was being hashed: not ready yet (the integrity sensor waits).
+
+    An :class:`~airflow_aisec.exceptions.ArtifactNotReady` (transient: an operator retries), and still an
+    :class:`AisecUndecidableError` so that a per-file change is recorded like any unreadable file.
+    """
 
 
 def available_algorithms() -> tuple[str, ...]:

@@ -184,6 +184,8 @@ class DriftTestOperator(AisecBaseOperator):
     def _check(self) -> Report:
         from airflow_aisec.core.drift import DriftConfig, run_drift
 
+        if not self.current_path:
+            raise AisecInputError("current_path is empty")
         if self.html_report_path:  # refuse a bad destination before any work
             from airflow_aisec.utils.fs import check_output_path
 
@@ -218,8 +220,6 @@ class DriftTestOperator(AisecBaseOperator):
         return report
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if not self.current_path:
-            raise AisecInputError("current_path is empty")
         result = self.run_check(context, subject=str(self.current_path), check=self._check)
         dataset = result.get("details", {}).get("dataset", {})
         self.emit_asset_events(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_aisec.exceptions import AisecError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecError, ArtifactNotReady
 from airflow_aisec.operators.base import AisecBaseOperator
 from airflow_aisec.operators.integrity import VerificationArgs
 
@@ -21,8 +21,8 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
     """Wait until ``path`` (and ``manifest_path``) exist, then verify it like ``ArtifactIntegrityOperator``.
 
     Works in ``poke`` and ``reschedule`` modes, and deferrable (``deferrable=True``: the triggerer waits
-    for the files, a worker verifies). A file still being written ("changed while hashed") keeps the
-    sensor waiting; a mismatch or bad signature fails the task at once (fail closed) after the report is
+    for the files, a worker verifies). A file still being written (it changed while it was hashed:
+    :class:`~airflow_aisec.exceptions.ArtifactNotReady`) keeps the sensor waiting; a mismatch or bad signature fails the task at once (fail closed) after the report is
     pushed — unless ``soft_fail`` turns that into a skip.
 
     Takes every argument of :class:`~airflow_aisec.operators.integrity.ArtifactIntegrityOperator`, plus
@@ -77,13 +77,9 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
         """Verify; ``None`` means "not ready yet" (the artifact changed while it was hashed)."""
         try:
             report = self.verify()
-        except AisecUndecidableError as exc:
-            from airflow_aisec.core.hashing import ArtifactChangedError
-
-            if isinstance(exc, ArtifactChangedError):  # by type: a path naming "changed while" is not one
-                self.log.info("artifact is still being written (%s); waiting", exc)
-                return None
-            self.fail_undecided(context, self.path, exc)
+        except ArtifactNotReady as exc:  # by type: a path naming "changed while" is not one
+            self.log.info("artifact is still being written (%s); waiting", exc)
+            return None
         except AisecError as exc:
             self.fail_undecided(context, self.path, exc)
         return self.conclude(context, report)
