@@ -48,6 +48,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
         algorithm: str = "sha256",
         workers: int | None = None,
         follow_symlinks: bool = False,
+        storage_conn_id: str | None = None,
         conn_id: str | None = None,
         deferrable: bool = False,
         **kwargs: Any,
@@ -64,6 +65,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
             algorithm=algorithm,
             workers=workers,
             follow_symlinks=follow_symlinks,
+            storage_conn_id=storage_conn_id,
             conn_id=conn_id,
         )
         self.deferrable = deferrable
@@ -71,7 +73,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
     def _all_exist(self) -> bool:
         from airflow_aisec.triggers.integrity import _exists
 
-        return all(_exists(p, self.conn_id) for p in self.evidence_paths())
+        return all(_exists(p, self.storage_conn_id) for p in self.evidence_paths())
 
     def _verify_and_conclude(self, context: Context) -> dict[str, Any] | None:
         """Verify; ``None`` means "not ready yet" (the artifact changed while it was hashed)."""
@@ -102,7 +104,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
 
         self.defer(
             trigger=PathsExistTrigger(
-                paths=self.evidence_paths(), conn_id=self.conn_id, poll_interval=self.poke_interval
+                paths=self.evidence_paths(), conn_id=self.storage_conn_id, poll_interval=self.poke_interval
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
