@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_aisec.exceptions import AisecInputError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,8 +45,13 @@ class DriftWindowSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _rows(self) -> int:
+        from airflow_aisec.hooks.storage import resolve_storage
         from airflow_aisec.triggers.drift import count_rows_at
 
+        try:  # a bad location or connection will not heal by waiting: fail now, naming it
+            resolve_storage(str(self.path), self.storage_conn_id, what="data")
+        except AisecInputError as exc:
+            raise AirflowFailException(f"aisec: cannot wait for rows at {self.path}: {exc}") from None
         return count_rows_at(str(self.path), self.storage_conn_id)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
