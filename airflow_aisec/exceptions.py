@@ -7,6 +7,7 @@ Core code raises these; operators translate them into Airflow's fail-vs-retry se
   retrying will not help — so operators raise ``AirflowFailException``.
 * :class:`AisecTransientError` (network hiccup, throttling, a source that may come back) is worth a
   retry, so operators raise a plain ``AirflowException`` and Airflow's ``retries`` apply.
+  :class:`ArtifactNotReady` (an artifact changed while it was read: still being written) is one.
 * :class:`AisecCheckFailed` carries the report of a check that ran and found something.
 
 No Airflow import here: the CLI and core code use the same classes.
@@ -39,6 +40,13 @@ class AisecTransientError(AisecError):
     """A transient failure (network, throttling); a retry may succeed."""
 
     retryable = True
+
+
+class ArtifactNotReady(AisecTransientError):
+    """The artifact is still being written: it changed while it was read (a later attempt may succeed).
+
+    Waiting sensors catch this type (never a message text) and keep waiting; an operator retries.
+    """
 
 
 class AisecCheckFailed(AisecError):

@@ -59,7 +59,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "AI/ML Security",
-                "python-modules": ["airflow_aisec.hooks.signing"],
+                "python-modules": ["airflow_aisec.hooks.signing", "airflow_aisec.hooks.storage"],
             }
         ],
         "extra-links": ["airflow_aisec.links.AisecReportLink"],

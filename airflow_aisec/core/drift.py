@@ -588,19 +588,26 @@ def profile_to_report(profile: Profile, subject: str) -> Report:
 
 def build_and_save_profile(
     data: Any,
-    output: str | os.PathLike[str],
+    output: Any,
     *,
     columns: list[str] | None = None,
     options: BuildOptions | None = None,
 ) -> Report:
-    """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest."""
-    from airflow_aisec.core.profile import save_profile
-    from airflow_aisec.utils.fs import check_output_path
+    """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest.
 
-    check_output_path(output)  # a directory, symlink or path under a file is refused before any work
+    :param output: local path / ``file://`` URI, or object storage (an opened path object, or a URI).
+    """
+    from airflow_aisec.core.profile import save_profile
+    from airflow_aisec.utils.uri import is_remote, local_path
+
+    if not is_remote(output):
+        from airflow_aisec.utils.fs import check_output_path
+
+        output = local_path(output)
+        check_output_path(output)  # a directory, symlink or path under a file is refused before any work
     profile = build_profile(data, columns=columns, options=options)
     save_profile(profile, output)
-    return profile_to_report(profile, os.fspath(output))
+    return profile_to_report(profile, str(output))
 
 
 def parse_methods(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, str]:

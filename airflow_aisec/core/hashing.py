@@ -80,6 +80,7 @@ from airflow_aisec.core.walk import (
     walk,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.utils.uri import is_remote, local_path
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +139,12 @@ __all__ = [  # this module's API, and the names it re-exports from core.manifest
 
 
 def _is_local(path: PathLike) -> bool:
-    """Local path (str, PathLike or ``file://`` URI) vs object storage (a path object with ``.fs``)."""
-    if hasattr(path, "fs"):
-        return False
-    text = os.fspath(path)
-    return "://" not in text or text.startswith("file://")
+    """Local path (str, PathLike or ``file://`` URI) vs object storage (a path object with ``.fs``, or a URI)."""
+    return not hasattr(path, "fs") and not is_remote(path)
 
 
 def _local(path: PathLike) -> Path:
-    text = os.fspath(path)
-    return Path(text[len("file://") :] if text.startswith("file://") else text)
+    return Path(local_path(path))
 
 
 def as_path(path: PathLike) -> Any:

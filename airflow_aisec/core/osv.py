@@ -792,8 +792,13 @@ def sync(
     if source.startswith(("http://", "https://")):
         data = _download(source, timeout=timeout, max_bytes=max_bytes)
     else:
-        local = Path(source[len("file://") :] if source.startswith("file://") else source)
-        if not local.is_file():
+        from airflow_aisec.utils.uri import is_remote, local_path
+
+        try:
+            local = None if is_remote(source) else Path(local_path(source))
+        except AisecInputError:
+            local = None
+        if local is None or not local.is_file():
             raise AisecInputError(f"osv-sync source {source!r} is not a file or an http(s) URL")
         with open(local, "rb") as fh:
             data = fh.read(max_bytes + 1)  # never the whole of a runaway file

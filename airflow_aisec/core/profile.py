@@ -40,6 +40,7 @@ import math
 import os
 import struct
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -47,8 +48,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from airflow_aisec.core.tabular import ColumnSource, open_source
+from airflow_aisec.core.tabular import ColumnSource, is_opened, open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.utils.uri import is_remote, local_path
 
 MAGIC = b"AISEC-DRIFT-PROFILE v1\n"
 FORMAT = "aisec.drift-profile/v2"
@@ -425,10 +427,37 @@ def _payload_hasher() -> Any:
     return blake3()
 
 
-def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
-    """Write ``profile`` to ``path`` atomically; return its digest (``sha256:<hex>``)."""
+@contextmanager
+def _upload_on_success(path: Any) -> Iterator[io.BytesIO]:
+    """Collect the bytes in memory; upload them in one write only if the block succeeds (no partial object)."""
+    buffer = io.BytesIO()
+    yield buffer
+    data = buffer.getvalue()
+    if is_opened(path):
+        with path.open("wb") as fh:
+            fh.write(data)
+        return
+    from airflow_aisec.core.tabular import _filesystem
+
+    filesystem, fs_path = _filesystem(path)
+    with filesystem.open_output_stream(fs_path) as fh:
+        fh.write(data)
+
+
+def _profile_writer(path: Any) -> Any:
+    """A binary writer for ``path``: atomic rename locally; one upload of the whole file remotely."""
+    if is_remote(path):
+        return _upload_on_success(path)
     from airflow_aisec.utils.fs import atomic_writer
 
+    return atomic_writer(local_path(path), "wb")
+
+
+def save_profile(profile: Profile, path: Any) -> str:
+    """Write ``profile`` to ``path`` atomically; return its digest (``sha256:<hex>``).
+
+    :param path: local path / ``file://`` URI, or object storage (an opened path object, or a URI).
+    """
     arrays_meta: dict[str, dict[str, Any]] = {}
     blobs: list[np.ndarray] = []
     offset = 0
@@ -457,7 +486,7 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
     digest = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
     header["digest"] = digest
     header_bytes = _canonical(header)
-    with atomic_writer(path, "wb") as fh:
+    with _profile_writer(path) as fh:
         fh.write(MAGIC)
         fh.write(struct.pack("<Q", len(header_bytes)))
         fh.write(header_bytes)
@@ -465,11 +494,11 @@ def save_profile(profile: Profile, path: str | os.PathLike[str]) -> str:
         for arr in blobs:
             fh.write(arr.data.cast("B"))
     profile.digest = digest
-    profile.path = os.fspath(path)
+    profile.path = str(path) if is_opened(path) else os.fspath(path)
     return digest
 
 
-def load_profile(path: str | os.PathLike[str], *, expected_digest: str | None = None) -> Profile:
+def load_profile(path: Any, *, expected_digest: str | None = None) -> Profile:
     """Load and verify a profile written by :func:`save_profile` (see :func:`open_profile`)."""
     profile, verify = open_profile(path, expected_digest=expected_digest, background=False)
     verify()
@@ -586,22 +615,29 @@ class _LoadingArrays(Mapping[str, np.ndarray]):
         return len(self._arrays)
 
 
-def _open_profile_file(path: str) -> tuple[bytes, Any, int]:
-    """``(header_bytes, file object, file size)``; the file object is local (``fileno``) or in memory."""
+def _open_profile_file(source: Any) -> tuple[bytes, Any, int]:
+    """``(header_bytes, file object, file size)``; the file object is local (``fileno``) or in memory.
+
+    :param source: local path / ``file://`` URI, or object storage (an opened path object, or a URI).
+    """
     prefix = len(MAGIC) + 8
-    if "://" in path:
-        import io
-
-        from airflow_aisec.core.tabular import _filesystem
-
-        filesystem, fs_path = _filesystem(path)
+    if is_remote(source):
+        path = str(source)
         try:
-            with filesystem.open_input_file(fs_path) as remote:
-                raw = remote.read()
+            if is_opened(source):
+                with source.open("rb") as remote:
+                    raw = remote.read()
+            else:
+                from airflow_aisec.core.tabular import _filesystem
+
+                filesystem, fs_path = _filesystem(source)
+                with filesystem.open_input_file(fs_path) as remote:
+                    raw = remote.read()
         except FileNotFoundError as exc:
             raise AisecInputError(f"reference profile not found: {path}") from exc
         header_len = _check_prefix(path, raw[:prefix])
         return raw[prefix : prefix + header_len], io.BytesIO(raw), len(raw)
+    path = local_path(source)
     if not os.path.isfile(path):
         raise AisecInputError(f"reference profile not found: {path}")
     fh = open(path, "rb", buffering=0)  # closed by the loader / verify()
@@ -820,9 +856,7 @@ def _validate_meta(
         raise _bad(path, f"{where}.arrays", "grid knots / ranks of different lengths")
 
 
-def open_profile(
-    path: str | os.PathLike[str], *, expected_digest: str | None = None, background: bool = True
-) -> tuple[Profile, Any]:
+def open_profile(path: Any, *, expected_digest: str | None = None, background: bool = True) -> tuple[Profile, Any]:
     """Open a profile; return it with ``verify()``, which raises unless the payload hash matches.
 
     The header (with the payload's expected hash) is verified before returning. With ``background``
@@ -839,8 +873,9 @@ def open_profile(
     :raises AisecUndecidableError: not a profile, truncated, tampered (hash mismatch) or not the
         expected digest.
     """
-    path = os.fspath(path)
-    header_bytes, fh, file_size = _open_profile_file(path)
+    source = path
+    path = str(source) if is_opened(source) else os.fspath(source)
+    header_bytes, fh, file_size = _open_profile_file(source)
     try:
         header, digest, expected_payload, hasher = _check_header(path, header_bytes, file_size, expected_digest)
         start = _payload_start(len(header_bytes), header["format"])

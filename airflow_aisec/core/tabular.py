@@ -4,8 +4,11 @@ Drift checks read one column at a time so that memory stays about one column, wh
 the table. A local Parquet file is read with :class:`pyarrow.parquet.ParquetFile` (footer parsed once,
 each column decoded on the calling thread); a directory of Parquet files or a URI through
 :mod:`pyarrow.dataset` with column projection; CSV is parsed once (CSV has no column layout to project on); in-memory pandas DataFrames
-and pyarrow Tables are accepted as they are. Paths with a scheme (``s3://``, ``gs://``, ``file://``)
-go through :func:`pyarrow.fs.FileSystem.from_uri`.
+and pyarrow Tables are accepted as they are. Local paths and ``file://`` URIs are read from the local
+filesystem (:func:`airflow_aisec.utils.uri.local_path`). Object storage is best given as an already
+opened path object (an ``ObjectStoragePath`` / ``UPath`` with ``.fs`` and ``.path``: inside Airflow the
+operator builds it from its connection); a bare ``s3://`` / ``gs://`` string goes through
+:func:`pyarrow.fs.FileSystem.from_uri` (the environment's credentials: the CLI's case).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError
+from airflow_aisec.utils.uri import is_remote, local_path, parse_storage_uri
 
 
 @dataclass
@@ -53,17 +57,26 @@ class ColumnSource:
             raise AisecTransientError(f"could not read column {name!r} of {self.name}: {exc}") from exc
 
 
-def _filesystem(path: str) -> tuple[Any, str]:
+def _filesystem(path: Any) -> tuple[Any, str]:
+    """``(pyarrow filesystem, path in it)`` for a local path, a URI, or an opened object-storage path."""
     from pyarrow import fs
 
-    if "://" in path:
+    if is_opened(path):
+        return fs.PyFileSystem(fs.FSSpecHandler(path.fs)), str(path.path)
+    parsed = parse_storage_uri(path)
+    if parsed.is_remote:
         try:
-            return fs.FileSystem.from_uri(path)
+            return fs.FileSystem.from_uri(parsed.uri)
         except (pa.ArrowInvalid, ValueError) as exc:
-            raise AisecInputError(f"unsupported data URI {path!r}: {exc}") from exc
+            raise AisecInputError(f"unsupported data URI {parsed.raw!r}: {exc}") from exc
         except OSError as exc:
-            raise AisecTransientError(f"could not open {path!r}: {exc}") from exc
-    return fs.LocalFileSystem(), os.path.abspath(path)
+            raise AisecTransientError(f"could not open {parsed.raw!r}: {exc}") from exc
+    return fs.LocalFileSystem(), os.path.abspath(local_path(path))
+
+
+def is_opened(data: Any) -> bool:
+    """An object-storage path object the caller opened (``.fs`` and ``.path``), not a string or table."""
+    return not isinstance(data, (str, bytes, os.PathLike)) and hasattr(data, "fs") and hasattr(data, "path")
 
 
 def _is_csv(path: str) -> bool:
@@ -82,10 +95,10 @@ def open_source(data: Any, *, name: str | None = None) -> ColumnSource:
         return ColumnSource(name or "<pyarrow.Table>", table.schema, table.num_rows, lambda c: table.column(c))
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
         return _from_pandas(data, name or "<DataFrame>")
-    if not isinstance(data, (str, os.PathLike)):
+    if not is_opened(data) and not isinstance(data, (str, os.PathLike)):
         raise AisecInputError(f"unsupported data input of type {type(data).__name__}: give a path, DataFrame or Table")
-    path = os.fspath(data)
-    filesystem, fs_path = _filesystem(path)
+    path = str(data) if is_opened(data) else os.fspath(data)
+    filesystem, fs_path = _filesystem(data)
     from pyarrow import fs
 
     try:
@@ -103,7 +116,7 @@ def open_source(data: Any, *, name: str | None = None) -> ColumnSource:
         except pa.ArrowInvalid as exc:
             raise AisecInputError(f"could not parse CSV {path}: {exc}") from exc
         return ColumnSource(name or path, table.schema, table.num_rows, lambda c: table.column(c))
-    if info.type == fs.FileType.File and "://" not in path:
+    if info.type == fs.FileType.File and not is_remote(data):
         return _local_parquet_file(fs_path, name or path)
     import pyarrow.dataset as ds
 

@@ -15,11 +15,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from airflow_aisec.core.manifest import _DIR, _FILE, _LINK, check_rel_path
-from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError, ArtifactNotReady
 
 
-class ArtifactChangedError(AisecUndecidableError):
-    """The file or object changed while it was being hashed (the integrity sensor waits on this one)."""
+class ArtifactChangedError(ArtifactNotReady, AisecUndecidableError):
+    """The file or object changed while it was being hashed: not ready yet (the integrity sensor waits).
+
+    An :class:`~airflow_aisec.exceptions.ArtifactNotReady` (transient: an operator retries), and still an
+    :class:`AisecUndecidableError` so that a per-file change is recorded like any unreadable file.
+    """
 
 
 def special_kind(mode: int) -> str:

@@ -30,7 +30,20 @@ if TYPE_CHECKING:
 CORRECTIONS = ("bh", "bonferroni", "none")
 
 
-class ReferenceProfileOperator(AisecBaseOperator):
+class _StorageMixin:
+    """``storage_conn_id`` → readable/writable locations, through :mod:`airflow_aisec.hooks.storage`."""
+
+    storage_conn_id: str | None
+
+    def _storage(self, location: Any, what: str) -> Any:
+        if location is None:
+            return None
+        from airflow_aisec.hooks.storage import resolve_storage
+
+        return resolve_storage(str(location), self.storage_conn_id, what=what)
+
+
+class ReferenceProfileOperator(_StorageMixin, AisecBaseOperator):
     """Build a reference profile from reference data and store it as one verified file.
 
     The report carries the profile's digest (``details.profile.digest``); it is also pushed to XCom
@@ -43,10 +56,18 @@ class ReferenceProfileOperator(AisecBaseOperator):
     :param exact_max: numeric columns with more finite values are stored as a quantile grid.
     :param grid_size: number of grid knots (certified KS error bound about ``1 / grid_size``).
     :param max_categories: categorical columns with more distinct values are skipped.
+    :param storage_conn_id: Airflow connection for object-storage paths (``s3://`` …; required for them:
+        credentials are never taken from the worker's environment). (templated)
     """
 
     aisec_check = "drift"
-    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "reference_path", "profile_path", "columns")
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "reference_path",
+        "profile_path",
+        "columns",
+        "storage_conn_id",
+    )
     ui_color = "#e1f5fe"
 
     def __init__(
@@ -58,9 +79,11 @@ class ReferenceProfileOperator(AisecBaseOperator):
         exact_max: int = 2_000_000,
         grid_size: int = 16_384,
         max_categories: int = 200,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.storage_conn_id = storage_conn_id
         self.reference_path = reference_path
         self.profile_path = profile_path
         self.columns = columns
@@ -81,7 +104,10 @@ class ReferenceProfileOperator(AisecBaseOperator):
             context,
             subject=str(self.profile_path),
             check=lambda: build_and_save_profile(
-                self.reference_path, self.profile_path, columns=self.columns, options=options
+                self._storage(self.reference_path, "reference data"),
+                self._storage(self.profile_path, "reference profile"),
+                columns=self.columns,
+                options=options,
             ),
         )
         digest = result["details"]["profile"]["digest"]
@@ -98,7 +124,7 @@ class ReferenceProfileOperator(AisecBaseOperator):
         return result
 
 
-class DriftTestOperator(AisecBaseOperator):
+class DriftTestOperator(_StorageMixin, AisecBaseOperator):
     """Test a window of current data for drift against a reference profile (or reference data).
 
     Per feature: method, statistic, p-value, corrected p-value, threshold, n, null rate and status, in
@@ -120,7 +146,9 @@ class DriftTestOperator(AisecBaseOperator):
     :param null_rate_tolerance: absolute null-rate change counted as drift (when significant). Default 0.05.
     :param on_drift: ``fail`` (default: the task fails), ``warn`` (report status ``warn``, task
         succeeds) or ``pass-through`` (report keeps status ``fail``, task succeeds; downstream decides).
-    :param html_report_path: also write a static HTML drift report there (atomically). (templated)
+    :param html_report_path: also write a static HTML drift report there (atomically; a local path). (templated)
+    :param storage_conn_id: Airflow connection for object-storage paths (``s3://`` …; required for them:
+        credentials are never taken from the worker's environment). (templated)
     """
 
     aisec_check = "drift"
@@ -133,6 +161,7 @@ class DriftTestOperator(AisecBaseOperator):
         "columns",
         "critical_features",
         "html_report_path",
+        "storage_conn_id",
     )
     ui_color = "#fff3e0"
     outcome_option = "on_drift"
@@ -154,9 +183,11 @@ class DriftTestOperator(AisecBaseOperator):
         null_rate_tolerance: float = 0.05,
         on_drift: str = "fail",
         html_report_path: str | None = None,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.storage_conn_id = storage_conn_id
         if (profile_path is None) == (reference_path is None):
             raise ValueError("DriftTestOperator needs exactly one of profile_path or reference_path")
         self.set_outcome(on_drift)
@@ -184,10 +215,15 @@ class DriftTestOperator(AisecBaseOperator):
     def _check(self) -> Report:
         from airflow_aisec.core.drift import DriftConfig, run_drift
 
+        if not self.current_path:
+            raise AisecInputError("current_path is empty")
+        html_path = None
         if self.html_report_path:  # refuse a bad destination before any work
             from airflow_aisec.utils.fs import check_output_path
+            from airflow_aisec.utils.uri import local_path
 
-            check_output_path(self.html_report_path)
+            html_path = local_path(str(self.html_report_path))
+            check_output_path(html_path)
         # a string stays a string so that DriftConfig refuses it (never split into characters)
         critical: Any = (
             self.critical_features if isinstance(self.critical_features, str) else tuple(self.critical_features or ())
@@ -203,23 +239,21 @@ class DriftTestOperator(AisecBaseOperator):
             columns=self.columns if isinstance(self.columns, str) or self.columns is None else list(self.columns),
         )
         report = run_drift(
-            self.current_path,
-            profile=self.profile_path,
-            reference=self.reference_path,
+            self._storage(self.current_path, "current data"),
+            profile=self._storage(self.profile_path, "reference profile"),
+            reference=self._storage(self.reference_path, "reference data"),
             config=config,
             expected_digest=self.expected_profile_digest or None,
             subject=str(self.current_path),
         )
         self.soften(report)
-        if self.html_report_path:
+        if html_path:
             from airflow_aisec.core.drift_html import write_html_report
 
-            write_html_report(report.to_dict(), self.html_report_path)
+            write_html_report(report.to_dict(), html_path)
         return report
 
     def execute(self, context: Context) -> dict[str, Any]:
-        if not self.current_path:
-            raise AisecInputError("current_path is empty")
         result = self.run_check(context, subject=str(self.current_path), check=self._check)
         dataset = result.get("details", {}).get("dataset", {})
         self.emit_asset_events(

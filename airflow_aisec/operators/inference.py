@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def _is_remote(uri: str) -> bool:
-    return "://" in uri and not uri.startswith("file://")
+    from airflow_aisec.utils.uri import is_remote
+
+    return is_remote(uri)
 
 
 class InferenceLogAuditOperator(AisecBaseOperator):
@@ -29,7 +31,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
     findings make the report ``warn`` and the task succeeds.
 
     :param inference_log: JSON-lines file or directory, local or an object-storage URI (``s3://…``, read with
-        ``ObjectStoragePath``; ``log_conn_id`` names its connection). (templated)
+        ``ObjectStoragePath``; ``storage_conn_id`` names its connection). (templated)
     :param rate_limit: per-client limit, ``"10/minute"`` style or a number per minute. (templated)
     :param latency_slo_ms: latency SLO in milliseconds (p95 above it fails).
     :param max_error_rate: highest acceptable share of 5xx/error responses.
@@ -42,7 +44,9 @@ class InferenceLogAuditOperator(AisecBaseOperator):
     :param since: only records at or after this ISO-8601 time (e.g. ``{{ data_interval_start }}``). (templated)
     :param until: only records up to this ISO-8601 time. (templated)
     :param fail_severity: lowest finding severity that fails the task.
-    :param log_conn_id: connection id for an object-storage ``inference_log``/``reference``.
+    :param storage_conn_id: Airflow connection for an object-storage ``inference_log``/``reference``
+        (required for ``s3://`` …: credentials are never taken from the worker's environment). (templated)
+    :param log_conn_id: older name of ``storage_conn_id`` (still accepted).
     :param max_bad_line_share: share of log lines that may be unattributable (bad JSON, bad timestamp,
         missing client id, over-long) before the audit is ``error`` (cannot decide). Default 0: any.
     """
@@ -55,6 +59,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         "reference",
         "since",
         "until",
+        "storage_conn_id",
     )
     ui_color = "#e3f2fd"
 
@@ -74,6 +79,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         fail_severity: str = "high",
         log_conn_id: str | None = None,
         max_bad_line_share: float = 0.0,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,7 +99,9 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         self.since = since
         self.until = until
         self.fail_severity = fail_severity
-        self.log_conn_id = log_conn_id
+        from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
+
+        self.storage_conn_id = pick_conn_id(storage_conn_id, log_conn_id, "log_conn_id")
         self.max_bad_line_share = max_bad_line_share
 
     def _read_remote(self, uri: str, sources: dict[str, Any] | None = None) -> list[tuple[str, bytes]]:
@@ -102,11 +110,10 @@ class InferenceLogAuditOperator(AisecBaseOperator):
         Compressed files (``.gz``, ``.bz2``, ``.xz``) are decompressed within the total budget; other
         files are listed in ``sources`` (``ignored`` / ``not_read``) so the report shows them.
         """
-        from airflow.sdk import ObjectStoragePath
-
         from airflow_aisec.core import inference_audit as inference
+        from airflow_aisec.hooks.storage import resolve_storage
 
-        path = ObjectStoragePath(uri, conn_id=self.log_conn_id) if self.log_conn_id else ObjectStoragePath(uri)
+        path = resolve_storage(uri, self.storage_conn_id, what="inference log")
         sources = sources if sources is not None else {}
         sources.update(read=[], not_read=[], ignored=[])
         files: list[Any] = []
@@ -141,11 +148,14 @@ class InferenceLogAuditOperator(AisecBaseOperator):
 
         def check() -> Any:
             from airflow_aisec.utils.strictjson import loads
+            from airflow_aisec.utils.uri import local_path
 
             reference = self.reference
             if isinstance(reference, str) and _is_remote(reference):
                 raw = b"\n".join(line for _, line in self._read_remote(reference))
                 reference = loads(raw, source=f"reference profile {reference}")
+            elif isinstance(reference, str):
+                reference = local_path(reference)
             kwargs: dict[str, Any] = {
                 "reference": reference,
                 "rate_limit_per_minute": inference.parse_rate(self.rate_limit),
@@ -163,7 +173,7 @@ class InferenceLogAuditOperator(AisecBaseOperator):
                 sources: dict[str, Any] = {}
                 lines = self._read_remote(self.inference_log, sources)
                 return inference.audit_log(lines, subject=self.inference_log, sources=sources, **kwargs)
-            return inference.audit_log(self.inference_log, **kwargs)
+            return inference.audit_log(local_path(self.inference_log), **kwargs)
 
         report = self.run_check(context, subject=str(self.inference_log), check=check)
         self.emit_asset_events(

@@ -33,12 +33,17 @@ if TYPE_CHECKING:
 
 
 def resolve_path(path: str, conn_id: str | None) -> Any:
-    """A local path stays a string; ``scheme://`` URIs become ``ObjectStoragePath`` (with ``conn_id``)."""
-    if "://" in path and not path.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
+    """A local path string, or an ``ObjectStoragePath`` bound to ``conn_id`` (see :mod:`airflow_aisec.hooks.storage`)."""
+    from airflow_aisec.hooks.storage import resolve_storage
 
-        return ObjectStoragePath(path, conn_id=conn_id)
-    return path
+    return resolve_storage(path, conn_id, what="artifact")
+
+
+def _local_or_none(path: str | None) -> str | None:
+    """Manifests and signatures are local files: ``file://`` stripped, object storage refused (named)."""
+    from airflow_aisec.utils.uri import local_path
+
+    return local_path(str(path)) if path else None
 
 
 def resolve_signing_key(key_path: str | None, conn_id: str | None) -> SigningKey | None:
@@ -77,18 +82,26 @@ class ArtifactHashOperator(AisecBaseOperator):
     and the manifest location.
 
     :param path: file or directory; local path or object-storage URI (``s3://…``). (templated)
-    :param manifest_path: where to write the ``aisec.manifest/v2`` manifest; default: none, or
+    :param manifest_path: where to write the ``aisec.manifest/v2`` manifest (a local file); default: none, or
         ``<path>.manifest.json`` when signing. (templated)
     :param algorithm: ``sha256`` (default), ``sha512``, ``blake2b``, ``blake3`` (extra ``blake3``).
     :param workers: parallel hashing threads (default: CPU count, at most 8).
     :param follow_symlinks: follow links that stay inside ``path`` (default: record links, never follow).
     :param signing_key_path: PEM private key (Ed25519) or HMAC secret file to sign the manifest with.
     :param signing_conn_id: ``aisec_signing_key`` connection holding the key (instead of a file).
-    :param conn_id: Airflow connection for object-storage paths.
+    :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
+        credentials are never taken from the worker's environment). (templated)
+    :param conn_id: older name of ``storage_conn_id`` (still accepted).
     """
 
     aisec_check = "integrity"
-    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "path", "manifest_path", "signing_key_path")
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "path",
+        "manifest_path",
+        "signing_key_path",
+        "storage_conn_id",
+    )
 
     def __init__(
         self,
@@ -100,10 +113,13 @@ class ArtifactHashOperator(AisecBaseOperator):
         follow_symlinks: bool = False,
         signing_key_path: str | None = None,
         signing_conn_id: str | None = None,
+        storage_conn_id: str | None = None,
         conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
+
         if signing_key_path and signing_conn_id:
             raise ValueError("give signing_key_path or signing_conn_id, not both")
         if workers is not None and workers < 1:
@@ -115,7 +131,7 @@ class ArtifactHashOperator(AisecBaseOperator):
         self.follow_symlinks = follow_symlinks
         self.signing_key_path = signing_key_path
         self.signing_conn_id = signing_conn_id
-        self.conn_id = conn_id
+        self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.integrity import hash_artifact
@@ -124,11 +140,11 @@ class ArtifactHashOperator(AisecBaseOperator):
             context,
             subject=self.path,
             check=lambda: hash_artifact(
-                resolve_path(self.path, self.conn_id),
+                resolve_path(self.path, self.storage_conn_id),
                 algorithm=self.algorithm,
                 workers=self.workers,
                 follow_symlinks=self.follow_symlinks,
-                manifest_path=self.manifest_path,
+                manifest_path=_local_or_none(self.manifest_path),
                 signing_key=resolve_signing_key(self.signing_key_path, self.signing_conn_id),
             ),
         )
@@ -180,9 +196,16 @@ class VerificationArgs:
     algorithm: str
     workers: int | None
     follow_symlinks: bool
-    conn_id: str | None
+    storage_conn_id: str | None
 
-    VERIFY_TEMPLATE_FIELDS = ("path", "expected_digest", "manifest_path", "signature_path", "public_key_path")
+    VERIFY_TEMPLATE_FIELDS = (
+        "path",
+        "expected_digest",
+        "manifest_path",
+        "signature_path",
+        "public_key_path",
+        "storage_conn_id",
+    )
 
     def _set_verification_args(
         self,
@@ -197,8 +220,11 @@ class VerificationArgs:
         algorithm: str,
         workers: int | None,
         follow_symlinks: bool,
+        storage_conn_id: str | None,
         conn_id: str | None,
     ) -> None:
+        from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
+
         self.require_signature = check_evidence_args(
             expected_digest=expected_digest,
             manifest_path=manifest_path,
@@ -215,7 +241,7 @@ class VerificationArgs:
         self.algorithm = algorithm
         self.workers = workers
         self.follow_symlinks = follow_symlinks
-        self.conn_id = conn_id
+        self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
 
     def evidence_paths(self) -> list[str]:
         """What must exist before verification can start: the artifact and its manifest."""
@@ -226,10 +252,10 @@ class VerificationArgs:
         from airflow_aisec.core.integrity import verify_artifact
 
         return verify_artifact(
-            resolve_path(self.path, self.conn_id),
+            resolve_path(self.path, self.storage_conn_id),
             expected_digest=self.expected_digest,
-            manifest_path=self.manifest_path,
-            signature_path=self.signature_path,
+            manifest_path=_local_or_none(self.manifest_path),
+            signature_path=_local_or_none(self.signature_path),
             verify_key=resolve_verify_key(self.public_key_path, self.signing_conn_id),
             require_signature=self.require_signature,
             algorithm=self.algorithm,
@@ -257,7 +283,9 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     :param algorithm: for ``expected_digest`` without an ``alg:`` prefix (default ``sha256``).
     :param workers: parallel hashing threads.
     :param follow_symlinks: follow links that stay inside ``path``.
-    :param conn_id: Airflow connection for object-storage paths.
+    :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
+        credentials are never taken from the worker's environment). (templated)
+    :param conn_id: older name of ``storage_conn_id`` (still accepted).
     """
 
     aisec_check = "integrity"
@@ -276,6 +304,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
         algorithm: str = "sha256",
         workers: int | None = None,
         follow_symlinks: bool = False,
+        storage_conn_id: str | None = None,
         conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -291,6 +320,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
             algorithm=algorithm,
             workers=workers,
             follow_symlinks=follow_symlinks,
+            storage_conn_id=storage_conn_id,
             conn_id=conn_id,
         )
 

@@ -40,10 +40,19 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param on_degradation: ``fail`` (default: the task fails), ``warn`` (report status ``warn``, task
         succeeds) or ``pass-through`` (report keeps status ``fail``, task succeeds; a downstream task,
         e.g. :class:`~airflow_aisec.operators.retrain.RetrainTriggerOperator`, decides).
+    :param storage_conn_id: Airflow connection for an object-storage ``data_path`` (``s3://`` …; required
+        for it: credentials are never taken from the worker's environment). ``model_path`` is a local
+        file. (templated)
     """
 
     aisec_check = "performance"
-    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "data_path", "model_path", "model_digest")
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "data_path",
+        "model_path",
+        "model_digest",
+        "storage_conn_id",
+    )
     ui_color = "#e8f5e9"
     outcome_option = "on_degradation"
 
@@ -64,9 +73,11 @@ class ModelPerformanceOperator(AisecBaseOperator):
         min_rows: int = 1,
         max_unlabelled_share: float | None = None,
         on_degradation: str = "fail",
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.storage_conn_id = storage_conn_id
         self.set_outcome(on_degradation)
         if (prediction_column is None) == (model_path is None):
             raise ValueError("ModelPerformanceOperator needs exactly one of prediction_column or model_path")
@@ -94,17 +105,19 @@ class ModelPerformanceOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.performance import evaluate_performance
+        from airflow_aisec.hooks.storage import resolve_storage
+        from airflow_aisec.utils.uri import local_path
 
         result = self.run_check(
             context,
             subject=str(self.data_path),
             check=lambda: self.soften(
                 evaluate_performance(
-                    self.data_path,
+                    resolve_storage(str(self.data_path), self.storage_conn_id, what="data"),
                     label_column=self.label_column,
                     prediction_column=self.prediction_column,
                     score_column=self.score_column,
-                    model_path=self.model_path,
+                    model_path=local_path(str(self.model_path)) if self.model_path else None,
                     model_digest=self.model_digest,
                     model_allow=self.model_allow,
                     feature_columns=self.feature_columns,

@@ -8,7 +8,7 @@
         allow_sources=["s3://ml-data/churn/"],
         expected_digest="sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         require_version=True,
-        aws_conn_id="aws_default",
+        storage_conn_id="aws_default",
         outlets=[Asset("aisec://datasets/churn")],
     )
 
@@ -78,7 +78,10 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     :param require_version: refuse object-storage data whose URI pins no VersionId/ETag. Local data is
         pinned by its digest (see docs/provenance.md).
     :param expected_etag: S3 ETag pin (read with ``IfMatch``). (templated)
-    :param aws_conn_id: AWS connection for ``s3://`` URIs (providers-amazon ``S3Hook``).
+    :param storage_conn_id: Airflow (AWS) connection for ``s3://`` URIs (providers-amazon ``S3Hook``;
+        default ``aws_default``). It must be defined: credentials are never taken from the worker's
+        environment. (templated)
+    :param aws_conn_id: older name of ``storage_conn_id`` (still accepted).
     :param statement_path: where to write the statement (default: next to the report). (templated)
     :param statement_signing_key_path: PEM private key (Ed25519) or HMAC secret file: sign the statement
         (``<statement>.sig``, ``aisec.signature/v1``). (templated)
@@ -100,6 +103,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         "statement_path",
         "statement_signing_key_path",
         "builder_id",
+        "storage_conn_id",
     )
     ui_color = "#e8f5e9"
 
@@ -122,9 +126,12 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         statement_signing_conn_id: str | None = None,
         builder_id: str | None = None,
         algorithm: str = "sha256",
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if storage_conn_id and aws_conn_id not in (None, "aws_default", storage_conn_id):
+            raise ValueError("give storage_conn_id or aws_conn_id (its older name), not both")
         if isinstance(allow_sources, str) and "{{" not in allow_sources:
             raise ValueError("allow_sources must be a list of URI prefixes, not a single string")
         self.require_signature = check_evidence_args(
@@ -145,7 +152,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.signing_conn_id = signing_conn_id
         self.require_version = require_version
         self.expected_etag = expected_etag
-        self.aws_conn_id = aws_conn_id
+        self.storage_conn_id = storage_conn_id or aws_conn_id
         self.statement_path = statement_path
         self.statement_signing_key_path = statement_signing_key_path
         self.statement_signing_conn_id = statement_signing_conn_id
@@ -167,10 +174,10 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         return list(value)
 
     def _s3_client(self) -> Any:
-        """The boto3 S3 client of ``aws_conn_id`` (built lazily by the core, after the policy checks)."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        """The boto3 S3 client of ``storage_conn_id`` (built lazily by the core, after the policy checks)."""
+        from airflow_aisec.hooks.storage import StorageHook
 
-        return S3Hook(aws_conn_id=self.aws_conn_id).get_conn()
+        return StorageHook(self.storage_conn_id).s3_client(str(self.dataset_uri).split("?", 1)[0])
 
     def _statement_path(self, context: Context) -> str:
         """``attestations/<task_id>.intoto.json`` in the report's folder (or under ``data_dir("provenance")``)."""

@@ -33,13 +33,15 @@ class ReproducibleSplitOperator(AisecBaseOperator):
     class_balance}``; ``details.parameters`` records the seed. Outlet asset events carry the digests.
 
     :param dataset_uri: local path or object-storage URI of the input table. (templated)
-    :param output_dir: local folder for ``<prefix>train.parquet`` etc. (templated)
+    :param output_dir: local folder for ``<prefix>train.parquet`` etc. (an object-storage URI is refused). (templated)
     :param seed: random seed (an integer in ``[0, 2**32)``), recorded in the report.
     :param test_size: test fraction of the whole dataset.
     :param validation_size: validation fraction of the whole dataset (0: no validation split).
     :param stratify_column: column whose class balance each split keeps. (templated)
     :param prefix: file-name prefix of the splits. (templated)
-    :param conn_id: Airflow connection for an object-storage input.
+    :param storage_conn_id: Airflow connection for an object-storage input (required for ``s3://`` …:
+        credentials are never taken from the worker's environment). (templated)
+    :param conn_id: older name of ``storage_conn_id`` (still accepted).
     :param file_format: ``csv`` or ``parquet`` (default: from the file name).
     """
 
@@ -50,6 +52,7 @@ class ReproducibleSplitOperator(AisecBaseOperator):
         "output_dir",
         "stratify_column",
         "prefix",
+        "storage_conn_id",
     )
     ui_color = "#e3f2fd"
 
@@ -65,9 +68,12 @@ class ReproducibleSplitOperator(AisecBaseOperator):
         prefix: str = "",
         conn_id: str | None = None,
         file_format: str | None = None,
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
+
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), not {seed!r}")
         if not 0.0 < test_size < 1.0 or not 0.0 <= validation_size < 1.0 or test_size + validation_size >= 1.0:
@@ -79,16 +85,18 @@ class ReproducibleSplitOperator(AisecBaseOperator):
         self.validation_size = validation_size
         self.stratify_column = stratify_column
         self.prefix = prefix
-        self.conn_id = conn_id
+        self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
         self.file_format = file_format
 
     def _split(self) -> Any:
         from airflow_aisec.core.split import split_dataset
         from airflow_aisec.operators.validation import load_table
+        from airflow_aisec.utils.uri import local_path
 
+        output_dir = local_path(str(self.output_dir))  # splits are written locally (atomic rename)
         return split_dataset(
-            load_table(str(self.dataset_uri), self.conn_id, self.file_format),
-            output_dir=str(self.output_dir),
+            load_table(str(self.dataset_uri), self.storage_conn_id, self.file_format),
+            output_dir=output_dir,
             seed=self.seed,
             test_size=self.test_size,
             validation_size=self.validation_size,

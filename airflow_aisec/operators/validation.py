@@ -5,7 +5,7 @@
     validate = DataValidationOperator(
         task_id="validate_training_data",
         dataset_uri="s3://ml-data/churn/train.parquet",
-        conn_id="aws_default",
+        storage_conn_id="aws_default",
         expectations="include/suites/churn.json",  # or [{"type": ..., "kwargs": ...}] / GX objects
         reference="/srv/profiles/churn.reference.json",
         label_column="churned",
@@ -33,11 +33,11 @@ def load_table(uri: str, conn_id: str | None = None, fmt: str | None = None) -> 
 
     from airflow_aisec.core.validation import read_table
     from airflow_aisec.exceptions import AisecUndecidableError
-    from airflow_aisec.operators.integrity import resolve_path
+    from airflow_aisec.hooks.storage import resolve_storage
 
-    path = resolve_path(str(uri), conn_id)
+    path = resolve_storage(str(uri), conn_id, what="dataset")
     if isinstance(path, str):
-        return read_table(path[len("file://") :] if path.startswith("file://") else path, fmt)
+        return read_table(path, fmt)
     fmt = fmt or PurePosixPath(str(path)).suffix.lstrip(".")
     try:
         with path.open("rb") as fh:
@@ -61,7 +61,9 @@ class DataValidationOperator(AisecBaseOperator):
         :func:`~airflow_aisec.core.validation.build_reference_profile`, or a CSV/Parquet path. (templated)
     :param label_column: label column for the label-shift and new-label checks. (templated)
     :param thresholds: :class:`~airflow_aisec.core.validation.PoisoningThresholds` fields to override.
-    :param conn_id: Airflow connection for object-storage URIs.
+    :param storage_conn_id: Airflow connection for object-storage URIs (required for ``s3://`` …:
+        credentials are never taken from the worker's environment). (templated)
+    :param conn_id: older name of ``storage_conn_id`` (still accepted).
     :param file_format: ``csv`` or ``parquet`` (default: from the file name).
     :param suite_name: name of the ephemeral GX suite.
     """
@@ -73,6 +75,7 @@ class DataValidationOperator(AisecBaseOperator):
         "expectations",
         "reference",
         "label_column",
+        "storage_conn_id",
     )
     ui_color = "#fff8e1"
 
@@ -87,9 +90,12 @@ class DataValidationOperator(AisecBaseOperator):
         conn_id: str | None = None,
         file_format: str | None = None,
         suite_name: str = "aisec",
+        storage_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
+
         if expectations is None and reference is None:
             raise ValueError("give expectations and/or reference: there is nothing to validate")
         if file_format is not None and file_format not in ("csv", "parquet"):
@@ -99,25 +105,28 @@ class DataValidationOperator(AisecBaseOperator):
         self.reference = reference
         self.label_column = label_column
         self.thresholds = dict(thresholds) if thresholds else None
-        self.conn_id = conn_id
+        self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
         self.file_format = file_format
         self.suite_name = suite_name
 
     def _validate(self) -> Any:
         from airflow_aisec.core.validation import validate_dataframe
+        from airflow_aisec.utils.uri import is_remote, local_path
 
         reference = self.reference
-        if isinstance(reference, str) and "://" in reference and not reference.startswith("file://"):
+        if isinstance(reference, str) and is_remote(reference):
             if reference.endswith(".json"):
-                from airflow_aisec.operators.integrity import resolve_path
+                from airflow_aisec.hooks.storage import StorageHook
                 from airflow_aisec.utils import strictjson
 
-                data = resolve_path(reference, self.conn_id).read_bytes()
+                data = StorageHook(self.storage_conn_id).read_bytes(reference, what="reference profile")
                 reference = strictjson.loads(data, source=f"reference profile {reference!r}")
             else:
-                reference = load_table(reference, self.conn_id)
+                reference = load_table(reference, self.storage_conn_id)
+        elif isinstance(reference, str):
+            reference = local_path(reference)
         return validate_dataframe(
-            load_table(str(self.dataset_uri), self.conn_id, self.file_format),
+            load_table(str(self.dataset_uri), self.storage_conn_id, self.file_format),
             subject=str(self.dataset_uri),
             expectations=self.expectations,
             reference=reference,

@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from airflow_aisec.exceptions import AisecInputError
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,13 +26,18 @@ class DriftWindowSensor(BaseSensorOperator):
     :param path: Parquet file/directory or CSV, local path or URI. (templated)
     :param min_rows: rows to wait for (>= 1).
     :param deferrable: wait in the triggerer instead of a worker.
+    :param storage_conn_id: Airflow connection for an object-storage ``path`` (``s3://`` …; required for
+        it: credentials are never taken from the worker's environment). (templated)
     """
 
-    template_fields: Sequence[str] = ("path",)
+    template_fields: Sequence[str] = ("path", "storage_conn_id")
     ui_color = "#fff8e1"
 
-    def __init__(self, *, path: str, min_rows: int, deferrable: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, path: str, min_rows: int, deferrable: bool = False, storage_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.storage_conn_id = storage_conn_id
         if not isinstance(min_rows, int) or min_rows < 1:
             raise ValueError(f"min_rows must be a positive integer, not {min_rows!r}")
         self.path = path
@@ -38,9 +45,14 @@ class DriftWindowSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _rows(self) -> int:
-        from airflow_aisec.core.tabular import count_rows
+        from airflow_aisec.hooks.storage import resolve_storage
+        from airflow_aisec.triggers.drift import count_rows_at
 
-        return count_rows(self.path)
+        try:  # a bad location or connection will not heal by waiting: fail now, naming it
+            resolve_storage(str(self.path), self.storage_conn_id, what="data")
+        except AisecInputError as exc:
+            raise AirflowFailException(f"aisec: cannot wait for rows at {self.path}: {exc}") from None
+        return count_rows_at(str(self.path), self.storage_conn_id)
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         rows = self._rows()
@@ -57,7 +69,12 @@ class DriftWindowSensor(BaseSensorOperator):
         from airflow_aisec.triggers.drift import MinRowsTrigger
 
         self.defer(
-            trigger=MinRowsTrigger(path=str(self.path), min_rows=self.min_rows, poke_interval=self.poke_interval),
+            trigger=MinRowsTrigger(
+                path=str(self.path),
+                min_rows=self.min_rows,
+                poke_interval=self.poke_interval,
+                storage_conn_id=self.storage_conn_id,
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_aisec.exceptions import AisecError, AisecUndecidableError
+from airflow_aisec.exceptions import AisecError, ArtifactNotReady
 from airflow_aisec.operators.base import AisecBaseOperator
 from airflow_aisec.operators.integrity import VerificationArgs
 
@@ -21,8 +21,8 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
     """Wait until ``path`` (and ``manifest_path``) exist, then verify it like ``ArtifactIntegrityOperator``.
 
     Works in ``poke`` and ``reschedule`` modes, and deferrable (``deferrable=True``: the triggerer waits
-    for the files, a worker verifies). A file still being written ("changed while hashed") keeps the
-    sensor waiting; a mismatch or bad signature fails the task at once (fail closed) after the report is
+    for the files, a worker verifies). A file still being written (it changed while it was hashed:
+    :class:`~airflow_aisec.exceptions.ArtifactNotReady`) keeps the sensor waiting; a mismatch or bad signature fails the task at once (fail closed) after the report is
     pushed — unless ``soft_fail`` turns that into a skip.
 
     Takes every argument of :class:`~airflow_aisec.operators.integrity.ArtifactIntegrityOperator`, plus
@@ -48,6 +48,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
         algorithm: str = "sha256",
         workers: int | None = None,
         follow_symlinks: bool = False,
+        storage_conn_id: str | None = None,
         conn_id: str | None = None,
         deferrable: bool = False,
         **kwargs: Any,
@@ -64,6 +65,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
             algorithm=algorithm,
             workers=workers,
             follow_symlinks=follow_symlinks,
+            storage_conn_id=storage_conn_id,
             conn_id=conn_id,
         )
         self.deferrable = deferrable
@@ -71,19 +73,15 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
     def _all_exist(self) -> bool:
         from airflow_aisec.triggers.integrity import _exists
 
-        return all(_exists(p, self.conn_id) for p in self.evidence_paths())
+        return all(_exists(p, self.storage_conn_id) for p in self.evidence_paths())
 
     def _verify_and_conclude(self, context: Context) -> dict[str, Any] | None:
         """Verify; ``None`` means "not ready yet" (the artifact changed while it was hashed)."""
         try:
             report = self.verify()
-        except AisecUndecidableError as exc:
-            from airflow_aisec.core.hashing import ArtifactChangedError
-
-            if isinstance(exc, ArtifactChangedError):  # by type: a path naming "changed while" is not one
-                self.log.info("artifact is still being written (%s); waiting", exc)
-                return None
-            self.fail_undecided(context, self.path, exc)
+        except ArtifactNotReady as exc:  # by type: a path naming "changed while" is not one
+            self.log.info("artifact is still being written (%s); waiting", exc)
+            return None
         except AisecError as exc:
             self.fail_undecided(context, self.path, exc)
         return self.conclude(context, report)
@@ -106,7 +104,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
 
         self.defer(
             trigger=PathsExistTrigger(
-                paths=self.evidence_paths(), conn_id=self.conn_id, poll_interval=self.poke_interval
+                paths=self.evidence_paths(), conn_id=self.storage_conn_id, poll_interval=self.poke_interval
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

@@ -14,13 +14,10 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
 def _exists(path: str, conn_id: str | None) -> bool:
-    if "://" in path and not path.startswith("file://"):
-        from airflow.sdk import ObjectStoragePath
+    """Whether ``path`` exists, read through the storage door (:mod:`airflow_aisec.hooks.storage`)."""
+    from airflow_aisec.hooks.storage import StorageHook
 
-        return bool(ObjectStoragePath(path, conn_id=conn_id).exists())
-    import os
-
-    return os.path.exists(path[len("file://") :] if path.startswith("file://") else path)
+    return StorageHook(storage_conn_id=conn_id).exists(path)
 
 
 class PathsExistTrigger(BaseTrigger):

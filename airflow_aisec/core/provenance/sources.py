@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError, AisecUndecidableError
+from airflow_aisec.utils.uri import local_path, parse_storage_uri
 
 _CHUNK = 1 << 20
 
@@ -41,12 +42,11 @@ def parse_uri(uri: str) -> DatasetURI:
     if not isinstance(uri, (str, os.PathLike)) or not str(uri).strip():
         raise AisecInputError("dataset URI must be a non-empty string")
     text = str(uri).strip()
+    if not parse_storage_uri(text).is_remote:  # plain path or file:// URI: one rule for every check
+        real = os.path.realpath(local_path(text))
+        return DatasetURI(raw=text, scheme="file", canonical=f"file://{real}", path=real)
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
-    if scheme in ("", "file") or len(scheme) == 1:  # plain path (or a Windows drive letter)
-        local = parts.path if scheme == "file" else text
-        real = os.path.realpath(os.path.expanduser(local))
-        return DatasetURI(raw=text, scheme="file", canonical=f"file://{real}", path=real)
     if not parts.netloc:
         raise AisecInputError(f"dataset URI {text!r} has no bucket/host")
     key = parts.path.lstrip("/")

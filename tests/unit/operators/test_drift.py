@@ -165,3 +165,26 @@ def test_asset_event_metadata_names_drifted_features(data, tmp_path):
     assert events[asset].extra["drift_share"] == pytest.approx(2 / 3)
     assert ti.pushed["aisec_report"]["status"] == "warn"
     assert Path(data["ref"]).exists()
+
+
+def test_empty_current_path_goes_through_run_check():
+    """An empty (e.g. badly templated) window is an ``error`` report published by ``run_check``, naming the input."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    op = DriftTestOperator(task_id="d", reference_path="/nowhere/ref.parquet", current_path="")
+
+    class _TI:
+        dag_id, run_id, task_id, map_index = "d", "r", "d", -1
+
+        def __init__(self) -> None:
+            self.pushed: dict = {}
+
+        def xcom_push(self, key, value):
+            self.pushed[key] = value
+
+    ti = _TI()
+    with pytest.raises(AirflowFailException, match="current_path is empty"):
+        op.execute({"ti": ti, "outlet_events": {}})
+    report = ti.pushed["aisec_report"]
+    assert report["status"] == "error" and report["check"] == "drift"
+    assert report["summary"] == "AisecInputError: current_path is empty"
