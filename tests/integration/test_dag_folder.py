@@ -44,7 +44,7 @@ def airflow_baseline() -> set[str]:
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
 def test_dag_file_parses_without_heavy_imports(dag_file, airflow_baseline):
     code = (
-        "import importlib.util\n"
+        f"import importlib.util, sys\nsys.path.append({str(DAGS_FOLDER)!r})\n"  # as Airflow does for the bundle
         f"spec = importlib.util.spec_from_file_location('dagfile', {str(dag_file)!r})\n"
         "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
     )
