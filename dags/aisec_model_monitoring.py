@@ -1,26 +1,20 @@
 """Model monitoring that closes the loop: live window → integrity → drift + performance → guarded retrain.
 
-The security chain: ``seal_window`` hashes the live window into a manifest where it is produced;
-``window_landed`` and ``window_integrity`` (sensors, reschedule mode) wait for it and verify every file
-(a window changed in transit fails here); ``drift_test`` (KS per feature against the pinned reference
-profile) and ``performance`` (accuracy / F1 of the served predictions against the baseline) report
-with ``pass-through`` so the decision acts on them; ``load_test`` and ``audit_inference_log`` check the
-endpoint; ``retrain`` (``RetrainTriggerOperator``, ``all_done``) decides: ``triggered`` (runs
+The window is sealed (manifest) where it is produced and verified where it lands (sensors, reschedule
+mode): a window changed in transit fails ``window_integrity``. Drift (KS per feature against the pinned
+profile) and performance (served predictions vs the baseline) report with ``pass-through``; the endpoint
+is load-tested and its inference log audited; ``retrain`` (``all_done``) decides ``triggered`` (runs
 ``aisec_secure_training`` with a ``conf`` saying why), ``no_drift``, ``suppressed_cooldown``,
 ``suppressed_cap`` or ``refused_provenance`` — a guard never fails the task.
 
-Demo parts (``aisec_demo.monitoring``): the reference is the training DAG's split when it has run, else
-the bundled dataset; a stand-in model is fitted on it; the live window is drawn from the reference with
-an injected shift (param ``shift``) and sent through a stand-in endpoint that exists only inside
-``collect_window`` (and inside ``load_test``); ``tamper_in_transit`` (param ``tamper``) poisons the
-sealed window. Demo runs (``demo/runs/aisec_model_monitoring.json``): shift → triggered; again →
-suppressed_cooldown; ``{"tamper": true}`` → refused_provenance; ``{"shift": 0}`` → no_drift.
+Demo parts (``aisec_demo.monitoring``): reference = the training DAG's split (else the bundled dataset),
+a stand-in model, a live window with an injected ``shift`` sent through a stand-in endpoint that exists
+only inside ``collect_window`` / ``load_test``, and the ``tamper`` drill. ``make demo`` runs: shift →
+triggered; again → suppressed_cooldown; ``{"tamper": true}`` → refused_provenance; ``{"shift": 0}`` → no_drift.
 
-**Storage.** Reference, profile, model, windows and the inference log live under
-``$AISEC_DATA_DIR/model_monitoring`` (one folder per run): with Celery workers on separate hosts it must
-be a shared filesystem; no task relies on a process or port another task started.
-**On Kubernetes** (KubernetesExecutor, no shared disk) mount a ReadWriteMany volume or an object-store
-mount at ``AISEC_DATA_DIR`` in the pod template; reschedule-mode sensors free their pod between pokes.
+**Storage.** Everything lives under ``$AISEC_DATA_DIR/model_monitoring`` (one folder per run): with Celery
+workers on separate hosts it must be a shared filesystem. **On Kubernetes** (KubernetesExecutor, no shared
+disk) mount a ReadWriteMany volume or an object-store mount there; reschedule sensors free their pod.
 """
 
 from __future__ import annotations
