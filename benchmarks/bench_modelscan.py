@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import struct
+import sys
 import tempfile
 import time
 
@@ -27,7 +28,10 @@ def main() -> None:
 
     from airflow_aisec.core import modelscan as ms
     from airflow_aisec.core.loadtest import run_load_test
-    from airflow_aisec.serving.server import ModelServer, sha256_file
+
+    # the stand-in model server is demo code shipped with the example DAGs (dags/aisec_demo/)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dags"))
+    from aisec_demo.model_server import ModelServer, sha256_file
 
     tmp = tempfile.mkdtemp(prefix="aisec-bench-")
     rng = np.random.default_rng(0)

@@ -12,6 +12,11 @@ and buckets are given, through the run's ``conf`` / params or the environment:
 
 ``conf={"policy_set": "overprivileged"}`` lints the deliberately over-privileged examples instead (the task
 fails, which is the point); ``conf={"enforce": true}`` lets the S3 task apply the safe fixes.
+
+**Workers.** No task hands a file to another: the policy paths travel by XCom and the policy folder is
+read-only data shipped with the DAGs, so separate Celery hosts need nothing shared. **On Kubernetes**
+(KubernetesExecutor) the same holds; give the pods AWS credentials through the connection (or IRSA),
+never through files.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ with DAG(
         "enforce": Param(False, type="boolean"),
     },
 ) as dag:
-
+    # [START aisec_cloud_posture]
     @task
     def policy_files(params=None) -> list[str]:
         """The policy documents of the chosen set (paths under the policy directory)."""
@@ -76,3 +81,4 @@ with DAG(
     )
 
     s3_target() >> s3_posture
+    # [END aisec_cloud_posture]

@@ -26,6 +26,10 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("AISEC_DATA_DIR", os.path.join(_AIRFLOW_HOME, "aisec-data"))
+# The example DAGs' demo helpers (dags/aisec_demo/) import from the DAGs folder, which Airflow's
+# dag-processor, task runner and `airflow dags test` put on sys.path for the DAG bundle; do the same.
+if str(DAGS_FOLDER) not in sys.path:
+    sys.path.append(str(DAGS_FOLDER))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ def test_drift_monitoring_dag_stays_green_and_reports_drift(airflow_db):
     spec = importlib.util.spec_from_file_location("aisec_drift_monitoring_dag", DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    dag = module.aisec_drift_monitoring()
+    dag = module.dag
     run = run_dag(dag)
     assert set(task_states(run).values()) == {"success"}
     report = xcom(run, "drift_test")

@@ -44,8 +44,48 @@ def airflow_baseline() -> set[str]:
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.stem)
 def test_dag_file_parses_without_heavy_imports(dag_file, airflow_baseline):
     code = (
-        "import importlib.util\n"
+        f"import importlib.util, sys\nsys.path.append({str(DAGS_FOLDER)!r})\n"  # as Airflow does for the bundle
         f"spec = importlib.util.spec_from_file_location('dagfile', {str(dag_file)!r})\n"
         "mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)\n"
     )
     assert _heavy_after(code) - airflow_baseline == set()
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_files_tasks_share_live_under_the_shared_storage_root(airflow_db):
+    """Separate worker hosts: every absolute path a task is given is under $AISEC_DATA_DIR (shared storage),
+    or read-only data shipped with the DAGs (the DAGs folder, the repository's data/ folder)."""
+    import os
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    shared = os.environ["AISEC_DATA_DIR"]
+    read_only = (str(DAGS_FOLDER), str(REPO_ROOT / "data"))
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    seen = 0
+    for dag_id in bag.dag_ids:
+        for t in bag.get_dag(dag_id).tasks:
+            fields = [*t.template_fields, "op_args", "op_kwargs"]
+            for value in _strings([getattr(t, f, None) for f in fields]):
+                if value.startswith("/"):
+                    seen += 1
+                    ok = value.startswith(shared + "/") or value.startswith(read_only)
+                    assert ok, f"{dag_id}.{t.task_id}: {value!r} is neither shared storage nor shipped data"
+    assert seen > 30  # the check looked at the recipes' paths
+
+
+def test_no_task_relies_on_a_process_another_task_started():
+    """The stand-in endpoint lives inside the task that uses it; nothing is stopped by PID elsewhere."""
+    sources = [*DAG_FILES, *sorted((DAGS_FOLDER / "aisec_demo").glob("*.py"))]
+    users = [p.name for p in sources if p.name != "model_server.py" and "server_process" in p.read_text()]
+    assert users == []

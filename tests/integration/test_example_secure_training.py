@@ -42,18 +42,15 @@ def test_export_is_deterministic_across_processes_and_matches_the_pin(tmp_path, 
     import importlib.util
     import os
 
+    from aisec_demo.training import export_dataset_csv
+
     path = DAGS_FOLDER / "aisec_secure_training.py"
     spec = importlib.util.spec_from_file_location("aisec_secure_training_mod", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    here = module.export_dataset_csv(str(tmp_path / "here.csv"))
-    code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('m', {str(path)!r})\n"
-        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
-        "print(m.export_dataset_csv(sys.argv[1]))\n"
-    )
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    here = export_dataset_csv(str(tmp_path / "here.csv"))
+    code = "import sys\nfrom aisec_demo.training import export_dataset_csv\nprint(export_dataset_csv(sys.argv[1]))\n"
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(DAGS_FOLDER)}
     other = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "other.csv")],
         capture_output=True,
@@ -102,6 +99,8 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     assert deps["training-dataset"]["digest"]["sha256"] == sha256(dataset)
     assert deps["split:train"]["digest"]["sha256"] == sha256(train_path)
     assert deps["training-code"]["digest"]["sha256"] == sha256(DAGS_FOLDER / "aisec_secure_training.py")
+    helpers = deps["training-code:training.py"]  # the demo's training step is training code too
+    assert helpers["digest"]["sha256"] == sha256(DAGS_FOLDER / "aisec_demo" / "training.py")
     sbom = xcom(dr, "audit_dependencies")["details"]["sbom"]
     assert deps["training-environment-sbom"]["digest"]["sha256"] == sha256(sbom["path"])
 
@@ -134,20 +133,14 @@ def test_tampered_dataset_is_refused_and_training_never_runs(airflow_db, dag):
 
 def test_the_demo_poisoning_would_also_be_caught_by_validation(tmp_path, dag):
     """Defence in depth: had provenance been bypassed, the label-shift heuristic flags the same tampering."""
-    import importlib.util
-
     import pandas as pd
+    from aisec_demo.training import export_dataset_csv, poison_dataset_csv
 
     from airflow_aisec.core.validation import build_reference_profile, validate_dataframe
 
-    spec = importlib.util.spec_from_file_location(
-        "aisec_secure_training_mod2", DAGS_FOLDER / "aisec_secure_training.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     path = str(tmp_path / "d.csv")
-    module.export_dataset_csv(path)
+    export_dataset_csv(path)
     profile = build_reference_profile(pd.read_csv(path), label_column="target")
-    module.poison_dataset_csv(path)
+    poison_dataset_csv(path)
     report = validate_dataframe(pd.read_csv(path), subject=path, reference=profile, label_column="target")
     assert [f.id for f in report.findings] == ["AISEC-DV-LABEL-SHIFT"]

@@ -21,16 +21,7 @@ def serving_dag():
     spec = importlib.util.spec_from_file_location("aisec_model_serving_security_dag", DAG_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.aisec_model_serving_security()
-
-
-def _server_gone(info):
-    pid = int(info["pid"])
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return info["token"].encode() not in fh.read()
-    except OSError:
-        return True
+    return module.dag
 
 
 def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
@@ -42,11 +33,9 @@ def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
             "hash_model",
             "scan_model",
             "scanner_canary",
-            "start_server",
             "load_test",
             "simulate_traffic",
             "audit_inference_log",
-            "stop_server",
         ],
         "success",
     ), states
@@ -71,17 +60,18 @@ def test_dag_serves_load_tests_and_audits(airflow_db, serving_dag):
     findings_text = json.dumps(audit["findings"])
     assert "-8.0" not in findings_text  # the scraper's raw inputs never reach the report, only hashes
     assert "sha256:" in findings_text
-    server = xcom(run, "start_server", key="return_value")
-    assert _server_gone(server)
-    assert not os.path.exists(os.path.join(os.path.dirname(server["log_path"]), "CANARY-PWNED"))
+    run_dir = xcom(run, "prepare_model", key="return_value")["dir"]
+    assert audit["subject"] == os.path.join(run_dir, "inference.jsonl")  # the log on shared storage
+    assert os.path.exists(os.path.join(run_dir, "canary_checkpoint.pt"))
+    assert not os.path.exists(os.path.join(run_dir, "CANARY-PWNED"))
 
 
 def test_malicious_model_is_never_served(airflow_db, serving_dag):
     run = run_dag(serving_dag, conf={"malicious": True})
     states = task_states(run)
     assert states["scan_model"] == "failed"
-    assert states["start_server"] == "upstream_failed"
-    assert states["load_test"] == "upstream_failed"
+    assert states["load_test"] == "upstream_failed"  # the model is never served
+    assert states["simulate_traffic"] == "upstream_failed"
     scan = xcom(run, "scan_model")
     assert scan["status"] == "fail"
     assert {f["details"]["global"] for f in scan["findings"] if f["severity"] == "critical"} == {"posix.system"}

@@ -10,12 +10,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aisec_demo import model_server as srv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_aisec.core import modelscan
 from airflow_aisec.exceptions import AisecCheckFailed
-from airflow_aisec.serving import server as srv
 
 
 @pytest.fixture(scope="module")

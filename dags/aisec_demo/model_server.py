@@ -1,4 +1,8 @@
-"""A minimal, hardened model server for the demo and the tests (stdlib ``http.server``, loopback).
+"""A minimal, hardened stand-in model server for the demo and the tests (stdlib ``http.server``, loopback).
+
+Demo code: it ships with the example DAGs (``dags/aisec_demo/``), not in the ``airflow-aisec`` wheel.
+In production the endpoint is your serving deployment; the provider's checks (load test, inference-log
+audit) work against any endpoint and any log in the same JSON-lines shape.
 
 It shows the article's inference-security advice end to end:
 
@@ -12,7 +16,7 @@ It shows the article's inference-security advice end to end:
   ``Retry-After``;
 * **structured inference log**: one JSON line per request — ``ts``, ``client_id``, ``input_hash``,
   ``rows``, ``features`` (optional, for the OOD audit), ``output``, ``latency_ms``, ``status`` — the input the
-  :mod:`airflow_aisec.core.inference` audit reads;
+  :mod:`airflow_aisec.core.inference_audit` reads;
 * **bounded**: binds 127.0.0.1 by default (port 0 → a free port), caps request bodies, and stops
   itself after ``max_lifetime_s``.
 
@@ -21,8 +25,10 @@ In-process use (tests)::
     with ModelServer("model.joblib", expected_sha256=digest, log_path="inference.jsonl") as srv:
         urllib.request.urlopen(srv.url + "/healthz")
 
-Across Airflow tasks (start in one task, stop in a teardown task): :func:`start_server_process` /
-:func:`stop_server_process`, or ``python -m airflow_aisec.serving.server --help``.
+Inside one Airflow task (host-safe: nothing outlives the task): :func:`serving` (start, yield the URL,
+stop in ``finally``). A separate process on this host (tests, local experiments):
+:func:`start_server_process` / :func:`stop_server_process`, or ``python -m aisec_demo.model_server --help``
+with the DAGs folder on ``PYTHONPATH``.
 
 Endpoints: ``GET /healthz``; ``POST /predict`` with ``{"features": [x1, x2, ...]}`` (one row) or
 ``{"instances": [[...], ...]}`` → ``{"predictions": [...]}``.
@@ -31,6 +37,7 @@ Endpoints: ``GET /healthz``; ``POST /predict`` with ``{"features": [x1, x2, ...]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -42,7 +49,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,7 +60,9 @@ DEFAULT_RATE_PER_MINUTE = 10.0
 MAX_BODY_BYTES = 64 * 1024
 MAX_ROWS = 1000
 _CLIENT_RE = re.compile(r"^[A-Za-z0-9._:@-]{1,64}$")
-_SERVER_MODULE = "airflow_aisec.serving.server"
+_SERVER_MODULE = "aisec_demo.model_server"
+#: the folder holding the ``aisec_demo`` package (the DAGs folder): the child process imports from it
+_PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _now_iso() -> str:
@@ -210,7 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _parse_rows(body: bytes) -> tuple[list[list[float]] | None, str | None]:
-    from airflow_aisec.core.inference import input_hash
+    from airflow_aisec.core.inference_audit import input_hash
     from airflow_aisec.exceptions import AisecInputError
     from airflow_aisec.utils import strictjson
 
@@ -394,6 +403,36 @@ class ModelServer:
         self.stop()
 
 
+@contextlib.contextmanager
+def serving(
+    model_path: str | os.PathLike[str],
+    *,
+    manifest_path: str | os.PathLike[str],
+    log_path: str | os.PathLike[str],
+    exempt_clients: Sequence[str] = (),
+    rate_limit_per_minute: float = DEFAULT_RATE_PER_MINUTE,
+    max_lifetime_s: float = 600.0,
+) -> Iterator[ModelServer]:
+    """Serve a verified model for the duration of a ``with`` block (one task, one host), then stop.
+
+    The model is verified against the manifest and scanned before it is loaded; the inference log is
+    appended to ``log_path`` (shared storage, so a later task on another host can audit it).
+    """
+    srv = ModelServer(
+        model_path,
+        manifest_path=manifest_path,
+        log_path=log_path,
+        exempt_clients=exempt_clients,
+        rate_limit_per_minute=rate_limit_per_minute,
+        max_lifetime_s=max_lifetime_s,
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 # --------------------------------------------------------------------------------------- processes
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -458,8 +497,14 @@ def start_server_process(
         cmd.append("--no-log-features")
     # own session: the server outlives the task process; its stderr goes to a file next to the ready file
     with open(os.path.join(os.fspath(state_dir), f"server-{token}.stderr"), "ab") as err:
+        path = os.pathsep.join(p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": path},
         )
     _CHILDREN[proc.pid] = proc
     deadline = time.monotonic() + startup_timeout_s

@@ -11,10 +11,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aisec_demo import model_server as srv
 
-from airflow_aisec.core.inference import audit_log, input_hash
+from airflow_aisec.core.inference_audit import audit_log, input_hash
 from airflow_aisec.exceptions import AisecCheckFailed, AisecInputError
-from airflow_aisec.serving import server as srv
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_peer_address_as_client_id_defeats_id_rotation(model_file, tmp_path):
 
 
 def test_a_batch_costs_one_token_per_row_and_cannot_exceed_the_burst() -> None:
-    from airflow_aisec.serving.server import TokenBucket
+    from aisec_demo.model_server import TokenBucket
 
     bucket = TokenBucket(rate_per_minute=10)
     assert bucket.take("c", now=0.0, cost=8) == (True, 0.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from aisec_demo import live_window as lw
 
-from airflow_aisec.core import live_window as lw
 from airflow_aisec.exceptions import AisecInputError
 
 

@@ -1,4 +1,4 @@
-"""Simulated live windows for monitoring drills and the example monitoring DAG.
+"""Simulated live windows for monitoring drills and the example monitoring DAG (demo code, not in the wheel).
 
 A *live window* is a batch of production inputs a monitoring run checks: here drawn from a reference
 dataset, optionally with an injected mean shift (drift drill) or tampered after it was sealed
