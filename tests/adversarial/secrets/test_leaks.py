@@ -10,8 +10,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import secrets as core
 from airflow_aisec.core.secrets import Redactor, clean_reason, fingerprint, scan_secrets
+from airflow_aisec.core.secrets import scan as core
 from airflow_aisec.exceptions import AisecUndecidableError
 from tests.adversarial.secrets._common import FIXED, TOKENS, assert_absent, run_cli
 from tests.secrets_helpers import commit_all, git, make_repo
