@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from airflow_aisec.core.audit import load_ignore_file, run_audit
+from airflow_aisec.core.dependency_audit import load_ignore_file, run_audit
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError, AisecUndecidableError
 from airflow_aisec.report import validate
 from tests.osv_helpers import snapshot_path
@@ -291,3 +291,10 @@ def test_packages_that_cannot_be_audited_are_reported_not_passed(tmp_path, snaps
     allowed = run_audit(path=str(site), osv_db=snapshot, allow_unaudited=["unversioned"])
     assert allowed.status == "warn"
     assert "could not be audited" in allowed.summary
+
+
+def test_the_former_module_path_still_exports_the_dependency_audit():
+    from airflow_aisec.core import audit, dependency_audit
+
+    assert audit.run_audit is dependency_audit.run_audit and audit.load_ignore_file is load_ignore_file
+    assert set(audit.__all__) == set(dependency_audit.__all__)
