@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from airflow_aisec.core import stats
-from airflow_aisec.core.profile import (
+from airflow_aisec.core.drift_profile import (
     BuildOptions,
     ColumnProfile,
     Profile,
@@ -594,7 +594,7 @@ def build_and_save_profile(
     options: BuildOptions | None = None,
 ) -> Report:
     """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest."""
-    from airflow_aisec.core.profile import save_profile
+    from airflow_aisec.core.drift_profile import save_profile
     from airflow_aisec.utils.fs import check_output_path
 
     check_output_path(output)  # a directory, symlink or path under a file is refused before any work

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_aisec.core.drift import DriftConfig, build_and_save_profile, parse_methods, run_drift
 from airflow_aisec.core.drift_html import render_html
-from airflow_aisec.core.profile import BuildOptions, build_profile, load_profile, save_profile
+from airflow_aisec.core.drift_profile import BuildOptions, build_profile, load_profile, save_profile
 from airflow_aisec.core.tabular import count_rows, open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import validate
@@ -265,7 +265,7 @@ def test_column_all_null_in_the_window_is_drift_by_null_rate():
 
 
 def test_sorted_finite_splits_nan_and_infinities_off_one_sort():
-    from airflow_aisec.core.profile import sorted_finite
+    from airflow_aisec.core.drift_profile import sorted_finite
 
     values = np.array([3.0, np.nan, -np.inf, 1.0, np.inf, np.nan, 2.0, -np.inf, np.inf, np.inf])
     finite, n_nan, n_posinf, n_neginf = sorted_finite(values)
@@ -283,7 +283,7 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
     import json
     import struct
 
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, cur = _frames()
     path = tmp_path / "ref.prof"
@@ -313,7 +313,7 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
 
 def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
     """A streamed payload (object storage, v1 layout) that ends early fails the test, not a hang."""
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, _ = _frames()
     path = tmp_path / "ref.prof"
@@ -350,7 +350,7 @@ def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
 
 
 def test_memory_mapped_profile_written_during_use_or_with_padding_tampered_fails_closed(tmp_path):
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, cur = _frames()
     path = tmp_path / "ref.prof"
