@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_aisec.core.secrets.reader import _read_untrusted
+from airflow_aisec.core.secrets.reader import read_untrusted
 from airflow_aisec.core.secrets.redaction import clean_reason
 from airflow_aisec.exceptions import AisecInputError
 
@@ -22,7 +22,7 @@ def load_baseline(path: str | os.PathLike[str]) -> dict[tuple[str, str], dict[st
 
     p = Path(path)
     try:
-        return _parse_baseline(sj.loads(_read_untrusted(p, "baseline file"), source="the file"), sj)
+        return _parse_baseline(sj.loads(read_untrusted(p, "baseline file"), source="the file"), sj)
     except AisecInputError as exc:
         raise AisecInputError(f"baseline file {str(p)!r} is not a detect-secrets baseline: {exc}") from None
 
@@ -45,7 +45,7 @@ def _parse_baseline(data: Any, sj: Any) -> dict[tuple[str, str], dict[str, Any]]
     return entries
 
 
-def _check_allow(allow: Mapping[str, str] | None) -> dict[str, str]:
+def check_allow(allow: Mapping[str, str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     if allow is None:
         return out

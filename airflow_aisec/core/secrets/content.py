@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from airflow_aisec.core.secrets.detectors import Hit, _Ctx, _hits_for
-from airflow_aisec.core.secrets.reader import _strings_runs, compressed, decode
+from airflow_aisec.core.secrets.detectors import Hit, ScanContext, hits_for
+from airflow_aisec.core.secrets.reader import compressed, decode, strings_runs
 
 #: At most this many entries are listed per details list (counts are always complete).
 LIST_LIMIT = 200
 
 
 @dataclass
-class _Scan:
+class ScanTally:
     hits: list[Hit] = field(default_factory=list)
     files_scanned: int = 0
     files_binary: int = 0
@@ -33,11 +33,11 @@ class _Scan:
             self.unscanned.append({"location": location, "reason": reason})
 
 
-def _scan_bytes(
-    ctx: _Ctx,
+def scan_bytes(
+    ctx: ScanContext,
     data: bytes,
     filename: str,
-    scan: _Scan,
+    scan: ScanTally,
     location: str,
     *,
     commit: str | None = None,
@@ -60,14 +60,14 @@ def _scan_bytes(
     if text:
         lines = text.splitlines()
         scan.lines_scanned += len(lines)
-        hits = _hits_for(ctx, lines, filename, commit=commit, date=date, seen=seen)
+        hits = hits_for(ctx, lines, filename, commit=commit, date=date, seen=seen)
         found = {h.fingerprint for h in hits}
     # A binary file, or text with binary parts: also its printable runs. So too for a file decoded as
     # UTF-16/32 that holds no NUL: a UTF-16 BOM before ASCII text (bash still sources it) read as garbage.
     if b"\x00" in data or not encoding.startswith("utf-8"):
-        runs, numbers = _strings_runs(data)
+        runs, numbers = strings_runs(data)
         scan.lines_scanned += len(runs)
-        for hit in _hits_for(ctx, runs, filename, numbers=numbers, commit=commit, date=date, seen=seen):
+        for hit in hits_for(ctx, runs, filename, numbers=numbers, commit=commit, date=date, seen=seen):
             if hit.fingerprint not in found:
                 found.add(hit.fingerprint)
                 hits.append(hit)
@@ -75,12 +75,14 @@ def _scan_bytes(
     return True
 
 
-def _scan_names(ctx: _Ctx, names: list[str], scan: _Scan, commit: str | None = None, date: str | None = None) -> None:
+def scan_names(
+    ctx: ScanContext, names: list[str], scan: ScanTally, commit: str | None = None, date: str | None = None
+) -> None:
     """File names, directory names and symlink targets are data too: scan them, one per line."""
     if not names:
         return
     scan.lines_scanned += len(names)
-    for hit in _hits_for(ctx, names, "<file names>", commit=commit, date=date, kind="name", allow_inline=False):
+    for hit in hits_for(ctx, names, "<file names>", commit=commit, date=date, kind="name", allow_inline=False):
         hit.file = names[hit.line - 1]
         hit.line = 0
         scan.hits.append(hit)

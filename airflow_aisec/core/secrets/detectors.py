@@ -26,14 +26,14 @@ _DIGEST_WORDS = re.compile(r"sha\d*|hash|digest|checksum|md5|blake", re.IGNORECA
 
 
 @contextmanager
-def _detector() -> Iterator[Any]:
+def detector() -> Iterator[Any]:
     """detect-secrets' plugins plus ours; yields ``scan_lines(lines, filename)``.
 
     Vendor-format detectors (every plugin but the entropy and keyword heuristics) run on every line
     with NO filter: detect-secrets' heuristic filters (indirect references, templates, ``$``-prefixes
     …) exist to quiet the heuristics and would otherwise hide a real token (``secret = get("hf_…")``).
     The heuristics run through detect-secrets' filters, except its ``pragma: allowlist secret`` filter,
-    which would drop a finding without a trace: that pragma is honoured by :func:`_hits_for` instead,
+    which would drop a finding without a trace: that pragma is honoured by :func:`hits_for` instead,
     as a listed suppression.
     """
     from detect_secrets.core import scan as ds_scan
@@ -122,15 +122,15 @@ class Hit:
         return f"{self.commit[:12]}:{where}" if self.commit else where
 
 
-class _Ctx:
+class ScanContext:
     def __init__(self, scan_lines: Any, redactor: Redactor, max_bytes: int) -> None:
         self.scan_lines = scan_lines
         self.redactor = redactor
         self.max_bytes = max_bytes
 
 
-def _hits_for(
-    ctx: _Ctx,
+def hits_for(
+    ctx: ScanContext,
     lines: list[str],
     filename: str,
     *,
@@ -190,21 +190,24 @@ def _hits_for(
             found[key] = hit
         del value
     for hit in found.values():
-        if hit.allow_reason or not allow_inline:
-            continue
-        for n in (hit.line, hit.line - 1):
-            if 0 < n <= len(lines):
-                m = _ALLOW_RE.search(lines[n - 1])
-                if m:
-                    hit.allow_reason = clean_reason(m.group("reason") or "inline aisec: allow-secret")
-                    break
-        if hit.allow_reason is None:
-            here = lines[hit.line - 1] if 0 < hit.line <= len(lines) else ""
-            above = lines[hit.line - 2] if 1 < hit.line <= len(lines) else ""
-            if _PRAGMA.search(here) or _PRAGMA_NEXT.search(above):
-                hit.allow_reason = "detect-secrets pragma: allowlist secret"
+        if not hit.allow_reason and allow_inline:
+            hit.allow_reason = _inline_reason(hit.line, lines)
     hits = sorted(found.values(), key=lambda h: (h.line, h.type))
     if numbers is not None:
         for hit in hits:
             hit.line = numbers[hit.line - 1]
     return hits
+
+
+def _inline_reason(line: int, lines: list[str]) -> str | None:
+    """The reason of an ``aisec: allow-secret`` comment on ``line`` or the line above, or a detect-secrets pragma."""
+    for n in (line, line - 1):
+        if 0 < n <= len(lines):
+            m = _ALLOW_RE.search(lines[n - 1])
+            if m:
+                return clean_reason(m.group("reason") or "inline aisec: allow-secret")
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    above = lines[line - 2] if 1 < line <= len(lines) else ""
+    if _PRAGMA.search(here) or _PRAGMA_NEXT.search(above):
+        return "detect-secrets pragma: allowlist secret"
+    return None

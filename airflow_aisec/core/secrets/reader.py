@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 from airflow_aisec.exceptions import AisecInputError
+from airflow_aisec.utils.fs import BoundedReadError, read_bounded
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -95,7 +96,7 @@ def compressed(data: bytes) -> str | None:
     return None
 
 
-def _strings_runs(data: bytes) -> tuple[list[str], list[int]]:
+def strings_runs(data: bytes) -> tuple[list[str], list[int]]:
     """Printable runs (ASCII, UTF-16 and UTF-32, both byte orders, any alignment) of ``data``."""
     texts: list[str] = []
     numbers: list[int] = []
@@ -117,50 +118,36 @@ _SPECIAL = (
 )
 
 
-def _special_kind(mode: int) -> str:
+def special_kind(mode: int) -> str:
     for test, name in _SPECIAL:
         if test(mode):
             return name
     return "special file"
 
 
-def _read_regular(path: str, max_bytes: int) -> tuple[bytes | None, str, str]:
+def read_regular(path: str, max_bytes: int) -> tuple[bytes | None, str, str]:
     """Bytes of a regular file, never blocking: ``(data, "", "")`` or ``(None, reason, category)``."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        return None, f"unreadable: {exc.strerror or type(exc).__name__}", "unreadable"
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):  # swapped after lstat
-            return None, f"{_special_kind(st.st_mode)}: never opened for reading", "special"
-        if st.st_size > max_bytes:
-            return None, f"larger than max_file_bytes ({st.st_size} > {max_bytes} bytes)", "large"
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        if total > max_bytes:
+        return read_bounded(path, max_bytes), "", ""
+    except BoundedReadError as exc:
+        if exc.kind == "special":  # swapped after lstat
+            return None, f"{special_kind(exc.mode)}: never opened for reading", "special"
+        if exc.kind == "large":
+            return None, f"larger than max_file_bytes ({exc.size} > {max_bytes} bytes)", "large"
+        if exc.kind == "grew":
             return None, f"larger than max_file_bytes (grew past {max_bytes} bytes)", "large"
-        return b"".join(chunks), "", ""
-    except OSError as exc:
-        return None, f"unreadable: {exc.strerror or type(exc).__name__}", "unreadable"
-    finally:
-        os.close(fd)
+        error = exc.error
+        return None, f"unreadable: {(error.strerror if error else None) or type(error).__name__}", "unreadable"
 
 
-def _read_untrusted(path: Path, what: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
+def read_untrusted(path: Path, what: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
     try:
         st = os.stat(path)
     except OSError:
         raise AisecInputError(f"{what} {str(path)!r} does not exist") from None
     if not stat.S_ISREG(st.st_mode):
         raise AisecInputError(f"{what} {str(path)!r} is not a regular file")
-    data, reason, _ = _read_regular(str(path), max_bytes)
+    data, reason, _ = read_regular(str(path), max_bytes)
     if data is None:
         raise AisecInputError(f"{what} {str(path)!r}: {reason}")
     return data

@@ -108,7 +108,7 @@ def _scrub_obj(obj: Any, redactor: Redactor) -> Any:
     return obj
 
 
-def _learn(scan_lines: Any, texts: Sequence[str], redactor: Redactor) -> None:
+def learn(scan_lines: Any, texts: Sequence[str], redactor: Redactor) -> None:
     """Run the detectors over ``texts`` (report fields, messages) and remember every value found."""
     lines: list[str] = []
     for text in texts:
@@ -130,7 +130,7 @@ def seal(report: Report, redactor: Redactor, scan_lines: Any) -> Report:
     fields = [report.subject, *_strings(report.details)]
     for f in report.findings:
         fields += [f.location, *_strings(f.details)]
-    _learn(scan_lines, fields, redactor)
+    learn(scan_lines, fields, redactor)
     report.subject = redactor.scrub(report.subject)
     report.details = _scrub_obj(report.details, redactor)
     for f in report.findings:

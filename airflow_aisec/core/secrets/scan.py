@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_aisec.core.secrets.baseline import _check_allow, load_baseline
-from airflow_aisec.core.secrets.content import LIST_LIMIT, _Scan
-from airflow_aisec.core.secrets.detectors import HEURISTIC_TYPES, Hit, _Ctx, _detector
-from airflow_aisec.core.secrets.history import _scan_history
-from airflow_aisec.core.secrets.redaction import Redactor, _learn, seal
-from airflow_aisec.core.secrets.tree import _scan_tree
+from airflow_aisec.core.secrets.baseline import check_allow, load_baseline
+from airflow_aisec.core.secrets.content import LIST_LIMIT, ScanTally
+from airflow_aisec.core.secrets.detectors import HEURISTIC_TYPES, Hit, ScanContext, detector
+from airflow_aisec.core.secrets.history import scan_history
+from airflow_aisec.core.secrets.redaction import Redactor, learn, seal
+from airflow_aisec.core.secrets.tree import scan_tree
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
 
@@ -43,8 +44,8 @@ MAX_FINDINGS = 1000
 def redact_text(text: str) -> str:
     """``text`` with anything the detectors find in it replaced (for subjects built outside a scan)."""
     redactor = Redactor()
-    with _detector() as scan_lines:
-        _learn(scan_lines, [text], redactor)
+    with detector() as scan_lines:
+        learn(scan_lines, [text], redactor)
     return redactor.scrub(text)
 
 
@@ -78,7 +79,7 @@ def scan_secrets(
     :raises AisecUndecidableError: git fails, or the history is incomplete and not accepted.
     """
     redactor = Redactor()
-    with _detector() as scan_lines:
+    with detector() as scan_lines:
         try:
             report = _scan(
                 path,
@@ -96,12 +97,12 @@ def scan_secrets(
             return seal(report, redactor, scan_lines)
         except AisecError as exc:
             message = str(exc)
-            _learn(scan_lines, [message], redactor)
+            learn(scan_lines, [message], redactor)
             kind = type(exc) if isinstance(exc, (AisecInputError, AisecUndecidableError)) else AisecUndecidableError
             raise kind(redactor.scrub(message)) from None
         except Exception as exc:  # never a value in a traceback or a message
             message = f"secrets scan failed: {type(exc).__name__}: {exc}"
-            _learn(scan_lines, [message], redactor)
+            learn(scan_lines, [message], redactor)
             raise AisecUndecidableError(redactor.scrub(message)[:500]) from None
 
 
@@ -120,6 +121,44 @@ def _scan(
     partial_history: bool,
 ) -> Report:
     root = Path(path)
+    _check_options(root, fail_on, unscanned, max_file_bytes)
+    known = load_baseline(baseline) if baseline else {}
+    raw_reasons = [str(r) for r in (allow or {}).values()] if isinstance(allow, Mapping) else []
+    suppressions = _Suppressions(known, check_allow(allow))
+    learn(scan_lines, raw_reasons, redactor)  # a value in a reason: its pieces are redacted too
+    report = Report.start("secrets", str(root), tags=TAGS)
+    tree, hist = ScanTally(), ScanTally()
+    ctx = ScanContext(scan_lines, redactor, max_file_bytes)
+    partial: list[str] = []
+    if history:  # validates git first
+        partial = scan_history(root, ctx, hist, partial_history)
+    scan_tree(root, ctx, tree, exclude_dirs)
+
+    severities, suppressed = _add_findings(report, tree, hist, suppressions)
+    skipped = {**tree.unscanned_count}
+    for k, v in hist.unscanned_count.items():
+        skipped[k] = skipped.get(k, 0) + v
+    _record(report, tree, hist, severities, suppressed, skipped, partial if history else None)
+    report.details["policy"] = {"unscanned": unscanned, "fail_on": fail_on, "partial_history": partial_history}
+    n = len(severities)
+    n_unscanned = sum(skipped.values())
+    summary = (
+        f"{n} secret(s) found in {tree.files_scanned} file(s)"
+        + (f" and {hist.commits_scanned} commit(s)" if history else "")
+        + (f" (first {len(report.findings)} listed)" if n > len(report.findings) else "")
+        + (f"; {len(suppressed)} suppressed" if suppressed else "")
+        + (
+            f"; {n_unscanned} item(s) NOT scanned (" + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) + ")"
+            if n_unscanned
+            else ""
+        )
+        + (f"; {tree.excluded_count} excluded dir(s)" if tree.excluded_count else "")
+        + (f"; partial history accepted: {'; '.join(partial)}" if partial else "")
+    )
+    return _finish(report, summary, severities, n_unscanned, partial, fail_on=fail_on, unscanned=unscanned)
+
+
+def _check_options(root: Path, fail_on: str, unscanned: str, max_file_bytes: int) -> None:
     if not os.path.lexists(root):
         raise AisecInputError(f"secrets scan path {str(root)!r} does not exist")
     if fail_on not in FAIL_ON_LEVELS:
@@ -128,30 +167,30 @@ def _scan(
         raise AisecInputError(f"unscanned must be one of {UNSCANNED_POLICIES}, not {unscanned!r}")
     if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0:
         raise AisecInputError(f"max_file_bytes must be a positive integer, not {max_file_bytes!r}")
-    known = load_baseline(baseline) if baseline else {}
-    raw_reasons = [str(r) for r in (allow or {}).values()] if isinstance(allow, Mapping) else []
-    allow = _check_allow(allow)
-    _learn(scan_lines, raw_reasons, redactor)  # a value in a reason: its pieces are redacted too
-    report = Report.start("secrets", str(root), tags=TAGS)
-    tree, hist = _Scan(), _Scan()
-    ctx = _Ctx(scan_lines, redactor, max_file_bytes)
-    partial: list[str] = []
-    if history:  # validates git first
-        partial = _scan_history(root, ctx, hist, partial_history)
-    _scan_tree(root, ctx, tree, exclude_dirs)
 
-    suppressed: list[dict[str, Any]] = []
 
-    def suppress_reason(hit: Hit) -> str | None:
+@dataclass
+class _Suppressions:
+    """Why a hit is not a finding: inline comment, ``allow`` fingerprint or baseline entry (else None)."""
+
+    known: dict[tuple[str, str], dict[str, Any]]
+    allow: dict[str, str]
+
+    def reason(self, hit: Hit) -> str | None:
         if hit.allow_reason:
             return f"inline: {hit.allow_reason}"
-        if hit.fingerprint in allow:
-            return f"allowlist: {allow[hit.fingerprint]}"
-        entry = known.get((hit.file, hit.hashed_secret)) if hit.kind == "content" else None
+        if hit.fingerprint in self.allow:
+            return f"allowlist: {self.allow[hit.fingerprint]}"
+        entry = self.known.get((hit.file, hit.hashed_secret)) if hit.kind == "content" else None
         if entry is not None and entry.get("is_secret") is not True:
             return "baseline" + (" (audited false positive)" if entry.get("is_secret") is False else "")
         return None
 
+
+def _add_findings(
+    report: Report, tree: ScanTally, hist: ScanTally, suppressions: _Suppressions
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """One finding per value and place (history: its first commit); returns (severities, suppressed)."""
     in_tree = {(h.kind, h.file, h.fingerprint) for h in tree.hits}
     reported: list[tuple[Hit, dict[str, Any]]] = [(hit, {"scope": "tree"}) for hit in tree.hits]
     first_commit: dict[tuple[str, str, str], Hit] = {}
@@ -163,8 +202,9 @@ def _scan(
         reported.append((hit, {"scope": "history", "in_current_tree": False}))
 
     severities: list[str] = []
+    suppressed: list[dict[str, Any]] = []
     for hit, extra in reported:
-        reason = suppress_reason(hit)
+        reason = suppressions.reason(hit)
         details: dict[str, Any] = {
             "type": hit.type,
             "file": hit.file,
@@ -182,26 +222,40 @@ def _scan(
             continue
         severity = "medium" if hit.type in HEURISTIC_TYPES else "high"
         slug = re.sub(r"[^A-Z0-9]+", "-", hit.type.upper()).strip("-")
-        if hit.kind == "name":
-            where = "in a file name"
-        elif hit.kind == "ref":
-            where = "in a git ref name"
-        elif hit.kind == "message":
-            where = "in a git commit or tag object (message or header)"
-        elif extra["scope"] == "history":
-            where = "in git history (no longer in the tree)"
-        else:
-            where = "in the working tree"
-        if hit.kind != "content" and extra["scope"] == "history":
-            where += " in git history"
         severities.append(severity)
         if len(report.findings) < MAX_FINDINGS:
-            report.add_finding(f"AISEC-SECRET-{slug}", severity, f"{hit.type} {where}", hit.location, details)
+            title = f"{hit.type} {_where(hit.kind, extra['scope'])}"
+            report.add_finding(f"AISEC-SECRET-{slug}", severity, title, hit.location, details)
+    return severities, suppressed
 
-    skipped = {**tree.unscanned_count}
-    for k, v in hist.unscanned_count.items():
-        skipped[k] = skipped.get(k, 0) + v
-    n_unscanned = sum(skipped.values())
+
+def _where(kind: str, scope: str) -> str:
+    """Where a secret was found, for a finding's title."""
+    if kind == "name":
+        where = "in a file name"
+    elif kind == "ref":
+        where = "in a git ref name"
+    elif kind == "message":
+        where = "in a git commit or tag object (message or header)"
+    elif scope == "history":
+        where = "in git history (no longer in the tree)"
+    else:
+        where = "in the working tree"
+    if kind != "content" and scope == "history":
+        where += " in git history"
+    return where
+
+
+def _record(
+    report: Report,
+    tree: ScanTally,
+    hist: ScanTally,
+    severities: list[str],
+    suppressed: list[dict[str, Any]],
+    skipped: dict[str, int],
+    partial: list[str] | None,
+) -> None:
+    """Metrics and details of the scan; ``partial`` is ``None`` when history was not scanned."""
     report.metrics.update(
         {
             "files_scanned": tree.files_scanned,
@@ -218,10 +272,10 @@ def _scan(
             "secrets_found": len(severities),
             "findings_not_listed": len(severities) - len(report.findings),
             "suppressed": len(suppressed),
-            "unscanned": n_unscanned,
+            "unscanned": sum(skipped.values()),
         }
     )
-    if history:
+    if partial is not None:
         report.metrics.update(
             {
                 "commits_scanned": hist.commits_scanned,
@@ -243,22 +297,20 @@ def _scan(
         report.details["unscanned"] = unscanned_list[:LIST_LIMIT]
     if tree.excluded:
         report.details["excluded_dirs"] = tree.excluded
-    report.details["scope"] = "tree+history" if history else "tree"
-    report.details["policy"] = {"unscanned": unscanned, "fail_on": fail_on, "partial_history": partial_history}
-    n = len(severities)
-    summary = (
-        f"{n} secret(s) found in {tree.files_scanned} file(s)"
-        + (f" and {hist.commits_scanned} commit(s)" if history else "")
-        + (f" (first {len(report.findings)} listed)" if n > len(report.findings) else "")
-        + (f"; {len(suppressed)} suppressed" if suppressed else "")
-        + (
-            f"; {n_unscanned} item(s) NOT scanned (" + ", ".join(f"{v} {k}" for k, v in sorted(skipped.items())) + ")"
-            if n_unscanned
-            else ""
-        )
-        + (f"; {tree.excluded_count} excluded dir(s)" if tree.excluded_count else "")
-        + (f"; partial history accepted: {'; '.join(partial)}" if partial else "")
-    )
+    report.details["scope"] = "tree" if partial is None else "tree+history"
+
+
+def _finish(
+    report: Report,
+    summary: str,
+    severities: list[str],
+    n_unscanned: int,
+    partial: list[str],
+    *,
+    fail_on: str,
+    unscanned: str,
+) -> Report:
+    """The status: a finding at or above ``fail_on`` fails; then unscanned items by policy; else warn / pass."""
     failing = [sev for sev in severities if sev == "high" or fail_on == "medium"]
     if failing:
         status = "fail"

@@ -7,9 +7,9 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from airflow_aisec.core.secrets.content import LIST_LIMIT, _Scan, _scan_bytes, _scan_names
-from airflow_aisec.core.secrets.detectors import _Ctx
-from airflow_aisec.core.secrets.reader import _read_regular, _special_kind
+from airflow_aisec.core.secrets.content import LIST_LIMIT, ScanTally, scan_bytes, scan_names
+from airflow_aisec.core.secrets.detectors import ScanContext
+from airflow_aisec.core.secrets.reader import read_regular, special_kind
 from airflow_aisec.exceptions import AisecInputError
 
 
@@ -17,7 +17,7 @@ def _name(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) -> None:
+def scan_tree(root: Path, ctx: ScanContext, scan: ScanTally, exclude_dirs: Sequence[str]) -> None:
     names: list[str] = []
     try:
         root_st = os.stat(root)
@@ -27,13 +27,13 @@ def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) 
         name = _name(root.name)
         names.append(name)
         if stat.S_ISREG(root_st.st_mode):
-            data, reason, category = _read_regular(os.path.realpath(root), ctx.max_bytes)  # PATH itself may be a link
+            data, reason, category = read_regular(os.path.realpath(root), ctx.max_bytes)  # PATH itself may be a link
             if data is None:
                 scan.skip(name, reason, category)
             else:
-                _scan_bytes(ctx, data, name, scan, name)
+                scan_bytes(ctx, data, name, scan, name)
         else:
-            scan.skip(name, f"{_special_kind(root_st.st_mode)}: never opened for reading", "special")
+            scan.skip(name, f"{special_kind(root_st.st_mode)}: never opened for reading", "special")
     else:
         excluded = set(exclude_dirs)
         stack = [(str(root), "")]
@@ -70,18 +70,18 @@ def _scan_tree(root: Path, ctx: _Ctx, scan: _Scan, exclude_dirs: Sequence[str]) 
                     else:
                         subdirs.append((entry.path, rel_path))
                 elif stat.S_ISREG(st.st_mode):
-                    data, reason, category = _read_regular(entry.path, ctx.max_bytes)
+                    data, reason, category = read_regular(entry.path, ctx.max_bytes)
                     if data is None:
                         scan.skip(rel_path, reason, category)
                     else:
-                        _scan_bytes(ctx, data, rel_path, scan, rel_path)
+                        scan_bytes(ctx, data, rel_path, scan, rel_path)
                 else:
-                    scan.skip(rel_path, f"{_special_kind(st.st_mode)}: never opened for reading", "special")
+                    scan.skip(rel_path, f"{special_kind(st.st_mode)}: never opened for reading", "special")
             stack.extend(reversed(subdirs))
-    _scan_names(ctx, names, scan)
+    scan_names(ctx, names, scan)
 
 
-def _scan_git_config(ctx: _Ctx, scan: _Scan, git_dir: str, rel_path: str) -> None:
+def _scan_git_config(ctx: ScanContext, scan: ScanTally, git_dir: str, rel_path: str) -> None:
     """A repository's own ``config`` (remote URLs with tokens, credential settings) is scanned."""
     path = os.path.join(git_dir, "config")
     try:
@@ -90,10 +90,10 @@ def _scan_git_config(ctx: _Ctx, scan: _Scan, git_dir: str, rel_path: str) -> Non
         return
     name = f"{rel_path}/config"
     if not stat.S_ISREG(st.st_mode):
-        scan.skip(name, f"{_special_kind(st.st_mode)}: never opened for reading", "special")
+        scan.skip(name, f"{special_kind(st.st_mode)}: never opened for reading", "special")
         return
-    data, reason, category = _read_regular(path, ctx.max_bytes)
+    data, reason, category = read_regular(path, ctx.max_bytes)
     if data is None:
         scan.skip(name, reason, category)
     else:
-        _scan_bytes(ctx, data, name, scan, name)
+        scan_bytes(ctx, data, name, scan, name)

@@ -90,7 +90,7 @@ def test_an_unexpected_exception_carrying_a_value_is_redacted(tmp_path, capsys, 
     def boom(*args, **kwargs):
         raise ValueError(f"cannot parse line T = {token!r}")
 
-    monkeypatch.setattr(core, "_scan_tree" if place == "core" else "_scan_history", boom)
+    monkeypatch.setattr(core, "scan_tree" if place == "core" else "scan_history", boom)
     with pytest.raises(AisecUndecidableError, match=r"ValueError: cannot parse line T = '\[REDACTED\]'") as info:
         scan_secrets(repo, history=True)
     assert info.value.__suppress_context__
