@@ -10,17 +10,17 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from airflow_aisec.core.dependency_audit.ignore import load_ignore_file
-from airflow_aisec.core.dependency_audit.policy import _allowed_kinds, _apply, _unaudited_policy
+from airflow_aisec.core.dependency_audit.policy import PolicyInput, allowed_kinds, decide
 from airflow_aisec.core.dependency_audit.service import offline_service, online_service
 from airflow_aisec.core.dependency_audit.sources import (
+    Collected,
     SourceSpec,
-    _Collected,
-    _dependency_source,
-    _lock_direct_references,
-    _unlisted_distributions,
+    dependency_source,
+    lock_direct_references,
     source_specs,
+    unlisted_distributions,
 )
-from airflow_aisec.core.osv import FRESHNESS_RANK, OsvDatabase
+from airflow_aisec.core.osv import OsvDatabase
 from airflow_aisec.core.reqfile import ParsedRequirements, parse_requirement_files
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITY_RANK, Report
@@ -70,20 +70,8 @@ def run_audit(
     :raises AisecUndecidableError: corrupt database, a dependency source that cannot be read.
     :raises AisecTransientError: the online service cannot be reached.
     """
-    if fail_on not in FAIL_ON_LEVELS:
-        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
-    if max_db_age_days is not None:
-        import math
-
-        if isinstance(max_db_age_days, bool) or not isinstance(max_db_age_days, (int, float)):
-            raise AisecInputError(f"max_db_age_days must be a number of days, not {max_db_age_days!r}")
-        if not math.isfinite(max_db_age_days) or max_db_age_days < 0:
-            raise AisecInputError(f"max_db_age_days must be a finite number >= 0, not {max_db_age_days!r}")
-    if unknown_severity not in SEVERITY_RANK:
-        raise AisecInputError(f"unknown_severity must be a severity, not {unknown_severity!r}")
-    if not osv_db and service not in SERVICES:
-        raise AisecInputError(f"service must be one of {SERVICES}, not {service!r}")
-    allowed = _allowed_kinds(allow_unaudited)
+    _check_options(fail_on, max_db_age_days, unknown_severity, osv_db, service)
+    allowed = allowed_kinds(allow_unaudited)
     specs = source_specs(requirements=requirements, path=path, project=project)
     ignores = load_ignore_file(ignore_file) if ignore_file else []
     parsed = {spec: parse_requirement_files(spec.files) for spec in specs if spec.kind == "requirements"}
@@ -104,33 +92,56 @@ def run_audit(
             executor.shutdown(wait=True)
 
     db: OsvDatabase | None = db_future.result() if db_future is not None else None
-    if db is not None:
-        report.details["database"] = db.describe()
-        report.metrics["db_records"] = db.records
-        report.metrics["db_load_seconds"] = round(db.load_seconds, 4)
-        age = db.age_days()
-        report.metrics["db_age_days"] = age
-        if max_db_age_days is not None and (age is None or age > max_db_age_days):
-            return report.error(
-                f"offline OSV database {db.source!r} is too old to trust: its {FRESHNESS_RANK}th newest record is "
-                f"{age} days old (max_db_age_days={max_db_age_days}); refresh it with `aisec osv-sync`"
-            )
-    else:
-        report.details["database"] = {"service": service, "url": osv_url}
-
-    status, summary = _apply(
-        report,
-        collected,
-        vuln_service,
-        fail_on=fail_on,
-        unknown_severity=unknown_severity,
-        ignores=ignores,
-        today=today,
+    status, summary = decide(
+        PolicyInput(
+            report=report,
+            collected=collected,
+            parsed=parsed,
+            vuln_service=vuln_service,
+            fail_on=fail_on,
+            unknown_severity=unknown_severity,
+            ignores=ignores,
+            today=today,
+            allowed=allowed,
+            db=db,
+            db_age_days=_record_database(report, db, service, osv_url),
+            max_db_age_days=max_db_age_days,
+        )
     )
-    status, summary = _unaudited_policy(report, parsed, collected, allowed, status, summary)
     if sbom_path and status != "error":  # an incomplete inventory is not published as an SBOM
         _write_sbom(report, collected, sbom_path)
     return report.finish(status, summary)
+
+
+def _check_options(
+    fail_on: str, max_db_age_days: float | None, unknown_severity: str, osv_db: Any, service: str
+) -> None:
+    if fail_on not in FAIL_ON_LEVELS:
+        raise AisecInputError(f"fail_on must be one of {FAIL_ON_LEVELS}, not {fail_on!r}")
+    if max_db_age_days is not None:
+        import math
+
+        if isinstance(max_db_age_days, bool) or not isinstance(max_db_age_days, (int, float)):
+            raise AisecInputError(f"max_db_age_days must be a number of days, not {max_db_age_days!r}")
+        if not math.isfinite(max_db_age_days) or max_db_age_days < 0:
+            raise AisecInputError(f"max_db_age_days must be a finite number >= 0, not {max_db_age_days!r}")
+    if unknown_severity not in SEVERITY_RANK:
+        raise AisecInputError(f"unknown_severity must be a severity, not {unknown_severity!r}")
+    if not osv_db and service not in SERVICES:
+        raise AisecInputError(f"service must be one of {SERVICES}, not {service!r}")
+
+
+def _record_database(report: Report, db: OsvDatabase | None, service: str, osv_url: str | None) -> float | None:
+    """Which database or service answered; returns the offline database's age in days."""
+    if db is None:
+        report.details["database"] = {"service": service, "url": osv_url}
+        return None
+    report.details["database"] = db.describe()
+    report.metrics["db_records"] = db.records
+    report.metrics["db_load_seconds"] = round(db.load_seconds, 4)
+    age = db.age_days()
+    report.metrics["db_age_days"] = age
+    return age
 
 
 def _collect(
@@ -141,7 +152,7 @@ def _collect(
     osv_url: str | None,
     timeout: int,
     cache_dir: str | None,
-) -> tuple[list[_Collected], Any]:
+) -> tuple[list[Collected], Any]:
     from pip_audit._audit import Auditor
     from pip_audit._dependency_source import DependencySourceError
     from pip_audit._service import ServiceError
@@ -155,9 +166,9 @@ def _collect(
     auditor = Auditor(vuln_service)
     collected = []
     for spec in specs:
-        entry = _Collected(spec)
+        entry = Collected(spec)
         try:
-            entry.results = list(auditor.audit(_dependency_source(spec, parsed.get(spec))))
+            entry.results = list(auditor.audit(dependency_source(spec, parsed.get(spec))))
         except AisecError:  # e.g. the offline database failed to load (named already)
             raise
         except DependencySourceError as exc:
@@ -171,14 +182,14 @@ def _collect(
                 f"vulnerability service {where!r} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
         if spec.kind == "path":
-            entry.unlisted = _unlisted_distributions(spec, entry.results)
+            entry.unlisted = unlisted_distributions(spec, entry.results)
         elif spec.kind == "project":
-            entry.unlisted = _lock_direct_references(spec)
+            entry.unlisted = lock_direct_references(spec)
         collected.append(entry)
     return collected, vuln_service
 
 
-def _write_sbom(report: Report, collected: list[_Collected], sbom_path: str | os.PathLike[str]) -> None:
+def _write_sbom(report: Report, collected: list[Collected], sbom_path: str | os.PathLike[str]) -> None:
     from pip_audit._format import CycloneDxFormat
 
     from airflow_aisec.utils.fs import write_text_atomic

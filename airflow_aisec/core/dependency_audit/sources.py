@@ -102,7 +102,7 @@ def _pylocks(p: Path) -> list[Path]:
     return locks
 
 
-def _lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
+def lock_direct_references(spec: SourceSpec) -> list[Unaudited]:
     """Lock entries installed from a VCS, a directory or an archive: audited by their version, but counted.
 
     Their content is not what the index release of that version holds (kind ``direct-url``); entries
@@ -165,7 +165,7 @@ def _validate_lock(lock: Path) -> None:
             raise AisecInputError(f"{where}: version must be a string")
 
 
-def _dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
+def dependency_source(spec: SourceSpec, parsed: ParsedRequirements | None = None) -> Any:
     from pip_audit._dependency_source import PipSource, PyLockSource, PyProjectSource
 
     if spec.kind == "environment":
@@ -202,14 +202,14 @@ def _pinned_source(parsed: ParsedRequirements) -> Any:
 
 
 @dataclass
-class _Collected:
+class Collected:
     source: SourceSpec
     results: list[tuple[Any, list[Any]]] = field(default_factory=list)
     #: installed distributions the dependency source did not list (``path`` sources)
     unlisted: list[Unaudited] = field(default_factory=list)
 
 
-def _unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]]]) -> list[Unaudited]:
+def unlisted_distributions(spec: SourceSpec, results: list[tuple[Any, list[Any]]]) -> list[Unaudited]:
     """``*.dist-info`` / ``*.egg-info`` entries of a site-packages directory that pip did not list.
 
     pip silently ignores distributions whose metadata it rejects (an invalid name, say), and lists one
