@@ -56,6 +56,7 @@ from airflow_aisec.core.drift_profile.grid import (
     N_QUANTILES,
     discrete_counts,
     quantile_grid,
+    rank_grid,
     sorted_finite,
     sorted_quantiles,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "profile_column",
     "profile_numeric",
     "quantile_grid",
+    "rank_grid",
     "save_profile",
     "sorted_finite",
     "sorted_quantiles",

@@ -12,6 +12,7 @@ from airflow_aisec.core.drift_profile.grid import (
     N_BINS,
     discrete_counts,
     quantile_grid,
+    rank_grid,
     sorted_finite,
     sorted_quantiles,
 )
@@ -155,12 +156,9 @@ def profile_numeric(name: str, values: np.ndarray, family: str, options: BuildOp
         meta["ks_error_bound"] = 0.0
         arrays["values"] = finite
     else:
-        idx = np.unique(np.linspace(0, n - 1, options.grid_size).round().astype(np.int64))
-        knots = np.unique(finite[idx])
-        lt = np.searchsorted(finite, knots, "left").astype(np.int64)
-        le = np.searchsorted(finite, knots, "right").astype(np.int64)
+        knots, lt, le, bound = rank_grid(finite, options.grid_size)
         meta["storage"] = "grid"
-        meta["ks_error_bound"] = float((lt[1:] - le[:-1]).max() / n) if knots.size > 1 else 0.0
+        meta["ks_error_bound"] = bound
         arrays.update(knots=knots, lt=lt, le=le)
     return ColumnProfile(name, meta, arrays)
 

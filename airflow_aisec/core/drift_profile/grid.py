@@ -51,3 +51,20 @@ def quantile_grid(sorted_values: np.ndarray) -> np.ndarray:
     n = sorted_values.size
     u = (np.arange(N_QUANTILES) + 0.5) / N_QUANTILES
     return np.ascontiguousarray(sorted_values[np.minimum((u * n).astype(np.int64), n - 1)], dtype=np.float64)
+
+
+def rank_grid(sorted_values: np.ndarray, grid_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The quantile grid of a sorted array: ``(knots, lt, le, ks_error_bound)``.
+
+    ``knots``: the distinct values at ``grid_size`` evenly spaced ranks (minimum and maximum
+    included); ``lt`` / ``le``: the exact counts of values ``<`` / ``<=`` each knot; the bound is the
+    widest gap ``max_j (lt[j+1] - le[j]) / n``, within which the ECDF is only bracketed (see the
+    package docstring).
+    """
+    n = sorted_values.size
+    idx = np.unique(np.linspace(0, n - 1, grid_size).round().astype(np.int64))
+    knots = np.unique(sorted_values[idx])
+    lt = np.searchsorted(sorted_values, knots, "left").astype(np.int64)
+    le = np.searchsorted(sorted_values, knots, "right").astype(np.int64)
+    bound = float((lt[1:] - le[:-1]).max() / n) if knots.size > 1 else 0.0
+    return knots, lt, le, bound

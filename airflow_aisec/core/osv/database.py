@@ -93,7 +93,7 @@ class OsvDatabase:
             except OSError as exc:
                 raise AisecUndecidableError(f"offline OSV database {str(p)!r} cannot be read: {exc}") from exc
             sha = hashlib.sha256(data).hexdigest()
-            blobs = _iter_zip(p, data, ignored)
+            blobs = iter_zip(p, data, ignored)
         db = cls.from_records(str(p), blobs, sha256=sha)
         db.members_ignored = len(ignored)
         db.load_seconds = time.perf_counter() - t0
@@ -224,7 +224,11 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, bu
     return data
 
 
-def _iter_zip(path: Path, data: bytes, ignored: list[str] | None = None) -> Iterator[tuple[str, bytes]]:
+def iter_zip(path: Path, data: bytes, ignored: list[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """``(member name, bytes)`` of every ``.json`` member of the zip ``data``, within the archive bounds.
+
+    Other members are appended to ``ignored``; a corrupt archive or member is an :class:`AisecUndecidableError`.
+    """
     import io
 
     label = f"offline OSV database {str(path)!r}"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from airflow_aisec.core.osv.database import OsvDatabase, _iter_zip
+from airflow_aisec.core.osv.database import OsvDatabase, iter_zip
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 
 #: OSV's export of every PyPI advisory (what ``aisec osv-sync`` mirrors by default).
@@ -53,7 +53,7 @@ def sync(
         if len(data) > max_bytes:
             raise AisecUndecidableError(f"osv-sync source {source!r} is larger than {max_bytes} bytes")
     sha = hashlib.sha256(data).hexdigest()
-    db = OsvDatabase.from_records(source, _iter_zip(Path(source), data), sha256=sha)
+    db = OsvDatabase.from_records(source, iter_zip(Path(source), data), sha256=sha)
     target = dest_dir / name
     write_bytes_atomic(target, data)
     manifest = {

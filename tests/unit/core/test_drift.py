@@ -388,3 +388,21 @@ def test_local_parquet_file_with_row_groups_reads_like_the_dataframe(tmp_path):
     }
     with pytest.raises(AisecInputError, match="could not read column 'nope'"):
         source.read_column("nope")
+
+
+def test_the_former_profile_module_path_still_exports_the_drift_profile():
+    from airflow_aisec.core import drift_profile, profile
+
+    assert profile.load_profile is drift_profile.load_profile and profile.BuildOptions is BuildOptions
+    assert set(profile.__all__) <= set(drift_profile.__all__)
+
+
+def test_rank_grid_counts_are_exact_at_every_knot():
+    from airflow_aisec.core.drift_profile import rank_grid
+
+    values = np.sort(np.array([1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 5.0, 8.0]))
+    knots, lt, le, bound = rank_grid(values, 3)
+    assert knots.tolist() == [1.0, 3.0, 8.0]
+    assert lt.tolist() == [int((values < k).sum()) for k in knots]
+    assert le.tolist() == [int((values <= k).sum()) for k in knots]
+    assert bound == max(lt[1:] - le[:-1]) / values.size
