@@ -27,7 +27,7 @@ SNAPSHOT = REPO / "data" / "osv" / "pypa-advisory-db-2024-10-10.zip"
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-from airflow_aisec.core.audit import run_audit
+from airflow_aisec.core.dependency_audit import run_audit
 kind, db = sys.argv[1], sys.argv[2]
 kwargs = {"path": sys.argv[3]} if kind == "path" else {"requirements": [sys.argv[3]]} if kind == "requirements" else {}
 report = run_audit(osv_db=db, **kwargs)

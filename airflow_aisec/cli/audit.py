@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from airflow_aisec.core.audit import run_audit, source_specs
+    from airflow_aisec.core.dependency_audit import run_audit, source_specs
     from airflow_aisec.core.osv import resolve_db_path
 
     def build():

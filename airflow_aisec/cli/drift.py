@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
 def _cmd_profile_build(args: argparse.Namespace) -> int:
     def build() -> Any:
         from airflow_aisec.core.drift import build_and_save_profile
-        from airflow_aisec.core.profile import BuildOptions
+        from airflow_aisec.core.drift_profile import BuildOptions
 
         options = BuildOptions(exact_max=args.exact_max, grid_size=args.grid_size, max_categories=args.max_categories)
         return build_and_save_profile(args.data, args.output, columns=args.columns, options=options)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from airflow_aisec.core import stats
-from airflow_aisec.core.profile import (
+from airflow_aisec.core.drift_profile import (
     BuildOptions,
     ColumnProfile,
     Profile,
@@ -475,49 +475,11 @@ def _fill_report(
     cur: ColumnSource,
 ) -> None:
     for f in features:
-        where = f["name"]
-        if f["status"] == "missing":
-            report.add_finding("AISEC-DRIFT-MISSING-COLUMN", "high", f"Expected column {where!r} is missing", where)
-        elif f["status"] == "type_changed":
-            report.add_finding("AISEC-DRIFT-TYPE-CHANGED", "high", f"Column {where!r}: {f['reason']}", where)
-        elif f.get("empty_window"):
-            report.add_finding(
-                "AISEC-DRIFT-EMPTY-COLUMN", "high", f"Column {where!r} cannot be tested: {f['reason']}", where
-            )
-        elif f["drifted"]:
-            severity = "high" if where in config.critical_features else "medium"
-            stat = f.get("statistic")
-            title = f"Feature {where!r} drifted ({f.get('method')}"
-            title += f" statistic={stat:.4g}" if isinstance(stat, float) else ""
-            title += f", p_corrected={f['p_corrected']:.3g})" if f.get("p_corrected") is not None else ")"
-            report.add_finding(
-                "AISEC-DRIFT-FEATURE",
-                severity,
-                title,
-                where,
-                {k: f.get(k) for k in ("method", "statistic", "p_value", "p_corrected", "drift_reasons")},
-            )
-        elif f["status"] == "skipped":
-            report.add_finding("AISEC-DRIFT-SKIPPED", "info", f"Column {where!r} not tested: {f['reason']}", where)
-        if f.get("n_new_categories"):
-            report.add_finding(
-                "AISEC-DRIFT-NEW-CATEGORY",
-                "low" if not f["drifted"] else "medium",
-                f"Column {where!r} has {f['n_new_categories']} categorie(s) unseen in the reference",
-                where,
-                {"new_categories": f.get("new_categories", [])},
-            )
+        _add_feature_findings(report, f, config)
     for name in new_columns:
         report.add_finding("AISEC-DRIFT-NEW-COLUMN", "info", f"Column {name!r} is not in the reference", name)
     if decision["drift"]:
-        why = f"{decision['n_drifted']}/{decision['n_counted']} features drifted (share {decision['drift_share']:.2f} >= {config.drift_share})"
-        if decision["critical_drifted"]:
-            why = f"critical feature(s) drifted: {decision['critical_drifted']}; " + why
-        if decision["unusable_features"]:
-            why = (
-                f"expected feature(s) missing, retyped or empty in the window: {decision['unusable_features'][:10]}; "
-                + why
-            )
+        why = _dataset_rule(decision, config)
         report.add_finding("AISEC-DRIFT-DATASET", "high", "Dataset drift: " + why, cur.name, {"rule": why})
     report.metrics.update(
         drift_share=decision["drift_share"],
@@ -536,16 +498,68 @@ def _fill_report(
         profile=profile_info,
         new_columns=new_columns,
     )
+    report.finish(*_verdict(decision, config))
+
+
+def _add_feature_findings(report: Report, f: dict[str, Any], config: DriftConfig) -> None:
+    """The findings of one feature: missing, retyped, empty, drifted or skipped; new categories."""
+    where = f["name"]
+    if f["status"] == "missing":
+        report.add_finding("AISEC-DRIFT-MISSING-COLUMN", "high", f"Expected column {where!r} is missing", where)
+    elif f["status"] == "type_changed":
+        report.add_finding("AISEC-DRIFT-TYPE-CHANGED", "high", f"Column {where!r}: {f['reason']}", where)
+    elif f.get("empty_window"):
+        report.add_finding(
+            "AISEC-DRIFT-EMPTY-COLUMN", "high", f"Column {where!r} cannot be tested: {f['reason']}", where
+        )
+    elif f["drifted"]:
+        severity = "high" if where in config.critical_features else "medium"
+        stat = f.get("statistic")
+        title = f"Feature {where!r} drifted ({f.get('method')}"
+        title += f" statistic={stat:.4g}" if isinstance(stat, float) else ""
+        title += f", p_corrected={f['p_corrected']:.3g})" if f.get("p_corrected") is not None else ")"
+        report.add_finding(
+            "AISEC-DRIFT-FEATURE",
+            severity,
+            title,
+            where,
+            {k: f.get(k) for k in ("method", "statistic", "p_value", "p_corrected", "drift_reasons")},
+        )
+    elif f["status"] == "skipped":
+        report.add_finding("AISEC-DRIFT-SKIPPED", "info", f"Column {where!r} not tested: {f['reason']}", where)
+    if f.get("n_new_categories"):
+        report.add_finding(
+            "AISEC-DRIFT-NEW-CATEGORY",
+            "low" if not f["drifted"] else "medium",
+            f"Column {where!r} has {f['n_new_categories']} categorie(s) unseen in the reference",
+            where,
+            {"new_categories": f.get("new_categories", [])},
+        )
+
+
+def _dataset_rule(decision: dict[str, Any], config: DriftConfig) -> str:
+    """Why the dataset counts as drifted (unusable and critical features first)."""
+    why = f"{decision['n_drifted']}/{decision['n_counted']} features drifted (share {decision['drift_share']:.2f} >= {config.drift_share})"
+    if decision["critical_drifted"]:
+        why = f"critical feature(s) drifted: {decision['critical_drifted']}; " + why
+    if decision["unusable_features"]:
+        why = (
+            f"expected feature(s) missing, retyped or empty in the window: {decision['unusable_features'][:10]}; " + why
+        )
+    return why
+
+
+def _verdict(decision: dict[str, Any], config: DriftConfig) -> tuple[str, str]:
+    """``fail`` on dataset drift, ``warn`` when features drifted below the dataset rule, else ``pass``."""
     if decision["drift"]:
-        status = "fail"
-        summary = f"dataset drift: {decision['n_drifted']}/{decision['n_counted']} features drifted ({', '.join(decision['drifted_features'][:5])}{'…' if decision['n_drifted'] > 5 else ''})"
-    elif decision["n_drifted"]:
-        status = "warn"
-        summary = f"{decision['n_drifted']}/{decision['n_counted']} features drifted, below the dataset rule (share {decision['drift_share']:.2f} < {config.drift_share})"
-    else:
-        status = "pass"
-        summary = f"no drift in {decision['n_tested']} tested feature(s)"
-    report.finish(status, summary)
+        drifted = ", ".join(decision["drifted_features"][:5]) + ("…" if decision["n_drifted"] > 5 else "")
+        return "fail", f"dataset drift: {decision['n_drifted']}/{decision['n_counted']} features drifted ({drifted})"
+    if decision["n_drifted"]:
+        return "warn", (
+            f"{decision['n_drifted']}/{decision['n_counted']} features drifted, below the dataset rule "
+            f"(share {decision['drift_share']:.2f} < {config.drift_share})"
+        )
+    return "pass", f"no drift in {decision['n_tested']} tested feature(s)"
 
 
 def profile_to_report(profile: Profile, subject: str) -> Report:
@@ -597,7 +611,7 @@ def build_and_save_profile(
 
     :param output: local path / ``file://`` URI, or object storage (an opened path object, or a URI).
     """
-    from airflow_aisec.core.profile import save_profile
+    from airflow_aisec.core.drift_profile import save_profile
     from airflow_aisec.utils.uri import is_remote, local_path
 
     if not is_remote(output):

@@ -28,12 +28,10 @@ Every refusal raises, nothing is returned half-verified:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
 import re
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -41,6 +39,7 @@ from typing import Any
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
+from airflow_aisec.utils.fs import read_regular_file
 
 #: Default cap on the model file size (bytes read into memory).
 DEFAULT_MAX_BYTES = 2 * 1024**3
@@ -77,47 +76,6 @@ def normalise_sha256(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _HEX64.fullmatch(value.strip()):
         raise AisecInputError(f"{what} must be a SHA-256 (64 hex digits, optionally 'sha256:'-prefixed)")
     return _HEX64.fullmatch(value.strip()).group(1).lower()  # type: ignore[union-attr]
-
-
-def read_regular_file(
-    path: str | os.PathLike[str], *, max_bytes: int, what: str = "model", follow_symlinks: bool = False
-) -> bytes:
-    """Read a regular file once, bounded; refuse symlinks (final component) and special files."""
-    p = os.fspath(path)
-    if max_bytes <= 0:
-        raise AisecInputError("max_bytes must be positive")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    if not follow_symlinks:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-        if os.path.islink(p):
-            raise AisecInputError(f"{what} {p!r} is a symlink: refusing it (pass follow_symlinks=True to allow)")
-    try:
-        fd = os.open(p, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise AisecInputError(f"{what} {p!r} is a symlink: refusing it") from None
-        raise AisecInputError(f"{what} {p!r} is unreadable: {exc.strerror}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise AisecInputError(f"{what} {p!r} is not a regular file (directory, FIFO, device or socket)")
-        if st.st_size > max_bytes:
-            raise AisecInputError(f"{what} {p!r} is {st.st_size} bytes, more than the limit of {max_bytes}")
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > max_bytes:
-                raise AisecInputError(f"{what} {p!r} grew beyond the limit of {max_bytes} bytes while read")
-    except OSError as exc:
-        raise AisecInputError(f"{what} {p!r} is unreadable: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
 
 
 # --------------------------------------------------------------------------------------- evidence

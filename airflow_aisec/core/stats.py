@@ -20,7 +20,7 @@ Smirnov p-values (:func:`smirnov_sf`): scipy's O(n) exact sum, evaluated only ov
 curvature bound cannot rule out (proof in the function's docstring).
 
 Quantile-grid profiles (:func:`ks_from_grid`) give certified bounds ``D_lo <= D <= D_hi`` (see
-:mod:`airflow_aisec.core.profile`).
+:mod:`airflow_aisec.core.drift_profile`).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ class DependencyAuditOperator(AisecBaseOperator):
         self.allow_unaudited = [allow_unaudited] if isinstance(allow_unaudited, str) else list(allow_unaudited)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_aisec.core.audit import run_audit
+        from airflow_aisec.core.dependency_audit import run_audit
         from airflow_aisec.core.osv import resolve_db_path
 
         osv_db = resolve_db_path(self.osv_db, online_requested=self.osv_url is not None)

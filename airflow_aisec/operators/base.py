@@ -1,6 +1,6 @@
 """Shared behaviour of every airflow-aisec operator.
 
-Every check follows one life cycle (design.md §1): resolve inputs, call a pure core function, push
+Every check follows one life cycle: resolve inputs, call a pure core function, push
 the report, decide pass/fail. :class:`AisecBaseOperator` owns the last two steps so that each
 operator's ``execute`` reads as a few lines:
 
@@ -71,7 +71,7 @@ class AisecBaseOperator(BaseOperator):
         when the check fails. Default ``False``: findings do not go away on retry.
     """
 
-    #: the ``check`` name of the reports this operator produces (design.md §3).
+    #: the ``check`` name of the reports this operator produces (one of :data:`airflow_aisec.report.CHECKS`).
     aisec_check: ClassVar[str] = ""
     template_fields: Sequence[str] = ("report_path",)
     ui_color = "#f3e5f5"

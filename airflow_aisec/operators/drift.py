@@ -97,7 +97,7 @@ class ReferenceProfileOperator(_StorageMixin, AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.drift import build_and_save_profile
-        from airflow_aisec.core.profile import BuildOptions
+        from airflow_aisec.core.drift_profile import BuildOptions
 
         options = BuildOptions(exact_max=self.exact_max, grid_size=self.grid_size, max_categories=self.max_categories)
         result = self.run_check(

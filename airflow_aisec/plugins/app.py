@@ -10,7 +10,7 @@ authenticates scripts and Prometheus. Every page and the metrics show reports on
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -139,119 +139,135 @@ def create_app() -> FastAPI:
         redoc_url=None,
         openapi_url=None,
     )
-
-    @app.get("/", response_class=HTMLResponse, name="overview")
-    def overview(
-        request: Request,
-        user: GetUserDep,
-        session: SessionDep,
-        page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX)] = 50,
-        dag_id: str | None = None,
-        history: Annotated[int, Query(ge=2, le=100)] = 20,
-    ) -> HTMLResponse:
-        dag_ids = _readable_dag_ids(user, session, dag_id)
-        latest = store.latest_reports(session, dag_ids)
-        agg = summary.overview(latest)
-        charted = summary.top_drift_tasks(agg, MAX_DRIFT_CHARTS)
-        hist = store.history(session, charted, dag_ids, last=history)
-        drift_series: dict[str, list[tuple[str, list[float | None]]]] = {}
-        for (d, t, m), rows in sorted(hist.items()):
-            name = t if m < 0 else f"{t}[{m}]"
-            drift_series.setdefault(d, []).append((name, [summary.drift_share(r.report) for r in rows]))
-        drift_charts = {
-            d: charts.line_chart(series, title=f"drift share over the last {history} runs of {d}")
-            for d, series in drift_series.items()
-        }
-        start = (page - 1) * per_page
-        table = store.Page(items=latest[start : start + per_page], page=page, per_page=per_page, total=len(latest))
-        return _render(
-            request,
-            "overview.html",
-            agg=agg,
-            table=table,
-            drift_charts=drift_charts,
-            drift_dags_total=len({d for d, _ in agg.drift_tasks}),
-            stored=store.count_reports(session, dag_ids),
-            dag_filter=dag_id,
-            sev_bar=charts.severity_bar(agg.severity_counts),
-            vuln_bar=charts.severity_bar(agg.open_vulnerabilities),
-            max_severity=summary.max_severity,
-            severity_counts=summary.severity_counts,
-            retrain_decision=summary.retrain_decision,
-        )
-
-    @app.get("/dags/{dag_id}/runs/{run_id}", response_class=HTMLResponse, name="run")
-    def run(
-        request: Request,
-        user: GetUserDep,
-        session: SessionDep,
-        dag_id: str,
-        run_id: str,
-        page: Annotated[int, Query(ge=1)] = 1,
-        per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX)] = 50,
-    ) -> HTMLResponse:
-        _require_dag(user, dag_id)
-        reports = store.run_reports(session, dag_id, run_id, page=page, per_page=per_page)
-        return _render(
-            request,
-            "run.html",
-            dag_id=dag_id,
-            run_id=run_id,
-            reports=reports,
-            max_severity=summary.max_severity,
-            severity_counts=summary.severity_counts,
-        )
-
-    @app.get("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", response_class=HTMLResponse, name="task")
-    def task(
-        request: Request,
-        user: GetUserDep,
-        session: SessionDep,
-        dag_id: str,
-        run_id: str,
-        task_id: str,
-        map_index: str = "-1",
-    ) -> HTMLResponse:
-        # the UI leaves ``{MAP_INDEX}`` unsubstituted for unmapped tasks: anything not an int means -1
-        map_index_ = _map_index(map_index)
-        _require_dag(user, dag_id)
-        row = store.task_report(session, dag_id, run_id, task_id, map_index_)
-        tables = _detail_tables(row.report) if row is not None else []
-        response = _render(
-            request,
-            "task.html",
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            map_index=map_index_,
-            row=row,
-            tables=tables,
-            drift_share=summary.drift_share(row.report) if row is not None else None,
-            severity_counts=summary.severity_counts,
-        )
-        if row is None:
-            response.status_code = status.HTTP_404_NOT_FOUND
-        return response
-
-    @app.get("/api/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", name="report_json")
-    def report_json(
-        user: GetUserDep, session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int = -1
-    ) -> JSONResponse:
-        _require_dag(user, dag_id)
-        row = store.task_report(session, dag_id, run_id, task_id, map_index)
-        if row is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "no aisec report for this task instance")
-        return JSONResponse(row.report)
-
-    @app.get("/metrics", name="metrics")
-    def prometheus(user: GetUserDep, session: SessionDep) -> Response:
-        dag_ids = _readable_dag_ids(user, session)
-        latest = store.latest_reports(session, dag_ids)
-        body = metrics.render(latest, stored=store.count_reports(session, dag_ids))
-        return Response(body, media_type=metrics.CONTENT_TYPE)
-
+    for path, endpoint, name, html in _ROUTES:
+        options: dict[str, Any] = {"response_class": HTMLResponse} if html else {}
+        app.add_api_route(path, endpoint, methods=["GET"], name=name, **options)
     return app
+
+
+def _overview_page(
+    request: Request,
+    user: GetUserDep,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX)] = 50,
+    dag_id: str | None = None,
+    history: Annotated[int, Query(ge=2, le=100)] = 20,
+) -> HTMLResponse:
+    dag_ids = _readable_dag_ids(user, session, dag_id)
+    latest = store.latest_reports(session, dag_ids)
+    agg = summary.overview(latest)
+    start = (page - 1) * per_page
+    table = store.Page(items=latest[start : start + per_page], page=page, per_page=per_page, total=len(latest))
+    return _render(
+        request,
+        "overview.html",
+        agg=agg,
+        table=table,
+        drift_charts=_drift_charts(session, agg, dag_ids, history),
+        drift_dags_total=len({d for d, _ in agg.drift_tasks}),
+        stored=store.count_reports(session, dag_ids),
+        dag_filter=dag_id,
+        sev_bar=charts.severity_bar(agg.severity_counts),
+        vuln_bar=charts.severity_bar(agg.open_vulnerabilities),
+        max_severity=summary.max_severity,
+        severity_counts=summary.severity_counts,
+        retrain_decision=summary.retrain_decision,
+    )
+
+
+def _drift_charts(session: Any, agg: Any, dag_ids: set[str], history: int) -> dict[str, str]:
+    """One line chart per DAG: the drift share of its most drifted tasks over the last ``history`` runs."""
+    charted = summary.top_drift_tasks(agg, MAX_DRIFT_CHARTS)
+    hist = store.history(session, charted, dag_ids, last=history)
+    drift_series: dict[str, list[tuple[str, list[float | None]]]] = {}
+    for (d, t, m), rows in sorted(hist.items()):
+        name = t if m < 0 else f"{t}[{m}]"
+        drift_series.setdefault(d, []).append((name, [summary.drift_share(r.report) for r in rows]))
+    return {
+        d: charts.line_chart(series, title=f"drift share over the last {history} runs of {d}")
+        for d, series in drift_series.items()
+    }
+
+
+def _run_page(
+    request: Request,
+    user: GetUserDep,
+    session: SessionDep,
+    dag_id: str,
+    run_id: str,
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=PER_PAGE_MAX)] = 50,
+) -> HTMLResponse:
+    _require_dag(user, dag_id)
+    reports = store.run_reports(session, dag_id, run_id, page=page, per_page=per_page)
+    return _render(
+        request,
+        "run.html",
+        dag_id=dag_id,
+        run_id=run_id,
+        reports=reports,
+        max_severity=summary.max_severity,
+        severity_counts=summary.severity_counts,
+    )
+
+
+def _task_page(
+    request: Request,
+    user: GetUserDep,
+    session: SessionDep,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: str = "-1",
+) -> HTMLResponse:
+    # the UI leaves ``{MAP_INDEX}`` unsubstituted for unmapped tasks: anything not an int means -1
+    map_index_ = _map_index(map_index)
+    _require_dag(user, dag_id)
+    row = store.task_report(session, dag_id, run_id, task_id, map_index_)
+    tables = _detail_tables(row.report) if row is not None else []
+    response = _render(
+        request,
+        "task.html",
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        map_index=map_index_,
+        row=row,
+        tables=tables,
+        drift_share=summary.drift_share(row.report) if row is not None else None,
+        severity_counts=summary.severity_counts,
+    )
+    if row is None:
+        response.status_code = status.HTTP_404_NOT_FOUND
+    return response
+
+
+def _report_json(
+    user: GetUserDep, session: SessionDep, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> JSONResponse:
+    _require_dag(user, dag_id)
+    row = store.task_report(session, dag_id, run_id, task_id, map_index)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no aisec report for this task instance")
+    return JSONResponse(row.report)
+
+
+def _prometheus(user: GetUserDep, session: SessionDep) -> Response:
+    dag_ids = _readable_dag_ids(user, session)
+    latest = store.latest_reports(session, dag_ids)
+    body = metrics.render(latest, stored=store.count_reports(session, dag_ids))
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+#: (path, endpoint, route name, HTML page?) — every route also requires ``AccessView.PLUGINS`` (app-wide).
+_ROUTES: tuple[tuple[str, Callable[..., Any], str, bool], ...] = (
+    ("/", _overview_page, "overview", True),
+    ("/dags/{dag_id}/runs/{run_id}", _run_page, "run", True),
+    ("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", _task_page, "task", True),
+    ("/api/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", _report_json, "report_json", False),
+    ("/metrics", _prometheus, "metrics", False),
+)
 
 
 def _map_index(value: str) -> int:

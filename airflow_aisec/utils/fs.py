@@ -1,4 +1,6 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+"""Atomic file writes, and bounded reads of regular files.
+
+Writes: a reader sees the old file or the new one, never half of either.
 
 Outputs are attack surface too, so every writer here refuses, with an
 :class:`~airflow_aisec.exceptions.AisecInputError` naming the path, a destination that is a
@@ -7,10 +9,16 @@ file, and a parent that is not a directory. New files get the permissions the pr
 (``0666 & ~umask``, like any other tool), so a serving process under another uid can read the
 manifests, SBOMs and splits it needs; private keys are written ``0600`` from the first byte
 (``private=True``). ``exclusive=True`` refuses to replace an existing file (key generation).
+
+Reads (:func:`read_bounded`, :func:`read_regular_file`): one descriptor, opened without following a
+final symlink and without blocking (a FIFO or device is never read), checked to be a regular file
+after opening (so a file swapped in between is caught), and never more than the limit, even when
+the file grows while it is read.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -154,3 +162,83 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | N
     """Serialise ``obj`` as JSON (sorted keys, UTF-8) and write it atomically."""
     text = json.dumps(obj, indent=indent, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return write_text_atomic(path, text + "\n", **kwargs)
+
+
+# ---------------------------------------------------------------------------------------- reading
+class BoundedReadError(Exception):
+    """Why :func:`read_bounded` returned no bytes.
+
+    ``kind``: ``symlink`` (the final component is a link, or a link loop), ``unreadable`` (``error``
+    says why), ``special`` (not a regular file; ``mode`` from ``fstat``), ``large`` (``size`` above the
+    limit) or ``grew`` (the file grew past the limit while it was read).
+    """
+
+    def __init__(self, kind: str, *, error: OSError | None = None, mode: int = 0, size: int = 0) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.error = error
+        self.mode = mode
+        self.size = size
+
+
+def read_bounded(path: str | os.PathLike[str], max_bytes: int, *, follow_symlinks: bool = False) -> bytes:
+    """The bytes of the regular file ``path``, at most ``max_bytes`` of them, read without blocking.
+
+    :raises BoundedReadError: the file is a symlink (unless ``follow_symlinks``), unreadable, not a
+        regular file, or larger than ``max_bytes`` (before or while it is read).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise BoundedReadError("symlink" if exc.errno == errno.ELOOP else "unreadable", error=exc) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # swapped after a caller's lstat, or a special file
+            raise BoundedReadError("special", mode=st.st_mode)
+        if st.st_size > max_bytes:
+            raise BoundedReadError("large", size=st.st_size)
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > max_bytes:
+                raise BoundedReadError("grew", size=total)
+    except OSError as exc:
+        raise BoundedReadError("unreadable", error=exc) from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def read_regular_file(
+    path: str | os.PathLike[str], *, max_bytes: int, what: str = "model", follow_symlinks: bool = False
+) -> bytes:
+    """Read a regular file once, bounded; refuse symlinks (final component) and special files.
+
+    :raises AisecInputError: naming ``what`` and the path, for every reason :func:`read_bounded` refuses.
+    """
+    p = os.fspath(path)
+    if max_bytes <= 0:
+        raise AisecInputError("max_bytes must be positive")
+    if not follow_symlinks and os.path.islink(p):
+        raise AisecInputError(f"{what} {p!r} is a symlink: refusing it (pass follow_symlinks=True to allow)")
+    try:
+        return read_bounded(p, max_bytes, follow_symlinks=follow_symlinks)
+    except BoundedReadError as exc:
+        if exc.kind == "symlink":
+            raise AisecInputError(f"{what} {p!r} is a symlink: refusing it") from None
+        if exc.kind == "special":
+            raise AisecInputError(f"{what} {p!r} is not a regular file (directory, FIFO, device or socket)") from None
+        if exc.kind == "large":
+            raise AisecInputError(f"{what} {p!r} is {exc.size} bytes, more than the limit of {max_bytes}") from None
+        if exc.kind == "grew":
+            raise AisecInputError(f"{what} {p!r} grew beyond the limit of {max_bytes} bytes while read") from None
+        strerror = exc.error.strerror if exc.error is not None else None
+        raise AisecInputError(f"{what} {p!r} is unreadable: {strerror}") from None

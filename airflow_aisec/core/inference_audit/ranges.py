@@ -89,7 +89,7 @@ def reference_from_drift_profile(
 ) -> dict[str, Any]:
     """OOD ranges from a verified drift profile file (written by ``aisec profile build``, read by the drift check)."""
     try:
-        from airflow_aisec.core.profile import load_profile  # type: ignore[import-not-found,unused-ignore]
+        from airflow_aisec.core.drift_profile import load_profile
     except ImportError:
         raise AisecInputError(
             f"{os.fspath(path)!r} is a drift profile but the drift engine (airflow_aisec.core.profile) is not installed"

@@ -133,7 +133,7 @@ def test_an_empty_source_is_an_error_not_an_audit_of_this_environment(capsys, ar
 
 
 def test_run_audit_refuses_an_empty_requirements_entry():
-    from airflow_aisec.core.audit import run_audit
+    from airflow_aisec.core.dependency_audit import run_audit
     from airflow_aisec.exceptions import AisecInputError
 
     with pytest.raises(AisecInputError, match="requirements: an empty file name"):

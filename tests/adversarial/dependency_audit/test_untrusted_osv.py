@@ -279,7 +279,7 @@ def test_archive_bounds_members_member_bytes_total_bytes_and_ratio(tmp_path, cap
     ]
     for attr, value, message in cases:
         with monkeypatch.context() as m:
-            m.setattr(osv, attr, value)
+            m.setattr(osv.database, attr, value)  # the archive bounds live with the loader
             code, report = audit(capsys, db, reqs)
             assert (code, report["status"]) == (2, "error") and message in report["summary"], (attr, report["summary"])
     bomb = copy.deepcopy(VICTIM)

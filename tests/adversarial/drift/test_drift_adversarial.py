@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from airflow_aisec.cli import main
 from airflow_aisec.core.drift import DriftConfig, run_drift
 from airflow_aisec.core.drift_html import render_html
-from airflow_aisec.core.profile import MAGIC, PAYLOAD_ALIGN, build_profile, load_profile, save_profile
+from airflow_aisec.core.drift_profile import MAGIC, PAYLOAD_ALIGN, build_profile, load_profile, save_profile
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 
 N = 400

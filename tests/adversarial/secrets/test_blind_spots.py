@@ -253,15 +253,15 @@ def test_a_token_in_the_repositorys_own_git_config_is_found(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(data=st.binary(max_size=200).map(lambda b: b.replace(b"\x01", b"\n")), runs=st.integers(0, 5))
 def test_binary_runs_keep_their_line_numbers(data, runs):
-    from airflow_aisec.core.secrets import _strings_runs
+    from airflow_aisec.core.secrets.reader import strings_runs
 
     data = data + b"\x00\nHELLOWORLD\x00" * runs
-    texts, numbers = _strings_runs(data)
+    texts, numbers = strings_runs(data)
     assert len(texts) == len(numbers)
     # every run's line is the number of newlines before it + 1 (checked against a direct count)
     import re
 
-    from airflow_aisec.core.secrets import _RUNS
+    from airflow_aisec.core.secrets.reader import _RUNS
 
     expected = [data.count(b"\n", 0, m.start()) + 1 for pattern in _RUNS for m in re.finditer(pattern, data)]
     assert numbers == expected
@@ -271,11 +271,11 @@ def test_many_printable_runs_in_a_binary_are_linear(tmp_path):
     """A binary of many short runs: each run's line number was counted from byte 0 (quadratic, minutes)."""
     import time
 
-    from airflow_aisec.core.secrets import _strings_runs
+    from airflow_aisec.core.secrets.reader import strings_runs
 
     data = b"ABCDEF\x00" * (768 * 1024 // 7)
     start = time.monotonic()
-    texts, numbers = _strings_runs(data)
+    texts, numbers = strings_runs(data)
     assert len(texts) == len(data) // 7 and set(numbers) == {1}
     assert time.monotonic() - start < 5
 

@@ -288,7 +288,7 @@ def test_core_worktree_in_the_repo_config_cannot_empty_the_history_scan(tmp_path
 
 
 def test_oversized_git_objects_are_counted_and_fail_closed(tmp_path, monkeypatch):
-    from airflow_aisec.core import secrets as core
+    from airflow_aisec.core.secrets import history as core
 
     repo, _ = _repo_with_history_secret(tmp_path / "repo")
     monkeypatch.setattr(core, "OBJECT_MAX", 64)  # every commit object is "too large" to read

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from airflow_aisec.core import secrets as core
 from airflow_aisec.core.secrets import Redactor, clean_reason, fingerprint, scan_secrets
+from airflow_aisec.core.secrets import scan as core
 from airflow_aisec.exceptions import AisecUndecidableError
 from tests.adversarial.secrets._common import FIXED, TOKENS, assert_absent, run_cli
 from tests.secrets_helpers import commit_all, git, make_repo
@@ -90,7 +90,7 @@ def test_an_unexpected_exception_carrying_a_value_is_redacted(tmp_path, capsys, 
     def boom(*args, **kwargs):
         raise ValueError(f"cannot parse line T = {token!r}")
 
-    monkeypatch.setattr(core, "_scan_tree" if place == "core" else "_scan_history", boom)
+    monkeypatch.setattr(core, "scan_tree" if place == "core" else "scan_history", boom)
     with pytest.raises(AisecUndecidableError, match=r"ValueError: cannot parse line T = '\[REDACTED\]'") as info:
         scan_secrets(repo, history=True)
     assert info.value.__suppress_context__

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_aisec.core.drift import DriftConfig, build_and_save_profile, parse_methods, run_drift
 from airflow_aisec.core.drift_html import render_html
-from airflow_aisec.core.profile import BuildOptions, build_profile, load_profile, save_profile
+from airflow_aisec.core.drift_profile import BuildOptions, build_profile, load_profile, save_profile
 from airflow_aisec.core.tabular import count_rows, open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import validate
@@ -265,7 +265,7 @@ def test_column_all_null_in_the_window_is_drift_by_null_rate():
 
 
 def test_sorted_finite_splits_nan_and_infinities_off_one_sort():
-    from airflow_aisec.core.profile import sorted_finite
+    from airflow_aisec.core.drift_profile import sorted_finite
 
     values = np.array([3.0, np.nan, -np.inf, 1.0, np.inf, np.nan, 2.0, -np.inf, np.inf, np.inf])
     finite, n_nan, n_posinf, n_neginf = sorted_finite(values)
@@ -283,7 +283,7 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
     import json
     import struct
 
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, cur = _frames()
     path = tmp_path / "ref.prof"
@@ -313,7 +313,7 @@ def test_loaded_profile_arrays_are_aligned_read_only_and_v1_profiles_still_verif
 
 def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
     """A streamed payload (object storage, v1 layout) that ends early fails the test, not a hang."""
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, _ = _frames()
     path = tmp_path / "ref.prof"
@@ -350,7 +350,7 @@ def test_profile_payload_read_failure_reaches_every_waiter(tmp_path):
 
 
 def test_memory_mapped_profile_written_during_use_or_with_padding_tampered_fails_closed(tmp_path):
-    from airflow_aisec.core import profile as prof_mod
+    from airflow_aisec.core.drift_profile import storage as prof_mod
 
     ref, cur = _frames()
     path = tmp_path / "ref.prof"
@@ -388,3 +388,21 @@ def test_local_parquet_file_with_row_groups_reads_like_the_dataframe(tmp_path):
     }
     with pytest.raises(AisecInputError, match="could not read column 'nope'"):
         source.read_column("nope")
+
+
+def test_the_former_profile_module_path_still_exports_the_drift_profile():
+    from airflow_aisec.core import drift_profile, profile
+
+    assert profile.load_profile is drift_profile.load_profile and profile.BuildOptions is BuildOptions
+    assert set(profile.__all__) <= set(drift_profile.__all__)
+
+
+def test_rank_grid_counts_are_exact_at_every_knot():
+    from airflow_aisec.core.drift_profile import rank_grid
+
+    values = np.sort(np.array([1.0, 1.0, 2.0, 3.0, 3.0, 3.0, 5.0, 8.0]))
+    knots, lt, le, bound = rank_grid(values, 3)
+    assert knots.tolist() == [1.0, 3.0, 8.0]
+    assert lt.tolist() == [int((values < k).sum()) for k in knots]
+    assert le.tolist() == [int((values <= k).sum()) for k in knots]
+    assert bound == max(lt[1:] - le[:-1]) / values.size

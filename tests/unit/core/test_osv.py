@@ -386,7 +386,7 @@ def test_version_key_fast_path_on_every_snapshot_version(snapshot):
     for advisories in snapshot.index.values():
         for adv in advisories:
             for text in adv.affected.get("versions") or ():
-                if osv._NORMAL_FORM.fullmatch(text):
+                if osv.matching._NORMAL_FORM.fullmatch(text):
                     seen += 1
                     assert str(Version(text)) == text
     assert seen > 130_000

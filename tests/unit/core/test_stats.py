@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from airflow_aisec.core import stats
-from airflow_aisec.core.profile import BuildOptions, profile_numeric
+from airflow_aisec.core.drift_profile import BuildOptions, profile_numeric
 
 
 def _sample(rng: np.random.Generator, kind: int, size: int, shift: float) -> np.ndarray:

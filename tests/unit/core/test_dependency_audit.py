@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from airflow_aisec.core.audit import load_ignore_file, run_audit
+from airflow_aisec.core.dependency_audit import load_ignore_file, run_audit
 from airflow_aisec.exceptions import AisecInputError, AisecTransientError, AisecUndecidableError
 from airflow_aisec.report import validate
 from tests.osv_helpers import snapshot_path
@@ -291,3 +291,42 @@ def test_packages_that_cannot_be_audited_are_reported_not_passed(tmp_path, snaps
     allowed = run_audit(path=str(site), osv_db=snapshot, allow_unaudited=["unversioned"])
     assert allowed.status == "warn"
     assert "could not be audited" in allowed.summary
+
+
+def test_the_former_module_path_still_exports_the_dependency_audit():
+    from airflow_aisec.core import audit, dependency_audit
+
+    assert audit.run_audit is dependency_audit.run_audit and audit.load_ignore_file is load_ignore_file
+    assert set(audit.__all__) == set(dependency_audit.__all__)
+
+
+def test_the_policy_steps_run_in_registered_order():
+    from airflow_aisec.core.dependency_audit.policy import POLICY_STEPS
+
+    assert [name for name, _ in POLICY_STEPS] == ["database_freshness", "vulnerabilities", "unaudited"]
+
+
+def test_the_gate_takes_the_worst_status_and_puts_error_reasons_first():
+    from airflow_aisec.core.dependency_audit.policy import Decision, gate
+
+    assert gate([]) == ("pass", "")
+    assert gate([Decision("fail", "2 known"), Decision("warn", "1 not audited")]) == ("fail", "2 known; 1 not audited")
+    status, summary = gate([Decision("warn", "0 known"), Decision("error", "nothing to audit", lead=True)])
+    assert (status, summary) == ("error", "nothing to audit; 0 known")
+
+
+def test_a_final_decision_stops_the_later_steps():
+    from airflow_aisec.core.dependency_audit.policy import Decision, decide
+
+    ran = []
+
+    def stop(inp):
+        ran.append("stop")
+        return Decision("error", "too old", lead=True, final=True)
+
+    def never(inp):
+        ran.append("never")
+        return Decision("pass")
+
+    assert decide(None, [("stop", stop), ("never", never)]) == ("error", "too old")  # type: ignore[arg-type]
+    assert ran == ["stop"]
