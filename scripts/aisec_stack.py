@@ -67,6 +67,19 @@ def _proc_start_time(pid: int) -> str | None:
     return fields[19]
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
 def _pg_bindir() -> Path:
     found = shutil.which("pg_config")
     if found:
@@ -231,13 +244,7 @@ class Stack:
         return _proc_start_time(service.pid) == service.start_time is not None
 
     def _group_alive(self, service: Service) -> bool:
-        try:
-            os.killpg(service.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return bool(group_members(service.pid))
 
     def _stop_one(self, service: Service, grace: float) -> None:
         if self.alive(service):
