@@ -160,7 +160,7 @@ class Stack:
                         {
                             "name": name,
                             "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
-                            "kwargs": {"path": str(path), "refresh_interval": 30},
+                            "kwargs": {"path": str(path), "refresh_interval": 300},
                         }
                         for name, path in bundles
                     ]
@@ -185,7 +185,10 @@ class Stack:
                 "AIRFLOW__API__SECRET_KEY": self._secret("api"),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+                # parsed once at start; re-parsing every minute only competes with the tasks for CPU
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+                # a loaded machine may leave a task queued for minutes: not a reason to fail it
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "3600",
                 "AISEC_DATA_DIR": str(home / "aisec-data"),
                 "AISEC_REPORT_DIR": str(home / "aisec-reports"),
                 "AISEC_OSV_DB": str(OSV_DB),
@@ -246,35 +249,39 @@ class Stack:
     def _group_alive(self, service: Service) -> bool:
         return bool(group_members(service.pid))
 
-    def _stop_one(self, service: Service, grace: float) -> None:
-        if self.alive(service):
-            try:
-                os.kill(service.pid, service.stop_signal)
-                if service.stop_signal == signal.SIGTERM:
-                    os.killpg(service.pid, signal.SIGTERM)  # Airflow: its task processes too
-            except ProcessLookupError:
-                pass
+    def _stop_batch(self, services: list[Service], grace: float) -> None:
+        """Ask ``services`` to stop together, wait up to ``grace`` s, kill what is left of their groups, reap."""
+        for service in services:
+            if self.alive(service):
+                try:
+                    os.kill(service.pid, service.stop_signal)
+                    if service.stop_signal == signal.SIGTERM:
+                        os.killpg(service.pid, signal.SIGTERM)  # Airflow: its task processes too
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and self.alive(service):
+        while time.monotonic() < deadline and any(self.alive(s) for s in services):
             time.sleep(0.2)
-        # the PID now names another process: its group is not ours to signal
-        reused = not self.alive(service) and _proc_start_time(service.pid) is not None
-        if not reused and self._group_alive(service):
-            try:
-                os.killpg(service.pid, signal.SIGKILL)  # whatever is left of its process group
-            except ProcessLookupError:
-                pass
-        proc = self._children.pop(service.pid, None)
-        if proc is not None:
-            try:
-                proc.wait(timeout=30)  # reap our child
-            except subprocess.TimeoutExpired:
-                pass
+        for service in services:
+            # the PID now names another process: its group is not ours to signal
+            reused = not self.alive(service) and _proc_start_time(service.pid) is not None
+            if not reused and self._group_alive(service):
+                try:
+                    os.killpg(service.pid, signal.SIGKILL)  # whatever is left of its process group
+                except ProcessLookupError:
+                    pass
+            proc = self._children.pop(service.pid, None)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=30)  # reap our child
+                except subprocess.TimeoutExpired:
+                    pass
 
-    def stop(self, grace: float = 30.0) -> None:
-        """Stop what this stack started, by PID, Airflow first and the databases last; idempotent."""
-        for service in reversed(self.services):
-            self._stop_one(service, grace)
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop what this stack started, by PID: Airflow first, then Redis and Postgres; idempotent."""
+        databases = [s for s in self.services if s.name in ("postgres", "redis")]
+        self._stop_batch([s for s in self.services if s not in databases], grace)
+        self._stop_batch(databases, grace)
         self.services.clear()
         if (self.root / "state.json").exists():
             self._save()

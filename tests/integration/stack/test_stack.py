@@ -24,7 +24,8 @@ PROBE_DAGS = Path(__file__).resolve().parent / "dags"
 TRAINING = "aisec_secure_training"
 CHROMIUM = "/usr/bin/chromium"
 
-pytestmark = [pytest.mark.integration, pytest.mark.stack]
+# the demo runs happen in the first test that needs them: its budget covers them (a loaded 2-core machine)
+pytestmark = [pytest.mark.integration, pytest.mark.stack, pytest.mark.timeout(2700)]
 
 
 @pytest.fixture(scope="session")
