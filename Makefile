@@ -9,13 +9,16 @@ export AISEC_DATA_DIR ?= $(AIRFLOW_HOME)/aisec-data
 export AISEC_REPORT_DIR ?= $(AIRFLOW_HOME)/aisec-reports
 export AISEC_OSV_DB ?= $(CURDIR)/data/osv/pypa-advisory-db-2024-10-10.zip
 
-.PHONY: setup demo test lint typecheck pytest airflow bench bench-contenders clean
+.PHONY: setup demo stack-demo test lint typecheck pytest airflow bench bench-contenders clean
 
 setup:            ## create .venv from uv.lock (installs uv with pip when missing)
 	@bash scripts/setup.sh
 
 demo: setup       ## run every example DAG end to end and print a summary
 	@$(PY) scripts/demo.py
+
+stack-demo: setup ## the example DAGs on local Postgres + Redis + CeleryExecutor (two workers), then stop
+	@$(PY) scripts/stack.py demo
 
 test: setup       ## lint, type check, whole test suite
 	$(VENV)/bin/ruff check airflow_aisec dags tests scripts benchmarks
@@ -37,4 +40,5 @@ bench-contenders: setup  ## drift benchmark with Evidently and alibi-detect, fro
 	@$(PY) benchmarks/bench_drift.py --repeat 3 --contenders-python $(CONTENDERS)/bin/python
 
 clean:
-	rm -rf .airflow
+	@test ! -f .stack/demo/state.json || $(PY) scripts/stack.py stop
+	rm -rf .airflow .stack

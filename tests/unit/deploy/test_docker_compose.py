@@ -1,7 +1,7 @@
 """Static validation of docker-compose.yaml (no Docker engine here: design.md §6).
 
 Parses the file with PyYAML (anchors and merge keys resolved) and checks services, pinned images,
-healthchecks, the provider install from this repository, the MinIO connection and the Prometheus
+healthchecks, the CeleryExecutor wiring (Redis broker, two workers), the provider install from this repository, the MinIO connection and the Prometheus
 metrics wiring. ``docker compose config`` runs too when a compose binary is available.
 """
 
@@ -30,6 +30,7 @@ AIRFLOW_COMPONENTS = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
+CELERY_WORKERS = {"airflow-worker-1": "w1", "airflow-worker-2": "w2"}
 ONE_SHOT = {"airflow-init", "minio-init"}
 PINNED = re.compile(r"^[\w./-]+:(v?\d+(\.\d+)+[\w.-]*|RELEASE\.\d{4}-\d\d-\d\dT[\w-]+)$")
 
@@ -73,12 +74,48 @@ def test_services_present(services):
         "airflow-init",
         "prometheus",
         "prometheus-token",
+        "redis",
         *AIRFLOW_COMPONENTS,
+        *CELERY_WORKERS,
     }
     for name, command in AIRFLOW_COMPONENTS.items():
         assert services[name]["command"] == command, name
-        assert _env(services[name])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert "postgresql" in _env(services[name])["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    for name in [*AIRFLOW_COMPONENTS, *CELERY_WORKERS, "airflow-init"]:
+        env = _env(services[name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://"), name
+
+
+def test_celery_executor_with_redis_and_two_workers(services):
+    env = _env(services["airflow-scheduler"])
+    broker = env["AIRFLOW__CELERY__BROKER_URL"]
+    assert re.fullmatch(r"redis://:[^@\s]+@redis:6379/0", broker), broker
+    # SQLAlchemy 2.1 maps a driverless `db+postgresql://` to psycopg 3, which the image does not use
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], backend
+    # the broker's password is the one Redis requires; Redis is reachable on the compose network only
+    redis = services["redis"]
+    password = broker.split("://:", 1)[1].split("@", 1)[0]
+    command = [_subst(str(part)) for part in redis["command"]]
+    assert command[command.index("--requirepass") + 1] == password
+    assert "ports" not in redis
+    assert _env(redis)["REDISCLI_AUTH"] == password  # the healthcheck's `redis-cli ping` authenticates
+    hostnames = set()
+    for name, node in CELERY_WORKERS.items():
+        worker = services[name]
+        args = worker["command"].split()
+        assert args[:2] == ["celery", "worker"], name
+        hostname = args[args.index("--celery-hostname") + 1]
+        assert hostname == f"{node}@%h", name
+        hostnames.add(hostname)
+        assert node + "@" in " ".join(worker["healthcheck"]["test"]), name  # pings its own node
+        assert worker["image"] == services["airflow-scheduler"]["image"]
+        assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert worker["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+        assert _env(worker)["AIRFLOW__CELERY__BROKER_URL"] == broker
+    assert len(hostnames) == 2
+    for name in AIRFLOW_COMPONENTS:
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
 
 
 def test_every_image_is_pinned(services):
@@ -132,7 +169,7 @@ def test_provider_is_installed_from_the_repository(services):
 
 
 def test_example_dags_are_mounted(services):
-    for name in AIRFLOW_COMPONENTS:
+    for name in [*AIRFLOW_COMPONENTS, *CELERY_WORKERS]:
         assert ("./dags", "/opt/airflow/dags") in _binds(services[name])
     assert (REPO / "dags" / "aisec_cloud_posture.py").is_file()
 
