@@ -59,13 +59,14 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "load-test": ["load-test", "http://127.0.0.1:9/predict", "--requests", "1", "--format", "json"],
         "s3-posture": ["s3-posture", "some-bucket", "--endpoint-url", "http://127.0.0.1:9", "--format", "json"],
         "iam-lint": ["iam-lint", str(policy), "--format", "json"],
+        "cloudwatch-alarms": ["cloudwatch-alarms", "--namespace", "Test/AISec", "--format", "json"],
     }
 
 
 def _inject(monkeypatch: pytest.MonkeyPatch, exc: BaseException, fired: list[str]) -> None:
-    """Make every function defined in an ``airflow_aisec.core`` module raise ``exc``."""
-    for info in pkgutil.iter_modules(airflow_aisec.core.__path__):
-        module = importlib.import_module(f"airflow_aisec.core.{info.name}")
+    """Make every function defined in an ``airflow_aisec.core`` module (subpackages included) raise ``exc``."""
+    for info in pkgutil.walk_packages(airflow_aisec.core.__path__, prefix="airflow_aisec.core."):
+        module = importlib.import_module(info.name)
         for name, value in list(vars(module).items()):
             if inspect.isfunction(value) and value.__module__ == module.__name__:
                 monkeypatch.setattr(module, name, _raiser(exc, f"{module.__name__}.{name}", fired))
