@@ -70,7 +70,10 @@ def render_text(data: dict[str, Any]) -> str:
     for alarm in data["alarms"]:
         name = alarm["AlarmName"]
         outcome = data["outcome"].get(name, "")
-        query = alarm["Metrics"][0]["Expression"] if alarm.get("Metrics") else alarm["MetricName"]
+        metrics = alarm.get("Metrics") or []
+        query = metrics[0]["Expression"] if metrics else f"{alarm['Statistic']}({alarm['MetricName']})"
+        if len(metrics) > 1:
+            query = f"{metrics[-1]['Expression']} where m = {query}"
         lines.append(
             f"  - {clean(name)}{f' ({outcome})' if outcome else ''}: {clean(query)} "
             f"{alarm['ComparisonOperator']} {alarm['Threshold']:g}, missing data: {alarm['TreatMissingData']}"

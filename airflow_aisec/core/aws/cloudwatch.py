@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow_aisec.core.aws.common import CallError, CallStats, RetryPolicy, retry_call
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.report import SEVERITIES
 
 #: ``PutMetricData``: at most 1000 datums per call, and a request of at most 1 MB.
 MAX_DATUMS_PER_CALL = 1000
@@ -272,6 +273,11 @@ class _Rule:
     evaluation_periods: int = 1
     math: str | None = None
     period: int = 300
+    prometheus: bool = True  # False: CloudWatch only (the Prometheus side shows it on the dashboard)
+
+
+#: ``severity=~"critical|high"`` with the operators every Metrics Insights ``WHERE`` accepts (``!=``, ``AND``).
+_CRITICAL_OR_HIGH = tuple(f"Severity != '{s}'" for s in SEVERITIES if s not in ("critical", "high"))
 
 
 def _rules(latency_threshold: float) -> list[_Rule]:
@@ -279,11 +285,11 @@ def _rules(latency_threshold: float) -> list[_Rule]:
         _Rule("AisecDataDrift", "More than 30% of the monitored features drifted in a drift check",
               "aisec_drift_share", "MAX", (), "GreaterThanThreshold", 0.3),
         _Rule("AisecNewCriticalOrHighVulnerability", "A dependency audit reports open critical/high vulnerabilities",
-              "aisec_vulnerabilities", "MAX", ("(Severity = 'critical' OR Severity = 'high')",),
+              "aisec_vulnerabilities", "MAX", _CRITICAL_OR_HIGH,
               "GreaterThanThreshold", 0),
         _Rule("AisecVulnerabilityCountIncreased",
               "More critical/high vulnerabilities than at the previous publication",
-              "aisec_vulnerabilities", "SUM", ("(Severity = 'critical' OR Severity = 'high')",),
+              "aisec_vulnerabilities", "SUM", _CRITICAL_OR_HIGH,
               "GreaterThanThreshold", 0, math="DIFF(m)"),
         _Rule("AisecIntegrityOrProvenanceFailure",
               "An artifact failed integrity, provenance or model-scan verification; do not deploy it",
@@ -294,9 +300,9 @@ def _rules(latency_threshold: float) -> list[_Rule]:
               f"p95 inference latency above {latency_threshold:g} s for 10 minutes",
               "aisec_inference_latency_p95_seconds", "MAX", (), "GreaterThanThreshold", latency_threshold, 2),
         _Rule("AisecInferenceErrorRate", "More than 5% of inference requests answered with an error",
-              "aisec_report_metric", "MAX", ("Name = 'error_rate'",), "GreaterThanThreshold", 0.05),
+              "aisec_report_metric", "MAX", ("Name = 'error_rate'",), "GreaterThanThreshold", 0.05, prometheus=False),
         _Rule("AisecChecksFailing", "More than 5% of aisec checks failed or could not decide",
-              FAILED_METRIC, "AVG", (), "GreaterThanThreshold", 0.05),
+              FAILED_METRIC, "AVG", (), "GreaterThanThreshold", 0.05, prometheus=False),
         _Rule("AisecCheckCannotDecide", "A check could not decide for 30 minutes (fails closed); see its report",
               "aisec_check_status", "MAX", ("Status = 'error'",), "GreaterThanOrEqualToThreshold", 1, 6),
     ]  # fmt: skip
@@ -304,7 +310,7 @@ def _rules(latency_threshold: float) -> list[_Rule]:
 
 #: Prometheus alert → CloudWatch alarm standing for it (a unit test compares with deploy/prometheus/alerts.yml).
 ALERT_ALARMS = {
-    **{r.alert: r.alert for r in _rules(1.0)},
+    **{r.alert: r.alert for r in _rules(1.0) if r.prometheus},
     "AisecMetricsMissing": "AisecMetricsMissing",
 }
 
@@ -371,7 +377,8 @@ def alarm_definitions(
         out.append(
             {
                 "AlarmName": f"{namespace} {rule.alert}{scope}",
-                "AlarmDescription": f"{rule.description} (Prometheus rule {rule.alert}).",
+                "AlarmDescription": f"{rule.description}"
+                + (f" (Prometheus rule {rule.alert})." if rule.prometheus else "."),
                 **common,
                 "Metrics": metrics,
                 "EvaluationPeriods": rule.evaluation_periods,
@@ -410,7 +417,9 @@ def _same(want: Any, have: Any) -> bool:
         return isinstance(have, Mapping) and all(_same(v, have.get(k)) for k, v in want.items())
     if isinstance(want, list):
         return isinstance(have, list) and len(want) == len(have) and all(map(_same, want, have))
-    if isinstance(want, (int, float)) and not isinstance(want, bool):
+    if isinstance(want, bool):
+        return have is want
+    if isinstance(want, (int, float)):
         return isinstance(have, (int, float)) and not isinstance(have, bool) and float(want) == float(have)
     return bool(want == have)
 
