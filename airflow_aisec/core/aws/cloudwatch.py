@@ -11,6 +11,9 @@ CloudWatch cannot store (NaN, ±Inf) is skipped and counted, never sent as somet
 
 One more, dimensionless, datum is added: ``aisec_check_error_rate``, the share of tasks whose latest
 report is ``fail`` or ``error``; :func:`put_error_rate_alarm` creates (or updates) an alarm on it.
+
+:func:`alarm_definitions` derives the alarms equivalent to the Prometheus alert rules
+(``deploy/prometheus/alerts.yml``), and :func:`apply_alarms` creates or updates them idempotently.
 """
 
 from __future__ import annotations
@@ -362,8 +365,8 @@ def alarm_definitions(
     if not 300 <= missing_after <= 86_400 or missing_after % 300:
         raise AisecInputError(f"missing_after must be a multiple of 300 s between 300 and 86400, not {missing_after}")
     scope = "".join(f" [{k}={v}]" for k, v in sorted(dims.items()))
-    common = {"ActionsEnabled": True, "AlarmActions": list(alarm_actions), "TreatMissingData": "ignore"}
-    out = []
+    common: dict[str, Any] = {"ActionsEnabled": True, "AlarmActions": list(alarm_actions), "TreatMissingData": "ignore"}
+    out: list[dict[str, Any]] = []
     for rule in _rules(latency_threshold):
         where = [*rule.where, *(f"{k} = '{v}'" for k, v in sorted(dims.items()))]
         query = f'SELECT {rule.function}({rule.metric}) FROM "{namespace}"' + (
