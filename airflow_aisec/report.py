@@ -45,6 +45,7 @@ CHECKS = (
     "load_test",
     "s3_posture",
     "iam_policy",
+    "cloudwatch",
 )
 
 

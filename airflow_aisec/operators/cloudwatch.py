@@ -92,7 +92,10 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
     :param alarm_threshold: share of failed or undecided checks above which the alarm fires (default 5 %).
     :param alarm_period: alarm period in seconds (10, 20, 30 or a multiple of 60).
     :param alarm_name: alarm name (default ``"<namespace> aisec check error rate"``). (templated)
-    :param alarm_actions: ARNs to notify (SNS topics …) when the alarm fires.
+    :param alarm_actions: ARNs to notify (SNS topics …) when the alarm fires (the rule alarms too).
+    :param create_rule_alarms: also create or update the alarms equivalent to the Prometheus alert rules
+        (as ``aisec cloudwatch-alarms --apply``: only missing or changed alarms are written).
+    :param alarm_dimensions: narrow the rule alarms to series with these dimensions (``{"DAG": "prod"}``).
     :param max_attempts: attempts per API call for throttling / 5xx / network errors.
     :param aws_conn_id: Airflow AWS connection. (templated)
     :param region_name: AWS region; default from the connection. (templated)
@@ -122,6 +125,8 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
         alarm_period: int = 300,
         alarm_name: str | None = None,
         alarm_actions: Sequence[str] = (),
+        create_rule_alarms: bool = False,
+        alarm_dimensions: dict[str, str] | None = None,
         max_attempts: int = 4,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
@@ -148,6 +153,8 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
         self.alarm_period = alarm_period
         self.alarm_name = alarm_name
         self.alarm_actions = list(alarm_actions)
+        self.create_rule_alarms = create_rule_alarms
+        self.alarm_dimensions = dict(alarm_dimensions or {})
         self.max_attempts = max_attempts
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -206,6 +213,12 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
                 alarm_actions=self.alarm_actions,
                 retry=retry,
             )
+        if self.create_rule_alarms:
+            alarms = cloudwatch.alarm_definitions(
+                namespace=self.namespace, dimensions=self.alarm_dimensions, alarm_actions=self.alarm_actions
+            )
+            result["rule_alarms"] = cloudwatch.apply_alarms(client, alarms, retry=retry)
+            self.log.info("CloudWatch rule alarms: %s", result["rule_alarms"]["summary"])
         self.log.info(
             "published %s datum(s) of %s report(s) to CloudWatch namespace %s in %s call(s)",
             result["datums"],

@@ -9,7 +9,7 @@ module                 what
 ``s3``                 bucket posture: fetch (``s3_config``), evaluate (``s3_evaluate``), enforce
                        (``s3_enforce``), one report (``check_s3_posture``)
 ``sagemaker``          notebook instance and training job settings
-``cloudwatch``         the metrics endpoint's series published with ``PutMetricData``; error-rate alarm
+``cloudwatch``         the metrics endpoint's series published with ``PutMetricData``; the alarms of the rules
 =====================  ==========================================================================
 
 Nothing is imported here: ``from airflow_aisec.core.aws import s3`` loads only what S3 needs.

@@ -59,6 +59,7 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "load-test": ["load-test", "http://127.0.0.1:9/predict", "--requests", "1", "--format", "json"],
         "s3-posture": ["s3-posture", "some-bucket", "--endpoint-url", "http://127.0.0.1:9", "--format", "json"],
         "iam-lint": ["iam-lint", str(policy), "--format", "json"],
+        "cloudwatch-alarms": ["cloudwatch-alarms", "--namespace", "Test/AISec", "--format", "json"],
     }
 
 

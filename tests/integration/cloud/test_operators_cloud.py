@@ -163,6 +163,7 @@ def test_sagemaker_posture_operator(airflow_db, moto_server, aws_conn):
 
 
 def test_cloudwatch_metrics_operator_publishes_upstream_reports(airflow_db, moto_server, aws_conn, tmp_path):
+    from airflow_aisec.core.aws import cloudwatch
     from airflow_aisec.operators.cloud import IamPolicyLintOperator
     from airflow_aisec.operators.cloudwatch import CloudWatchMetricsOperator
 
@@ -187,6 +188,7 @@ def test_cloudwatch_metrics_operator_publishes_upstream_reports(airflow_db, moto
             namespace=namespace,
             aws_conn_id=aws_conn,
             create_alarm=True,
+            create_rule_alarms=True,
             trigger_rule="all_done",
         )
 
@@ -208,6 +210,10 @@ def test_cloudwatch_metrics_operator_publishes_upstream_reports(airflow_db, moto
     }
     (alarm,) = cw.describe_alarms(AlarmNames=[result["alarm"]])["MetricAlarms"]
     assert alarm["MetricName"] == "aisec_check_error_rate"
+    rule_alarms = cloudwatch.alarm_definitions(namespace=namespace)
+    assert result["rule_alarms"]["summary"] == f"{len(rule_alarms)} created, 0 updated, 0 unchanged"
+    stored = cw.describe_alarms(AlarmNamePrefix=f"{namespace} Aisec")["MetricAlarms"]
+    assert {a["AlarmName"] for a in stored} == {a["AlarmName"] for a in rule_alarms}
 
 
 def _asset_event_extra(dag_run, task_id):
