@@ -36,6 +36,7 @@ CHECKS = (
     "load_test",
     "s3_posture",
     "iam_policy",
+    "image_scan",
 )
 STATUSES = ("pass", "warn", "fail", "error")
 SEVERITIES = ("critical", "high", "medium", "low", "info")

@@ -52,6 +52,7 @@ COMMAND_CHECKS = {
     "load-test": "load_test",
     "s3-posture": "s3_posture",
     "iam-lint": "iam_policy",
+    "scan-image": "image_scan",
 }
 
 
