@@ -134,7 +134,11 @@ def oci_files(image: Image, *, ref: str = "example.com/app:1.0") -> dict[str, by
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": _blob(files, config), "size": len(config)},
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _blob(files, config),
+            "size": len(config),
+        },
         "layers": layer_descs,
     }
     mbytes = json.dumps(manifest).encode()

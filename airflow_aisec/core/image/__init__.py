@@ -67,6 +67,7 @@ class _Collected:
     secrets: list[tuple[str, int, SecretHit]] = field(default_factory=list)
     models: dict[tuple[str, int], Any] = field(default_factory=dict)
     unscanned: list[tuple[str, int, str]] = field(default_factory=list)
+    names: list[tuple[str, int]] = field(default_factory=list)
     excluded: int = 0
     binaries: int = 0
     files: int = 0
@@ -134,7 +135,7 @@ def scan_image(
         counts = _Counts()
         _report_packages(report, fs, collected, db, counts)
         _report_os_packages(report, fs, collected, counts)
-        _report_secrets(report, fs, collected, counts)
+        _report_secrets(report, fs, collected, sec, counts)
         _report_models(report, fs, collected, list(allow_formats), counts)
         _report_escapes(report, stats)
         for check in CONFIG_CHECKS:
@@ -163,6 +164,7 @@ def _collector(
 
     def on_file(path: str, layer: int, size: int, opener: Callable[[], IO[bytes]]) -> None:
         c.files += 1
+        c.names.append((path, layer))
         kind = inventory.wanted(path)
         if kind is not None:
             if size > inventory.MAX_METADATA_BYTES:
@@ -256,15 +258,28 @@ def _report_os_packages(report: Report, fs: FileSystem, c: _Collected, n: _Count
         )
 
 
-def _report_secrets(report: Report, fs: FileSystem, c: _Collected, n: _Counts) -> None:
+def _name_hits(c: _Collected, sec: SecretsSession) -> list[tuple[str, int, SecretHit]]:
+    """Secrets in file names (a token used as a file or directory name)."""
+    out = []
+    for start in range(0, len(c.names), 10_000):
+        chunk = c.names[start : start + 10_000]
+        for hit in sec.scan_text("\n".join(p for p, _ in chunk), "image file names"):
+            path, layer = chunk[hit.line - 1]
+            out.append((path, layer, SecretHit(hit.type, "/" + path, 0, hit.fingerprint, None)))
+    return out
+
+
+def _report_secrets(report: Report, fs: FileSystem, c: _Collected, sec: SecretsSession, n: _Counts) -> None:
     suppressed = 0
-    for path, layer, hit in sorted(c.secrets, key=lambda x: (x[0], x[1], x[2].line)):
+    for path, layer, hit in sorted([*c.secrets, *_name_hits(c, sec)], key=lambda x: (x[0], x[1], x[2].line)):
         if hit.allowed is not None:
             suppressed += 1
             continue
         final = fs.is_final(path, layer)
         severity = "medium" if hit.type in HEURISTIC_TYPES else "high"
         where = "in an image file" if final else "in a file a later layer removed (still in the layer blob)"
+        if hit.line == 0:
+            where = "in a file name" + ("" if final else " a later layer removed (still in the layer blob)")
         n.secrets += 1
         n.secrets_removed += not final
         slug = re.sub(r"[^A-Z0-9]+", "-", hit.type.upper()).strip("-")
@@ -272,7 +287,7 @@ def _report_secrets(report: Report, fs: FileSystem, c: _Collected, n: _Counts) -
             f"AISEC-IMG-SECRET-{slug}",
             severity,
             f"{hit.type} {where}",
-            f"layer {layer}:/{path}:{hit.line}",
+            f"layer {layer}:/{path}" + (f":{hit.line}" if hit.line else " (file name)"),
             {"type": hit.type, "fingerprint": hit.fingerprint, "layer": layer, "in_final_fs": final},
         )
     if suppressed:
