@@ -56,6 +56,8 @@ MODEL_SUFFIXES = (
     ".pkl", ".pickle", ".joblib", ".dill", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".safetensors",
     ".sav", ".mar", ".h5", ".hdf5", ".keras", ".onnx", ".gguf",
 )  # fmt: skip
+#: Binary files (NUL bytes, no text encoding) larger than this are not secret-scanned (counted).
+MAX_BINARY_SECRET_BYTES = 1024 * 1024
 POLICIES = ("error", "warn")
 FAIL_ON = ("critical", "high", "medium", "low")
 MAX_LISTED = 200
@@ -79,6 +81,12 @@ def _is_model(path: str, head: bytes) -> bool:
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # a pickle, whatever its name
         return True
     return path.lower().endswith(".bin") and head[:4] == b"PK\x03\x04"  # PyTorch's pytorch_model.bin
+
+
+def _binary(data: bytes) -> bool:
+    """NUL bytes in the first 8 KiB and no UTF-16/32 byte-order mark: binary data, not text."""
+    head = data[:8192]
+    return b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 def scan_image(
@@ -179,8 +187,8 @@ def _collector(
             c.models[(path, layer)] = scan_bytes(data, "/" + path, allow_formats=allow_formats)
         if path.startswith(exclude):
             c.excluded += 1
-        elif data[:4] == b"\x7fELF":
-            c.binaries += 1  # compiled executables and libraries: not secret-scanned (counted)
+        elif data[:4] == b"\x7fELF" or (size > MAX_BINARY_SECRET_BYTES and _binary(data)):
+            c.binaries += 1  # executables, libraries, large binary data: not secret-scanned (counted)
         else:
             for hit in sec.scan_bytes(data, "/" + path):
                 c.secrets.append((path, layer, hit))
