@@ -46,6 +46,7 @@ CHECKS = (
     "s3_posture",
     "iam_policy",
     "cloudwatch",
+    "image_scan",
 )
 
 

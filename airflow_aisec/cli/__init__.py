@@ -53,6 +53,7 @@ COMMAND_CHECKS = {
     "s3-posture": "s3_posture",
     "iam-lint": "iam_policy",
     "cloudwatch-alarms": "cloudwatch",
+    "scan-image": "image_scan",
 }
 
 

@@ -124,7 +124,7 @@ def unexpected_error(args: argparse.Namespace, check: str, exc: BaseException, *
         subject = next(
             (
                 str(getattr(args, k))
-                for k in ("path", "data", "current", "log", "url", "target")
+                for k in ("path", "data", "current", "log", "url", "target", "image")
                 if getattr(args, k, None)
             ),
             command,

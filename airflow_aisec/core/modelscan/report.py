@@ -97,7 +97,7 @@ def scan_paths(
     malformed = 0
     for scan in scans:
         for leaf in leaves(scan):
-            _add_findings(report, leaf, fail_on_unknown_format)
+            add_findings(report, leaf, fail_on_unknown_format)
             malformed += bool(leaf.errors)
     verdicts = [s.verdict for s in scans]
     globals_all = [g for s in scans for g in s.iter_globals()]
@@ -139,7 +139,8 @@ def scan_paths(
     return report.finish("pass", f"{len(scans)} file(s) scanned ({', '.join(formats)}): no code beyond the allowlist")
 
 
-def _add_findings(report: Report, scan: FileScan, fail_on_unknown_format: bool) -> None:
+def add_findings(report: Report, scan: FileScan, fail_on_unknown_format: bool) -> None:
+    """Add the findings of one scanned file to ``report`` (also used by scans that embed the model scan)."""
     grouped: dict[tuple[str, str, str], list[GlobalRef]] = {}
     for g in scan.globals:
         if g.verdict != "safe":

@@ -20,6 +20,7 @@ import pytest
 
 import airflow_aisec.core
 from airflow_aisec.cli import COMMAND_CHECKS, build_parser, main
+from tests.image_helpers import Image, file, oci_files, write_tar
 
 INJECTED = (RuntimeError, KeyError, MemoryError, RecursionError, OSError, UnicodeDecodeError, AssertionError)
 
@@ -42,6 +43,7 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
     model = tmp / "model.pkl"
     model.write_bytes(b"\x80\x04K\x01.")
     (tmp / "repo").mkdir()
+    image = write_tar(oci_files(Image(layers=[[file("app/m.pkl", b"\x80\x04K\x01.")]])), tmp / "image.tar")
     osv = Path(__file__).resolve().parents[3] / "data" / "osv" / "pypa-advisory-db-2024-10-10.zip"
     return {
         "audit": ["audit", "-r", str(req), "--osv-db", str(osv), "--format", "json"],
@@ -60,6 +62,7 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "s3-posture": ["s3-posture", "some-bucket", "--endpoint-url", "http://127.0.0.1:9", "--format", "json"],
         "iam-lint": ["iam-lint", str(policy), "--format", "json"],
         "cloudwatch-alarms": ["cloudwatch-alarms", "--namespace", "Test/AISec", "--format", "json"],
+        "scan-image": ["scan-image", str(image), "--osv-db", str(osv), "--format", "json"],
     }
 
 
