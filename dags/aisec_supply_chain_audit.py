@@ -12,7 +12,14 @@ airflow-aisec-pins.txt``, exported from ``uv.lock``) without resolving anything;
 ``scan_dags_for_secrets`` scans the DAG folder and, in a git checkout, every commit that touched it
 (vendor-format tokens fail; entropy / keyword heuristics are reported as ``warn``).
 
-Demo drill (``aisec_demo.drills``): ``audit_known_vulnerable`` audits ``requests==2.19.0`` and
+``scan_training_image`` reads the training image as files — a ``docker save`` tarball or an OCI
+archive, no Docker engine on the worker — and fails on vulnerable packages, secrets in any layer,
+unsafe model files or a root user (OS packages, which the offline PyPI database cannot audit, fail
+closed unless accepted with ``os_packages="warn"``).
+
+Demo drills (``aisec_demo.drills``, ``aisec_demo.images``): ``scan_hostile_image`` scans an image with
+``requests==2.19.0``, a token "deleted" by a later layer (still in the image) and a pickle that runs
+code, and ``confirm_image_findings`` asserts all three were caught. ``audit_known_vulnerable`` audits ``requests==2.19.0`` and
 ``jinja2==2.11.2`` and fails as it must; ``confirm_vulnerabilities_caught`` (``all_done``) asserts the
 report names PYSEC-2018-28, PYSEC-2023-74 and PYSEC-2021-66 with their fix versions.
 
@@ -30,8 +37,10 @@ import pendulum
 from airflow.sdk import DAG, Asset
 from aisec_demo import data_file
 from aisec_demo import drills as demo
+from aisec_demo import images as demo_images
 
 from airflow_aisec.operators.audit import DependencyAuditOperator
+from airflow_aisec.operators.image import ContainerImageScanOperator
 from airflow_aisec.operators.secrets import SecretsScanOperator
 from airflow_aisec.utils.paths import data_dir
 
@@ -39,6 +48,8 @@ DAGS_FOLDER = Path(__file__).resolve().parent
 OUT = data_dir("supply_chain")
 PINNED = data_file("requirements", "airflow-aisec-pins.txt")
 KNOWN_VULNERABLE = data_file("requirements", "known-vulnerable.txt")
+TRAINING_IMAGE = str(OUT / "images" / "trainer.tar")  # a `docker save` / OCI archive from your CI
+HOSTILE_IMAGE = str(OUT / "images" / "trainer-hostile.tar")
 #: History scan only where there is history (a cheap parse-time check: no subprocess).
 IN_GIT = any((p / ".git").exists() for p in (DAGS_FOLDER, *DAGS_FOLDER.parents))
 
@@ -66,7 +77,14 @@ with DAG(
     # Vendor-format tokens (AWS, GitHub, Hugging Face, OpenAI …) fail the task; entropy/keyword heuristics
     # are reported for review (status warn) so that a DAG carrying, say, a model digest does not break the run.
     SecretsScanOperator(task_id="scan_dags_for_secrets", path=str(DAGS_FOLDER), history=IN_GIT, fail_on="high")
+    # The image the pipeline ships, read as files (no Docker engine): packages, secrets in every layer, models.
+    scan_image = ContainerImageScanOperator(task_id="scan_training_image", image=TRAINING_IMAGE)
     # [END aisec_supply_chain_audit]
+
+    images = demo_images.build_images(TRAINING_IMAGE, HOSTILE_IMAGE)  # your CI's image export goes here
+    hostile = ContainerImageScanOperator(task_id="scan_hostile_image", image=HOSTILE_IMAGE)
+    images >> [scan_image, hostile]
+    hostile >> demo_images.confirm_image_findings()  # demo drill: a hostile image, caught
 
     known_vulnerable = DependencyAuditOperator(task_id="audit_known_vulnerable", requirements=[KNOWN_VULNERABLE])
     known_vulnerable >> demo.confirm_vulnerabilities_caught()  # demo drill: a real failing audit, caught

@@ -24,6 +24,10 @@ def test_example_dag_end_to_end(airflow_db, monkeypatch):
         "scan_dags_for_secrets": "success",
         "audit_known_vulnerable": "failed",
         "confirm_vulnerabilities_caught": "success",
+        "build_images": "success",
+        "scan_training_image": "success",
+        "scan_hostile_image": "failed",
+        "confirm_image_findings": "success",
     }
     assert str(dr.state) == "success"
 
@@ -46,5 +50,11 @@ def test_example_dag_end_to_end(airflow_db, monkeypatch):
 
     vulnerable = xcom(dr, "audit_known_vulnerable")
     assert {f["id"] for f in vulnerable["findings"]} == {"PYSEC-2018-28", "PYSEC-2023-74", "PYSEC-2021-66"}
+    image = xcom(dr, "scan_training_image")
+    assert image["status"] == "pass" and image["metrics"]["python_packages"] == 1
+    hostile = xcom(dr, "scan_hostile_image")
+    secret = next(f for f in hostile["findings"] if f["id"] == "AISEC-IMG-SECRET-HUGGING-FACE-TOKEN")
+    assert secret["details"]["in_final_fs"] is False  # deleted by a later layer, still in the image
+    assert "AISEC-MODEL-DANGEROUS-GLOBAL" in xcom(dr, "confirm_image_findings", "return_value")["caught"]
     confirmed = xcom(dr, "confirm_vulnerabilities_caught", "return_value")
     assert confirmed["caught"] == ["PYSEC-2018-28", "PYSEC-2021-66", "PYSEC-2023-74"]
