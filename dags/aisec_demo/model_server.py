@@ -4,7 +4,7 @@ Demo code: it ships with the example DAGs (``dags/aisec_demo/``), not in the ``a
 In production the endpoint is your serving deployment; the provider's checks (load test, inference-log
 audit) work against any endpoint and any log in the same JSON-lines shape.
 
-It shows the article's inference-security advice end to end:
+It shows the serving-side practices end to end:
 
 * **verify before load** (:func:`airflow_aisec.core.model_loading.load_verified_model`): the model
   file is read once into memory; the SHA-256 of those bytes must equal the expected digest (given
