@@ -103,7 +103,8 @@ class _Reader:
     def num(self, fmt: str) -> Any:
         return struct.unpack(self.e + fmt, self.take(struct.calcsize(fmt)))[0]
 
-    def string(self, limit: int | None = None) -> str:
+    def string(self, limit: int | None = None, *, strict: bool = True) -> str:
+        """A length-prefixed string; names must be UTF-8, values (token pieces) are kept leniently."""
         n = self.num("Q")
         if limit is not None and n > limit:
             raise GgufError(f"string of {n} bytes at offset {self.pos} exceeds the {limit}-byte bound")
@@ -111,13 +112,15 @@ class _Reader:
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            if not strict:
+                return raw.decode("utf-8", "replace")
             raise GgufError(f"string at offset {self.pos - n} is not UTF-8") from exc
 
     def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype in _SCALAR:
             return self.num(_SCALAR[vtype])
         if vtype == _STRING:
-            return self.string()
+            return self.string(strict=False)
         if vtype != _ARRAY:
             raise GgufError(f"unknown metadata value type {vtype} at offset {self.pos}")
         if depth >= MAX_ARRAY_DEPTH:

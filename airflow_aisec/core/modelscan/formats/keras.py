@@ -133,10 +133,13 @@ def _check_class(node: dict[str, Any], cls: str, scan: FileScan, policy: Policy,
     registered = node.get("registered_name")
     if module is not None:
         builtin = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
-        if builtin and registered in (None, cls):
+        is_fn = cls in ("function", "__function__")
+        if builtin and (cfg in _BUILTIN_ACTIVATIONS if is_fn else registered in (None, cls)):
             return False
-        kind = "registered-function reference" if cls in ("function", "__function__") else "custom object"
-        qual = f"{module}.{node.get('config') if cls in ('function', '__function__') else cls}"
+        # a function reference names a module and a function a loader imports and resolves: any module
+        # (keras' own included: its file and config helpers have been used to bypass safe mode)
+        kind = "registered-function reference" if is_fn else "custom object"
+        qual = f"{module}.{cfg if is_fn else cls}"
         if not (qual in policy.allow or qual in policy.force_allow):
             _custom(scan, f"{qual}" + (f" (registered as {registered!r})" if registered else ""), path, kind)
         return False

@@ -127,3 +127,22 @@ def test_missing_h5py_is_an_error_naming_the_extra(monkeypatch):
     assert scan.verdict == "malformed"
     assert "airflow-aisec[formats]" in scan.errors[0]
     assert json.loads(json.dumps(scan.to_dict()))["verdict"] == "malformed"
+
+
+def test_function_reference_into_a_keras_module_is_reported_but_builtin_activation_is_not():
+    # config.json naming a keras helper as a function: a loader imports and resolves it
+    helper = {
+        "module": "keras.src.utils.file_utils",
+        "class_name": "function",
+        "config": "get_file",
+        "registered_name": "function",
+    }
+    relu = {"module": "keras.src.activations", "class_name": "function", "config": "relu", "registered_name": "relu"}
+    dense = {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {"name": "d", "units": 1, "activation": relu, "bias": helper},
+    }
+    scan = ms.scan_bytes(h.keras_archive(h.keras_v3_config(dense)), "m.keras")
+    assert _ids(scan) == [ms.F_KERAS_CUSTOM]
+    assert "keras.src.utils.file_utils.get_file" in scan.issues[0].title
