@@ -86,3 +86,24 @@ def test_missing_gguf_is_an_error_naming_the_extra(monkeypatch, tmp_path):
     scan = ms.scan_bytes(data, "m.gguf")
     assert scan.verdict == "malformed"
     assert "airflow-aisec[formats]" in scan.errors[0]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # ChatML with tools (Qwen-style)
+        "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- for tool in tools %}{{- tool | tojson }}{%- endfor %}{%- endif %}"
+        "{%- for message in messages %}{%- if message.role == 'assistant' and message.tool_calls %}"
+        "{%- for tool_call in message.tool_calls %}{{- tool_call.function.name }}{{- tool_call.function.arguments | tojson }}"
+        "{%- endfor %}{%- else %}{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}{%- endif %}"
+        "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}",
+        # reasoning model: split, negative index, namespace, loop controls
+        "{% set ns = namespace(is_first=false, system_prompt='') %}{%- for message in messages %}"
+        "{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{% continue %}{%- endif %}"
+        "{%- set content = message['content'].split('</think>')[-1] %}{{ bos_token + ns.system_prompt + content }}"
+        "{%- endfor %}{{ strftime_now('%d %b %Y') if strftime_now is defined }}",
+    ],
+)
+def test_real_world_template_shapes_pass(tmp_path, template):
+    assert template_problems(template) == ([], None)
+    assert ms.scan_bytes(h.gguf_file(tmp_path / "m.gguf", template=template), "m.gguf").verdict == "safe"
