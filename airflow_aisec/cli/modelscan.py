@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="MODULE.NAME",
-        help="also allow this global (exact or glob, e.g. mypkg.models.*); repeatable",
+        help="also allow this global (exact or glob, e.g. mypkg.models.*) or Keras custom class (exact); repeatable",
     )
     parser.add_argument(
         "--allow-format",

@@ -16,9 +16,11 @@ class ModelArtifactScanOperator(AisecBaseOperator):
 
     Formats are recognised by content: pickle (protocols 0–5), joblib, PyTorch zip checkpoints, numpy
     ``.npy``/``.npz`` (object arrays), zip archives, gzip/bz2/xz-compressed files; safetensors files are
-    validated structurally. Nothing is ever loaded or unpickled. The task fails (no retry) when a file
-    references a known-dangerous or non-allowlisted global or holds a format the scan does not inspect
-    (GGUF, HDF5, unknown binary), and fails as
+    validated structurally; Keras ``.keras``/``.h5``, ONNX and GGUF are parsed (the ``formats`` extra).
+    Nothing is ever loaded or unpickled. The task fails (no retry) when a file references a
+    known-dangerous or non-allowlisted global, holds a Lambda layer, custom object, custom ONNX
+    operator domain, escaping external data or a chat-template gadget, or holds a format the scan does
+    not inspect (non-Keras HDF5, unknown binary), and fails as
     ``error`` when a file is malformed or truncated. Outlet assets receive ``status``, ``files`` and
     ``sha256`` (per file) as event metadata.
 
@@ -26,7 +28,7 @@ class ModelArtifactScanOperator(AisecBaseOperator):
     :param allow: extra allowed globals: ``module.name`` or globs such as ``mypkg.models.*``. Known-
         dangerous globals stay denied. (templated)
     :param force_allow: exact globals allowed even though they are on the dangerous list (use sparingly).
-    :param fail_on_unknown_format: a file of a format the scan does not inspect (GGUF, HDF5, unknown
+    :param fail_on_unknown_format: a file of a format the scan does not inspect (non-Keras HDF5, unknown
         binary) is a finding (default ``True``: default-deny); ``False`` reports every such file as info.
     :param allow_formats: uninspected formats accepted explicitly (``gguf``, ``hdf5``, ``keras``, ``unknown``),
         reported as info.

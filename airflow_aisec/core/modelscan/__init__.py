@@ -29,8 +29,11 @@ exactly as joblib reads it, object arrays' nested pickles are walked), gzip/bz2/
 compressed files (total decompressed bytes bounded across all nesting levels), PyTorch zip checkpoints
 (``*/data.pkl``; raw storages are data), numpy ``.npy`` (object arrays carry a pickle) and ``.npz``, any
 zip archive (layout checked, every member scanned recursively), and safetensors (validated
-structurally). A file is "text" only when no unpickler would get as far as importing anything from it;
-every other format (GGUF, HDF5/Keras, ONNX, unknown magic) is ``unknown`` and fails unless allowed.
+structurally). Keras (``.keras`` config.json, legacy ``.h5`` model_config), ONNX and GGUF are parsed
+without loading (Lambda layers, custom objects, custom operator domains, external data leaving the
+model directory, oversized tensors, chat-template gadgets are findings). A file is "text" only when no
+unpickler would get as far as importing anything from it; every other format (other HDF5 content,
+unknown magic) is ``unknown`` and fails unless allowed.
 
 Layout: :mod:`.policy` (allowed and dangerous globals, finding severities), :mod:`.pickle_vm` (the
 symbolic pickle machine, one handler per opcode), :mod:`.formats` (one scanner per format behind a
@@ -54,7 +57,13 @@ from airflow_aisec.core.modelscan.policy import (
     DANGEROUS_NAMES,
     F_AMBIGUOUS,
     F_DANGEROUS,
+    F_GGUF_TEMPLATE,
+    F_KERAS_CUSTOM,
+    F_KERAS_LAMBDA,
     F_MALFORMED,
+    F_ONNX_CUSTOM_DOMAIN,
+    F_ONNX_EXTERNAL_DATA,
+    F_ONNX_TENSOR,
     F_SKIPPED,
     F_TEXT,
     F_TORCHSCRIPT,
@@ -79,7 +88,13 @@ __all__ = [
     "DEFAULT_MAX_ZIP_MEMBERS",
     "F_AMBIGUOUS",
     "F_DANGEROUS",
+    "F_GGUF_TEMPLATE",
+    "F_KERAS_CUSTOM",
+    "F_KERAS_LAMBDA",
     "F_MALFORMED",
+    "F_ONNX_CUSTOM_DOMAIN",
+    "F_ONNX_EXTERNAL_DATA",
+    "F_ONNX_TENSOR",
     "F_SKIPPED",
     "F_TEXT",
     "F_TORCHSCRIPT",

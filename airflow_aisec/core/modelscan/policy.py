@@ -27,6 +27,22 @@ F_UNKNOWN_FORMAT = "AISEC-MODEL-UNKNOWN-FORMAT"
 F_TORCHSCRIPT = "AISEC-MODEL-TORCHSCRIPT-CODE"
 F_TEXT = "AISEC-MODEL-NOT-A-MODEL"
 F_SKIPPED = "AISEC-MODEL-SKIPPED"
+#: Findings of the parsed non-pickle formats (Keras, ONNX, GGUF).
+F_KERAS_LAMBDA = "AISEC-MODEL-KERAS-LAMBDA"
+F_KERAS_CUSTOM = "AISEC-MODEL-KERAS-CUSTOM-OBJECT"
+F_ONNX_CUSTOM_DOMAIN = "AISEC-MODEL-ONNX-CUSTOM-DOMAIN"
+F_ONNX_EXTERNAL_DATA = "AISEC-MODEL-ONNX-EXTERNAL-DATA"
+F_ONNX_TENSOR = "AISEC-MODEL-ONNX-OVERSIZED-TENSOR"
+F_GGUF_TEMPLATE = "AISEC-MODEL-GGUF-TEMPLATE"
+#: Severity of each format finding.
+FORMAT_FINDINGS: dict[str, str] = {
+    F_KERAS_LAMBDA: "critical",
+    F_KERAS_CUSTOM: "high",
+    F_ONNX_CUSTOM_DOMAIN: "high",
+    F_ONNX_EXTERNAL_DATA: "critical",
+    F_ONNX_TENSOR: "high",
+    F_GGUF_TEMPLATE: "critical",
+}
 
 #: Finding id, severity and title prefix of a non-safe global, by its verdict.
 GLOBAL_FINDINGS: dict[str, tuple[str, str, str]] = {
@@ -35,7 +51,7 @@ GLOBAL_FINDINGS: dict[str, tuple[str, str, str]] = {
     "unknown": (F_UNKNOWN, "high", "Global not on the allowlist: {}"),
 }
 #: Findings that make the report ``fail`` (not ``error``) when they block.
-UNSAFE_FINDING_IDS = frozenset({F_DANGEROUS, F_UNKNOWN, F_AMBIGUOUS, F_UNKNOWN_FORMAT})
+UNSAFE_FINDING_IDS = frozenset({F_DANGEROUS, F_UNKNOWN, F_AMBIGUOUS, F_UNKNOWN_FORMAT, *FORMAT_FINDINGS})
 
 #: Exact canonical ``module.qualname`` of every built-in allowed global (generated table).
 SAFE_GLOBALS: frozenset[str] = frozenset(

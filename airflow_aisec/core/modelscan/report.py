@@ -117,6 +117,7 @@ def scan_paths(
             "globals_dangerous": sum(g.verdict == "dangerous" for g in globals_all),
             "globals_unknown": sum(g.verdict in ("unknown", "ambiguous") for g in globals_all),
             "opcodes": sum(leaf.opcodes for leaf in all_leaves),
+            "format_issues": sum(len(leaf.issues) for leaf in all_leaves),
         }
     )
     report.details["files"] = [s.to_dict() for s in scans]
@@ -128,7 +129,8 @@ def scan_paths(
             "fail",
             f"{n} of {len(scans)} file(s) unsafe or uninspected: "
             f"{report.metrics['globals_dangerous']} dangerous, {report.metrics['globals_unknown']} non-allowlisted "
-            f"global(s), {report.metrics['members_uninspected']} file(s)/member(s) of a format not inspected",
+            f"global(s), {report.metrics['format_issues']} code/escape finding(s) in parsed formats, "
+            f"{report.metrics['members_uninspected']} file(s)/member(s) of a format not inspected",
         )
     if malformed:
         return report.finish(
@@ -156,6 +158,10 @@ def add_findings(report: Report, scan: FileScan, fail_on_unknown_format: bool) -
         }
         finding_id, severity, title = GLOBAL_FINDINGS.get(verdict, GLOBAL_FINDINGS["unknown"])
         report.add_finding(finding_id, severity, title.format(f"{module}.{name}"), scan.location, details)
+    for issue in scan.issues:
+        report.add_finding(
+            issue.id, issue.severity, issue.title, scan.location, {"format": scan.format, **issue.details}
+        )
     for err in scan.errors:
         report.add_finding(
             F_MALFORMED,

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Formats recognised by magic but not inspected: unknown (fail) unless allowed by ``allow_formats``.
+#: Formats that are uninspected (unknown: fail) unless allowed by ``allow_formats``: ``unknown``; HDF5 that is
+#: neither a Keras model nor numeric weights; ``gguf``/``keras`` only when their parser is not installed
+#: (then also an error). Kept as the names ``allow_formats`` accepts.
 UNINSPECTED_FORMATS = ("gguf", "hdf5", "keras", "unknown")
 
 
@@ -22,6 +24,17 @@ class GlobalRef:
     @property
     def qualname(self) -> str:
         return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class FormatIssue:
+    """Something a parsed model format holds that can run code or reach outside the file (a finding)."""
+
+    #: finding id (``policy.FORMAT_FINDINGS``)
+    id: str
+    severity: str
+    title: str
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,16 +56,21 @@ class FileScan:
     format_allowed: bool = False
     #: raw tensor storages inside a torch zip (data, never unpickled): counted, not scanned
     raw_members: int = 0
+    #: a parser of the format read the stream (Keras, ONNX, GGUF): not "uninspected", even if malformed
+    parsed: bool = False
+    #: what a parsed non-pickle format holds that can run code or reach outside the file
+    issues: list[FormatIssue] = field(default_factory=list)
 
     @property
     def uninspected(self) -> bool:
-        # a Keras archive's members are scanned, but its config.json (Lambda layers) is not understood
-        return self.format in UNINSPECTED_FORMATS and (not self.members or self.format == "keras")
+        return self.format in UNINSPECTED_FORMATS and not self.members and not self.parsed
 
     @property
     def verdict(self) -> str:
         all_leaves = list(leaves(self))
-        if any(g.verdict != "safe" for leaf in all_leaves for g in leaf.globals):
+        if any(g.verdict != "safe" for leaf in all_leaves for g in leaf.globals) or any(
+            leaf.issues for leaf in all_leaves
+        ):
             return "unsafe"
         if any(leaf.errors for leaf in all_leaves):
             return "malformed"
@@ -81,6 +99,8 @@ class FileScan:
             data["errors"] = self.errors
         if self.notes:
             data["notes"] = self.notes
+        if self.issues:
+            data["issues"] = [{"id": i.id, "severity": i.severity, "title": i.title} for i in self.issues]
         if self.raw_members:
             data["raw_tensor_members"] = self.raw_members
         if self.members:

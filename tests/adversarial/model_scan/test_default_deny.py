@@ -42,7 +42,7 @@ INT_FORMS = [
 FLOAT_FORMS = [b"1.5", b"inf", b"-nan", b" 2", b"1e999", b"1_0.5", b"1.0\x00x", b"abc", b"0x1p3"]
 
 
-@pytest.mark.parametrize("magic", [b"GGUF\x03\x00\x00\x00", b"\x89HDF\r\n\x1a\n", b"\x08\x07\x12\x04\x00\xfe\x01"])
+@pytest.mark.parametrize("magic", [b"\x08\x07\x12\x04\x00\xfe\x01", b"\x7fELF\x02\x01\x01\x00"])
 def test_uninspected_formats_fail_unless_explicitly_allowed(tmp_path, magic):
     path = tmp_path / "model.bin"
     path.write_bytes(magic + bytes(range(256)) * 4)
@@ -56,6 +56,20 @@ def test_uninspected_formats_fail_unless_explicitly_allowed(tmp_path, magic):
     assert cli_exit(str(path), "--allow-format", fmt) == 0
     other = next(f for f in ms.UNINSPECTED_FORMATS if f != fmt)
     assert ms.scan_paths([path], allow_formats=[other]).status == "fail"
+
+
+@pytest.mark.parametrize(("magic", "fmt"), [(b"GGUF\x03\x00\x00\x00", "gguf"), (b"\x89HDF\r\n\x1a\n", "hdf5")])
+def test_parsed_formats_that_do_not_parse_are_errors_even_when_allowed(tmp_path, magic, fmt):
+    # GGUF and HDF5 are parsed now: junk behind their magic is malformed (error), and allowing the
+    # format no longer waves it through
+    path = tmp_path / "model.bin"
+    path.write_bytes(magic + bytes(range(256)) * 4)
+    for allow in ([], [fmt]):
+        report = ms.scan_paths([path], allow_formats=allow)
+        assert report.status == "error", report.summary
+        assert [f.id for f in report.findings] == [ms.F_MALFORMED]
+        assert report.details["files"][0]["format"] == fmt
+    assert cli_exit(str(path), "--allow-format", fmt) == 2
 
 
 def test_allow_formats_refuses_names_it_does_not_know(tmp_path):
@@ -171,7 +185,7 @@ def test_text_files_of_a_model_directory_pass(tmp_path):
     assert {f["format"] for f in report.details["files"]} == {"text"}
 
 
-def test_keras_archive_fails_unless_allowed_even_with_hdf5_allowed(tmp_path):
+def test_keras_archive_with_a_lambda_layer_fails_whatever_formats_are_allowed(tmp_path):
     import io
     import zipfile
 
@@ -185,5 +199,9 @@ def test_keras_archive_fails_unless_allowed_even_with_hdf5_allowed(tmp_path):
     path.write_bytes(buf.getvalue())
     assert ms.scan_paths([path]).status == "fail"
     assert ms.scan_paths([path], allow_formats=["hdf5"]).status == "fail"
-    assert ms.scan_paths([path], allow_formats=["hdf5", "keras"]).status == "pass"
+    # config.json is parsed now: the Lambda layer is a finding no format allowance accepts
+    report = ms.scan_paths([path], allow_formats=["hdf5", "keras"])
+    assert report.status == "fail"
+    assert ms.F_KERAS_LAMBDA in {f.id for f in report.findings}
     assert cli_exit(str(path), "--allow-format", "hdf5") == 1
+    assert cli_exit(str(path), "--allow-format", "hdf5", "--allow-format", "keras") == 1

@@ -1,4 +1,4 @@
-"""Zip archives: PyTorch checkpoints (``*/data.pkl``; raw storages are data), ``.npz``, Keras, any zip.
+"""Zip archives: PyTorch checkpoints (``*/data.pkl``; raw storages are data), ``.npz``, Keras v3, any zip.
 
 The layout is checked against everything a reader other than :mod:`zipfile` might see differently, then
 every member is scanned as a nested stream.
@@ -177,8 +177,9 @@ def scan_zip(buf: Any, scan: FileScan, ctx: ScanContext, depth: int) -> None:
         elif names and all(n.endswith(".npy") for n in names):
             scan.format = "npz"
         elif "model.weights.h5" in names or {"config.json", "metadata.json"} <= set(names):
-            scan.format = "keras"
-            scan.notes.append("Keras archive: config.json can hold Lambda layers (code); not inspected")
+            from airflow_aisec.core.modelscan.formats.keras import inspect_keras_archive
+
+            inspect_keras_archive(zf, names, scan, ctx)
         if depth >= ctx.max_depth:
             scan.errors.append(f"nesting deeper than {ctx.max_depth} (bound); not scanned")
             return

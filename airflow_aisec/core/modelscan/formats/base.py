@@ -74,3 +74,15 @@ class BufFile(io.RawIOBase):
 
     def tell(self) -> int:
         return self.p
+
+
+#: the install hint given when a format's parser library is missing
+FORMATS_EXTRA = "pip install 'airflow-aisec[formats]'"
+
+
+def missing_library(scan: FileScan, fmt: str, library: str) -> None:
+    """Fail closed: the format is recognised but its parser is not installed (an error, never a pass)."""
+    scan.format = fmt
+    scan.errors.append(
+        f"{fmt}: cannot inspect without the Python package {library!r} (install the formats extra: {FORMATS_EXTRA})"
+    )

@@ -1,5 +1,4 @@
-"""Streams recognised but not parsed: empty files, GGUF and HDF5 containers (uninspected: a finding
-unless allowed), and text (no unpickler imports anything from it)."""
+"""Streams recognised but not parsed: empty files and text (no unpickler imports anything from it)."""
 
 from __future__ import annotations
 
@@ -20,30 +19,6 @@ class EmptyScanner(FormatScanner):
     def scan(self, sniffed: Sniffed, scan: FileScan, ctx: ScanContext) -> bool:
         scan.format = "empty"
         scan.errors.append("empty file")
-        return True
-
-
-class GgufScanner(FormatScanner):
-    name = "gguf"
-
-    def matches(self, sniffed: Sniffed) -> bool:
-        return sniffed.head[:4] == b"GGUF"
-
-    def scan(self, sniffed: Sniffed, scan: FileScan, ctx: ScanContext) -> bool:
-        scan.format = "gguf"
-        scan.notes.append("GGUF container: not inspected (tensors, metadata and chat templates are not parsed)")
-        return True
-
-
-class Hdf5Scanner(FormatScanner):
-    name = "hdf5"
-
-    def matches(self, sniffed: Sniffed) -> bool:
-        return sniffed.head[:8] == b"\x89HDF\r\n\x1a\n"
-
-    def scan(self, sniffed: Sniffed, scan: FileScan, ctx: ScanContext) -> bool:
-        scan.format = "hdf5"
-        scan.notes.append("HDF5 (Keras .h5): not inspected (Lambda layers carry code)")
         return True
 
 

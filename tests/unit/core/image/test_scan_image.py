@@ -309,3 +309,33 @@ def test_not_an_image_is_a_clear_input_error(tmp_path: Path) -> None:
     (tmp_path / "y.tar").write_bytes(b"not a tar at all" * 100)
     with pytest.raises(AisecInputError, match="not a tar archive"):
         _scan(tmp_path / "y.tar")
+
+
+def test_parsed_model_formats_in_an_image_pass_clean_and_fail_hostile(tmp_path: Path) -> None:
+    from tests import model_format_helpers as h
+
+    lam = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEA", None, None]}}
+    benign = {
+        "m/model.onnx": h.onnx_bytes(h.onnx_model()),
+        "m/model.gguf": h.gguf_file(tmp_path / "b.gguf"),
+        "m/model.keras": h.keras_archive(h.keras_v3_config()),
+        "m/model.h5": h.keras_h5(h.keras_legacy_config()),
+    }
+    hostile = {
+        "m/model.onnx": h.onnx_bytes(h.onnx_model(initializers=[h.external_tensor("../../etc/passwd")])),
+        "m/model.gguf": h.gguf_file(tmp_path / "e.gguf", template="{{ cycler.__init__.__globals__ }}"),
+        "m/model.keras": h.keras_archive(h.keras_v3_config(h.lambda_v3_layer())),
+        "m/model.h5": h.keras_h5(h.keras_legacy_config(lam)),
+    }
+    clean = _scan(write_tar(oci_files(Image(layers=[[file(p, d) for p, d in benign.items()]])), tmp_path / "c.tar"))
+    assert clean["status"] == "pass", clean["findings"]
+    assert clean["metrics"]["model_files"] == 4
+    bad = _scan(write_tar(oci_files(Image(layers=[[file(p, d) for p, d in hostile.items()]])), tmp_path / "h.tar"))
+    assert bad["status"] == "fail"
+    found = {(f["id"], f["location"]) for f in bad["findings"]}
+    assert found == {
+        ("AISEC-MODEL-ONNX-EXTERNAL-DATA", "/m/model.onnx"),
+        ("AISEC-MODEL-GGUF-TEMPLATE", "/m/model.gguf"),
+        ("AISEC-MODEL-KERAS-LAMBDA", "/m/model.keras"),
+        ("AISEC-MODEL-KERAS-LAMBDA", "/m/model.h5"),
+    }
