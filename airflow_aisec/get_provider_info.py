@@ -41,6 +41,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.drift",
                     "airflow_aisec.operators.performance",
                     "airflow_aisec.operators.retrain",
+                    "airflow_aisec.operators.robustness",
                 ],
             }
         ],

@@ -36,6 +36,8 @@ CHECKS = (
     "load_test",
     "s3_posture",
     "iam_policy",
+    "robustness",
+    "performance_estimate",
 )
 STATUSES = ("pass", "warn", "fail", "error")
 SEVERITIES = ("critical", "high", "medium", "low", "info")

@@ -52,6 +52,8 @@ COMMAND_CHECKS = {
     "load-test": "load_test",
     "s3-posture": "s3_posture",
     "iam-lint": "iam_policy",
+    "robustness": "robustness",
+    "performance-estimate": "performance_estimate",
 }
 
 
