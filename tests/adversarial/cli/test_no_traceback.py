@@ -59,6 +59,14 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "load-test": ["load-test", "http://127.0.0.1:9/predict", "--requests", "1", "--format", "json"],
         "s3-posture": ["s3-posture", "some-bucket", "--endpoint-url", "http://127.0.0.1:9", "--format", "json"],
         "iam-lint": ["iam-lint", str(policy), "--format", "json"],
+        "robustness": [
+            *("robustness", str(model), str(data), "--label", "b", "--digest", "0" * 64),
+            *("--min-robust-accuracy", "0.5", "--format", "json"),
+        ],
+        "performance-estimate": [
+            *("performance-estimate", "--reference", str(data), "--current", str(data)),
+            *("--proba-columns", "a", "--label", "b", "--format", "json"),
+        ],
     }
 
 
