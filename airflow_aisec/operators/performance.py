@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 class ModelPerformanceOperator(AisecBaseOperator):
-    """Accuracy, F1 and ROC AUC on labelled live data, compared with baseline values.
+    """Accuracy, F1 and ROC AUC (or MAE, RMSE, R², MAPE) on labelled live data, compared with baseline values.
 
     Predictions are read from ``prediction_column`` (and scores from ``score_column``), or computed
     by a model artifact loaded through :func:`airflow_aisec.core.model_loading.load_verified_model`:
@@ -40,6 +40,8 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param on_degradation: ``fail`` (default: the task fails), ``warn`` (report status ``warn``, task
         succeeds) or ``pass-through`` (report keeps status ``fail``, task succeeds; a downstream task,
         e.g. :class:`~airflow_aisec.operators.retrain.RetrainTriggerOperator`, decides).
+    :param problem_type: ``classification`` (default) or ``regression``: MAE, RMSE, R² and MAPE (zero
+        targets left out of MAPE); the baseline then names those, and error metrics degrade upwards.
     """
 
     aisec_check = "performance"
@@ -64,6 +66,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         min_rows: int = 1,
         max_unlabelled_share: float | None = None,
         on_degradation: str = "fail",
+        problem_type: str = "classification",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -74,7 +77,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
 
         if not baseline:
             raise ValueError("ModelPerformanceOperator needs baseline metrics: without them a pass would mean nothing")
-        check_thresholds(baseline, max_degradation)
+        check_thresholds(baseline, max_degradation, problem_type)
         if max_unlabelled_share is not None and not 0.0 <= max_unlabelled_share <= 1.0:
             raise ValueError(f"max_unlabelled_share must be in [0, 1], not {max_unlabelled_share!r}")
         self.data_path = data_path
@@ -91,6 +94,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.min_rows = min_rows
         self.max_unlabelled_share = max_unlabelled_share
         self.on_degradation = on_degradation
+        self.problem_type = problem_type
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.performance import evaluate_performance
@@ -114,6 +118,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
                     min_rows=self.min_rows,
                     max_unlabelled_share=self.max_unlabelled_share,
                     subject=str(self.data_path),
+                    problem_type=self.problem_type,
                 )
             ),
         )
