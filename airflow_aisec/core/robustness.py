@@ -98,9 +98,8 @@ class _BudgetExceeded(Exception):
     pass
 
 
-def _features(data: Any, label_column: str, feature_columns: Sequence[str] | None) -> tuple[Any, Any, list[str], str]:
-    """The numeric feature matrix, the labels and the feature names; refuses non-finite or non-numeric data."""
-    import numpy as np
+def _read(data: Any, label_column: str) -> tuple[Any, str]:
+    """Every column of ``data`` as a DataFrame (the label column must be there)."""
     import pandas as pd
 
     from airflow_aisec.core.tabular import open_source
@@ -108,26 +107,46 @@ def _features(data: Any, label_column: str, feature_columns: Sequence[str] | Non
     source = open_source(data)
     if label_column not in source.columns:
         raise AisecInputError(f"data {source.name} has no label column {label_column!r}")
-    names = list(feature_columns) if feature_columns else [c for c in source.columns if c != label_column]
-    missing = [c for c in names if c not in source.columns]
+    frame = pd.DataFrame({c: source.read_column(c).to_pandas() for c in source.columns})
+    if len(frame) == 0:
+        raise AisecUndecidableError(f"data {source.name} has no rows")
+    return frame, source.name
+
+
+def _feature_names(
+    frame: Any, model: Any, label_column: str, feature_columns: Sequence[str] | None, name: str
+) -> list[str]:
+    """The model's inputs: ``feature_columns``, else the names the model was fitted with, else all but the label."""
+    fitted = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    names = list(feature_columns) if feature_columns else (fitted or [c for c in frame.columns if c != label_column])
+    if fitted and names != fitted:
+        raise AisecInputError(f"feature columns {names[:10]} are not the ones the model was fitted with {fitted[:10]}")
+    missing = [c for c in names if c not in frame.columns]
     if missing or not names:
-        raise AisecInputError(f"data {source.name} has no feature column(s) {missing or '(none)'}")
-    frame = pd.DataFrame({c: source.read_column(c).to_pandas() for c in [*names, label_column]})
+        raise AisecInputError(f"data {name} has no feature column(s) {missing or '(none)'}")
+    if label_column in names:
+        raise AisecInputError(f"the label column {label_column!r} is also a feature column")
+    return names
+
+
+def _features(frame: Any, names: list[str], label_column: str, name: str) -> tuple[Any, Any]:
+    """The numeric feature matrix and the labels; refuses non-finite or non-numeric data."""
+    import numpy as np
+    import pandas as pd
+
     non_numeric = [c for c in names if not pd.api.types.is_numeric_dtype(frame[c]) or frame[c].dtype == bool]
     if non_numeric:
-        raise AisecInputError(f"data {source.name}: feature column(s) {non_numeric} are not numeric")
+        raise AisecInputError(f"data {name}: feature column(s) {non_numeric} are not numeric")
     x = frame[names].to_numpy(dtype=float)
     bad = ~np.isfinite(x).all(axis=1)
     if bad.any():
         raise AisecInputError(
-            f"data {source.name}: {int(bad.sum())} row(s) have NaN or infinite features: "
+            f"data {name}: {int(bad.sum())} row(s) have NaN or infinite features: "
             "robustness cannot be measured on them (clean the held-out set first)"
         )
     if frame[label_column].isna().any():
-        raise AisecInputError(f"data {source.name}: label column {label_column!r} has missing values")
-    if len(frame) == 0:
-        raise AisecUndecidableError(f"data {source.name} has no rows")
-    return x, frame[label_column].to_numpy(), names, source.name
+        raise AisecInputError(f"data {name}: label column {label_column!r} has missing values")
+    return x, frame[label_column].to_numpy()
 
 
 def _classifier(model: Any, what: str) -> Any:
@@ -173,7 +192,7 @@ def evaluate_robustness(
 
     from airflow_aisec.core import model_loading
 
-    x, y_raw, names, name = _features(data, label_column, feature_columns)
+    frame, name = _read(data, label_column)
     if not model_digest and not manifest_path:
         raise AisecInputError(f"model {model_path}: a model digest (or manifest) is required to load it (fail closed)")
     try:
@@ -183,6 +202,8 @@ def evaluate_robustness(
     except AisecCheckFailed as exc:
         raise AisecUndecidableError(f"{exc}; robustness cannot be evaluated (refusing to load it)") from None
     model = _classifier(verified.model, f"model {model_path}")
+    names = _feature_names(frame, model, label_column, feature_columns, name)
+    x, y_raw = _features(frame, names, label_column, name)
     y = _label_indices(model, y_raw, label_column)
     rng = np.random.default_rng(config.seed)
     take = np.sort(rng.choice(len(x), size=min(config.sample_size, len(x)), replace=False))

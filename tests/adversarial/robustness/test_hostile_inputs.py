@@ -70,23 +70,37 @@ def test_non_finite_rows_are_an_error(case, tmp_path, capsys, attacks, bad):
 
 @pytest.mark.parametrize(
     ("label", "match"),
-    [("nope", "no label column 'nope'"), ("f0", "the model does not predict")],
-    ids=["missing", "a-feature-as-label"],
+    [
+        ("nope", "no label column 'nope'"),
+        ("f0", "is also a feature column"),
+        ("other", "the model does not predict"),
+    ],
+    ids=["missing", "a-feature-as-label", "a-numeric-column-as-label"],
 )
-def test_wrong_label_column_is_an_error(case, capsys, attacks, label, match):
-    features = ["--features", "f0", "f1", "f2"]
+def test_wrong_label_column_is_an_error(case, tmp_path, capsys, attacks, label, match):
+    data = tmp_path / "holdout.csv"
+    case["frame"].assign(other=range(len(case["frame"]))).to_csv(data, index=False)
+    rc, report, _ = _cli(
+        capsys, case["model"], data, "--digest", case["digest"], "--min-robust-accuracy", "0.5", label=label
+    )
+    assert rc == 2 and report["status"] == "error" and match in report["summary"] and not attacks
+
+
+def test_features_other_than_the_fitted_ones_are_an_error(case, capsys, attacks):
     rc, report, _ = _cli(
         capsys,
         case["model"],
         case["data"],
-        *features,
+        "--features",
+        "f1",
+        "f0",
+        "f2",
         "--digest",
         case["digest"],
         "--min-robust-accuracy",
         "0.5",
-        label=label,
     )
-    assert rc == 2 and report["status"] == "error" and match in report["summary"] and not attacks
+    assert rc == 2 and "not the ones the model was fitted with" in report["summary"] and not attacks
 
 
 def test_non_numeric_feature_is_an_error(case, tmp_path, capsys, attacks):
