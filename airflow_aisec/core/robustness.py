@@ -293,8 +293,13 @@ def _attack(model: Any, names: list[str], xs: Any, ys: Any, config: RobustnessCo
 
     with warnings.catch_warnings():  # ART warns about optional deep-learning back-ends at import
         warnings.simplefilter("ignore")
-        from art.attacks.evasion import BoundaryAttack, HopSkipJump
-        from art.estimators.classification import BlackBoxClassifier
+        try:
+            from art.attacks.evasion import BoundaryAttack, HopSkipJump
+            from art.estimators.classification import BlackBoxClassifier
+        except ImportError:
+            raise AisecInputError(
+                "the robustness gate needs the Adversarial Robustness Toolbox: pip install 'airflow-aisec[robustness]'"
+            ) from None
 
     n_classes = len(model.classes_)
     deadline = time.monotonic() + config.time_budget_seconds

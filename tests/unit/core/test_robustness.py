@@ -105,3 +105,11 @@ def test_partial_result_reports_only_attacked_rows(case, monkeypatch):
 def test_config_refuses_gates_that_would_pass_anything(config, match):
     with pytest.raises(AisecInputError, match=match):
         RobustnessConfig(**config)
+
+
+def test_missing_toolbox_is_an_input_error_naming_the_extra(case, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "art.attacks.evasion", None)  # as if not installed
+    with pytest.raises(AisecInputError, match=r"airflow-aisec\[robustness\]"):
+        _run(case, min_robust_accuracy=0.5)
