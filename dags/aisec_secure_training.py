@@ -34,6 +34,7 @@ from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
 from airflow_aisec.operators.modelscan import ModelArtifactScanOperator
 from airflow_aisec.operators.provenance import DatasetProvenanceOperator
+from airflow_aisec.operators.robustness import AdversarialRobustnessOperator
 from airflow_aisec.operators.split import ReproducibleSplitOperator
 from airflow_aisec.operators.validation import DataValidationOperator
 from airflow_aisec.utils.paths import data_dir, repo_data_file
@@ -47,6 +48,7 @@ DATASET_SHA256 = "75a1d74a59df9cb0a78ecc0a36085bf8a85239557f178d3b8d758e88b26416
 PROFILE = str(BASE / "reference" / "breast_cancer.profile.json")
 SPLITS_DIR = str(BASE / "splits")
 TRAIN_SPLIT = str(BASE / "splits" / "train.parquet")  # reference data of the monitoring DAG
+TEST_SPLIT = str(BASE / "splits" / "test.parquet")  # held-out rows the robustness gate attacks
 STAGING = BASE / "staging"
 MODEL_DIR = str(STAGING / "model")
 MODEL_MANIFEST = str(STAGING / "model.manifest.json")
@@ -327,9 +329,22 @@ def aisec_secure_training():
 
     scan_model = ModelArtifactScanOperator(task_id="scan_model", paths=MODEL_DIR)
 
+    # black-box evasion attacks on the model verified against the manifest, before it is published
+    robustness_gate = AdversarialRobustnessOperator(
+        task_id="robustness_gate",
+        data_path=TEST_SPLIT,
+        model_path=f"{MODEL_DIR}/model.pkl",
+        manifest_path=MODEL_MANIFEST,
+        label_column=LABEL,
+        min_robust_accuracy=0.8,
+        sample_size=20,
+        seed=SEED,
+        time_budget_seconds=300,
+    )
+
     trained = train_model()
     chain(audit, export_dataset(), verify_provenance, validate, split, trained, hash_and_sign, scan_model)
-    chain(scan_model, record_model_provenance(), publish_model())
+    chain(scan_model, robustness_gate, record_model_provenance(), publish_model())
 
 
 aisec_secure_training()
