@@ -91,7 +91,7 @@ def _number(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
 
 
-def evaluate_performance(
+def evaluate_performance(  # long signature and docstring: the body is one linear pass
     data: Any,
     *,
     label_column: str,

@@ -168,6 +168,34 @@ def _labels(frame: Any, label_column: str, classes: list[str], name: str) -> Any
     return y
 
 
+def _check_settings(
+    proba_columns: Sequence[str],
+    classes: Sequence[str] | None,
+    threshold: float,
+    max_degradation: float,
+    confidence: float,
+    baseline: Mapping[str, float] | None,
+) -> list[str]:
+    """Refuse settings that would make the estimate meaningless; return the class labels (strings)."""
+    if not proba_columns:
+        raise AisecInputError("give the probability column(s)")
+    for name, value, low, high in (
+        ("threshold", threshold, 0.0, 1.0),
+        ("max_degradation", max_degradation, 0.0, 1.0),
+        ("confidence", confidence, 0.5, 0.999),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+            raise AisecInputError(f"{name} must be a number in [{low}, {high}], not {value!r}")
+    names = list(classes) if classes else (["0", "1"] if len(proba_columns) == 1 else list(proba_columns))
+    if len(names) != max(2, len(proba_columns)) or len(set(map(str, names))) != len(names):
+        raise AisecInputError(f"classes {names} do not match the probability columns {list(proba_columns)}")
+    names = [str(c) for c in names]
+    unknown = set(baseline or {}) - set(METRICS)
+    if unknown or any(not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in (baseline or {}).values()):
+        raise AisecInputError(f"baseline must map {METRICS} to numbers in [0, 1], not {baseline!r}")
+    return names
+
+
 def estimate_performance(
     reference: Any,
     current: Any,
@@ -198,22 +226,7 @@ def estimate_performance(
     """
     import numpy as np
 
-    if not proba_columns:
-        raise AisecInputError("give the probability column(s)")
-    for name, value, low, high in (
-        ("threshold", threshold, 0.0, 1.0),
-        ("max_degradation", max_degradation, 0.0, 1.0),
-        ("confidence", confidence, 0.5, 0.999),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise AisecInputError(f"{name} must be a number in [{low}, {high}], not {value!r}")
-    names = list(classes) if classes else (["0", "1"] if len(proba_columns) == 1 else list(proba_columns))
-    if len(names) != max(2, len(proba_columns)) or len(set(map(str, names))) != len(names):
-        raise AisecInputError(f"classes {names} do not match the probability columns {list(proba_columns)}")
-    names = [str(c) for c in names]
-    unknown = set(baseline or {}) - set(METRICS)
-    if unknown or any(not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in (baseline or {}).values()):
-        raise AisecInputError(f"baseline must map {METRICS} to numbers in [0, 1], not {baseline!r}")
+    names = _check_settings(proba_columns, classes, threshold, max_degradation, confidence, baseline)
     p_ref, ref_frame, ref_name = _probabilities(reference, proba_columns, "reference", [label_column])
     p_cur, _, cur_name = _probabilities(current, proba_columns, "current")
     for what, rows in (("reference", len(p_ref)), ("current", len(p_cur))):

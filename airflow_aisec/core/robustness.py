@@ -25,9 +25,10 @@ attacked so far are reported (``partial``), and at least one row must have been 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -322,29 +323,7 @@ def _attack(model: Any, names: list[str], xs: Any, ys: Any, config: RobustnessCo
     span = xs.max(axis=0) - xs.min(axis=0) + scale
     clip = (xs.min(axis=0) - span, xs.max(axis=0) + span)
     estimator = BlackBoxClassifier(predict, input_shape=(xs.shape[1],), nb_classes=n_classes, clip_values=clip)
-    if config.attack == "hopskipjump":
-        attack: Any = HopSkipJump(
-            estimator,
-            targeted=False,
-            norm=2,
-            max_iter=config.max_iter,
-            max_eval=config.max_eval,
-            init_eval=min(20, config.max_eval),
-            init_size=20,
-            batch_size=64,
-            verbose=False,
-        )
-    else:
-        attack = BoundaryAttack(
-            estimator,
-            targeted=False,
-            max_iter=config.max_iter,
-            num_trial=10,
-            sample_size=10,
-            init_size=20,
-            batch_size=64,
-            verbose=False,
-        )
+    attack = _make_attack(HopSkipJump, BoundaryAttack, estimator, config)
     t0 = time.monotonic()
     frame = pd.DataFrame(xs, columns=names)
     correct = np.asarray(model.predict(frame)) == np.asarray(model.classes_)[ys]
@@ -352,34 +331,21 @@ def _attack(model: Any, names: list[str], xs: Any, ys: Any, config: RobustnessCo
     flipped = np.zeros(len(xs), dtype=bool)
     norms = np.zeros(len(xs))
     evaluated, timed_out = 0, False
-    state = np.random.get_state()  # ART draws from numpy's global generator: seed it, then restore
-    np.random.seed(config.seed)
-    unseeded = np.random.RandomState
-    seeds = np.random.default_rng(config.seed)
-
-    class _Seeded(unseeded):  # type: ignore[misc,valid-type]
-        # ART's initial-sample search makes ``np.random.RandomState()`` without a seed: derive one
-        def __init__(self, seed: Any = None) -> None:
-            super().__init__(int(seeds.integers(2**32)) if seed is None else seed)
-
-    np.random.RandomState = _Seeded  # type: ignore[misc]
     try:
-        for start in range(0, len(xs), _BATCH):
-            rows = np.arange(start, min(start + _BATCH, len(xs)))
-            todo = rows[correct[rows]]
-            if len(todo):
-                x_adv = attack.generate(x=xs[todo].astype(np.float32), y=np.eye(n_classes)[ys[todo]])
-                adv_pred = probabilities(x_adv).argmax(axis=1)  # the verdict, outside the budget
-                dist = np.linalg.norm((x_adv - xs[todo]) / scale, axis=1)
-                norms[todo] = dist
-                flipped[todo] = adv_pred != ys[todo]
-                success[todo] = flipped[todo] & (dist <= config.epsilon)
-            evaluated = rows[-1] + 1
+        with _seeded_numpy(config.seed):
+            for start in range(0, len(xs), _BATCH):
+                rows = np.arange(start, min(start + _BATCH, len(xs)))
+                todo = rows[correct[rows]]
+                if len(todo):
+                    x_adv = attack.generate(x=xs[todo].astype(np.float32), y=np.eye(n_classes)[ys[todo]])
+                    adv_pred = probabilities(x_adv).argmax(axis=1)  # the verdict, outside the budget
+                    dist = np.linalg.norm((x_adv - xs[todo]) / scale, axis=1)
+                    norms[todo] = dist
+                    flipped[todo] = adv_pred != ys[todo]
+                    success[todo] = flipped[todo] & (dist <= config.epsilon)
+                evaluated = rows[-1] + 1
     except _BudgetExceeded:
         timed_out = True
-    finally:
-        np.random.RandomState = unseeded  # type: ignore[misc]
-        np.random.set_state(state)
     return {
         "clean_correct": correct,
         "success": success,
@@ -391,3 +357,52 @@ def _attack(model: Any, names: list[str], xs: Any, ys: Any, config: RobustnessCo
         "queries": queries[0],
         "seconds": time.monotonic() - t0,
     }
+
+
+def _make_attack(hop_skip_jump: Any, boundary: Any, estimator: Any, config: RobustnessConfig) -> Any:
+    """The configured ART attack, bounded by ``max_iter`` / ``max_eval``, untargeted, L2."""
+    if config.attack == "hopskipjump":
+        return hop_skip_jump(
+            estimator,
+            targeted=False,
+            norm=2,
+            max_iter=config.max_iter,
+            max_eval=config.max_eval,
+            init_eval=min(20, config.max_eval),
+            init_size=20,
+            batch_size=64,
+            verbose=False,
+        )
+    return boundary(
+        estimator,
+        targeted=False,
+        max_iter=config.max_iter,
+        num_trial=10,
+        sample_size=10,
+        init_size=20,
+        batch_size=64,
+        verbose=False,
+    )
+
+
+@contextlib.contextmanager
+def _seeded_numpy(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator (ART draws from it) and ART's unseeded ``RandomState()``; restore both."""
+    import numpy as np
+
+    state = np.random.get_state()
+    np.random.seed(seed)
+    unseeded = np.random.RandomState
+    seeds = np.random.default_rng(seed)
+
+    class _Seeded(unseeded):  # type: ignore[misc,valid-type]
+        # ART's initial-sample search makes ``np.random.RandomState()`` without a seed: derive one
+        def __init__(self, seed: Any = None) -> None:
+            super().__init__(int(seeds.integers(2**32)) if seed is None else seed)
+
+    np.random.RandomState = _Seeded  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        np.random.RandomState = unseeded  # type: ignore[misc]
+        np.random.set_state(state)
