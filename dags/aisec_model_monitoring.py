@@ -21,7 +21,11 @@ and a model server on 127.0.0.1 (no external service):
    (fail closed on a mismatch).
 6. ``drift_test`` (KS per feature against the profile, ``on_drift="pass-through"``: the report says
    ``fail``, the retrain decision acts on it) and ``performance`` (accuracy / F1 of the served
-   predictions on the labelled subset against the baseline) report on the verified window.
+   predictions on the labelled subset against the baseline) report on the verified window;
+   ``multivariate_drift`` (domain classifier: can a model tell window rows from reference rows?) and
+   ``performance_estimate`` (accuracy / F1 estimated without labels from the serving model's
+   probabilities, calibrated on the reference; ``score_window`` loads the model verified first) add the
+   signals that do not wait for labels.
 7. ``load_test`` (bounded) and ``audit_inference_log`` (rate abuse, latency, errors, probing, share of
    out-of-distribution inputs) check the endpoint; ``stop_server`` (teardown) always stops it.
 8. ``retrain`` (``RetrainTriggerOperator``, trigger rule ``all_done``) decides: ``triggered`` (runs
@@ -42,6 +46,7 @@ from airflow.sdk import Asset, Param, chain, dag, task
 from airflow_aisec.operators.drift import DriftTestOperator, ReferenceProfileOperator
 from airflow_aisec.operators.inference import EndpointLoadTestOperator, InferenceLogAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
+from airflow_aisec.operators.monitoring import MultivariateDriftOperator, PerformanceEstimateOperator
 from airflow_aisec.operators.performance import ModelPerformanceOperator
 from airflow_aisec.operators.retrain import RetrainTriggerOperator
 from airflow_aisec.sensors.drift import DriftWindowSensor
@@ -62,6 +67,9 @@ WINDOW_DIR = str(BASE / "windows" / "{{ run_id | replace(':', '-') | replace('+'
 WINDOW_FEATURES = WINDOW_DIR + "/features.csv"
 WINDOW_LABELLED = WINDOW_DIR + "/labelled.csv"
 WINDOW_MANIFEST = WINDOW_DIR + ".manifest.json"
+#: the serving model's probabilities on the labelled reference and on the window (label-free estimate)
+SCORED_REFERENCE = WINDOW_DIR + ".scored-reference.csv"
+SCORED_WINDOW = WINDOW_DIR + ".scored-window.csv"
 #: quality of the serving model on its training data (the model card's figures, rounded down)
 BASELINE = {"accuracy": 0.95, "f1": 0.95}
 #: the serving model and its server's files, one directory per run
@@ -250,6 +258,43 @@ def aisec_model_monitoring():
         trigger_rule="all_done",
     )
 
+    multivariate_drift = MultivariateDriftOperator(
+        task_id="multivariate_drift",
+        reference_path=REFERENCE_FEATURES,
+        current_path=WINDOW_FEATURES,
+        on_drift="pass-through",
+    )
+
+    @task
+    def score_window(model: dict, ti=None) -> dict:
+        """The serving model's probabilities (verified before loading) on the reference and the window."""
+        import pandas as pd
+
+        from airflow_aisec.core import live_window as lw
+        from airflow_aisec.core.model_loading import load_verified_model
+        from airflow_aisec.utils.fs import write_text_atomic
+
+        clf = load_verified_model(model["model_path"], manifest_path=model["manifest"]).model
+        window_dir = str(BASE / "windows" / ti.run_id.replace(":", "-").replace("+", "_"))
+        reference = lw.read_table(REFERENCE_LABELLED)
+        scored_ref = pd.DataFrame(clf.predict_proba(reference.drop(columns=[LABEL])), columns=["p0", "p1"])
+        scored_ref[LABEL] = reference[LABEL].to_numpy()
+        window = lw.read_table(f"{window_dir}/features.csv")
+        scored_window = pd.DataFrame(clf.predict_proba(window), columns=["p0", "p1"])
+        write_text_atomic(f"{window_dir}.scored-reference.csv", scored_ref.to_csv(index=False))
+        write_text_atomic(f"{window_dir}.scored-window.csv", scored_window.to_csv(index=False))
+        return {"rows": len(scored_window)}
+
+    performance_estimate = PerformanceEstimateOperator(
+        task_id="performance_estimate",
+        reference_path=SCORED_REFERENCE,
+        current_path=SCORED_WINDOW,
+        proba_columns=["p0", "p1"],
+        classes=["0", "1"],
+        label_column=LABEL,
+        on_degradation="pass-through",  # a signal for the retrain decision, like the other monitors
+    )
+
     @task(trigger_rule="all_done")
     def stop_server(server: dict) -> dict:
         from airflow_aisec.serving.server import stop_server_process
@@ -259,7 +304,14 @@ def aisec_model_monitoring():
     retrain = RetrainTriggerOperator(
         task_id="retrain",
         trigger_dag_id=TRAINING_DAG_ID,
-        report_task_ids=["window_integrity", "drift_test", "performance", "audit_inference_log"],
+        report_task_ids=[
+            "window_integrity",
+            "drift_test",
+            "multivariate_drift",
+            "performance",
+            "performance_estimate",
+            "audit_inference_log",
+        ],
         min_interval=timedelta(hours=6),
         max_per_day=4,
         dry_run="{{ params.dry_run }}",
@@ -280,6 +332,8 @@ def aisec_model_monitoring():
         retrain,
     )
     window_integrity >> retrain
+    chain(window_integrity, multivariate_drift, retrain)
+    chain(window_integrity, score_window(model), performance_estimate, retrain)
     chain(window, load_test, audit_inference_log, retrain)
     stop = stop_server(server)
     audit_inference_log >> stop
