@@ -42,6 +42,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.performance",
                     "airflow_aisec.operators.retrain",
                     "airflow_aisec.operators.image",
+                    "airflow_aisec.operators.robustness",
+                    "airflow_aisec.operators.monitoring",
                 ],
             }
         ],

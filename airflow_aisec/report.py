@@ -47,6 +47,8 @@ CHECKS = (
     "iam_policy",
     "cloudwatch",
     "image_scan",
+    "robustness",
+    "performance_estimate",
 )
 
 

@@ -2,7 +2,9 @@
 
 The window is sealed (manifest) where it is produced and verified where it lands (sensors, reschedule
 mode): a window changed in transit fails ``window_integrity``. Drift (KS per feature against the pinned
-profile) and performance (served predictions vs the baseline) report with ``pass-through``; the endpoint
+profile) and performance (served predictions vs the baseline) report with ``pass-through``, as do ``multivariate_drift`` (a domain
+classifier) and ``performance_estimate`` (accuracy/F1 estimated without labels from calibrated
+probabilities); the endpoint
 is load-tested and its inference log audited; ``retrain`` (``all_done``) decides ``triggered`` (runs
 ``aisec_secure_training`` with a ``conf`` saying why), ``no_drift``, ``suppressed_cooldown``,
 ``suppressed_cap`` or ``refused_provenance`` — a guard never fails the task.
@@ -30,6 +32,7 @@ from aisec_demo.serving import StandInEndpointLoadTestOperator
 from airflow_aisec.operators.drift import DriftTestOperator, ReferenceProfileOperator
 from airflow_aisec.operators.inference import InferenceLogAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
+from airflow_aisec.operators.monitoring import MultivariateDriftOperator, PerformanceEstimateOperator
 from airflow_aisec.operators.performance import ModelPerformanceOperator
 from airflow_aisec.operators.retrain import RetrainTriggerOperator
 from airflow_aisec.sensors.drift import DriftWindowSensor
@@ -106,6 +109,21 @@ with DAG(
         on_degradation="pass-through",
         outlets=[Asset("aisec://performance/breast-cancer-classifier")],
     )
+    multivariate_drift = MultivariateDriftOperator(  # a domain classifier: can it tell window from reference?
+        task_id="multivariate_drift",
+        reference_path=REFERENCE,
+        current_path=WINDOW + "/features.csv",
+        on_drift="pass-through",
+    )
+    performance_estimate = PerformanceEstimateOperator(  # without labels: calibrated probabilities
+        task_id="performance_estimate",
+        reference_path=WINDOW + ".scored-reference.csv",
+        current_path=WINDOW + ".scored-window.csv",
+        proba_columns=["p0", "p1"],
+        classes=["0", "1"],
+        label_column="target",
+        on_degradation="pass-through",
+    )
     load_test = StandInEndpointLoadTestOperator(  # production: EndpointLoadTestOperator(url=<endpoint>)
         task_id="load_test",
         model_path="{{ ti.xcom_pull(task_ids='serving_model')['model_path'] }}",
@@ -132,7 +150,10 @@ with DAG(
     retrain = RetrainTriggerOperator(
         task_id="retrain",
         trigger_dag_id="aisec_secure_training",
-        report_task_ids=["window_integrity", "drift_test", "performance", "audit_inference_log"],
+        report_task_ids=[
+            *("window_integrity", "drift_test", "multivariate_drift", "performance", "performance_estimate"),
+            "audit_inference_log",
+        ],
         min_interval=timedelta(hours=6),
         max_per_day=4,
         dry_run="{{ params.dry_run }}",
@@ -150,5 +171,7 @@ with DAG(
         retrain,
     )
     chain(window_integrity, retrain)
+    chain(window_integrity, multivariate_drift, retrain)
+    chain(window_integrity, demo.score_window(LABELLED_REFERENCE, WINDOW, model), performance_estimate, retrain)
     chain(window, load_test, audit_inference_log, retrain)
     # [END aisec_model_monitoring]

@@ -33,6 +33,7 @@ from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
 from airflow_aisec.operators.modelscan import ModelArtifactScanOperator
 from airflow_aisec.operators.provenance import DatasetProvenanceOperator
+from airflow_aisec.operators.robustness import AdversarialRobustnessOperator
 from airflow_aisec.operators.split import ReproducibleSplitOperator
 from airflow_aisec.operators.validation import DataValidationOperator
 from airflow_aisec.utils.paths import data_dir
@@ -110,6 +111,17 @@ with DAG(
         task_id="hash_and_sign_model", path=MODEL_DIR, manifest_path=MODEL_MANIFEST, signing_key_path=PRIVATE_KEY
     )
     scan_model = ModelArtifactScanOperator(task_id="scan_model", paths=MODEL_DIR)
+    robustness_gate = AdversarialRobustnessOperator(  # black-box evasion attacks on the verified model
+        task_id="robustness_gate",
+        data_path=str(BASE / "splits" / "test.parquet"),
+        model_path=MODEL_DIR + "/model.pkl",
+        manifest_path=MODEL_MANIFEST,
+        label_column=LABEL,
+        min_robust_accuracy=0.8,
+        sample_size=20,
+        seed=demo.SEED,
+        time_budget_seconds=300,
+    )
 
     chain(
         audit,
@@ -120,6 +132,7 @@ with DAG(
         demo.train_model(MODEL_DIR),  # your training goes here
         hash_and_sign,
         scan_model,
+        robustness_gate,
         demo.record_model_provenance(MODEL_NAME, MODEL_STATEMENT, MODEL_MANIFEST, PRIVATE_KEY, __file__),
         demo.publish_model.override(outlets=[MODEL_ASSET])(
             MODEL_NAME, MODEL_DIR, MODEL_MANIFEST, MODEL_STATEMENT, PUBLIC_KEY, str(BASE / "registry")

@@ -54,6 +54,8 @@ COMMAND_CHECKS = {
     "iam-lint": "iam_policy",
     "cloudwatch-alarms": "cloudwatch",
     "scan-image": "image_scan",
+    "robustness": "robustness",
+    "performance-estimate": "performance_estimate",
 }
 
 

@@ -5,6 +5,7 @@
     aisec profile build train.parquet -o ref.prof
     aisec drift --profile ref.prof live.parquet --format json     # exit 0 no drift / 1 drift / 2 error
     aisec drift --reference train.parquet live.csv --correction bonferroni --drift-share 0.3
+    aisec drift --reference train.parquet live.csv --multivariate   # + domain-classifier test
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def register(subparsers: Any) -> None:
     drift.add_argument("--method", action="append", default=[], metavar="COLUMN=METHOD", help="override a test")
     drift.add_argument("--null-rate-tolerance", type=float, default=0.05)
     drift.add_argument("--html", metavar="PATH", help="also write a static HTML report")
+    drift.add_argument("--multivariate", action="store_true", help="add the domain-classifier test (needs --reference)")
+    drift.add_argument("--multivariate-min-auc", type=float, default=0.55, help="effect-size floor (default 0.55)")
     add_format_argument(drift)
     drift.set_defaults(func=_cmd_drift)
 
@@ -67,6 +70,10 @@ def _cmd_drift(args: argparse.Namespace) -> int:
             from airflow_aisec.utils.fs import check_output_path
 
             check_output_path(args.html)
+        if args.multivariate and not args.reference:
+            from airflow_aisec.exceptions import AisecInputError
+
+            raise AisecInputError("--multivariate needs --reference data (a profile holds no rows)")
         config = DriftConfig(
             alpha=args.alpha,
             correction=args.correction,
@@ -83,6 +90,12 @@ def _cmd_drift(args: argparse.Namespace) -> int:
             config=config,
             expected_digest=args.expected_digest,
         )
+        if args.multivariate:
+            from airflow_aisec.core import drift_multivariate as mv
+
+            mv_config = mv.MultivariateConfig(alpha=args.alpha, min_auc=args.multivariate_min_auc)
+            result = mv.domain_classifier_test(args.reference, args.current, columns=args.columns, config=mv_config)
+            report = mv.add_to_report(report, result)
         if args.html:
             from airflow_aisec.core.drift_html import write_html_report
 

@@ -19,6 +19,13 @@ from airflow_aisec.report import Report
 
 TAGS = ("OWASP-ML08", "OWASP-ML10")
 SUPPORTED = ("accuracy", "f1", "roc_auc")
+#: regression metrics (``problem_type="regression"``); MAPE skips rows whose true value is ~0
+REGRESSION = ("mae", "rmse", "r2", "mape")
+#: metrics where a larger value is worse (degraded when above ``baseline + allowed``)
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "mape"})
+PROBLEM_TYPES = ("classification", "regression")
+#: |y_true| below this is left out of MAPE (a percentage error of a zero target is undefined)
+MAPE_ZERO_GUARD = 1e-12
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -50,24 +57,39 @@ def _allowed(max_degradation: float | Mapping[str, float], metric: str) -> float
     return float(value)
 
 
-def check_thresholds(baseline: Mapping[str, Any], max_degradation: float | Mapping[str, Any]) -> None:
+def check_thresholds(
+    baseline: Mapping[str, Any], max_degradation: float | Mapping[str, Any], problem_type: str = "classification"
+) -> None:
     """Refuse thresholds that would silently disable the comparison (NaN, infinities, unknown names)."""
-    unknown = set(baseline) - set(SUPPORTED)
+    if problem_type not in PROBLEM_TYPES:
+        raise AisecInputError(f"problem_type must be one of {PROBLEM_TYPES}, not {problem_type!r}")
+    regression = problem_type == "regression"
+    names = REGRESSION if regression else SUPPORTED
+    unknown = set(baseline) - set(names)
     if unknown:
-        raise AisecInputError(f"baseline metrics {sorted(unknown)} are not supported ({SUPPORTED})")
+        raise AisecInputError(f"baseline metrics {sorted(unknown)} are not supported ({names})")
     for name, value in baseline.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-            raise AisecInputError(f"baseline {name} must be a number in [0, 1], not {value!r}")
+        if not _number(value) or not (
+            (regression and (float(value) <= 1.0 if name == "r2" else float(value) >= 0.0))
+            or (not regression and 0.0 <= float(value) <= 1.0)
+        ):
+            shown = "a finite number" + (" <= 1" if name == "r2" else " >= 0") if regression else "a number in [0, 1]"
+            raise AisecInputError(f"baseline {name} must be {shown}, not {value!r}")
     allowances = dict(max_degradation) if isinstance(max_degradation, Mapping) else {"*": max_degradation}
     stray = set(allowances) - set(baseline) - {"*"}
     if stray:
         raise AisecInputError(f"max_degradation names metric(s) {sorted(stray)} that have no baseline")
     for name, value in allowances.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-            raise AisecInputError(f"max_degradation for {name} must be a number in [0, 1], not {value!r}")
+        if not _number(value) or float(value) < 0.0 or (not regression and float(value) > 1.0):
+            shown = "a finite number >= 0" if regression else "a number in [0, 1]"
+            raise AisecInputError(f"max_degradation for {name} must be {shown}, not {value!r}")
 
 
-def evaluate_performance(
+def _number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+
+
+def evaluate_performance(  # long signature and docstring: the body is one linear pass
     data: Any,
     *,
     label_column: str,
@@ -83,8 +105,13 @@ def evaluate_performance(
     min_rows: int = 1,
     max_unlabelled_share: float | None = None,
     subject: str | None = None,
+    problem_type: str = "classification",
 ) -> Report:
     """Compute accuracy, F1 (binary, or macro for multi-class) and ROC AUC (binary, with scores).
+
+    With ``problem_type="regression"``: MAE, RMSE, R² and MAPE (rows whose true value is ~0 are left
+    out of MAPE and counted in ``n_mape_excluded``); MAE, RMSE and MAPE degrade when they rise above
+    ``baseline + max_degradation`` (absolute, in the metric's units), R² when it falls below.
 
     :param model_allow: extra allowlisted globals for the model scan (``module.name`` or globs).
     :param max_unlabelled_share: more unlabelled rows than this share → error (the labelled rows may
@@ -98,7 +125,7 @@ def evaluate_performance(
     if (prediction_column is None) == (model_path is None):
         raise AisecInputError("give exactly one of prediction_column or model_path")
     baseline = dict(baseline or {})
-    check_thresholds(baseline, max_degradation)
+    check_thresholds(baseline, max_degradation, problem_type)
     if max_unlabelled_share is not None and not 0.0 <= max_unlabelled_share <= 1.0:
         raise AisecInputError(f"max_unlabelled_share must be in [0, 1], not {max_unlabelled_share!r}")
     from airflow_aisec.core.tabular import open_source
@@ -120,7 +147,11 @@ def evaluate_performance(
         assert prediction_column is not None
         y_pred = labelled[prediction_column].to_numpy()
         scores = labelled[score_column].to_numpy(dtype=float) if score_column else None
-    scored = _score(y_true, y_pred, scores, positive_label)
+    scored = (
+        _score_regression(y_true, y_pred)
+        if problem_type == "regression"
+        else _score(y_true, y_pred, scores, positive_label)
+    )
     if not baseline:
         raise AisecInputError(
             f"no baseline to compare {source.name} against: give baseline metrics (a pass would mean nothing)"
@@ -129,6 +160,8 @@ def evaluate_performance(
     values = scored.values
     report.metrics.update({k: v for k, v in values.items() if v is not None})
     report.metrics.update(n_rows=len(labelled), n_unlabelled=n_unlabelled, unlabelled_share=round(unlabelled_share, 6))
+    if problem_type == "regression":
+        report.metrics["n_mape_excluded"] = scored.mape_excluded
     report.details.update(
         metrics=values,
         baseline=per_metric,
@@ -136,6 +169,7 @@ def evaluate_performance(
         positive_label=str(scored.positive) if scored.binary else None,
         confusion_matrix=scored.confusion_matrix,
         source="model" if model_path else "predictions",
+        problem_type=problem_type,
         model={"path": model_path, "digest": model_digest} if model_path else None,
     )
     shown = ", ".join(f"{k}={v:.4f}" for k, v in values.items() if v is not None)
@@ -204,6 +238,7 @@ class _Scores:
     binary: bool
     positive: Any
     confusion_matrix: list[list[int]]
+    mape_excluded: int = 0
 
 
 def _score(y_true: Any, y_pred: Any, scores: Any, positive_label: Any) -> _Scores:
@@ -226,6 +261,28 @@ def _score(y_true: Any, y_pred: Any, scores: Any, positive_label: Any) -> _Score
     return _Scores(values, labels, binary, pos, matrix)
 
 
+def _score_regression(y_true: Any, y_pred: Any) -> _Scores:
+    """MAE, RMSE, R² and MAPE (rows with |y_true| <= MAPE_ZERO_GUARD left out; None if none remain)."""
+    import numpy as np
+
+    try:
+        t, p = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    except (TypeError, ValueError):
+        raise AisecInputError("regression labels and predictions must be numeric") from None
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise AisecInputError("regression labels and predictions must be finite (NaN/inf found)")
+    err = p - t
+    ss_tot = float(((t - t.mean()) ** 2).sum())
+    keep = np.abs(t) > MAPE_ZERO_GUARD
+    values: dict[str, float | None] = {
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "r2": 1.0 - float((err**2).sum()) / ss_tot if ss_tot > 0 else None,
+        "mape": float(np.abs(err[keep] / t[keep]).mean()) if keep.any() else None,
+    }
+    return _Scores(values, [], False, None, [], mape_excluded=int((~keep).sum()))
+
+
 def _compare_baseline(
     report: Report,
     values: Mapping[str, float | None],
@@ -242,16 +299,29 @@ def _compare_baseline(
         value = values.get(metric)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             raise AisecUndecidableError(f"baseline metric {metric!r} cannot be computed on {name}")
-        floor = float(base) - _allowed(max_degradation, metric)
-        degraded = value < floor
-        per_metric.append(
-            {"metric": metric, "value": value, "baseline": float(base), "min_allowed": floor, "degraded": degraded}
-        )
+        allowed = _allowed(max_degradation, metric)
+        if metric in LOWER_IS_BETTER:  # an error metric: worse when it rises
+            bound, degraded, word, sign, key = (
+                float(base) + allowed,
+                value > float(base) + allowed,
+                "above",
+                "+",
+                "max_allowed",
+            )
+        else:
+            bound, degraded, word, sign, key = (
+                float(base) - allowed,
+                value < float(base) - allowed,
+                "below",
+                "-",
+                "min_allowed",
+            )
+        per_metric.append({"metric": metric, "value": value, "baseline": float(base), key: bound, "degraded": degraded})
         if degraded:
             report.add_finding(
                 "AISEC-PERF-DEGRADED",
                 "high",
-                f"{metric} {value:.4f} below baseline {float(base):.4f} - allowed {_allowed(max_degradation, metric):.4f}",
+                f"{metric} {value:.4f} {word} baseline {float(base):.4f} {sign} allowed {allowed:.4f}",
                 metric,
                 per_metric[-1],
             )

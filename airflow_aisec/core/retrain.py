@@ -7,7 +7,8 @@ decision therefore goes through guards, each an explicit outcome rather than an 
 ``refused_provenance``
     an integrity/provenance report of the live window is not ``pass`` (or is missing while required);
 ``no_drift``
-    no drift/performance report calls for retraining;
+    no drift/performance report calls for retraining (signals: univariate and multivariate drift,
+    realised classification or regression performance, label-free estimated performance);
 ``suppressed_cooldown``
     the target was retrained less than ``min_interval_seconds`` ago;
 ``suppressed_cap``
@@ -35,8 +36,16 @@ from airflow_aisec.report import Report, validate
 DECISIONS = ("triggered", "no_drift", "suppressed_cooldown", "suppressed_cap", "refused_provenance")
 #: report checks that vouch for the live data (provenance gate)
 PROVENANCE_CHECKS = ("integrity", "provenance")
-#: report checks that can call for retraining
-SIGNAL_CHECKS = ("drift", "performance")
+#: report checks that can call for retraining (``performance_estimate``: label-free estimate)
+SIGNAL_CHECKS = ("drift", "performance", "performance_estimate")
+#: what kind of evidence a signal report carries (:meth:`ConsumedReport.signal_kinds`)
+SIGNAL_KINDS = (
+    "univariate_drift",
+    "multivariate_drift",
+    "classification_performance",
+    "regression_performance",
+    "estimated_performance",
+)
 #: run ids of the runs the guard starts: ``<prefix><seq>`` (zero-padded so they sort)
 RUN_ID_PREFIX = "aisec_retrain__"
 #: key of the trigger history in the retrain asset's state store
@@ -225,6 +234,22 @@ class ConsumedReport:
             return "signal"
         return "context"
 
+    def signal_kinds(self) -> list[str]:
+        """The kinds of evidence in a signal report (:data:`SIGNAL_KINDS`); empty for other reports."""
+        if self.report is None or self.role() != "signal":
+            return []
+        metrics = self.report.get("metrics") or {}
+        details = self.report.get("details") or {}
+        if self.check == "performance_estimate":
+            return ["estimated_performance"]
+        if self.check == "performance":
+            regression = details.get("problem_type") == "regression"
+            return ["regression_performance" if regression else "classification_performance"]
+        kinds = ["univariate_drift"] if "dataset_drift" in metrics else []
+        if "multivariate_drift" in metrics:
+            kinds.append("multivariate_drift")
+        return kinds or ["univariate_drift"]
+
     def brief(self) -> dict[str, Any]:
         """What travels in the training run's conf: where from, what, verdict, one line, finding ids."""
         if self.report is None:
@@ -233,6 +258,7 @@ class ConsumedReport:
             "id": self.id,
             "task_id": self.task_id,
             "role": self.role(),
+            "signal_kinds": self.signal_kinds(),
             "check": self.check,
             "status": self.status,
             "subject": self.report.get("subject"),

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 class ModelPerformanceOperator(AisecBaseOperator):
-    """Accuracy, F1 and ROC AUC on labelled live data, compared with baseline values.
+    """Accuracy, F1 and ROC AUC (or MAE, RMSE, R², MAPE) on labelled live data, compared with baseline values.
 
     Predictions are read from ``prediction_column`` (and scores from ``score_column``), or computed
     by a model artifact loaded through :func:`airflow_aisec.core.model_loading.load_verified_model`:
@@ -43,6 +43,8 @@ class ModelPerformanceOperator(AisecBaseOperator):
     :param storage_conn_id: Airflow connection for an object-storage ``data_path`` (``s3://`` …; required
         for it: credentials are never taken from the worker's environment). ``model_path`` is a local
         file. (templated)
+    :param problem_type: ``classification`` (default) or ``regression``: MAE, RMSE, R² and MAPE (zero
+        targets left out of MAPE); the baseline then names those, and error metrics degrade upwards.
     """
 
     aisec_check = "performance"
@@ -74,6 +76,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         max_unlabelled_share: float | None = None,
         on_degradation: str = "fail",
         storage_conn_id: str | None = None,
+        problem_type: str = "classification",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,7 +88,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
 
         if not baseline:
             raise ValueError("ModelPerformanceOperator needs baseline metrics: without them a pass would mean nothing")
-        check_thresholds(baseline, max_degradation)
+        check_thresholds(baseline, max_degradation, problem_type)
         if max_unlabelled_share is not None and not 0.0 <= max_unlabelled_share <= 1.0:
             raise ValueError(f"max_unlabelled_share must be in [0, 1], not {max_unlabelled_share!r}")
         self.data_path = data_path
@@ -102,6 +105,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
         self.min_rows = min_rows
         self.max_unlabelled_share = max_unlabelled_share
         self.on_degradation = on_degradation
+        self.problem_type = problem_type
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.performance import evaluate_performance
@@ -127,6 +131,7 @@ class ModelPerformanceOperator(AisecBaseOperator):
                     min_rows=self.min_rows,
                     max_unlabelled_share=self.max_unlabelled_share,
                     subject=str(self.data_path),
+                    problem_type=self.problem_type,
                 )
             ),
         )

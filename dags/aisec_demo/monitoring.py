@@ -106,3 +106,23 @@ def tamper_in_transit(window_dir: str, params=None) -> int:
     from aisec_demo import live_window as lw
 
     return lw.tamper_window(window_dir) if params["tamper"] else 0
+
+
+@task
+def score_window(labelled_reference: str, window_dir: str, model: dict[str, Any]) -> dict[str, Any]:
+    """The serving model's probabilities (verified before loading) on the labelled reference and the window:
+    what a label-free estimate needs (in production the serving log already holds them)."""
+    import pandas as pd
+
+    from airflow_aisec.core.model_loading import load_verified_model
+    from airflow_aisec.utils.fs import write_text_atomic
+    from aisec_demo import live_window as lw
+
+    clf = load_verified_model(model["model_path"], manifest_path=model["manifest"]).model
+    reference = lw.read_table(labelled_reference)
+    scored_ref = pd.DataFrame(clf.predict_proba(reference.drop(columns=[LABEL])), columns=["p0", "p1"])
+    scored_ref[LABEL] = reference[LABEL].to_numpy()
+    scored_window = pd.DataFrame(clf.predict_proba(lw.read_table(f"{window_dir}/features.csv")), columns=["p0", "p1"])
+    write_text_atomic(f"{window_dir}.scored-reference.csv", scored_ref.to_csv(index=False))
+    write_text_atomic(f"{window_dir}.scored-window.csv", scored_window.to_csv(index=False))
+    return {"rows": len(scored_window)}

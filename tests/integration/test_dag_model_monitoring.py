@@ -90,6 +90,12 @@ def test_demo_runs_show_the_four_decisions():
     assert conf["monitor"]["run_id"] == first_run.run_id
     assert f"aisec_model_monitoring/{first_run.run_id}/drift_test" in conf["triggering_report_ids"]
     assert {b["task_id"]: b["status"] for b in conf["reports"]}["window_integrity"] == "pass"
+    kinds = {b["task_id"]: b.get("signal_kinds") for b in conf["reports"]}
+    assert kinds["drift_test"] == ["univariate_drift"]
+    assert kinds["multivariate_drift"] == ["multivariate_drift"]
+    assert kinds["performance_estimate"] == ["estimated_performance"]
+    assert xcom(first_run, "multivariate_drift")["status"] == "fail"  # the shifted window is separable
+    assert xcom(first_run, "performance_estimate")["check"] == "performance_estimate"
 
     drift = xcom(first_run, "drift_test")
     assert drift["status"] == "fail"  # on_drift="pass-through": the task succeeds, the decision acts
@@ -104,6 +110,8 @@ def test_demo_runs_show_the_four_decisions():
     calm_run, _ = reports[3]
     assert xcom(calm_run, "drift_test")["status"] == "pass"
     assert xcom(calm_run, "performance")["status"] == "pass"
+    assert xcom(calm_run, "multivariate_drift")["status"] == "pass"
+    assert xcom(calm_run, "performance_estimate")["status"] == "pass"
     # the endpoint was load-tested and its log audited in every run; the shifted feed is out of distribution
     for dag_run, _ in reports:
         assert xcom(dag_run, "load_test")["metrics"]["requests_sent"] == 100

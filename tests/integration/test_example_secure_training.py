@@ -24,6 +24,7 @@ TASKS = [
     "train_model",
     "hash_and_sign_model",
     "scan_model",
+    "robustness_gate",
     "record_model_provenance",
     "publish_model",
 ]
@@ -74,6 +75,10 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     assert scan["status"] == "pass"
     assert scan["metrics"]["files_scanned"] == 2  # model.pkl (sklearn pickle, allowlisted) + metrics.json
     assert scan["metrics"]["globals_dangerous"] == 0
+    robust = xcom(dr, "robustness_gate")
+    assert robust["check"] == "robustness" and robust["status"] == "pass"
+    assert robust["metrics"]["n_rows"] == 20 and robust["metrics"]["n_queries"] > 0
+    assert robust["details"]["model"]["evidence"] == "manifest"
 
     prov = xcom(dr, "verify_dataset_provenance")
     dataset = Path(prov["details"]["source"]["uri"])

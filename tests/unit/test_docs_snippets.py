@@ -2,7 +2,7 @@
 
 A DAG marks the recipe with ``# [START <name>]`` / ``# [END <name>]`` lines; a page includes it as an
 HTML comment ``<!-- snippet: dags/<file>.py <name> -->`` followed by a fenced ``python`` block holding
-the marked lines, dedented. After changing a recipe, paste its new marked text into the page.
+the marked lines, dedented. After changing a recipe, run ``scripts/sync_doc_snippets.py`` (or paste its new marked text into the page).
 """
 
 from __future__ import annotations

@@ -63,6 +63,14 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "iam-lint": ["iam-lint", str(policy), "--format", "json"],
         "cloudwatch-alarms": ["cloudwatch-alarms", "--namespace", "Test/AISec", "--format", "json"],
         "scan-image": ["scan-image", str(image), "--osv-db", str(osv), "--format", "json"],
+        "robustness": [
+            *("robustness", str(model), str(data), "--label", "b", "--digest", "0" * 64),
+            *("--min-robust-accuracy", "0.5", "--format", "json"),
+        ],
+        "performance-estimate": [
+            *("performance-estimate", "--reference", str(data), "--current", str(data)),
+            *("--proba-columns", "a", "--label", "b", "--format", "json"),
+        ],
     }
 
 

@@ -190,3 +190,27 @@ def test_refusal_report_is_warn_with_a_high_finding():
     assert out["status"] == "warn"
     assert out["findings"][0]["id"] == "AISEC-RETRAIN-REFUSED-PROVENANCE"
     assert "AML.M0025" in out["tags"]
+
+
+def test_label_free_estimate_and_multivariate_drift_are_signals_with_kinds():
+    estimate = _report("performance_estimate", "fail", "estimated degradation: accuracy≈0.71")
+    d = core.decide(_consumed(integrity=_report("integrity", "pass"), estimate=estimate), _state(), POLICY, NOW)
+    assert d.decision == "triggered" and d.triggering == ["mon/r1/estimate"]
+    multivariate = Report.start("drift", "live-window")
+    multivariate.metrics.update(dataset_drift=0, multivariate_drift=1)
+    regression = Report.start("performance", "live-window")
+    regression.details["problem_type"] = "regression"
+    consumed = _consumed(
+        integrity=_report("integrity", "pass"),
+        drift=multivariate.finish("fail").to_dict(),
+        perf=regression.finish("pass").to_dict(),
+        estimate=estimate,
+    )
+    kinds = {r.task_id: r.brief()["signal_kinds"] for r in consumed}
+    assert kinds == {
+        "integrity": [],
+        "drift": ["univariate_drift", "multivariate_drift"],
+        "perf": ["regression_performance"],
+        "estimate": ["estimated_performance"],
+    }
+    assert set().union(*kinds.values()) <= set(core.SIGNAL_KINDS)
