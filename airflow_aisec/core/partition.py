@@ -500,6 +500,26 @@ def hash_partition_artifact(
     )
 
 
+def plan_report(root: Any, partitions: int, *, algorithm: str = "sha256", follow_symlinks: bool = False) -> Report:
+    """:func:`plan_partitions` as a report; ``details.specs`` holds the specs."""
+    report = Report.start("integrity", str(root), tags=list(TAGS))
+    specs = plan_partitions(root, partitions, algorithm, follow_symlinks=follow_symlinks)
+    sizes = [s["bytes"] for s in specs]
+    report.details.update(mode="plan", algorithm=algorithm, specs=specs)
+    report.metrics.update(
+        partitions=partitions,
+        files=sum(s["files"] for s in specs),
+        bytes=sum(sizes),
+        largest_part_bytes=max(sizes),
+        smallest_part_bytes=min(sizes),
+    )
+    return report.finish(
+        "pass",
+        f"{sum(s['files'] for s in specs)} file(s), {sum(sizes)} bytes planned as {partitions} partition(s) "
+        f"(largest {max(sizes)} bytes)",
+    )
+
+
 def merge_artifact_parts(
     part_paths: Sequence[str | os.PathLike[str]],
     *,
