@@ -44,6 +44,7 @@ COMMAND_CHECKS = {
     "hash": "integrity",
     "verify": "integrity",
     "keygen": "integrity",
+    "manifest": "integrity",
     "provenance": "provenance",
     "profile": "drift",
     "drift": "drift",

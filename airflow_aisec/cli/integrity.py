@@ -17,6 +17,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sign-key", metavar="FILE", help="Ed25519 private key (PEM) or HMAC secret file")
     p.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
     p.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
+    p.add_argument(
+        "--partition",
+        metavar="K/N",
+        help="hash only partition K of N (balanced by bytes) and write a part for 'aisec manifest merge' to -o",
+    )
     add_format_argument(p, ("text", "json", "markdown"))
     p.set_defaults(func=_hash)
 
@@ -41,6 +46,9 @@ def register(subparsers: Any) -> None:
 
 
 def _hash(args: argparse.Namespace) -> int:
+    if args.partition is not None:
+        return _hash_partition(args)
+
     def build() -> Any:
         from airflow_aisec.core.integrity import hash_artifact
         from airflow_aisec.core.signing import load_signing_key
@@ -53,6 +61,29 @@ def _hash(args: argparse.Namespace) -> int:
             follow_symlinks=args.follow_symlinks,
             manifest_path=args.output,
             signing_key=key,
+        )
+
+    return run_report(args, "integrity", args.path, build)
+
+
+def _hash_partition(args: argparse.Namespace) -> int:
+    def build() -> Any:
+        from airflow_aisec.core.partition import hash_partition_artifact
+        from airflow_aisec.exceptions import AisecInputError
+
+        if not args.output:
+            raise AisecInputError("--partition needs -o PART (where the part is written)")
+        if args.sign_key:
+            raise AisecInputError(
+                "--partition writes a part: sign the merged manifest (aisec manifest merge --sign-key)"
+            )
+        return hash_partition_artifact(
+            args.path,
+            args.partition,
+            part_path=args.output,
+            algorithm=args.algorithm,
+            workers=args.workers,
+            follow_symlinks=args.follow_symlinks,
         )
 
     return run_report(args, "integrity", args.path, build)

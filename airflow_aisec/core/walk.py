@@ -200,6 +200,9 @@ def _walk_local(root: Path, follow_symlinks: bool) -> list[_Item]:
 
 
 def _walk_remote(root: Any) -> list[_Item]:
+    fs = getattr(root, "fs", None)
+    if fs is not None and hasattr(fs, "invalidate_cache"):  # list the store as it is now, not a cached listing
+        fs.invalidate_cache()
     if not root.exists():
         raise AisecUndecidableError(f"path not found: {root}")
     if root.is_file():

@@ -92,6 +92,10 @@ class ArtifactHashOperator(AisecBaseOperator):
     :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
         credentials are never taken from the worker's environment). (templated)
     :param conn_id: older name of ``storage_conn_id`` (still accepted).
+    :param partition: hash only this partition: ``"K/N"`` or a spec from
+        :class:`ArtifactPartitionPlanOperator` (use ``.partial(...).expand(partition=plan.output)``);
+        ``manifest_path`` then names the part, and :class:`ManifestMergeOperator` joins the parts and
+        signs. (templated)
     """
 
     aisec_check = "integrity"
@@ -101,6 +105,7 @@ class ArtifactHashOperator(AisecBaseOperator):
         "manifest_path",
         "signing_key_path",
         "storage_conn_id",
+        "partition",
     )
 
     def __init__(
@@ -115,6 +120,7 @@ class ArtifactHashOperator(AisecBaseOperator):
         signing_conn_id: str | None = None,
         storage_conn_id: str | None = None,
         conn_id: str | None = None,
+        partition: str | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -124,6 +130,9 @@ class ArtifactHashOperator(AisecBaseOperator):
             raise ValueError("give signing_key_path or signing_conn_id, not both")
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, not {workers}")
+        if partition is not None and (signing_key_path or signing_conn_id or not manifest_path):
+            raise ValueError("partition= needs manifest_path (the part) and no signing key (sign the merged manifest)")
+        self.partition = partition
         self.path = path
         self.manifest_path = manifest_path
         self.algorithm = algorithm
@@ -136,6 +145,8 @@ class ArtifactHashOperator(AisecBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.integrity import hash_artifact
 
+        if self.partition is not None:
+            return self._hash_partition(context)
         data = self.run_check(
             context,
             subject=self.path,
@@ -161,6 +172,23 @@ class ArtifactHashOperator(AisecBaseOperator):
             },
         )
         return data
+
+    def _hash_partition(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec.core.partition import hash_partition_artifact
+
+        assert self.manifest_path is not None  # checked in __init__
+        return self.run_check(
+            context,
+            subject=self.path,
+            check=lambda: hash_partition_artifact(
+                resolve_path(self.path, self.storage_conn_id),
+                self.partition,
+                part_path=str(_local_or_none(self.manifest_path)),
+                algorithm=self.algorithm,
+                workers=self.workers,
+                follow_symlinks=self.follow_symlinks,
+            ),
+        )
 
 
 def check_evidence_args(
@@ -327,4 +355,131 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         data = self.run_check(context, subject=self.path, check=self.verify)
         self.emit_asset_events(context, {"digest": data["details"].get("digest"), "verified": True})
+        return data
+
+
+class ArtifactPartitionPlanOperator(AisecBaseOperator):
+    """List an artifact once and return ``partitions`` specs for a mapped :class:`ArtifactHashOperator`.
+
+    Each spec is ``{"partition": "K/N", "listing_digest", "files", "bytes"}``; a hashing task refuses to
+    run when the artifact's listing no longer has that digest (changed since it was planned). The
+    report (XCom ``aisec_report``) shows the balance; the return value is the list of specs.
+
+    :param path: directory or file; local path or object-storage URI. (templated)
+    :param partitions: how many parts (1 … 10 000).
+    :param algorithm: the algorithm the parts and the manifest will use.
+    :param follow_symlinks: as for :class:`ArtifactHashOperator`.
+    :param storage_conn_id: Airflow connection for an object-storage ``path``. (templated)
+    """
+
+    aisec_check = "integrity"
+    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "path", "storage_conn_id")
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        partitions: int,
+        algorithm: str = "sha256",
+        follow_symlinks: bool = False,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(partitions, int) or isinstance(partitions, bool) or not 1 <= partitions <= 10_000:
+            raise ValueError(f"partitions must be an integer in 1..10000, not {partitions!r}")
+        self.path = path
+        self.partitions = partitions
+        self.algorithm = algorithm
+        self.follow_symlinks = follow_symlinks
+        self.storage_conn_id = storage_conn_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        from airflow_aisec.core.partition import plan_report
+
+        data = self.run_check(
+            context,
+            subject=self.path,
+            check=lambda: plan_report(
+                resolve_path(self.path, self.storage_conn_id),
+                self.partitions,
+                algorithm=self.algorithm,
+                follow_symlinks=self.follow_symlinks,
+            ),
+        )
+        return list(data["details"]["specs"])
+
+
+class ManifestMergeOperator(AisecBaseOperator):
+    """Merge the parts of a mapped :class:`ArtifactHashOperator` into the artifact's manifest; optionally sign it.
+
+    The manifest is byte-identical to the one a single :class:`ArtifactHashOperator` writes. The merge
+    refuses (``error``, nothing written) parts of different runs, missing or repeated partitions,
+    entries in two parts or in the wrong one, a union that is not the planned listing, edited parts.
+
+    :param parts: the part files: paths, or the reports the mapped hashing tasks return
+        (``hash_parts.output``). (templated)
+    :param manifest_path: where to write the manifest (a local file). (templated)
+    :param signing_key_path: PEM private key (Ed25519) or HMAC secret file to sign the manifest with.
+    :param signing_conn_id: ``aisec_signing_key`` connection holding the key (instead of a file).
+    """
+
+    aisec_check = "integrity"
+    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "parts", "manifest_path", "signing_key_path")
+    subject_attributes = ("manifest_path",)
+
+    def __init__(
+        self,
+        *,
+        parts: Any,
+        manifest_path: str,
+        signing_key_path: str | None = None,
+        signing_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if signing_key_path and signing_conn_id:
+            raise ValueError("give signing_key_path or signing_conn_id, not both")
+        self.parts = parts
+        self.manifest_path = manifest_path
+        self.signing_key_path = signing_key_path
+        self.signing_conn_id = signing_conn_id
+
+    def part_paths(self) -> list[str]:
+        """The part files named by ``parts`` (paths, or hashing reports carrying ``details.part_path``)."""
+        if isinstance(self.parts, (str, bytes)) or not hasattr(self.parts, "__iter__"):
+            raise AisecInputError("parts must be a list of part files or of the hashing tasks' reports")
+        paths = []
+        for item in self.parts:
+            if isinstance(item, dict):
+                item = (item.get("details") or {}).get("part_path")
+            if not isinstance(item, str) or not item:
+                raise AisecInputError("every part must be a path or a partition-hashing report")
+            paths.append(str(_local_or_none(item)))
+        return paths
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec.core.partition import merge_artifact_parts
+
+        data = self.run_check(
+            context,
+            subject=str(self.manifest_path),
+            check=lambda: merge_artifact_parts(
+                self.part_paths(),
+                manifest_path=str(_local_or_none(self.manifest_path)),
+                signing_key=resolve_signing_key(self.signing_key_path, self.signing_conn_id),
+            ),
+        )
+        details = data["details"]
+        self.emit_asset_events(
+            context,
+            {
+                "digest": details["digest"],
+                "algorithm": details["algorithm"],
+                "files": data["metrics"]["files"],
+                "bytes": data["metrics"]["bytes"],
+                "manifest": details["manifest_path"],
+                "signed": bool(details["signature_path"]),
+            },
+        )
         return data

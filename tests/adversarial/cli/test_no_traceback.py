@@ -53,6 +53,7 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "hash": ["hash", str(model), "--format", "json"],
         "verify": ["verify", str(model), "--digest", "0" * 64, "--format", "json"],
         "keygen": ["keygen", str(tmp / "k.pem"), str(tmp / "k.pub")],
+        "manifest": ["manifest", "merge", str(tmp / "part-1.json"), "-o", str(tmp / "m.json"), "--format", "json"],
         "provenance": ["provenance", str(data), "--allow-source", str(tmp), "--digest", "0" * 64, "--format", "json"],
         "profile": ["profile", "build", str(data), "-o", str(tmp / "ref.prof"), "--format", "json"],
         "drift": ["drift", str(data), "--reference", str(data), "--format", "json"],
