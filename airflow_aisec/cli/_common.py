@@ -129,7 +129,7 @@ def unexpected_error(args: argparse.Namespace, check: str, exc: BaseException, *
     if subject is None:
         subject = next(
             (
-                str(getattr(args, k))
+                " ".join(map(str, v)) if isinstance(v := getattr(args, k), list) else str(v)
                 for k in ("path", "data", "current", "log", "url", "target", "image")
                 if getattr(args, k, None)
             ),
