@@ -13,10 +13,12 @@ from typing import Any, TextIO
 from airflow_aisec.exceptions import AisecCheckFailed, AisecError
 from airflow_aisec.report import EXIT_CODES, Report
 
-FORMATS = ("text", "json", "markdown")
+FORMATS = ("text", "json", "markdown", "sarif")
 
 
 def add_format_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...] = ("text", "json")) -> None:
+    # every subcommand prints a report, so every one can print it as SARIF 2.1.0 too
+    choices = choices if "sarif" in choices else (*choices, "sarif")
     parser.add_argument("--format", choices=choices, default="text", help="output format (default: text)")
 
 
@@ -84,6 +86,10 @@ def emit(data: dict[str, Any], fmt: str = "text", out: TextIO | None = None) -> 
     out = out or sys.stdout
     if fmt == "json":
         out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    elif fmt == "sarif":
+        from airflow_aisec.outputs.sarif import dumps
+
+        out.write(dumps(data))
     elif fmt == "markdown":
         out.write(render_markdown(data) + "\n")
     else:
@@ -123,7 +129,7 @@ def unexpected_error(args: argparse.Namespace, check: str, exc: BaseException, *
     if subject is None:
         subject = next(
             (
-                str(getattr(args, k))
+                " ".join(map(str, v)) if isinstance(v := getattr(args, k), list) else str(v)
                 for k in ("path", "data", "current", "log", "url", "target", "image")
                 if getattr(args, k, None)
             ),

@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pinned requirements file (name==version lines); repeatable",
     )
     audit.add_argument(
+        "requirement_files", nargs="*", metavar="REQUIREMENTS", help="more requirements files (as -r each)"
+    )
+    audit.add_argument(
         "--path", metavar="ENV_OR_SITE_PACKAGES", help="another environment: virtualenv or site-packages"
     )
     audit.add_argument("--project", metavar="DIR", help="project directory (pylock*.toml, else pyproject.toml)")
@@ -87,6 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _audit(args: argparse.Namespace) -> int:
     from airflow_aisec.core.dependency_audit import run_audit, source_specs
     from airflow_aisec.core.osv import resolve_db_path
+
+    args.requirements = [*args.requirements, *args.requirement_files]  # positional files: pre-commit passes them
 
     def build():
         return run_audit(

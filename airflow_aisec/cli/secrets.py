@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from typing import Any
 
 from airflow_aisec.cli._common import add_format_argument, run_report
 
@@ -18,7 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "repository, incomplete history, anything that could not be scanned)."
         ),
     )
-    parser.add_argument("path", metavar="PATH")
+    parser.add_argument("path", metavar="PATH", nargs="*", help="files or directories (several: one merged report)")
+    parser.add_argument(
+        "--staged",
+        action="store_true",
+        help="scan what is staged in the git index (PATHs restrict it), not the working tree: for pre-commit",
+    )
     parser.add_argument("--history", action="store_true", help="also scan every commit of the git history")
     parser.add_argument("--baseline", metavar="FILE", help="detect-secrets baseline of known findings")
     parser.add_argument(
@@ -54,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _secrets(args: argparse.Namespace) -> int:
-    from airflow_aisec.core.secrets import DEFAULT_MAX_FILE_BYTES, redact_text, scan_secrets
+    from airflow_aisec.core.secrets import DEFAULT_MAX_FILE_BYTES, redact_text
+    from airflow_aisec.core.secrets.staged import scan_secrets_paths, scan_staged
     from airflow_aisec.exceptions import AisecInputError
 
     def build():
@@ -64,8 +72,14 @@ def _secrets(args: argparse.Namespace) -> int:
             if not sep or not fp.strip() or not reason.strip():  # never echo the item: it may be a value
                 raise AisecInputError(f"--allow #{i} must be FINGERPRINT=REASON")
             allow[fp.strip()] = reason.strip()
-        return scan_secrets(
-            args.path,
+        if not args.path and not args.staged:
+            raise AisecInputError("give at least one PATH, or --staged")
+        scan: Any = (
+            functools.partial(scan_staged, args.path)
+            if args.staged
+            else functools.partial(scan_secrets_paths, args.path)
+        )
+        return scan(
             history=args.history,
             baseline=args.baseline,
             allow=allow,
@@ -76,7 +90,7 @@ def _secrets(args: argparse.Namespace) -> int:
         )
 
     try:
-        subject = redact_text(args.path)  # error reports name the path: never a value in it
+        subject = redact_text(" ".join(args.path) or ".")  # error reports name the path: never a value in it
     except Exception:
         subject = "<secrets scan path withheld>"
     return run_report(args, "secrets", subject, build)

@@ -67,13 +67,15 @@ class AisecBaseOperator(BaseOperator):
 
     :param report_path: file to also write the report to (atomically). Default: under the directory
         named by the ``AISEC_REPORT_DIR`` environment variable when set, else no file. (templated)
+    :param sarif_path: file to also write the report to as SARIF 2.1.0 (atomically), for code-scanning
+        dashboards. Default: no SARIF file. (templated)
     :param retry_on_failure: raise a retryable ``AirflowException`` instead of ``AirflowFailException``
         when the check fails. Default ``False``: findings do not go away on retry.
     """
 
     #: the ``check`` name of the reports this operator produces (one of :data:`airflow_aisec.report.CHECKS`).
     aisec_check: ClassVar[str] = ""
-    template_fields: Sequence[str] = ("report_path",)
+    template_fields: Sequence[str] = ("report_path", "sarif_path")
     ui_color = "#f3e5f5"
     #: "AI Security report" button on every aisec task instance (the plugin's report page).
     operator_extra_links = (AisecReportLink(),)
@@ -89,9 +91,17 @@ class AisecBaseOperator(BaseOperator):
         if execute is not None and not getattr(execute, "_aisec_guarded", False):
             cls.execute = _guarded(execute)  # type: ignore[method-assign]
 
-    def __init__(self, *, report_path: str | None = None, retry_on_failure: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        report_path: str | None = None,
+        sarif_path: str | None = None,
+        retry_on_failure: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.report_path = report_path
+        self.sarif_path = sarif_path
         self.retry_on_failure = retry_on_failure
         self.outcome = "fail"
 
@@ -186,6 +196,12 @@ class AisecBaseOperator(BaseOperator):
 
             write_json_atomic(path, data)
             self.log.info("aisec report written to %s", path)
+        if self.sarif_path:
+            from airflow_aisec.outputs.sarif import dumps
+            from airflow_aisec.utils.fs import write_text_atomic
+
+            write_text_atomic(str(self.sarif_path), dumps(data))
+            self.log.info("aisec SARIF written to %s", self.sarif_path)
         self._emit_stats(data)
         return data
 

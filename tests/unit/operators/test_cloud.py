@@ -15,6 +15,7 @@ from airflow_aisec.operators.cloud import IamPolicyLintOperator, S3BucketPosture
 def test_template_fields_are_public_api():
     assert S3BucketPostureOperator.template_fields == (
         "report_path",
+        "sarif_path",
         "buckets",
         "aws_conn_id",
         "region_name",
@@ -25,6 +26,7 @@ def test_template_fields_are_public_api():
     )
     assert IamPolicyLintOperator.template_fields == (
         "report_path",
+        "sarif_path",
         "policy_files",
         "role_names",
         "aws_conn_id",
@@ -36,6 +38,7 @@ def test_template_fields_are_public_api():
     )
     assert SageMakerPostureOperator.template_fields == (
         "report_path",
+        "sarif_path",
         "notebook_instances",
         "training_jobs",
         "aws_conn_id",

@@ -1,0 +1,1 @@
+"""Renderings of an ``aisec.report/v1`` report for other tools (SARIF)."""
