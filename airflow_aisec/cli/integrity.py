@@ -14,7 +14,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("path", help="file, directory or URI (s3://… with fsspec credentials)")
     p.add_argument("-a", "--algorithm", default="sha256", help="sha256 (default), sha512, blake2b, blake3")
     p.add_argument("-o", "--output", metavar="MANIFEST", help="write the aisec.manifest/v2 manifest here")
-    p.add_argument("--sign-key", metavar="FILE", help="Ed25519 private key (PEM) or HMAC secret file")
+    p.add_argument(
+        "--sign-key",
+        metavar="FILE",
+        help="ECDSA P-256 (model-signing) or Ed25519 private key (PEM), or HMAC secret file",
+    )
+    p.add_argument(
+        "--signature-format",
+        choices=("auto", "model-signing", "aisec"),
+        default="auto",
+        help="model-signing bundle (ECDSA key) or legacy aisec.signature/v1 (Ed25519/HMAC); auto picks by key type",
+    )
+    p.add_argument("--bundle", metavar="FILE", help="where to write the model-signing bundle (default PATH.sig)")
     p.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
     p.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
     add_format_argument(p, ("text", "json", "markdown"))
@@ -25,17 +36,24 @@ def register(subparsers: Any) -> None:
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--digest", metavar="HEX", help="expected digest (file digest, or directory root digest)")
     src.add_argument("--manifest", metavar="FILE", help="aisec.manifest/v2 (or v1) manifest")
+    src.add_argument("--bundle", metavar="FILE", help="OpenSSF model-signing bundle (needs --public-key, ECDSA)")
     v.add_argument("--signature", metavar="FILE", help="detached signature (default: MANIFEST.sig with a key)")
-    v.add_argument("--public-key", metavar="FILE", help="Ed25519 public key (PEM) or HMAC secret file")
+    v.add_argument("--public-key", metavar="FILE", help="ECDSA or Ed25519 public key (PEM), or HMAC secret file")
     v.add_argument("-a", "--algorithm", default="sha256", help="algorithm of --digest (default sha256)")
     v.add_argument("--workers", type=int, default=None)
     v.add_argument("--follow-symlinks", action="store_true")
     add_format_argument(v, ("text", "json", "markdown"))
     v.set_defaults(func=_verify)
 
-    k = subparsers.add_parser("keygen", help="create an Ed25519 key pair for signing manifests")
+    k = subparsers.add_parser("keygen", help="create a key pair for signing (ECDSA P-256 or Ed25519)")
     k.add_argument("private_key", help="where to write the private key (PEM, mode 0600)")
     k.add_argument("public_key", help="where to write the public key (PEM)")
+    k.add_argument(
+        "--type",
+        choices=("ed25519", "ecdsa-p256"),
+        default="ed25519",
+        help="ed25519 (aisec signatures, DSSE envelopes) or ecdsa-p256 (OpenSSF model-signing bundles)",
+    )
     k.add_argument("--force", action="store_true", help="replace existing key files (default: refuse)")
     k.set_defaults(func=_keygen)
 
@@ -53,6 +71,8 @@ def _hash(args: argparse.Namespace) -> int:
             follow_symlinks=args.follow_symlinks,
             manifest_path=args.output,
             signing_key=key,
+            signature_format=args.signature_format,
+            bundle_path=args.bundle,
         )
 
     return run_report(args, "integrity", args.path, build)
@@ -64,6 +84,10 @@ def _verify(args: argparse.Namespace) -> int:
         from airflow_aisec.core.signing import load_verify_key
         from airflow_aisec.exceptions import AisecInputError
 
+        if args.bundle and not args.public_key:
+            raise AisecInputError("--bundle needs --public-key (the ECDSA public key)")
+        if args.bundle and args.signature:
+            raise AisecInputError("--signature applies to --manifest; a --bundle is its own signature")
         if args.digest and (args.signature or args.public_key):
             raise AisecInputError("--signature/--public-key apply to --manifest, not --digest")
         if args.signature and not args.public_key:
@@ -73,9 +97,10 @@ def _verify(args: argparse.Namespace) -> int:
             args.path,
             expected_digest=args.digest,
             manifest_path=args.manifest,
+            bundle_path=args.bundle,
             signature_path=args.signature,
             verify_key=key,
-            require_signature=key is not None,
+            require_signature=key is not None and not args.bundle,
             algorithm=args.algorithm,
             workers=args.workers,
             follow_symlinks=args.follow_symlinks,
@@ -86,16 +111,17 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _keygen(args: argparse.Namespace) -> int:
     from airflow_aisec.cli._common import clean
-    from airflow_aisec.core.signing import generate_ed25519_keypair
+    from airflow_aisec.core.signing import generate_ecdsa_keypair, generate_ed25519_keypair
     from airflow_aisec.exceptions import AisecError
 
     try:
-        key_id = generate_ed25519_keypair(args.private_key, args.public_key, overwrite=args.force)
+        generate = generate_ecdsa_keypair if args.type == "ecdsa-p256" else generate_ed25519_keypair
+        key_id = generate(args.private_key, args.public_key, overwrite=args.force)
     except AisecError as exc:
         print(f"aisec keygen: error: {clean(exc)}", file=sys.stderr)
         return 2
     print(
-        f"Ed25519 key pair written: {clean(args.private_key)} (private), {clean(args.public_key)} (public); "
+        f"{'ECDSA P-256' if args.type == 'ecdsa-p256' else 'Ed25519'} key pair written: {clean(args.private_key)} (private), {clean(args.public_key)} (public); "
         f"key id {key_id}"
     )
     return 0
