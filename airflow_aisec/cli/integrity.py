@@ -39,6 +39,8 @@ def register(subparsers: Any) -> None:
     src.add_argument("--bundle", metavar="FILE", help="OpenSSF model-signing bundle (needs --public-key, ECDSA)")
     v.add_argument("--signature", metavar="FILE", help="detached signature (default: MANIFEST.sig with a key)")
     v.add_argument("--public-key", metavar="FILE", help="ECDSA or Ed25519 public key (PEM), or HMAC secret file")
+    v.add_argument("--vsa", metavar="FILE", help="record the decision as a SLSA Verification Summary Attestation")
+    v.add_argument("--vsa-sign-key", metavar="FILE", help="sign the VSA in a DSSE envelope (FILE.dsse.json)")
     v.add_argument("-a", "--algorithm", default="sha256", help="algorithm of --digest (default sha256)")
     v.add_argument("--workers", type=int, default=None)
     v.add_argument("--follow-symlinks", action="store_true")
@@ -81,7 +83,7 @@ def _hash(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     def build() -> Any:
         from airflow_aisec.core.integrity import verify_artifact
-        from airflow_aisec.core.signing import load_verify_key
+        from airflow_aisec.core.signing import load_signing_key, load_verify_key
         from airflow_aisec.exceptions import AisecInputError
 
         if args.bundle and not args.public_key:
@@ -92,8 +94,11 @@ def _verify(args: argparse.Namespace) -> int:
             raise AisecInputError("--signature/--public-key apply to --manifest, not --digest")
         if args.signature and not args.public_key:
             raise AisecInputError("--signature needs --public-key")
+        if args.vsa_sign_key and not args.vsa:
+            raise AisecInputError("--vsa-sign-key needs --vsa")
+        vsa_key = load_signing_key(args.vsa_sign_key) if args.vsa_sign_key else None
         key = load_verify_key(args.public_key) if args.public_key else None
-        return verify_artifact(
+        report = verify_artifact(
             args.path,
             expected_digest=args.digest,
             manifest_path=args.manifest,
@@ -104,6 +109,19 @@ def _verify(args: argparse.Namespace) -> int:
             algorithm=args.algorithm,
             workers=args.workers,
             follow_symlinks=args.follow_symlinks,
+        )
+        if not args.vsa:
+            return report
+        from airflow_aisec.core.vsa import record_decision
+
+        evidence = [args.manifest, args.signature or (f"{args.manifest}.sig" if key and args.manifest else None)]
+        return record_decision(
+            report,
+            args.vsa,
+            check="integrity",
+            resource=args.path,
+            evidence=[*evidence, args.bundle],
+            signing_key=vsa_key,
         )
 
     return run_report(args, "integrity", args.path, build)

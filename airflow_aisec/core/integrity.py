@@ -298,6 +298,8 @@ def _verify_bundle(report: Report, path: Any, bundle_path: Any, key: signing.Ver
         signature_path=os.fspath(bundle_path),
         signature_valid=ok,
         key_id=key.key_id,
+        # the digest the bundle's statement names (its subject): verified on pass, only claimed on fail
+        subject_digest=model_signing.bundle_subject_digest(bundle_path),
     )
     report.add_tags(*SIGNED_TAGS)
     if not ok:

@@ -218,6 +218,22 @@ def verify_model(
     return True, "model-signing bundle verified: signature valid and every file matches"
 
 
+def bundle_subject_digest(bundle_path: Any) -> dict[str, str] | None:
+    """The subject digest a model-signing bundle's signed statement names (read after it verified), or None."""
+    import base64
+    import json
+
+    try:
+        doc = json.loads(Path(os.fspath(bundle_path)).read_bytes()[:MAX_BUNDLE_BYTES])
+        statement = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+        digest = statement["subject"][0]["digest"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(digest, dict) or not digest:
+        return None
+    return {str(k): str(v) for k, v in digest.items()}
+
+
 def _clip(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "…"

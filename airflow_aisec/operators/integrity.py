@@ -314,10 +314,19 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
         credentials are never taken from the worker's environment). (templated)
     :param conn_id: older name of ``storage_conn_id`` (still accepted).
+    :param vsa_path: write the decision (pass or fail) as a SLSA Verification Summary Attestation here
+        (an in-toto statement); with ``vsa_signing_key_path`` also its DSSE envelope
+        ``<vsa_path>.dsse.json``. (templated)
+    :param vsa_signing_key_path: Ed25519 or ECDSA private key (PEM) signing the VSA envelope. (templated)
     """
 
     aisec_check = "integrity"
-    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, *VerificationArgs.VERIFY_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        *VerificationArgs.VERIFY_TEMPLATE_FIELDS,
+        "vsa_path",
+        "vsa_signing_key_path",
+    )
 
     def __init__(
         self,
@@ -335,9 +344,15 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
         follow_symlinks: bool = False,
         storage_conn_id: str | None = None,
         conn_id: str | None = None,
+        vsa_path: str | None = None,
+        vsa_signing_key_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if vsa_signing_key_path and not vsa_path:
+            raise ValueError("vsa_signing_key_path needs vsa_path")
+        self.vsa_path = vsa_path
+        self.vsa_signing_key_path = vsa_signing_key_path
         self._set_verification_args(
             path=path,
             expected_digest=expected_digest,
@@ -354,7 +369,23 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
             conn_id=conn_id,
         )
 
+    def verify_and_record(self) -> Any:
+        """Verify, then record the decision as a VSA when ``vsa_path`` is set."""
+        report = self.verify()
+        if not self.vsa_path:
+            return report
+        from airflow_aisec.core.vsa import record_decision
+
+        return record_decision(
+            report,
+            self.vsa_path,
+            check="integrity",
+            resource=self.path,
+            evidence=[_local_or_none(p) for p in (self.manifest_path, self.signature_path, self.bundle_path)],
+            signing_key=resolve_signing_key(self.vsa_signing_key_path, None),
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
-        data = self.run_check(context, subject=self.path, check=self.verify)
+        data = self.run_check(context, subject=self.path, check=self.verify_and_record)
         self.emit_asset_events(context, {"digest": data["details"].get("digest"), "verified": True})
         return data
