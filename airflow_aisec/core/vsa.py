@@ -192,8 +192,9 @@ def _file_descriptor(path: Any) -> dict[str, Any] | None:
 def vsa_for_report(report: Any, *, check: str, resource: str, evidence: Sequence[Any] = ()) -> dict[str, Any] | None:
     """A VSA recording the decision of a ``pass``/``fail`` ``report``; None for ``error`` (no decision).
 
-    The subject is the verified artifact with the digest the report names (``details.digest`` with
-    ``details.algorithm``, or ``details.subject_digest``); a report without one gives None.
+    The subject is the verified artifact with the digest the report names (``details.subject_digest``,
+    ``details.digest`` with ``details.algorithm``, or a provenance report's ``details.observed.digest``);
+    a report without one (e.g. a dataset refused before it was read) gives None.
     """
     if report.status not in ("pass", "fail"):
         return None
@@ -201,6 +202,10 @@ def vsa_for_report(report: Any, *, check: str, resource: str, evidence: Sequence
     digest: dict[str, str] | None = details.get("subject_digest")
     if not digest and details.get("digest"):
         digest = {str(details.get("algorithm") or "sha256"): str(details["digest"])}
+    observed = (details.get("observed") or {}).get("digest")  # provenance reports: "alg:hex"
+    if not digest and isinstance(observed, str) and ":" in observed:
+        algorithm, _, hexdigest = observed.partition(":")
+        digest = {algorithm: hexdigest}
     if not digest:
         return None
     inputs = [d for d in (_file_descriptor(p) for p in evidence if p) if d]
