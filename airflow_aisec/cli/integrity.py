@@ -26,6 +26,11 @@ def register(subparsers: Any) -> None:
         help="model-signing bundle (ECDSA key) or legacy aisec.signature/v1 (Ed25519/HMAC); auto picks by key type",
     )
     p.add_argument("--bundle", metavar="FILE", help="where to write the model-signing bundle (default PATH.sig)")
+    p.add_argument(
+        "--sigstore-keyless",
+        action="store_true",
+        help="sign a model-signing bundle with Sigstore (needs the internet and SIGSTORE_ID_TOKEN); no key",
+    )
     p.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
     p.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
     add_format_argument(p, ("text", "json", "markdown"))
@@ -65,6 +70,9 @@ def _hash(args: argparse.Namespace) -> int:
         from airflow_aisec.core.integrity import hash_artifact
         from airflow_aisec.core.signing import load_signing_key
 
+        if args.sigstore_keyless:
+            return _hash_keyless(args)
+
         key = load_signing_key(args.sign_key) if args.sign_key else None
         return hash_artifact(
             args.path,
@@ -78,6 +86,27 @@ def _hash(args: argparse.Namespace) -> int:
         )
 
     return run_report(args, "integrity", args.path, build)
+
+
+def _hash_keyless(args: argparse.Namespace) -> Any:
+    import os
+
+    from airflow_aisec.core import model_signing
+    from airflow_aisec.core.integrity import hash_artifact
+    from airflow_aisec.exceptions import AisecInputError
+
+    if args.sign_key or args.signature_format == "aisec":
+        raise AisecInputError("--sigstore-keyless signs a model-signing bundle without a key: drop --sign-key")
+    bundle = args.bundle or model_signing.default_bundle_path(args.path)
+    token = os.environ.get("SIGSTORE_ID_TOKEN")
+    if not token:  # checked before hashing: nothing is written when signing cannot happen
+        raise AisecInputError("--sigstore-keyless needs an OpenID Connect identity token in SIGSTORE_ID_TOKEN")
+    report = hash_artifact(
+        args.path, algorithm=args.algorithm, workers=args.workers, follow_symlinks=args.follow_symlinks,
+        manifest_path=args.output,
+    )  # fmt: skip
+    report.details.update(model_signing.sign_model(args.path, bundle, keyless=True, identity_token=token))
+    return report
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -138,13 +138,18 @@ def sign_model(
     try:
         if keyless:
             details["signer"] = "sigstore-keyless"
+            if not identity_token:  # never start an interactive browser / out-of-band OAuth flow in a task
+                raise AisecInputError(
+                    "keyless Sigstore signing needs an OpenID Connect identity token (identity_token, or the "
+                    "SIGSTORE_ID_TOKEN environment variable for the CLI)"
+                )
             try:
-                config.use_sigstore_signer(identity_token=identity_token, force_oob=True)
+                config.use_sigstore_signer(identity_token=identity_token)
                 config.sign(path, tmp)
             except Exception as exc:  # any network/OIDC failure: the library raises many types
                 raise AisecUndecidableError(
-                    "keyless Sigstore signing needs network access to Sigstore (Fulcio, Rekor) and an OpenID "
-                    f"Connect identity; it failed: {type(exc).__name__}: {str(exc)[:200]}"
+                    "keyless Sigstore signing needs network access to Sigstore (Fulcio, Rekor) and a valid "
+                    f"OpenID Connect identity token; it failed: {type(exc).__name__}: {_clip(str(exc), 200)}"
                 ) from None
         else:
             assert private_key_pem is not None

@@ -179,3 +179,19 @@ def test_legacy_ed25519_signatures_still_sign_and_verify(tmp_path: Path, capsys:
     assert run(capsys, ["verify", str(model), "--manifest", manifest, "--public-key", str(pub)])[0] == 0
     shutil.copy(model / "config.json", model / "copy.json")
     assert run(capsys, ["verify", str(model), "--manifest", manifest, "--public-key", str(pub)])[0] == 1
+
+
+def test_keyless_without_identity_token_is_a_clear_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keyless Sigstore signing is never attempted interactively; the networked path is not tested here."""
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    model = _model(tmp_path)
+    code, report = run(capsys, ["hash", str(model), "--sigstore-keyless"])
+    assert code == 2 and report is not None and "SIGSTORE_ID_TOKEN" in report["summary"]
+    assert not (tmp_path / "model.sig").exists()
+    from airflow_aisec.core.model_signing import sign_model
+    from airflow_aisec.exceptions import AisecInputError
+
+    with pytest.raises(AisecInputError, match="identity token"):
+        sign_model(model, tmp_path / "k.sig", keyless=True)
