@@ -40,7 +40,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--require-version", action="store_true", help="refuse object-storage data without a version pin")
     p.add_argument("--etag", metavar="ETAG", help="S3 ETag pin (object read with If-Match)")
     p.add_argument("-o", "--output", metavar="STATEMENT", help="write the in-toto statement here when verified")
-    p.add_argument("--sign-key", metavar="FILE", help="sign the statement (STATEMENT.sig): Ed25519 PEM or HMAC secret")
+    p.add_argument(
+        "--sign-key",
+        metavar="FILE",
+        help="sign the statement: DSSE envelope STATEMENT.dsse.json (Ed25519/ECDSA PEM) and legacy STATEMENT.sig",
+    )
+    p.add_argument("--vsa", metavar="FILE", help="record the decision as a SLSA Verification Summary Attestation")
     p.add_argument("--builder-id", metavar="URI", help="SLSA builder id (default airflow://<host>)")
     p.add_argument("--invocation-id", metavar="ID", help="SLSA invocation id (e.g. your CI job URL)")
     add_format_argument(p, ("text", "json", "markdown"))
@@ -62,8 +67,8 @@ def _provenance(args: argparse.Namespace) -> int:
             raise AisecInputError("--signature/--public-key apply to --manifest, not --digest")
         if args.signature and not args.public_key:
             raise AisecInputError("--signature needs --public-key")
-        if args.sign_key and not args.output:
-            raise AisecInputError("--sign-key needs -o STATEMENT")
+        if args.sign_key and not (args.output or args.vsa):
+            raise AisecInputError("--sign-key needs -o STATEMENT or --vsa FILE")
         signing_key = None
         if args.sign_key:
             from airflow_aisec.core.signing import load_signing_key
@@ -85,8 +90,16 @@ def _provenance(args: argparse.Namespace) -> int:
             builder_id=args.builder_id,
             invocation_id=args.invocation_id,
             statement_path=args.output,
-            statement_signing_key=signing_key,
+            statement_signing_key=signing_key if args.output else None,
         )
-        return report
+        if not args.vsa:
+            return report
+        from airflow_aisec.core.vsa import record_decision
+
+        dsse_key = signing_key if signing_key is not None and signing_key.algorithm != "hmac-sha256" else None
+        evidence = [args.manifest, manifest.signature if manifest else None]
+        return record_decision(
+            report, args.vsa, check="provenance", resource=args.data, evidence=evidence, signing_key=dsse_key
+        )
 
     return run_report(args, "provenance", args.data, build)

@@ -102,13 +102,23 @@ def hash_artifact(
     follow_symlinks: bool = False,
     manifest_path: str | os.PathLike[str] | None = None,
     signing_key: signing.SigningKey | None = None,
+    signature_format: str = "auto",
+    bundle_path: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Hash ``path`` (file or directory), write its manifest (and signature) atomically, and report.
 
-    :param manifest_path: where to write the manifest; ``None`` writes none (unless signing, which
-        needs a manifest: then it defaults to :func:`default_manifest_path`).
-    :param signing_key: when given, ``<manifest>.sig`` is written next to the manifest.
+    :param manifest_path: where to write the manifest; ``None`` writes none (unless signing in the
+        ``aisec`` format, which needs a manifest: then it defaults to :func:`default_manifest_path`).
+    :param signing_key: when given, the artifact is signed (see ``signature_format``).
+    :param signature_format: ``model-signing`` (an OpenSSF model-signing bundle over the artifact, at
+        ``bundle_path``, default ``<path>.sig``; needs an ECDSA key), ``aisec`` (the legacy
+        ``aisec.signature/v1`` detached signature ``<manifest>.sig``; Ed25519 or HMAC key), or ``auto``
+        (default: ``model-signing`` for an ECDSA key, ``aisec`` for an Ed25519 or HMAC key, which the
+        model-signing format cannot carry).
     """
+    signature_format = resolve_signature_format(signature_format, signing_key)
+    if signature_format == "model-signing":
+        return _hash_model_signing(path, algorithm, workers, follow_symlinks, manifest_path, signing_key, bundle_path)
     report = Report.start("integrity", str(path), tags=list(TAGS))
     if signing_key is not None and manifest_path is None:
         manifest_path = default_manifest_path(path)
@@ -158,6 +168,58 @@ def hash_artifact(
     )
 
 
+SIGNATURE_FORMATS = ("auto", "model-signing", "aisec")
+
+
+def resolve_signature_format(signature_format: str, key: signing.SigningKey | signing.VerifyKey | None) -> str:
+    """The effective signature format for ``key``: ``model-signing`` for an ECDSA key, else ``aisec``."""
+    if signature_format not in SIGNATURE_FORMATS:
+        raise AisecInputError(
+            f"signature_format must be one of {SIGNATURE_FORMATS}, not {str(signature_format)[:40]!r}"
+        )
+    ecdsa = key is not None and key.algorithm == signing.ECDSA
+    if signature_format == "auto":
+        return "model-signing" if ecdsa else "aisec"
+    if signature_format == "model-signing" and key is not None and not ecdsa:
+        raise AisecInputError(
+            f"the model-signing format needs an ECDSA (P-256/384/521) key, not {key.algorithm}; create one with "
+            "`aisec keygen --type ecdsa-p256`, or choose signature_format='aisec'"
+        )
+    if signature_format == "aisec" and ecdsa:
+        raise AisecInputError("an ECDSA key signs in the model-signing format; choose signature_format='model-signing'")
+    return signature_format
+
+
+def _hash_model_signing(
+    path: Any,
+    algorithm: str,
+    workers: int | None,
+    follow_symlinks: bool,
+    manifest_path: str | os.PathLike[str] | None,
+    key: signing.SigningKey | None,
+    bundle_path: str | os.PathLike[str] | None,
+) -> Report:
+    """Hash (and write the unsigned manifest if asked), then sign ``path`` into a model-signing bundle."""
+    from airflow_aisec.core import model_signing
+
+    if key is None:
+        raise AisecInputError("the model-signing format needs a signing key")
+    bundle_path = bundle_path or model_signing.default_bundle_path(path)
+    refuse_output_inside(bundle_path, path, "model-signing bundle")
+    report = hash_artifact(
+        path, algorithm=algorithm, workers=workers, follow_symlinks=follow_symlinks, manifest_path=manifest_path
+    )
+    if report.status != "pass":
+        return report
+    details = model_signing.sign_model(path, bundle_path, private_key_pem=key._material)
+    report.details.update(
+        details, signature_path=os.fspath(bundle_path), key_id=key.key_id, signature_algorithm="ecdsa"
+    )
+    report.add_tags(*SIGNED_TAGS)
+    report.summary = report.summary.replace(" hashed:", " hashed and signed (model-signing):", 1)
+    return report
+
+
 def _read_evidence(path: str | os.PathLike[str], what: str) -> bytes:
     return hashing.read_evidence(path, what)
 
@@ -173,8 +235,9 @@ def verify_artifact(
     algorithm: str = "sha256",
     workers: int | None = None,
     follow_symlinks: bool = False,
+    bundle_path: str | os.PathLike[str] | None = None,
 ) -> Report:
-    """Verify ``path`` against ``expected_digest`` or a (signed) manifest.
+    """Verify ``path`` against ``expected_digest``, a (signed) manifest, or a model-signing bundle.
 
     Fail closed: a missing artifact, manifest or (required) signature raises
     :class:`AisecUndecidableError`; a mismatch, a bad signature, or any added / removed / changed file
@@ -187,11 +250,15 @@ def verify_artifact(
         given or ``require_signature`` is set).
     :param verify_key: key to check the signature with; required when a signature is checked.
     :param require_signature: refuse an unsigned manifest.
+    :param bundle_path: an OpenSSF model-signing bundle over ``path``; verified with ``verify_key`` (an
+        ECDSA public key), which it always needs.
     """
-    if (expected_digest is None) == (manifest_path is None):
-        raise AisecInputError("give exactly one of expected_digest or manifest_path")
+    if sum(x is not None for x in (expected_digest, manifest_path, bundle_path)) != 1:
+        raise AisecInputError("give exactly one of expected_digest, manifest_path or bundle_path")
     report = Report.start("integrity", str(path), tags=list(TAGS))
     report.details["mode"] = "verify"
+    if bundle_path is not None:
+        return _verify_bundle(report, path, bundle_path, verify_key)
     if expected_digest is not None:
         return _verify_digest(report, path, expected_digest, algorithm, workers, follow_symlinks)
 
@@ -218,6 +285,33 @@ def verify_artifact(
             return report.finish("fail", f"manifest signature rejected: {reason}")
     manifest = Manifest.from_bytes(manifest_data, f"manifest {manifest_path}")
     return _verify_manifest(report, path, manifest, workers, follow_symlinks)
+
+
+def _verify_bundle(report: Report, path: Any, bundle_path: Any, key: signing.VerifyKey | None) -> Report:
+    from airflow_aisec.core import model_signing
+
+    if key is None or key.algorithm != signing.ECDSA:
+        raise AisecInputError("a model-signing bundle verifies with an ECDSA public key (P-256/384/521 PEM)")
+    ok, reason = model_signing.verify_model(path, bundle_path, public_key_pem=key._material)
+    report.details.update(
+        signature_format=model_signing.FORMAT,
+        signature_path=os.fspath(bundle_path),
+        signature_valid=ok,
+        key_id=key.key_id,
+        # the digest the bundle's statement names (its subject): verified on pass, only claimed on fail
+        subject_digest=model_signing.bundle_subject_digest(bundle_path),
+    )
+    report.add_tags(*SIGNED_TAGS)
+    if not ok:
+        report.add_finding(
+            "AISEC-INT-BAD-SIGNATURE",
+            "critical",
+            "Model-signing bundle is not valid",
+            str(bundle_path),
+            {"reason": reason},
+        )
+        return report.finish("fail", f"model-signing bundle rejected: {reason}")
+    return report.finish("pass", "model-signing bundle verified: signature valid and every file matches")
 
 
 def _verify_digest(

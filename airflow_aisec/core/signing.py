@@ -31,6 +31,8 @@ from airflow_aisec.exceptions import AisecInputError
 
 SIGNATURE_SCHEMA = "aisec.signature/v1"
 SIGN_ALGORITHMS = ("ed25519", "hmac-sha256")
+#: ECDSA keys (P-256/384/521) sign only in the OpenSSF model-signing format (see core/model_signing.py).
+ECDSA = "ecdsa"
 #: Shortest HMAC secret accepted (bytes) and the least estimated entropy (bits).
 HMAC_MIN_BYTES = 16
 HMAC_MIN_ENTROPY_BITS = 64
@@ -244,6 +246,31 @@ def _algorithm_for(data: bytes, algorithm: str | None, what: str) -> str:
     return chosen
 
 
+def _ecdsa_key(data: bytes, algorithm: str | None, *, private: bool) -> tuple[str, bytes] | None:
+    """``(key_id, PEM)`` when ``data`` is an ECDSA key (P-256/384/521) for the model-signing format, else None.
+
+    The PEM kept is the private key (signing) or the public key (verification). An ECDSA key only
+    signs in the model-signing format; :func:`sign` refuses it.
+    """
+    if algorithm not in (None, ECDSA) or not _is_pem(data):
+        return None
+    from airflow_aisec.core.model_signing import ecdsa_public_pem, is_ecdsa_pem
+
+    if not is_ecdsa_pem(data):
+        if algorithm == ECDSA:
+            raise AisecInputError("key is not an unencrypted ECDSA PEM key on P-256, P-384 or P-521")
+        return None
+    if private and b"PRIVATE KEY" not in data:
+        raise AisecInputError("signing key is an ECDSA public key, not a private key")
+    public = ecdsa_public_pem(data) if b"PRIVATE KEY" in data else data
+    from cryptography.hazmat.primitives import serialization
+
+    der = serialization.load_pem_public_key(public).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return _key_id(der, ECDSA), (data if private else public)
+
+
 def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -> SigningKey:
     """Load a signing key from a PEM file/text (Ed25519) or a secret (HMAC-SHA256).
 
@@ -251,6 +278,9 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
     :param algorithm: ``ed25519`` or ``hmac-sha256``; default: ``ed25519`` for PEM, else HMAC.
     """
     data = _read_key_bytes(source, "signing key")
+    ecdsa = _ecdsa_key(data, algorithm, private=True)
+    if ecdsa is not None:
+        return SigningKey(ECDSA, ecdsa[0], ecdsa[1])
     algorithm = _algorithm_for(data, algorithm, "signing key")
     if algorithm == "ed25519":
         from cryptography.exceptions import UnsupportedAlgorithm
@@ -272,6 +302,9 @@ def load_signing_key(source: str | bytes | Path, algorithm: str | None = None) -
 def load_verify_key(source: str | bytes | Path, algorithm: str | None = None) -> VerifyKey:
     """Load a verification key: an Ed25519 public (or private) PEM, or an HMAC secret."""
     data = _read_key_bytes(source, "verification key")
+    ecdsa = _ecdsa_key(data, algorithm, private=False)
+    if ecdsa is not None:
+        return VerifyKey(ECDSA, ecdsa[0], ecdsa[1])
     algorithm = _algorithm_for(data, algorithm, "verification key")
     if algorithm == "ed25519":
         from cryptography.exceptions import UnsupportedAlgorithm
@@ -328,8 +361,36 @@ def generate_ed25519_keypair(private_path: str | Path, public_path: str | Path, 
     return _key_id(raw, "ed25519")
 
 
+def generate_ecdsa_keypair(private_path: str | Path, public_path: str | Path, *, overwrite: bool = False) -> str:
+    """Write a new ECDSA P-256 key pair (PEM; the model-signing format's key type); return the key id."""
+    from airflow_aisec.utils.fs import check_output_path, write_bytes_atomic
+
+    if os.path.abspath(private_path) == os.path.abspath(public_path):
+        raise AisecInputError(f"keygen: private and public key paths are the same file ({private_path})")
+    for path in (private_path, public_path):
+        check_output_path(path, exclusive=not overwrite)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    write_bytes_atomic(private_path, private_pem, private=True, exclusive=not overwrite)
+    write_bytes_atomic(public_path, public_pem, exclusive=not overwrite)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _key_id(der, ECDSA)
+
+
 def sign(data: bytes, key: SigningKey) -> dict[str, Any]:
     """Sign ``data``; return the signature document."""
+    if key.algorithm not in SIGN_ALGORITHMS:
+        raise AisecInputError(
+            f"a {key.algorithm} key signs in the model-signing format only, not in {SIGNATURE_SCHEMA}"
+        )
     if key.algorithm == "ed25519":
         signature = key._material.sign(data)
     else:

@@ -87,8 +87,13 @@ class ArtifactHashOperator(AisecBaseOperator):
     :param algorithm: ``sha256`` (default), ``sha512``, ``blake2b``, ``blake3`` (extra ``blake3``).
     :param workers: parallel hashing threads (default: CPU count, at most 8).
     :param follow_symlinks: follow links that stay inside ``path`` (default: record links, never follow).
-    :param signing_key_path: PEM private key (Ed25519) or HMAC secret file to sign the manifest with.
+    :param signing_key_path: PEM private key (ECDSA P-256/384/521 for model-signing, or Ed25519) or HMAC
+        secret file to sign with.
     :param signing_conn_id: ``aisec_signing_key`` connection holding the key (instead of a file).
+    :param signature_format: ``auto`` (default: an OpenSSF model-signing bundle for an ECDSA key, the
+        legacy ``aisec.signature/v1`` manifest signature for an Ed25519 or HMAC key), ``model-signing``
+        or ``aisec``.
+    :param bundle_path: where to write the model-signing bundle (default ``<path>.sig``). (templated)
     :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
         credentials are never taken from the worker's environment). (templated)
     :param conn_id: older name of ``storage_conn_id`` (still accepted).
@@ -104,6 +109,7 @@ class ArtifactHashOperator(AisecBaseOperator):
         "path",
         "manifest_path",
         "signing_key_path",
+        "bundle_path",
         "storage_conn_id",
         "partition",
     )
@@ -118,6 +124,8 @@ class ArtifactHashOperator(AisecBaseOperator):
         follow_symlinks: bool = False,
         signing_key_path: str | None = None,
         signing_conn_id: str | None = None,
+        signature_format: str = "auto",
+        bundle_path: str | None = None,
         storage_conn_id: str | None = None,
         conn_id: str | None = None,
         partition: str | dict[str, Any] | None = None,
@@ -126,6 +134,8 @@ class ArtifactHashOperator(AisecBaseOperator):
         super().__init__(**kwargs)
         from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
 
+        if signature_format not in ("auto", "model-signing", "aisec"):
+            raise ValueError(f"signature_format must be auto, model-signing or aisec, not {signature_format!r}")
         if signing_key_path and signing_conn_id:
             raise ValueError("give signing_key_path or signing_conn_id, not both")
         if workers is not None and workers < 1:
@@ -140,6 +150,8 @@ class ArtifactHashOperator(AisecBaseOperator):
         self.follow_symlinks = follow_symlinks
         self.signing_key_path = signing_key_path
         self.signing_conn_id = signing_conn_id
+        self.signature_format = signature_format
+        self.bundle_path = bundle_path
         self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -157,6 +169,8 @@ class ArtifactHashOperator(AisecBaseOperator):
                 follow_symlinks=self.follow_symlinks,
                 manifest_path=_local_or_none(self.manifest_path),
                 signing_key=resolve_signing_key(self.signing_key_path, self.signing_conn_id),
+                signature_format=self.signature_format,
+                bundle_path=_local_or_none(self.bundle_path),
             ),
         )
         details = data["details"]
@@ -198,13 +212,19 @@ def check_evidence_args(
     public_key_path: str | None,
     signing_conn_id: str | None,
     require_signature: bool | None,
+    bundle_path: str | None = None,
 ) -> bool:
     """Validate the "what do we verify against" arguments shared by verifying operators.
 
     :return: the effective ``require_signature``: ``True`` by default once a key is configured.
-    :raises ValueError: not exactly one of digest / manifest, or two key sources.
+    :raises ValueError: not exactly one of digest / manifest / bundle, or two key sources.
     """
-    if (expected_digest is None) == (manifest_path is None):
+    if bundle_path is not None:
+        if expected_digest is not None or manifest_path is not None:
+            raise ValueError("give exactly one of expected_digest, manifest_path or bundle_path")
+        if not (public_key_path or signing_conn_id):
+            raise ValueError("bundle_path needs public_key_path or signing_conn_id (an ECDSA public key)")
+    elif (expected_digest is None) == (manifest_path is None):
         raise ValueError("give exactly one of expected_digest or manifest_path")
     if public_key_path and signing_conn_id:
         raise ValueError("give public_key_path or signing_conn_id, not both")
@@ -225,11 +245,13 @@ class VerificationArgs:
     workers: int | None
     follow_symlinks: bool
     storage_conn_id: str | None
+    bundle_path: str | None = None
 
     VERIFY_TEMPLATE_FIELDS = (
         "path",
         "expected_digest",
         "manifest_path",
+        "bundle_path",
         "signature_path",
         "public_key_path",
         "storage_conn_id",
@@ -250,12 +272,14 @@ class VerificationArgs:
         follow_symlinks: bool,
         storage_conn_id: str | None,
         conn_id: str | None,
+        bundle_path: str | None = None,
     ) -> None:
         from airflow_aisec.hooks.storage import storage_conn_id as pick_conn_id
 
         self.require_signature = check_evidence_args(
             expected_digest=expected_digest,
             manifest_path=manifest_path,
+            bundle_path=bundle_path,
             public_key_path=public_key_path,
             signing_conn_id=signing_conn_id,
             require_signature=require_signature,
@@ -263,6 +287,7 @@ class VerificationArgs:
         self.path = path
         self.expected_digest = expected_digest
         self.manifest_path = manifest_path
+        self.bundle_path = bundle_path
         self.signature_path = signature_path
         self.public_key_path = public_key_path
         self.signing_conn_id = signing_conn_id
@@ -272,8 +297,8 @@ class VerificationArgs:
         self.storage_conn_id = pick_conn_id(storage_conn_id, conn_id, "conn_id")
 
     def evidence_paths(self) -> list[str]:
-        """What must exist before verification can start: the artifact and its manifest."""
-        return [p for p in (self.path, self.manifest_path) if p]
+        """What must exist before verification can start: the artifact and its manifest (or bundle)."""
+        return [p for p in (self.path, self.manifest_path, self.bundle_path) if p]
 
     def verify(self) -> Any:
         """Run the verification and return the ``integrity`` report."""
@@ -283,9 +308,10 @@ class VerificationArgs:
             resolve_path(self.path, self.storage_conn_id),
             expected_digest=self.expected_digest,
             manifest_path=_local_or_none(self.manifest_path),
+            bundle_path=_local_or_none(self.bundle_path),
             signature_path=_local_or_none(self.signature_path),
             verify_key=resolve_verify_key(self.public_key_path, self.signing_conn_id),
-            require_signature=self.require_signature,
+            require_signature=self.require_signature and self.bundle_path is None,
             algorithm=self.algorithm,
             workers=self.workers,
             follow_symlinks=self.follow_symlinks,
@@ -302,9 +328,11 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     :param path: file or directory; local path or object-storage URI. (templated)
     :param expected_digest: hex digest (or ``"sha256:<hex>"``) of the file / directory root. (templated)
     :param manifest_path: ``aisec.manifest/v2`` (or v1) manifest to verify against. (templated)
+    :param bundle_path: OpenSSF model-signing bundle to verify against, with the ECDSA public key
+        ``public_key_path`` (or the connection's). (templated)
     :param signature_path: the manifest's detached signature (default ``<manifest>.sig`` when a key is
         given). (templated)
-    :param public_key_path: Ed25519 public key (PEM) or HMAC secret file. (templated)
+    :param public_key_path: ECDSA or Ed25519 public key (PEM) or HMAC secret file. (templated)
     :param signing_conn_id: ``aisec_signing_key`` connection to take the verification key from.
     :param require_signature: refuse a manifest without a valid signature (default: ``True`` when a key
         is configured, else ``False``).
@@ -314,10 +342,19 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     :param storage_conn_id: Airflow connection for an object-storage ``path`` (required for ``s3://`` …:
         credentials are never taken from the worker's environment). (templated)
     :param conn_id: older name of ``storage_conn_id`` (still accepted).
+    :param vsa_path: write the decision (pass or fail) as a SLSA Verification Summary Attestation here
+        (an in-toto statement); with ``vsa_signing_key_path`` also its DSSE envelope
+        ``<vsa_path>.dsse.json``. (templated)
+    :param vsa_signing_key_path: Ed25519 or ECDSA private key (PEM) signing the VSA envelope. (templated)
     """
 
     aisec_check = "integrity"
-    template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, *VerificationArgs.VERIFY_TEMPLATE_FIELDS)
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        *VerificationArgs.VERIFY_TEMPLATE_FIELDS,
+        "vsa_path",
+        "vsa_signing_key_path",
+    )
 
     def __init__(
         self,
@@ -325,6 +362,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
         path: str,
         expected_digest: str | None = None,
         manifest_path: str | None = None,
+        bundle_path: str | None = None,
         signature_path: str | None = None,
         public_key_path: str | None = None,
         signing_conn_id: str | None = None,
@@ -334,13 +372,20 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
         follow_symlinks: bool = False,
         storage_conn_id: str | None = None,
         conn_id: str | None = None,
+        vsa_path: str | None = None,
+        vsa_signing_key_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if vsa_signing_key_path and not vsa_path:
+            raise ValueError("vsa_signing_key_path needs vsa_path")
+        self.vsa_path = vsa_path
+        self.vsa_signing_key_path = vsa_signing_key_path
         self._set_verification_args(
             path=path,
             expected_digest=expected_digest,
             manifest_path=manifest_path,
+            bundle_path=bundle_path,
             signature_path=signature_path,
             public_key_path=public_key_path,
             signing_conn_id=signing_conn_id,
@@ -352,8 +397,24 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
             conn_id=conn_id,
         )
 
+    def verify_and_record(self) -> Any:
+        """Verify, then record the decision as a VSA when ``vsa_path`` is set."""
+        report = self.verify()
+        if not self.vsa_path:
+            return report
+        from airflow_aisec.core.vsa import record_decision
+
+        return record_decision(
+            report,
+            self.vsa_path,
+            check="integrity",
+            resource=self.path,
+            evidence=[_local_or_none(p) for p in (self.manifest_path, self.signature_path, self.bundle_path)],
+            signing_key=resolve_signing_key(self.vsa_signing_key_path, None),
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
-        data = self.run_check(context, subject=self.path, check=self.verify)
+        data = self.run_check(context, subject=self.path, check=self.verify_and_record)
         self.emit_asset_events(context, {"digest": data["details"].get("digest"), "verified": True})
         return data
 

@@ -83,9 +83,13 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         environment. (templated)
     :param aws_conn_id: older name of ``storage_conn_id`` (still accepted).
     :param statement_path: where to write the statement (default: next to the report). (templated)
-    :param statement_signing_key_path: PEM private key (Ed25519) or HMAC secret file: sign the statement
-        (``<statement>.sig``, ``aisec.signature/v1``). (templated)
+    :param statement_signing_key_path: PEM private key (Ed25519 or ECDSA) or HMAC secret file: sign the
+        statement in a DSSE envelope ``<statement>.dsse.json`` (Ed25519/ECDSA) and, for Ed25519/HMAC,
+        the legacy ``<statement>.sig`` (``aisec.signature/v1``). (templated)
     :param statement_signing_conn_id: ``aisec_signing_key`` connection to sign the statement with instead.
+    :param vsa_path: record the decision (pass or fail) as a SLSA Verification Summary Attestation here,
+        in a DSSE envelope ``<vsa_path>.dsse.json`` too when the statement key is Ed25519 or ECDSA.
+        (templated)
     :param builder_id: SLSA builder id (default: ``[api] base_url``, else ``airflow://<host>``). (templated)
     :param algorithm: digest algorithm (default ``sha256``).
     """
@@ -102,6 +106,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         "expected_etag",
         "statement_path",
         "statement_signing_key_path",
+        "vsa_path",
         "builder_id",
         "storage_conn_id",
     )
@@ -123,6 +128,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         aws_conn_id: str | None = "aws_default",
         statement_path: str | None = None,
         statement_signing_key_path: str | None = None,
+        vsa_path: str | None = None,
         statement_signing_conn_id: str | None = None,
         builder_id: str | None = None,
         algorithm: str = "sha256",
@@ -155,6 +161,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         self.storage_conn_id = storage_conn_id or aws_conn_id
         self.statement_path = statement_path
         self.statement_signing_key_path = statement_signing_key_path
+        self.vsa_path = vsa_path
         self.statement_signing_conn_id = statement_signing_conn_id
         self.builder_id = builder_id
         self.algorithm = algorithm
@@ -208,10 +215,26 @@ class DatasetProvenanceOperator(AisecBaseOperator):
         from airflow_aisec.core.provenance import verify_dataset
         from airflow_aisec.operators.integrity import resolve_signing_key
 
-        data = self.run_check(
-            context,
-            subject=str(self.dataset_uri),
-            check=lambda: verify_dataset(
+        def check() -> Any:
+            key = resolve_signing_key(self.statement_signing_key_path, self.statement_signing_conn_id)
+            report = verify(key)
+            if not self.vsa_path:
+                return report
+            from airflow_aisec.core.vsa import record_decision
+
+            evidence = [self.manifest_path, self._manifest().signature if self.manifest_path else None]
+            dsse_key = key if key is not None and key.algorithm != "hmac-sha256" else None
+            return record_decision(
+                report,
+                self.vsa_path,
+                check="provenance",
+                resource=str(self.dataset_uri),
+                evidence=evidence,
+                signing_key=dsse_key,
+            )
+
+        def verify(key: Any) -> Any:
+            return verify_dataset(
                 str(self.dataset_uri),
                 allow_sources=self._allowlist(),
                 expected_digest=self.expected_digest,
@@ -224,11 +247,10 @@ class DatasetProvenanceOperator(AisecBaseOperator):
                 builder_id=self.builder_id or builder_id_for_deployment(),
                 invocation_id=invocation_id(context),
                 statement_path=self._statement_path(context),
-                statement_signing_key=resolve_signing_key(
-                    self.statement_signing_key_path, self.statement_signing_conn_id
-                ),
-            )[0],
-        )
+                statement_signing_key=key,
+            )[0]
+
+        data = self.run_check(context, subject=str(self.dataset_uri), check=check)
         details = data["details"]
         version = details["observed"]["version"]
         extra = {

@@ -193,12 +193,15 @@ def publish_model(
 ) -> dict:
     """Re-verify the signed manifest, then copy model + evidence into the registry folder atomically.
 
-    The task's outlet assets get the registry entry as their event's extra.
+    The evidence is the signed manifest, the model's build-provenance statement (its DSSE envelope and
+    legacy signature), and ``model.vsa.json``: the publish-time integrity decision as a SLSA
+    Verification Summary. The task's outlet assets get the registry entry as their event's extra.
     """
     import shutil
 
     from airflow_aisec.core.integrity import verify_artifact
     from airflow_aisec.core.signing import load_verify_key
+    from airflow_aisec.core.vsa import record_decision
     from airflow_aisec.utils.fs import write_json_atomic
 
     record = ti.xcom_pull(task_ids="record_model_provenance")
@@ -212,8 +215,10 @@ def publish_model(
     target, tmp = root / version, root / f".{version}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(model_dir, tmp / "model")
-    for evidence in (manifest, f"{manifest}.sig", statement, f"{statement}.sig"):
+    for evidence in (manifest, f"{manifest}.sig", statement, f"{statement}.sig", f"{statement}.dsse.json"):
         shutil.copy2(evidence, tmp / os.path.basename(evidence))
+    evidence = [manifest, f"{manifest}.sig"]
+    record_decision(check, tmp / "model.vsa.json", check="integrity", resource=model_dir, evidence=evidence)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # the version folder appears complete or not at all
     entry = {

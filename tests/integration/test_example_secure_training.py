@@ -113,6 +113,18 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     assert published["digest"] == f"sha256:{xcom(dr, 'hash_and_sign_model')['details']['digest']}"
     assert (Path(published["path"]) / "model" / "model.pkl").is_file()
     assert (Path(published["path"]) / "model.intoto.json.sig").is_file()
+    from airflow_aisec.core import dsse
+    from airflow_aisec.core.signing import load_verify_key
+
+    envelope = (Path(published["path"]) / "model.intoto.json.dsse.json").read_bytes()
+    from airflow_aisec.utils.paths import data_dir
+
+    public_key = load_verify_key(data_dir("secure_training") / "keys" / "signing.pub")
+    assert dsse.verify_statement_envelope(envelope, public_key) == model_statement
+    vsa = json.loads((Path(published["path"]) / "model.vsa.json").read_bytes())
+    assert vsa["predicateType"] == "https://slsa.dev/verification_summary/v1"
+    assert vsa["predicate"]["verificationResult"] == "PASSED"
+    assert vsa["subject"][0]["digest"] == {"sha256": xcom(dr, "hash_and_sign_model")["details"]["digest"]}
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 

@@ -90,25 +90,39 @@ def build_statement(
 
 
 def write_statement(
-    path: str | os.PathLike[str], statement: Mapping[str, Any], signing_key: Any = None
+    path: str | os.PathLike[str], statement: Mapping[str, Any], signing_key: Any = None, *, dsse: bool | None = None
 ) -> dict[str, Any]:
     """Write ``statement`` atomically as canonical JSON; return ``{"path", "sha256"}`` of the bytes written.
 
-    With ``signing_key`` (a :class:`airflow_aisec.core.signing.SigningKey`) a detached
-    ``aisec.signature/v1`` signature over exactly those bytes is written to ``<path>.sig`` (Ed25519 or
-    HMAC-SHA256, the project's manifest-signature format; not a DSSE envelope).
+    With ``signing_key`` (a :class:`airflow_aisec.core.signing.SigningKey`):
+
+    - ``dsse`` (default ``True`` for an Ed25519 or ECDSA key): a DSSE envelope over exactly those
+      bytes (``payloadType`` ``application/vnd.in-toto+json``) is written to ``<path>.dsse.json``;
+      in-toto, sigstore and securesystemslib verify it.
+    - an Ed25519 or HMAC key also writes the detached ``aisec.signature/v1`` signature ``<path>.sig``
+      that earlier releases wrote (still read by older verifiers); an HMAC secret writes only that,
+      since nobody else could verify a DSSE envelope signed with a shared secret.
     """
+    from airflow_aisec.core import signing as sig
     from airflow_aisec.utils.fs import write_bytes_atomic, write_json_atomic
 
     data = canonical_json(statement)
     write_bytes_atomic(path, data)
     out: dict[str, Any] = {"path": str(path), "sha256": hashlib.sha256(data).hexdigest()}
-    if signing_key is not None:
-        from airflow_aisec.core.signing import sign
-
-        signature = sign(data, signing_key)
+    if signing_key is None:
+        return out
+    use_dsse = signing_key.algorithm != "hmac-sha256" if dsse is None else dsse
+    if signing_key.algorithm in sig.SIGN_ALGORITHMS:
+        signature = sig.sign(data, signing_key)
         write_json_atomic(f"{path}.sig", signature)
         out.update(signature_path=f"{path}.sig", key_id=signature["key_id"], signature_algorithm=signature["algorithm"])
+    if use_dsse:
+        from airflow_aisec.core.dsse import sign_envelope
+
+        write_json_atomic(f"{path}.dsse.json", sign_envelope(data, signing_key))
+        out.update(dsse_path=f"{path}.dsse.json", key_id=signing_key.key_id, signature_algorithm=signing_key.algorithm)
+    elif signing_key.algorithm not in sig.SIGN_ALGORITHMS:
+        raise AisecInputError("an ECDSA key signs statements in DSSE envelopes only: keep dsse=True")
     return out
 
 

@@ -302,8 +302,9 @@ def verify_dataset(
     was accepted, never to refused data. The report's ``details.observed`` holds the observed
     digests and version either way.
 
-    :param statement_signing_key: sign the written statement (``<statement>.sig``) with this
-        :class:`~airflow_aisec.core.signing.SigningKey`.
+    :param statement_signing_key: sign the written statement with this
+        :class:`~airflow_aisec.core.signing.SigningKey`: a DSSE envelope ``<statement>.dsse.json``
+        (Ed25519 or ECDSA key) and the legacy ``<statement>.sig`` (Ed25519 or HMAC key).
     :param s3_client: a boto3 S3 client, or a zero-argument factory returning one (called only
         after the allowlist and pin checks pass, so a refused URI never touches credentials).
     :raises AisecInputError: bad arguments (empty allowlist, no expected digest/manifest, bad digest).
@@ -320,6 +321,7 @@ def verify_dataset(
 
         refuse_output_inside(statement_path, parsed.path, "statement")
         refuse_output_inside(f"{statement_path}.sig", parsed.path, "statement signature")
+        refuse_output_inside(f"{statement_path}.dsse.json", parsed.path, "statement DSSE envelope")
     report = Report.start("provenance", parsed.raw, tags=list(PROVENANCE_TAGS))
     report.details["source"] = {"uri": parsed.raw, "canonical": parsed.canonical}
     v = Verification(

@@ -167,3 +167,19 @@ def test_sensor_fails_on_mismatch_and_times_out(airflow_db, tmp_path):
     assert task_states(dr) == {"mismatch": "failed", "never": "failed", "soft": "skipped"}
     assert xcom(dr, "mismatch")["status"] == "fail"
     assert xcom(dr, "never") is None
+
+
+def test_model_signing_bundle_hash_then_verify(airflow_db, model, tmp_path):
+    priv, pub = tmp_path / "ec.key", tmp_path / "ec.pub"
+    signing.generate_ecdsa_keypair(priv, pub)
+    bundle = tmp_path / "model.sig"
+    with DAG("t_integrity_model_signing", schedule=None, start_date=START) as dag:
+        h = ArtifactHashOperator(task_id="hash", path=str(model), signing_key_path=str(priv), bundle_path=str(bundle))
+        v = ArtifactIntegrityOperator(
+            task_id="verify", path=str(model), bundle_path=str(bundle), public_key_path=str(pub)
+        )
+        h >> v
+    dr = run_dag(dag)
+    assert task_states(dr) == {"hash": "success", "verify": "success"}
+    assert xcom(dr, "hash")["details"]["signature_format"] == "model-signing"
+    assert xcom(dr, "verify")["details"]["signature_valid"] is True
