@@ -644,6 +644,7 @@ def build_and_save_profile(
     *,
     columns: list[str] | None = None,
     options: BuildOptions | None = None,
+    created_at: str | None = None,
 ) -> Report:
     """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest.
 
@@ -657,7 +658,7 @@ def build_and_save_profile(
 
         output = local_path(output)
         check_output_path(output)  # a directory, symlink or path under a file is refused before any work
-    profile = build_profile(data, columns=columns, options=options)
+    profile = build_profile(data, columns=columns, options=options, created_at=created_at)
     save_profile(profile, output)
     return profile_to_report(profile, str(output))
 
