@@ -74,6 +74,14 @@ def test_merged_profile_digest_equals_single_pass(tmp_path_factory, table, n_par
     assert (base / "m.prof").read_bytes() == (base / "s.prof").read_bytes()
 
 
+def _partitioned(base, n_parts):
+    parts = [
+        partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
+        for k in range(1, n_parts + 1)
+    ]
+    return merge_partials(parts)
+
+
 def _features(report):
     out = {}
     for f in report.to_dict()["details"]["features"]:
@@ -97,11 +105,7 @@ def test_merged_window_statistics_equal_whole_window(tmp_path_factory, ref, cur,
         whole = run_drift(base / "c.parquet", profile=base / "r.prof", config=DriftConfig(), workers=1)
     except Exception as exc:  # the whole window cannot be decided: neither can its partitions
         with pytest.raises(type(exc), match="."):
-            parts = [
-                partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
-                for k in range(1, n_parts + 1)
-            ]
-            merge_partials(parts)
+            _partitioned(base, n_parts)
         return
     parts = [
         partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
