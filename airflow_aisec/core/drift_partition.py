@@ -393,8 +393,8 @@ def merge_partials(
         recorded = head["profile"]
         raw_config = dict(head["config"])
         config = DriftConfig(**{**raw_config, "critical_features": tuple(raw_config["critical_features"])})
-        names = list(head["features"])
-        if any(list(d["features"]) != names for d in docs):
+        names = set(head["features"])
+        if any(set(d["features"]) != names for d in docs):
             raise AisecUndecidableError("the partials test different columns")
     except (KeyError, TypeError, ValueError) as exc:
         raise AisecUndecidableError(f"malformed drift partial: {type(exc).__name__}: {exc}"[:300]) from exc
@@ -408,8 +408,11 @@ def merge_partials(
     try:
         if any(name not in prof.columns for name in names):
             raise AisecUndecidableError("the partials name columns the profile does not have")
+        ordered = list(prof.columns) if config.columns is None else list(config.columns)  # the whole-window order
+        if set(ordered) != names:
+            raise AisecUndecidableError("the partials do not test the columns their configuration names")
         try:
-            features = [_merge_feature(prof.columns[n], [d["features"][n] for d in docs], config) for n in names]
+            features = [_merge_feature(prof.columns[n], [d["features"][n] for d in docs], config) for n in ordered]
         except (KeyError, TypeError, ValueError) as exc:
             raise AisecUndecidableError(f"malformed drift partial: {type(exc).__name__}: {exc}"[:300]) from exc
     finally:

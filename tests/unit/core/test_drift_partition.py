@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from airflow_aisec.core import stats
 from airflow_aisec.core.drift import DriftConfig, run_drift
-from airflow_aisec.core.drift_partition import merge_partials, partial_drift
+from airflow_aisec.core.drift_partition import merge_partials, partial_drift, save_partial
 from airflow_aisec.core.drift_profile import BuildOptions, build_profile, save_profile
 from airflow_aisec.core.drift_profile.partition import (
     build_part_profile,
@@ -75,11 +75,12 @@ def test_merged_profile_digest_equals_single_pass(tmp_path_factory, table, n_par
 
 
 def _partitioned(base, n_parts):
-    parts = [
-        partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
-        for k in range(1, n_parts + 1)
-    ]
-    return merge_partials(parts)
+    paths = []
+    for k in range(1, n_parts + 1):
+        doc = partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
+        save_partial(doc, base / f"part-{k}.json")
+        paths.append(base / f"part-{k}.json")
+    return merge_partials(paths[::-1])
 
 
 def _features(report):
@@ -107,11 +108,7 @@ def test_merged_window_statistics_equal_whole_window(tmp_path_factory, ref, cur,
         with pytest.raises(type(exc), match="."):
             _partitioned(base, n_parts)
         return
-    parts = [
-        partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
-        for k in range(1, n_parts + 1)
-    ]
-    merged = merge_partials(parts[::-1])
+    merged = _partitioned(base, n_parts)
     assert merged.status == whole.status and merged.summary == whole.summary
     got, want = _features(merged), _features(whole)
     assert list(got) == list(want)
