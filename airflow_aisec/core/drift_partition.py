@@ -99,9 +99,11 @@ def _cells(u: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sparse counts of sorted ``finite`` in cells ``2i`` (below ``u_i``, above ``u_{i-1}``) and ``2i+1`` (= ``u_i``)."""
     i = np.searchsorted(u, finite, "left")
     on = (i < u.size) & (u[np.minimum(i, max(u.size - 1, 0))] == finite) if u.size else np.zeros(i.size, bool)
-    cells = 2 * i.astype(np.int64) + on
-    idx, counts = np.unique(cells, return_counts=True)
-    return idx, counts
+    cells = 2 * i.astype(np.int64) + on  # non-decreasing: ``finite`` is sorted
+    if cells.size == 0:
+        return cells, cells
+    starts = np.flatnonzero(np.concatenate(([True], cells[1:] != cells[:-1])))
+    return cells[starts], np.diff(np.concatenate((starts, [cells.size])))
 
 
 def _numeric_stats(ref: ColumnProfile, values: np.ndarray, method: str) -> dict[str, Any]:
@@ -305,7 +307,9 @@ def _merge_numeric(ref: ColumnProfile, items: list[dict[str, Any]], method: str,
             counts = _unpack(s.get("ks_counts"), ref.name)
             if cells.size != counts.size or (cells.size and (cells[0] < 0 or cells[-1] >= dense.size)):
                 raise AisecUndecidableError(f"column {ref.name!r}: partial KS counts do not match the profile")
-            np.add.at(dense, cells, counts)
+            if cells.size > 1 and bool((np.diff(cells) <= 0).any()):
+                raise AisecUndecidableError(f"column {ref.name!r}: partial KS cells are not increasing")
+            dense[cells] += counts  # distinct cells (checked above): one fancy-indexed add
         if int(dense.sum()) != m:
             raise AisecUndecidableError(f"column {ref.name!r}: partial KS counts do not add up to the window")
         cum = np.cumsum(dense)
