@@ -48,6 +48,7 @@ COMMAND_CHECKS = {
     "provenance": "provenance",
     "profile": "drift",
     "drift": "drift",
+    "drift-merge": "drift",
     "inference-audit": "inference_audit",
     "inference-reference": "inference_audit",
     "load-test": "load_test",
@@ -70,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_console()
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["drift", "merge"]:  # `drift` takes a window path: its merge action is its own parser
+        argv = ["drift-merge", *argv[2:]]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors

@@ -117,6 +117,8 @@ def _hash_partition(args: argparse.Namespace) -> int:
         )
 
     return run_report(args, "integrity", args.path, build)
+
+
 def _hash_keyless(args: argparse.Namespace) -> Any:
     import os
 

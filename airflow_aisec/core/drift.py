@@ -41,6 +41,7 @@ from airflow_aisec.core.drift_profile import (
     category_counts,
     classify,
     open_profile,
+    positive_zeros,
     profile_column,
     sorted_finite,
     to_float64,
@@ -164,6 +165,7 @@ def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config:
     meta = ref.meta
     n_rows = int(values.size)
     finite, _, n_posinf, n_neginf = sorted_finite(values)
+    positive_zeros(finite)
     inf_count = n_posinf + n_neginf
     n_nonfinite = n_rows - int(finite.size)
     res: dict[str, Any] = {"n": int(finite.size), "n_rows": n_rows, "n_reference": int(meta["n_values"])}
@@ -234,7 +236,13 @@ def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config:
 
 def _categorical_result(ref: ColumnProfile, column: Any, method: str, config: DriftConfig) -> dict[str, Any]:
     counts, n_null = category_counts(column)
-    n_rows = len(column)
+    return categorical_from_counts(ref, counts, n_null, len(column), method, config)
+
+
+def categorical_from_counts(
+    ref: ColumnProfile, counts: dict[str, int], n_null: int, n_rows: int, method: str, config: DriftConfig
+) -> dict[str, Any]:
+    """A categorical feature's result from the window's category counts (additive over partitions)."""
     res: dict[str, Any] = {"n": n_rows - n_null, "n_rows": n_rows, "n_reference": int(ref.meta["n_values"])}
     res.update(_null_signal(ref, n_null, n_rows, config.null_rate_tolerance, config.alpha))
     res["method"] = method
@@ -265,11 +273,10 @@ def _categorical_result(ref: ColumnProfile, column: Any, method: str, config: Dr
     return res
 
 
-def evaluate_feature(ref: ColumnProfile, source: ColumnSource, config: DriftConfig) -> dict[str, Any]:
-    """Test one feature of ``source`` against its reference profile; never raises for bad data."""
-    name = ref.name
-    base: dict[str, Any] = {
-        "name": name,
+def feature_base(ref: ColumnProfile) -> dict[str, Any]:
+    """The fields every feature result starts with."""
+    return {
+        "name": ref.name,
         "kind": ref.meta.get("kind"),
         "family": ref.meta.get("family"),
         "statistic": None,
@@ -278,27 +285,60 @@ def evaluate_feature(ref: ColumnProfile, source: ColumnSource, config: DriftConf
         "threshold": None,
         "reason": ref.meta.get("reason", ""),
     }
+
+
+def feature_method(
+    ref: ColumnProfile, source: ColumnSource, config: DriftConfig
+) -> tuple[dict[str, Any] | None, str, str]:
+    """``(final result, "", "")`` when the feature cannot be tested (missing, skipped, retyped), else
+    ``(None, method, current kind)``. Raises :class:`AisecInputError` for a method that does not apply."""
+    name, base = ref.name, feature_base(ref)
     if name not in source.columns:
-        return {**base, "status": "missing", "reason": "expected column missing from the current window"}
+        return {**base, "status": "missing", "reason": "expected column missing from the current window"}, "", ""
     cur_kind, cur_family = classify(source.schema.field(name).type)
     if ref.kind == "skipped":
-        return {**base, "status": "skipped", "method": None}
+        return {**base, "status": "skipped", "method": None}, "", ""
     ref_family = ref.meta.get("family")
     # within "numeric", integer/float/decimal compare as numbers; a time (timestamp/date/time/duration)
     # is not a number of the same meaning (and cannot be cast to one): either side being one is a change
     time_changed = cur_kind == ref.kind == "numeric" and (cur_family == "datetime") != (ref_family == "datetime")
     if time_changed or (cur_kind != ref.kind and not (cur_kind == "skipped" and cur_family == "null")):
-        return {
+        changed = {
             **base,
             "status": "type_changed",
             "method": None,
             "reason": f"type changed: reference {ref.meta.get('family')}, current {cur_family}",
         }
+        return changed, "", ""
     requested = config.methods.get(name, "auto")
     method = ref.meta["method"] if requested == "auto" else requested
     allowed = ("ks", "chi2", "psi", "js", "wasserstein") if ref.kind == "numeric" else ("chi2", "psi", "js")
     if method not in allowed:
         raise AisecInputError(f"method {method!r} does not apply to {ref.kind} column {name!r} (use {allowed})")
+    return None, method, cur_kind
+
+
+def finish_feature(
+    ref: ColumnProfile, res: dict[str, Any], method: str, config: DriftConfig, coerced: str | None
+) -> dict[str, Any]:
+    """Complete a tested feature's result: status, derived reason, threshold."""
+    out = {**feature_base(ref), **res}
+    out.setdefault("status", ref.meta.get("status", "ok"))
+    if coerced and out["status"] == "ok":
+        out.update(status="derived", reason=coerced)
+    if method in DEFAULT_THRESHOLDS:
+        out["threshold"] = config.thresholds[method]
+    elif out["status"] in ("ok", "derived"):
+        out["threshold"] = config.alpha
+    return out
+
+
+def evaluate_feature(ref: ColumnProfile, source: ColumnSource, config: DriftConfig) -> dict[str, Any]:
+    """Test one feature of ``source`` against its reference profile; never raises for bad data."""
+    name = ref.name
+    early, method, cur_kind = feature_method(ref, source, config)
+    if early is not None:
+        return early
     column = source.read_column(name)
     if ref.kind == "numeric":
         values = to_float64(column, ref.meta["family"]) if cur_kind != "skipped" else np.full(len(column), np.nan)
@@ -306,15 +346,7 @@ def evaluate_feature(ref: ColumnProfile, source: ColumnSource, config: DriftConf
         res = _numeric_result(ref, values, method, config)
     else:
         res = _categorical_result(ref, column, method, config)
-    out = {**base, **res}
-    out.setdefault("status", ref.meta.get("status", "ok"))
-    if name in source.coerced and out["status"] == "ok":
-        out.update(status="derived", reason=source.coerced[name])
-    if method in DEFAULT_THRESHOLDS:
-        out["threshold"] = config.thresholds[method]
-    elif out["status"] in ("ok", "derived"):
-        out["threshold"] = config.alpha
-    return out
+    return finish_feature(ref, res, method, config, source.coerced.get(name))
 
 
 # --------------------------------------------------------------------------------------------- decision
@@ -426,6 +458,12 @@ def run_drift(
             prof, verify = profile, lambda: None
         else:
             prof, verify = open_profile(profile, expected_digest=expected_digest)
+        if "partition" in prof.build:
+            verify()
+            raise AisecInputError(
+                f"reference profile {prof.path} is one partition of a profile: merge the parts first "
+                "(aisec profile merge)"
+            )
         names = list(prof.columns) if config.columns is None else list(config.columns)
         try:
             config.check_names(names, list(prof.columns), f"reference profile {prof.path or ''}".strip())
@@ -606,6 +644,7 @@ def build_and_save_profile(
     *,
     columns: list[str] | None = None,
     options: BuildOptions | None = None,
+    created_at: str | None = None,
 ) -> Report:
     """Build a profile from ``data``, write it atomically to ``output`` and return a report with its digest.
 
@@ -619,7 +658,7 @@ def build_and_save_profile(
 
         output = local_path(output)
         check_output_path(output)  # a directory, symlink or path under a file is refused before any work
-    profile = build_profile(data, columns=columns, options=options)
+    profile = build_profile(data, columns=columns, options=options, created_at=created_at)
     save_profile(profile, output)
     return profile_to_report(profile, str(output))
 

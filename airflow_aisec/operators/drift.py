@@ -149,6 +149,10 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
     :param html_report_path: also write a static HTML drift report there (atomically; a local path). (templated)
     :param storage_conn_id: Airflow connection for object-storage paths (``s3://`` …; required for them:
         credentials are never taken from the worker's environment). (templated)
+    :param partition: test only rows ``K/N`` of the window and write its additive statistics to
+        ``partial_path`` instead of deciding (map it over the partitions with ``.expand()``, then
+        :class:`DriftMergeOperator` decides; the merged result is the whole-window test). (templated)
+    :param partial_path: where a partition's statistics are written (local or shared path). (templated)
     """
 
     aisec_check = "drift"
@@ -162,6 +166,8 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
         "critical_features",
         "html_report_path",
         "storage_conn_id",
+        "partition",
+        "partial_path",
     )
     ui_color = "#fff3e0"
     outcome_option = "on_drift"
@@ -184,10 +190,16 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
         on_drift: str = "fail",
         html_report_path: str | None = None,
         storage_conn_id: str | None = None,
+        partition: str | None = None,
+        partial_path: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.storage_conn_id = storage_conn_id
+        self.partition = partition
+        self.partial_path = partial_path
+        if (partition is None) != (partial_path is None) or (partition is not None and profile_path is None):
+            raise ValueError("partition needs partial_path and profile_path (and partial_path needs partition)")
         if (profile_path is None) == (reference_path is None):
             raise ValueError("DriftTestOperator needs exactly one of profile_path or reference_path")
         self.set_outcome(on_drift)
@@ -238,6 +250,8 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
             null_rate_tolerance=self.null_rate_tolerance,
             columns=self.columns if isinstance(self.columns, str) or self.columns is None else list(self.columns),
         )
+        if self.partition:
+            return self._partial(config)
         report = run_drift(
             self._storage(self.current_path, "current data"),
             profile=self._storage(self.profile_path, "reference profile"),
@@ -253,8 +267,34 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
             write_html_report(report.to_dict(), html_path)
         return report
 
+    def _partial(self, config: Any) -> Report:
+        """Rows ``partition`` of the window: write their statistics; the verdict comes at the merge."""
+        from airflow_aisec.core.drift import TAGS
+        from airflow_aisec.core.drift_partition import partial_drift, save_partial
+        from airflow_aisec.report import Report
+        from airflow_aisec.utils.fs import check_output_path
+        from airflow_aisec.utils.uri import local_path
+
+        path = local_path(str(self.partial_path))
+        check_output_path(path)
+        report = Report.start("drift", str(self.current_path), tags=TAGS)
+        doc = partial_drift(
+            self._storage(self.current_path, "current data"),
+            profile=self._storage(self.profile_path, "reference profile"),
+            partition=self.partition,
+            config=config,
+            expected_digest=self.expected_profile_digest or None,
+        )
+        save_partial(doc, path)
+        info = doc["partition"]
+        report.metrics.update(n_features=len(doc["features"]), n_rows_current=info["row_stop"] - info["row_start"])
+        report.details.update(partial={"path": path, "digest": doc["digest"], "partition": info})
+        return report.finish("pass", f"partition {info['index']}/{info['count']}: statistics written to {path}")
+
     def execute(self, context: Context) -> dict[str, Any]:
         result = self.run_check(context, subject=str(self.current_path), check=self._check)
+        if self.partition:  # no verdict yet: no asset event (the merge emits it)
+            return result
         dataset = result.get("details", {}).get("dataset", {})
         self.emit_asset_events(
             context,
@@ -267,6 +307,84 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
                 "drifted_features": dataset.get("drifted_features", []),
                 "current_path": str(self.current_path),
                 "profile_digest": result.get("details", {}).get("profile", {}).get("digest"),
+            },
+        )
+        return result
+
+
+class DriftMergeOperator(AisecBaseOperator):
+    """Merge the partitions' statistics of a mapped :class:`DriftTestOperator` into the window's verdict.
+
+    The report is the whole-window drift report (same statistics, p-values and decision as testing the
+    window in one task); partials that do not tile one window against one profile fail closed.
+
+    .. code-block:: python
+
+        parts = DriftTestOperator.partial(task_id="drift_part", profile_path=..., current_path=...).expand_kwargs(plan)
+        DriftMergeOperator(task_id="drift_merge", partials=parts.output)
+
+    :param partials: the mapped task's reports (``parts.output``) or the partials' paths. (templated)
+    :param profile_path: the reference profile (default: the path the partials record). (templated)
+    :param expected_profile_digest: refuse partials computed against another profile. (templated)
+    :param on_drift: ``fail`` (default), ``warn`` or ``pass-through``, as for :class:`DriftTestOperator`.
+    """
+
+    aisec_check = "drift"
+    template_fields: Sequence[str] = (
+        *AisecBaseOperator.template_fields,
+        "partials",
+        "profile_path",
+        "expected_profile_digest",
+    )
+    ui_color = "#fff3e0"
+    outcome_option = "on_drift"
+
+    def __init__(
+        self,
+        *,
+        partials: Any,
+        profile_path: str | None = None,
+        expected_profile_digest: str | None = None,
+        on_drift: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.set_outcome(on_drift)
+        self.partials = partials
+        self.profile_path = profile_path
+        self.expected_profile_digest = expected_profile_digest
+        self.on_drift = on_drift
+
+    def _paths(self) -> list[str]:
+        paths = []
+        for item in list(self.partials or []):
+            if isinstance(item, Mapping):  # a mapped DriftTestOperator's report
+                item = (item.get("details") or {}).get("partial", {}).get("path")
+            if not isinstance(item, str) or not item:
+                raise AisecInputError(f"partials must be partial paths or partition reports, not {item!r}"[:200])
+            paths.append(item)
+        return paths
+
+    def _check(self) -> Report:
+        from airflow_aisec.core.drift_partition import merge_partials
+
+        report = merge_partials(
+            self._paths(), profile=self.profile_path or None, expected_digest=self.expected_profile_digest or None
+        )
+        self.soften(report)
+        return report
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = self.run_check(context, subject=f"{self.task_id} partials", check=self._check)
+        dataset = result.get("details", {}).get("dataset", {})
+        self.emit_asset_events(
+            context,
+            {
+                "status": result["status"],
+                "drift": bool(dataset.get("drift", False)),
+                "drift_share": dataset.get("drift_share"),
+                "drifted_features": dataset.get("drifted_features", []),
+                "partitions": result.get("details", {}).get("partitions"),
             },
         )
         return result

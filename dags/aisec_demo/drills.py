@@ -101,3 +101,31 @@ def generate_drift_data(reference: str, window: str) -> str:
     frame(0.0, 20_000).to_parquet(reference, index=False)
     frame(0.5, 5_000).to_parquet(window, index=False)
     return window
+
+
+@task
+def generate_scale_drift_data(reference: str, window: str, rows: int = 40_000) -> str:
+    """Write a reference set and a larger live window (several row groups, ``age`` shifted) for the
+    partitioned drift recipe (deterministic)."""
+    import os
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(os.path.dirname(reference), exist_ok=True)
+    rng = np.random.default_rng(7)
+
+    def table(shift: float, n: int) -> pa.Table:
+        return pa.table(
+            {
+                "age": rng.normal(40 + 8 * shift, 12, n).round(),
+                "income": rng.lognormal(10, 0.5, n),
+                "score": rng.normal(0, 1, n),
+                "segment": rng.choice(["retail", "smb", "enterprise"], n, p=[0.6, 0.3, 0.1]),
+            }
+        )
+
+    pq.write_table(table(0.0, rows // 2), reference, row_group_size=5_000)
+    pq.write_table(table(0.5, rows), window, row_group_size=5_000)
+    return window

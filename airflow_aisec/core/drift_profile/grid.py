@@ -25,6 +25,19 @@ def sorted_finite(values: np.ndarray) -> tuple[np.ndarray, int, int, int]:
     return ordered[lo:hi], ordered.size - top, top - hi, lo
 
 
+def positive_zeros(sorted_values: np.ndarray) -> np.ndarray:
+    """Store ``-0.0`` as ``0.0`` in a sorted, writable array (in place; returns it).
+
+    They compare equal, so which one a sort puts first depends on the input order, and
+    ``repr`` tells them apart (value counts): normalised, the result depends on the multiset of values
+    alone (a partitioned build or window gives the very same profile or counts).
+    """
+    lo, hi = int(np.searchsorted(sorted_values, 0.0, "left")), int(np.searchsorted(sorted_values, 0.0, "right"))
+    if hi > lo:
+        sorted_values[lo:hi] = 0.0
+    return sorted_values
+
+
 def discrete_counts(sorted_values: np.ndarray, limit: int) -> dict[str, int] | None:
     """Value counts of a sorted array when it has at most ``limit`` distinct values (else ``None``)."""
     if sorted_values.size == 0:

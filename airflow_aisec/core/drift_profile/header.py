@@ -82,7 +82,41 @@ def validate_header(header: dict[str, Any], path: str) -> None:
             if not isinstance(ref, str) or ref not in specs:
                 raise _bad(path, f"{where}.arrays.{key}", "names no array of the payload")
         lengths = {key: specs[ref]["length"] for key, ref in arrays.items()}
-        _validate_meta(meta, lengths, {k: specs[r]["dtype"] for k, r in arrays.items()}, path, where)
+        dtypes = {k: specs[r]["dtype"] for k, r in arrays.items()}
+        is_part = isinstance(meta.get("kind"), str) and meta["kind"].startswith("part-")
+        if is_part != ("partition" in header["build"]):
+            raise _bad(path, where, "part columns belong to part profiles (built with a partition) only")
+        if is_part:
+            _validate_part_meta(meta, lengths, dtypes, path, where)
+        else:
+            _validate_meta(meta, lengths, dtypes, path, where)
+
+
+def _validate_part_meta(
+    meta: dict[str, Any], lengths: dict[str, int], dtypes: dict[str, str], path: str, where: str
+) -> None:
+    """A column of a part profile: counts that add up, and the sorted values of a numeric column."""
+    kind = meta["kind"]
+    n_rows = _count(meta, "n_rows", path, where)
+    n_null = _count(meta, "n_null", path, where)
+    if not isinstance(meta.get("family"), str):
+        raise _bad(path, f"{where}.family", "expected a string")
+    if kind == "part-skipped":
+        need: dict[str, str] = {}
+    elif kind == "part-categorical":
+        need = {}
+        if _counts_map(meta.get("counts"), path, f"{where}.counts") + n_null != n_rows:
+            raise _bad(path, where, "category counts and nulls do not add up to n_rows")
+    elif kind == "part-numeric":
+        need = {"values": "<f8"}
+        n_values = _count(meta, "n_values", path, where)
+        n_inf = _count(meta, "n_posinf", path, where) + _count(meta, "n_neginf", path, where)
+        if n_values + n_null + n_inf != n_rows or lengths.get("values") != n_values:
+            raise _bad(path, where, "stored values and counts do not add up to n_rows")
+    else:
+        raise _bad(path, f"{where}.kind", f"unknown part column kind {kind!r}"[:200])
+    if dtypes != need:
+        raise _bad(path, f"{where}.arrays", f"expected arrays {sorted(need)}")
 
 
 def _validate_meta(

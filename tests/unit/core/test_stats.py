@@ -141,3 +141,31 @@ def test_windowed_smirnov_sum_matches_scipy_and_the_full_sum(monkeypatch):
         assert ours == pytest.approx(every_term, rel=1e-13)
         if nx2 > 10:
             assert sum(evaluated) < 0.9 * jmax  # the window really left terms out
+
+
+def test_kstwo_sf_without_scipy_stats_is_scipy_identical_above_pelz_good_min_n():
+    """Large n, n d^2 < 2.2: the Pelz-Good port gives scipy's float; n d^2 >= 2.2: scipy.special.smirnov."""
+    from scipy.stats import kstwo
+
+    from airflow_aisec.core.stats import PELZ_GOOD_MIN_N, kstwo_sf
+
+    for n in (PELZ_GOOD_MIN_N + 1, 500_000, 3_000_000):
+        for d in np.geomspace(1e-5, 0.2, 25):
+            if n <= 1_000_000 and n * d * d >= 2.2:  # the windowed Smirnov sum (its own test, 2e-11)
+                continue
+            assert kstwo_sf(float(d), float(n)) == float(kstwo.sf(d, n))
+
+
+def test_a_large_window_ks_test_does_not_import_scipy_stats():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from airflow_aisec.core.stats import ks_pvalue, psi_from_counts, two_proportion_pvalue, js_distance\n"
+        "ks_pvalue(0.001, 1_000_000, 1_000_000); psi_from_counts(np.ones(10), np.ones(10))\n"
+        "two_proportion_pvalue(1, 10, 2, 10); js_distance(np.ones(3), np.arange(3.0))\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

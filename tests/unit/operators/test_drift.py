@@ -188,3 +188,58 @@ def test_empty_current_path_goes_through_run_check():
     report = ti.pushed["aisec_report"]
     assert report["status"] == "error" and report["check"] == "drift"
     assert report["summary"] == "AisecInputError: current_path is empty"
+
+
+class _FakeTI:
+    dag_id, run_id, task_id, map_index = "d", "r", "d", -1
+
+    def __init__(self) -> None:
+        self.pushed: dict = {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def test_partition_needs_a_partial_path_and_a_profile():
+    with pytest.raises(ValueError, match="partition needs partial_path and profile_path"):
+        DriftTestOperator(task_id="t", current_path="x", profile_path="p", partition="1/2")
+    with pytest.raises(ValueError, match="partition needs partial_path and profile_path"):
+        DriftTestOperator(task_id="t", current_path="x", reference_path="r", partition="1/2", partial_path="o")
+    assert {"partition", "partial_path"} <= set(DriftTestOperator.template_fields)
+
+
+def test_mapped_partitions_then_merge_equal_the_whole_window(data, tmp_path):
+    """The partition tasks write statistics and no verdict; the merge gives the whole-window statistics."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_aisec.core.drift import build_and_save_profile, run_drift
+    from airflow_aisec.operators.drift import DriftMergeOperator
+
+    build_and_save_profile(data["ref"], tmp_path / "ref.prof")
+    reports = []
+    for k in (1, 2, 3):
+        op = DriftTestOperator(
+            task_id=f"p{k}",
+            profile_path=str(tmp_path / "ref.prof"),
+            current_path=data["shifted"],
+            partition=f"{k}/3",
+            partial_path=str(tmp_path / f"part-{k}.json"),
+        )
+        ti = _FakeTI()
+        reports.append(op.execute({"ti": ti, "outlet_events": {}}))
+        assert reports[-1]["status"] == "pass" and "no verdict" not in reports[-1]["summary"]
+    merge = DriftMergeOperator(task_id="m", partials=reports)
+    ti = _FakeTI()
+    with pytest.raises(AirflowFailException, match="dataset drift"):
+        merge.execute({"ti": ti, "outlet_events": {}})
+    merged = ti.pushed["aisec_report"]
+    whole = run_drift(data["shifted"], profile=tmp_path / "ref.prof").to_dict()
+    assert merged["status"] == whole["status"] == "fail"
+    stats = [(f["name"], f["statistic"], f["p_value"]) for f in whole["details"]["features"]]
+    assert [(f["name"], f["statistic"], f["p_value"]) for f in merged["details"]["features"]] == stats
+    # two partitions of three: no verdict, an error report
+    short = DriftMergeOperator(task_id="m2", partials=[str(tmp_path / "part-1.json"), str(tmp_path / "part-2.json")])
+    ti = _FakeTI()
+    with pytest.raises(AirflowFailException, match="do not tile"):
+        short.execute({"ti": ti, "outlet_events": {}})
+    assert ti.pushed["aisec_report"]["status"] == "error"

@@ -1,0 +1,138 @@
+"""Past one machine: a window tested in partitions (one process per partition) vs in one task.
+
+    .venv/bin/python benchmarks/bench_scale_drift.py                # drift: 10M-row x 20-feature window
+    .venv/bin/python benchmarks/bench_scale_drift.py --rows 2000000   # quicker
+
+Drift part: a 1M-row reference profile; a ``--rows`` x 20 float64 window (5 features shifted by
+0.05 sigma, 1M-row groups). One task (``aisec drift --profile``) vs 4 partitions
+(``aisec drift --partial --partition K/4``, run 2 at a time as 2 workers would) and ``aisec drift
+merge``. Printed: wall times, the speed-up, the peak RSS of each process (``VmHWM`` of each child),
+and whether the verdicts and every feature's statistic and p-value are the same. On a shared machine
+the figures are noisy: compare ratios taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+SHIFTED = 5
+#: runs one ``aisec`` command in a child and prints its exit code, wall time and peak RSS (MB)
+CHILD = r"""
+import json, sys, time
+from airflow_aisec.cli import main
+t0 = time.perf_counter()
+code = main(sys.argv[1:])
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's peak across fork + exec)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"code": code, "s": time.perf_counter() - t0, "rss_mb": hwm / 1024}), file=sys.stderr)
+"""
+
+
+def _aisec(args: list[str]) -> tuple[dict, str]:
+    """Run ``aisec ARGS`` as a fresh process: ``(exit code, seconds, peak RSS), stdout``."""
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=False)
+    stats = json.loads(done.stderr.strip().splitlines()[-1])
+    if stats["code"] not in (0, 1):
+        raise RuntimeError(f"aisec {' '.join(args)} exited {stats['code']}: {done.stdout[-2000:]}")
+    return stats, done.stdout
+
+
+def _make_window(path: Path, rows: int, cols: int, seed: int, shifted: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if path.exists():
+        return
+    rng = np.random.default_rng(seed)
+    schema = pa.schema([(f"f{i:02d}", pa.float64()) for i in range(cols)])
+    tmp = path.with_suffix(".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for start in range(0, rows, 1_000_000):
+            n = min(1_000_000, rows - start)
+            arrays = [pa.array(rng.standard_normal(n) + (0.05 if i < shifted else 0.0)) for i in range(cols)]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    os.replace(tmp, path)
+
+
+def _features(report: dict) -> dict[str, tuple]:
+    return {f["name"]: (f.get("statistic"), f.get("p_value"), f.get("drifted")) for f in report["details"]["features"]}
+
+
+def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int) -> dict:
+    """The drift half: one task vs ``partitions`` partial tasks on ``workers`` processes + a merge."""
+    ref, cur, prof = base / "scale_ref.parquet", base / f"scale_cur_{rows}x{cols}.parquet", base / "scale_ref.prof"
+    _make_window(ref, min(rows, 1_000_000), cols, seed=1, shifted=0)
+    _make_window(cur, rows, cols, seed=2, shifted=SHIFTED)
+    if not prof.exists():
+        _aisec(["profile", "build", str(ref), "-o", str(prof), "--format", "json"])
+    one, out = _aisec(["drift", "--profile", str(prof), str(cur), "--format", "json"])
+    whole = json.loads(out)
+
+    def part(k: int) -> dict:
+        args = ["drift", "--profile", str(prof), str(cur), "--partial", "--partition", f"{k}/{partitions}"]
+        return _aisec([*args, "-o", str(base / f"scale-part-{k}.json"), "--format", "json"])[0]
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(part, range(1, partitions + 1)))
+    t_parts = time.perf_counter() - t0
+    merge, out = _aisec(
+        ["drift", "merge", *(str(base / f"scale-part-{k}.json") for k in range(1, partitions + 1)), "--format", "json"]
+    )
+    merged = json.loads(out)
+    t_split = t_parts + merge["s"]
+    result = {
+        "rows": rows,
+        "cols": cols,
+        "one_task_s": one["s"],
+        "one_task_rss_mb": one["rss_mb"],
+        "partitions": partitions,
+        "workers": workers,
+        "partitions_s": t_parts,
+        "merge_s": merge["s"],
+        "speedup": one["s"] / t_split,
+        "part_rss_mb": [p["rss_mb"] for p in parts],
+        "merge_rss_mb": merge["rss_mb"],
+        "same_verdict": whole["status"] == merged["status"],
+        "same_statistics": _features(whole) == _features(merged),
+    }
+    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows")
+    print(f"  one task                      {one['s']:7.2f} s   peak RSS {one['rss_mb']:6.0f} MB")
+    print(
+        f"  {partitions} partitions on {workers} workers   {t_parts:7.2f} s   "
+        f"peak RSS per worker {max(result['part_rss_mb']):6.0f} MB"
+    )
+    print(f"  merge                         {merge['s']:7.2f} s   peak RSS {merge['rss_mb']:6.0f} MB")
+    print(
+        f"  speed-up {result['speedup']:.2f}x; same verdict: {result['same_verdict']}; "
+        f"same statistics and p-values: {result['same_statistics']}"
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows of the drift window")
+    parser.add_argument("--cols", type=int, default=20)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "aisec-bench-scale"))
+    args = parser.parse_args()
+    base = Path(args.dir)
+    base.mkdir(parents=True, exist_ok=True)
+    result = {"drift": drift_scale(base, args.rows, args.cols, args.partitions, args.workers)}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

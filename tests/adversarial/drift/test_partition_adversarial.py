@@ -1,0 +1,105 @@
+"""Partitioned drift under hostile parts: every merge that cannot prove it saw exactly one source,
+one profile and every partition once is exit 2 (never a verdict)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from airflow_aisec.cli import main
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    base = tmp_path_factory.mktemp("adv_part")
+    rng = np.random.default_rng(5)
+    for name, shift in (("ref", 0.0), ("cur", 0.0), ("other", 1.0)):
+        table = pa.table({"x": rng.normal(shift, 1, N), "c": rng.choice(["a", "b"], N)})
+        pq.write_table(table, base / f"{name}.parquet", row_group_size=50)
+    for k in (1, 2, 3):
+        for src in ("ref", "other"):
+            out = base / f"{src}-{k}.prof"
+            assert (
+                main(["profile", "build", str(base / f"{src}.parquet"), "--partition", f"{k}/3", "-o", str(out)]) == 0
+            )
+    assert (
+        main(["profile", "merge", *(str(base / f"ref-{k}.prof") for k in (1, 2, 3)), "-o", str(base / "ref.prof")]) == 0
+    )
+    assert main(["profile", "build", str(base / "other.parquet"), "-o", str(base / "other.prof")]) == 0
+    for k in (1, 2, 3):
+        for prof in ("ref", "other"):
+            args = ["drift", "--profile", str(base / f"{prof}.prof"), str(base / "cur.parquet"), "--partial"]
+            assert main([*args, "--partition", f"{k}/3", "-o", str(base / f"{prof}-{k}.json")]) == 0
+    return base
+
+
+def test_complete_parts_merge_with_a_verdict(files):
+    assert main(["drift", "merge", *(str(files / f"ref-{k}.json") for k in (1, 2, 3))]) in (0, 1)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["ref-1", "ref-2"],  # missing partition
+        ["ref-1", "ref-2", "ref-2"],  # repeated
+        ["ref-1", "ref-2", "ref-3", "ref-3"],  # one too many
+        ["ref-1", "ref-2", "other-3"],  # computed against another profile
+    ],
+)
+def test_incomplete_or_mixed_partials_are_exit_2(files, parts, capsys):
+    assert main(["drift", "merge", *(str(files / f"{p}.json") for p in parts)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [["ref-1", "ref-2"], ["ref-1", "ref-2", "ref-2"], ["ref-1", "ref-2", "other-3"]],
+)
+def test_incomplete_or_mixed_part_profiles_are_exit_2(files, parts, tmp_path):
+    out = tmp_path / "m.prof"
+    assert main(["profile", "merge", *(str(files / f"{p}.prof") for p in parts), "-o", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_a_tampered_partial_is_exit_2(files, tmp_path):
+    doc = json.loads((files / "ref-2.json").read_text())
+    doc["features"]["x"]["n_finite"] += 1  # a count changed without its digest
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    parts = [str(files / "ref-1.json"), str(tmp_path / "t.json"), str(files / "ref-3.json")]
+    assert main(["drift", "merge", *parts]) == 2
+
+
+def test_a_tampered_partial_with_a_recomputed_digest_is_still_refused_when_inconsistent(files, tmp_path):
+    import hashlib
+
+    from airflow_aisec.core.drift_partition import _canonical
+
+    doc = json.loads((files / "ref-2.json").read_text())
+    doc["partition"]["row_start"] += 1  # overlapping / shifted rows
+    doc.pop("digest")
+    doc["digest"] = "sha256:" + hashlib.sha256(_canonical(doc)).hexdigest()
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    parts = [str(files / "ref-1.json"), str(tmp_path / "t.json"), str(files / "ref-3.json")]
+    assert main(["drift", "merge", *parts]) == 2
+
+
+def test_a_tampered_part_profile_is_exit_2(files, tmp_path):
+    raw = bytearray((files / "ref-2.prof").read_bytes())
+    raw[-3] ^= 0xFF
+    (tmp_path / "t.prof").write_bytes(bytes(raw))
+    parts = [str(files / "ref-1.prof"), str(tmp_path / "t.prof"), str(files / "ref-3.prof")]
+    assert main(["profile", "merge", *parts, "-o", str(tmp_path / "m.prof")]) == 2
+
+
+def test_partials_against_a_replaced_profile_are_exit_2(files, tmp_path):
+    import shutil
+
+    shutil.copy(files / "other.prof", tmp_path / "ref.prof")
+    parts = [str(files / f"ref-{k}.json") for k in (1, 2, 3)]
+    assert main(["drift", "merge", *parts, "--profile", str(tmp_path / "ref.prof")]) == 2

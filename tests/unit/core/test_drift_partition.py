@@ -1,0 +1,163 @@
+"""Partitioned drift: part profiles merge into the single-pass profile (same digest), partial window
+statistics merge into the whole-window test (same statistics and p-values), and the KS statistic from
+counts at the reference points equals ``scipy.stats.ks_2samp``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from airflow_aisec.core import stats
+from airflow_aisec.core.drift import DriftConfig, run_drift
+from airflow_aisec.core.drift_partition import merge_partials, partial_drift, save_partial
+from airflow_aisec.core.drift_profile import BuildOptions, build_profile, save_profile
+from airflow_aisec.core.drift_profile.partition import (
+    build_part_profile,
+    merge_part_profiles,
+    parse_partition,
+    row_range,
+)
+from airflow_aisec.exceptions import AisecInputError
+
+STAMP = "2026-01-01T00:00:00Z"
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _table(draw_values: list[float], cats: list[str | None], ints: list[int]) -> pa.Table:
+    return pa.table({"x": pa.array(draw_values, pa.float64()), "c": pa.array(cats, pa.string()), "i": ints})
+
+
+SPECIAL = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, float("nan"), float("inf"), float("-inf")])
+VALUES = st.one_of(SPECIAL, st.floats(-5, 5, allow_nan=False).map(lambda v: round(v, 1)))
+
+
+@st.composite
+def tables(draw, min_rows: int = 1) -> pa.Table:
+    n = draw(st.integers(min_rows, 60))
+    values = draw(st.lists(VALUES, min_size=n, max_size=n))
+    cats = draw(st.lists(st.sampled_from(["a", "b", "c", None]), min_size=n, max_size=n))
+    ints = draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))
+    return _table(values, cats, ints)
+
+
+def test_parse_partition_and_row_ranges_tile():
+    assert parse_partition("2/4") == (2, 4)
+    for bad in ("0/4", "5/4", "x", "1/0", "3"):
+        with pytest.raises(AisecInputError, match="partition"):
+            parse_partition(bad)
+    for total in (0, 1, 7, 100):
+        for n in range(1, 9):
+            ranges = [row_range(total, k, n) for k in range(1, n + 1)]
+            assert ranges[0][0] == 0 and ranges[-1][1] == total
+            assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+@SETTINGS
+@given(table=tables(), n_parts=st.integers(1, 8), exact_max=st.sampled_from([2, 5, 1000]), group=st.integers(1, 9))
+def test_merged_profile_digest_equals_single_pass(tmp_path_factory, table, n_parts, exact_max, group):
+    """Sorted runs merge exactly; where the single pass stores a grid, the grid built at the merge is it."""
+    base = tmp_path_factory.mktemp("p")
+    pq.write_table(table, base / "d.parquet", row_group_size=group)
+    options = BuildOptions(exact_max=exact_max, grid_size=4, max_categories=3)
+    single = save_profile(build_profile(base / "d.parquet", options=options, created_at=STAMP), base / "s.prof")
+    parts = []
+    for k in range(1, n_parts + 1):
+        part = build_part_profile(base / "d.parquet", f"{k}/{n_parts}", options=options, created_at=STAMP)
+        save_profile(part, base / f"p{k}.prof")
+        parts.append(base / f"p{k}.prof")
+    merged = save_profile(merge_part_profiles(parts[::-1]), base / "m.prof")
+    assert merged == single
+    assert (base / "m.prof").read_bytes() == (base / "s.prof").read_bytes()
+
+
+def _partitioned(base, n_parts):
+    paths = []
+    for k in range(1, n_parts + 1):
+        doc = partial_drift(base / "c.parquet", profile=base / "r.prof", partition=f"{k}/{n_parts}")
+        save_partial(doc, base / f"part-{k}.json")
+        paths.append(base / f"part-{k}.json")
+    return merge_partials(paths[::-1])
+
+
+def _features(report):
+    out = {}
+    for f in report.to_dict()["details"]["features"]:
+        f = dict(f)
+        effects = dict(f.pop("effect_sizes", None) or {})
+        effects.pop("wasserstein_norm", None)  # not additive: not reported for a partitioned window
+        mean = effects.pop("mean", None)
+        out[f["name"]] = (f, effects, mean)
+    return out
+
+
+@SETTINGS
+@given(ref=tables(), cur=tables(), n_parts=st.integers(1, 8), grid=st.booleans())
+def test_merged_window_statistics_equal_whole_window(tmp_path_factory, ref, cur, n_parts, grid):
+    base = tmp_path_factory.mktemp("w")
+    pq.write_table(ref, base / "r.parquet")
+    pq.write_table(cur, base / "c.parquet", row_group_size=7)
+    options = BuildOptions(exact_max=3 if grid else 1000, grid_size=4)
+    try:
+        save_profile(build_profile(base / "r.parquet", options=options), base / "r.prof")
+        whole = run_drift(base / "c.parquet", profile=base / "r.prof", config=DriftConfig(), workers=1)
+    except Exception as exc:  # the whole window cannot be decided: neither can its partitions
+        with pytest.raises(type(exc), match="."):
+            _partitioned(base, n_parts)
+        return
+    merged = _partitioned(base, n_parts)
+    assert merged.status == whole.status and merged.summary == whole.summary
+    got, want = _features(merged), _features(whole)
+    assert list(got) == list(want)
+    for name, (f, effects, mean) in want.items():
+        g, g_effects, g_mean = got[name]
+        assert g == f, name  # statistic, p-values, corrected p-values, counts, null signal: identical
+        assert g_effects == effects, name  # PSI, its p-value, JS, KS: identical
+        assert (g_mean is None) == (mean is None) and (mean is None or g_mean == pytest.approx(mean, rel=1e-12))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ref=st.lists(st.integers(-6, 6).map(float), min_size=1, max_size=40),
+    cur=st.lists(st.integers(-8, 8).map(lambda v: v / 1.0), min_size=1, max_size=40),
+)
+def test_ks_from_counts_equals_scipy_with_ties(ref, cur):
+    from scipy.stats import ks_2samp
+
+    from airflow_aisec.core.drift_partition import _cells
+
+    r, c = np.sort(np.asarray(ref)), np.sort(np.asarray(cur))
+    first = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+    u, r_lt = r[first], first
+    r_le = np.concatenate((first[1:], [r.size]))
+    idx, counts = _cells(u, c)
+    dense = np.zeros(2 * u.size + 1, dtype=np.int64)
+    dense[idx] = counts
+    cum = np.cumsum(dense)
+    d = stats.ks_statistic_from_counts(r_lt, r_le, r.size, cum[0::2][: u.size], cum[1::2], c.size)
+    expected = ks_2samp(r, c, method="asymp")
+    assert d == float(expected.statistic)
+    assert d == stats.ks_statistic_sorted(r, c)
+    assert abs(stats.ks_pvalue(d, r.size, c.size)[1] - ks_2samp(r, c).pvalue) <= 1e-12
+
+
+def test_a_part_profile_is_not_a_drift_reference(tmp_path):
+    pq.write_table(_table([1.0, 2.0, 3.0], ["a", "b", "a"], [1, 2, 3]), tmp_path / "d.parquet")
+    save_profile(build_part_profile(tmp_path / "d.parquet", "1/2"), tmp_path / "p.prof")
+    with pytest.raises(AisecInputError, match="one partition of a profile"):
+        run_drift(tmp_path / "d.parquet", profile=tmp_path / "p.prof")
+
+
+def test_wasserstein_is_refused_for_a_partitioned_window(tmp_path):
+    pq.write_table(_table([1.0, 2.0, 3.0, 4.0], ["a", "b", "a", "b"], [1, 2, 3, 4]), tmp_path / "d.parquet")
+    save_profile(build_profile(tmp_path / "d.parquet"), tmp_path / "r.prof")
+    with pytest.raises(AisecInputError, match="wasserstein needs the whole window"):
+        partial_drift(
+            tmp_path / "d.parquet",
+            profile=tmp_path / "r.prof",
+            partition="1/2",
+            config=DriftConfig(methods={"x": "wasserstein"}),
+        )
