@@ -42,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.performance",
                     "airflow_aisec.operators.retrain",
                     "airflow_aisec.operators.image",
+                    "airflow_aisec.operators.mlbom",
                 ],
             }
         ],

@@ -47,6 +47,7 @@ CHECKS = (
     "iam_policy",
     "cloudwatch",
     "image_scan",
+    "ml_bom",
 )
 
 

@@ -343,3 +343,89 @@ def _all_components(doc: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
         comp = stack.pop()
         yield comp
         stack.extend(comp.get("components", []))
+
+
+# ---------------------------------------------------------------------- the ML-BOM check
+def data_from_reports(
+    provenance: Mapping[str, Any] | None = None, split: Mapping[str, Any] | None = None
+) -> list[DataComponent]:
+    """Data components from a provenance report (the verified dataset) and a split report (its splits)."""
+    out: list[DataComponent] = []
+    try:
+        if provenance:
+            details = provenance["details"]
+            algorithm, _, digest = str(details["observed"]["digest"]).partition(":")
+            if algorithm != "sha256":
+                raise AisecInputError(f"the provenance report's dataset digest is {algorithm!r}, not sha256")
+            out.append(DataComponent(name="training-dataset", uri=str(details["source"]["canonical"]), sha256=digest))
+        for name, s in ((split or {}).get("details", {}).get("splits") or {}).items():
+            out.append(
+                DataComponent(
+                    name=f"split:{name}",
+                    uri=Path(str(s["path"])).resolve().as_uri(),
+                    sha256=str(s["sha256"]),
+                    role="split",
+                    properties={
+                        "rows": s.get("rows"),
+                        "seed": (split or {})["details"].get("parameters", {}).get("seed"),
+                    },
+                )
+            )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AisecInputError(f"an upstream report lacks the field {exc} the ML-BOM needs") from exc
+    return out
+
+
+def write_ml_bom(
+    *,
+    bom_path: str | os.PathLike[str],
+    model_name: str,
+    manifest_path: str | os.PathLike[str],
+    data: Sequence[DataComponent] = (),
+    environment_sbom: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    model_version: str | None = None,
+    task: str | None = None,
+) -> Any:
+    """Build, validate and write the ML-BOM; return an ``ml_bom`` report (``details.bom``: path, SHA-256).
+
+    :param environment_sbom: the dependency audit's ``details.sbom`` (``path`` and ``sha256``): the file
+        is read and must still have that digest (a changed SBOM is an error, never silently merged).
+    :raises AisecInputError: unreadable manifest or SBOM, an SBOM whose digest changed, bad reports.
+    """
+    from airflow_aisec.core.manifest import parse_manifest
+    from airflow_aisec.report import Report
+
+    report = Report.start("ml_bom", model_name, tags=["AML.M0023", "OWASP-ML06"])
+    manifest_bytes = _read(manifest_path, "model manifest")
+    environment = None
+    if environment_sbom is not None:
+        raw = _read(str(environment_sbom.get("path", "")), "environment SBOM")
+        if hashlib.sha256(raw).hexdigest() != environment_sbom.get("sha256"):
+            raise AisecInputError(f"the environment SBOM {environment_sbom.get('path')} changed since it was audited")
+        environment = raw.decode("utf-8")
+    model = ModelComponent(
+        name=model_name,
+        manifest=parse_manifest(manifest_bytes, source=os.fspath(manifest_path)),
+        manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+        version=model_version,
+        metrics=dict(metrics or {}),
+        task=task,
+    )
+    info = write_bom(bom_path, ml_bom(model=model, data=data, environment=environment))
+    report.details["bom"] = info
+    report.metrics.update(
+        components=info["components"], vulnerabilities=info["vulnerabilities"], data_components=len(data)
+    )
+    return report.finish(
+        "pass",
+        f"CycloneDX {SPEC_VERSION} ML-BOM of {model_name}: {info['components']} components, "
+        f"{len(data)} data, {info['vulnerabilities']} vulnerabilities as VEX entries",
+    )
+
+
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise AisecInputError(f"cannot read the {what} {os.fspath(path)!r}: {exc.strerror or exc}") from exc

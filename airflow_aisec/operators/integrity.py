@@ -95,6 +95,8 @@ class ArtifactHashOperator(AisecBaseOperator):
     """
 
     aisec_check = "integrity"
+    lineage_inputs = ("path",)
+    lineage_outputs = ("manifest_path",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "path",
@@ -289,6 +291,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     """
 
     aisec_check = "integrity"
+    lineage_inputs = ("path", "manifest_path")
     template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, *VerificationArgs.VERIFY_TEMPLATE_FIELDS)
 
     def __init__(
