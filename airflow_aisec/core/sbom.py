@@ -128,7 +128,13 @@ def ml_bom(*, model: ModelComponent, data: Sequence[DataComponent], environment:
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
 
-    bom = _load(environment) if environment is not None else Bom()
+    bom = Bom()
+    if environment is not None:  # its packages and VEX entries; a new document (serial number, time)
+        loaded = _load(environment)
+        for comp in loaded.components:
+            bom.components.add(comp)
+        for vuln in loaded.vulnerabilities:
+            bom.vulnerabilities.add(vuln)
     data_components = [_data_component(d) for d in data]
     for comp in data_components:
         bom.components.add(comp)

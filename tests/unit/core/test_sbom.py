@@ -106,7 +106,8 @@ def test_ml_bom_of_a_tiny_model_dataset_and_environment_validates_strictly(envir
         "data:split:train",
         "data:training-dataset",
     ]
-    # the environment's packages and VEX entries are carried over unchanged
+    # the environment's packages and VEX entries are carried over unchanged, into a new document
+    assert doc["serialNumber"] != json.loads(environment)["serialNumber"]
     assert {v["id"] for v in doc["vulnerabilities"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}
     assert {c["name"] for c in doc["components"] if c["type"] == "library"} == {"requests", "six"}
 
