@@ -44,6 +44,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_aisec.operators.image",
                     "airflow_aisec.operators.robustness",
                     "airflow_aisec.operators.monitoring",
+                    "airflow_aisec.operators.mlbom",
                 ],
             }
         ],

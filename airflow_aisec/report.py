@@ -49,6 +49,7 @@ CHECKS = (
     "image_scan",
     "robustness",
     "performance_estimate",
+    "ml_bom",
 )
 
 

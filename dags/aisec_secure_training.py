@@ -5,7 +5,7 @@ The security chain: ``audit_dependencies`` (OSV audit + CycloneDX SBOM of the tr
 dataset fails here and training never runs) → ``validate_dataset`` (Great Expectations suite + poisoning
 heuristics against a reference profile) → ``split_dataset`` (seeded, digests recorded) → training →
 ``hash_and_sign_model`` (signed manifest) → ``scan_model`` (pickle opcodes, never unpickled) →
-``record_model_provenance`` (signed statement: dataset, splits, SBOM, code) → ``publish_model``
+``write_ml_bom`` (CycloneDX 1.6 ML-BOM: model, data, environment + VEX) → ``record_model_provenance`` (signed statement: dataset, splits, SBOM, code) → ``publish_model``
 (re-verifies the signature, emits ``aisec://models/breast-cancer-classifier``).
 
 Demo parts (``aisec_demo.training``): the dataset is scikit-learn's bundled breast-cancer set, landed as
@@ -31,6 +31,7 @@ from aisec_demo import training as demo
 
 from airflow_aisec.operators.audit import DependencyAuditOperator
 from airflow_aisec.operators.integrity import ArtifactHashOperator
+from airflow_aisec.operators.mlbom import MLBomOperator
 from airflow_aisec.operators.modelscan import ModelArtifactScanOperator
 from airflow_aisec.operators.provenance import DatasetProvenanceOperator
 from airflow_aisec.operators.robustness import AdversarialRobustnessOperator
@@ -48,6 +49,7 @@ PROFILE = str(BASE / "reference" / "breast_cancer.profile.json")
 MODEL_DIR = str(BASE / "staging" / "model")
 MODEL_MANIFEST = str(BASE / "staging" / "model.manifest.json")
 MODEL_STATEMENT = str(BASE / "staging" / "model.intoto.json")
+MODEL_BOM = str(BASE / "staging" / "model.mlbom.cdx.json")  # CycloneDX 1.6 ML-BOM
 PRIVATE_KEY, PUBLIC_KEY = str(BASE / "keys" / "signing.pem"), str(BASE / "keys" / "signing.pub")
 OSV_DB = os.environ.get("AISEC_OSV_DB") or data_file("osv", "pypa-advisory-db-2024-10-10.zip")
 LABEL = "target"
@@ -122,6 +124,9 @@ with DAG(
         seed=demo.SEED,
         time_budget_seconds=300,
     )
+    ml_bom = MLBomOperator(  # environment (audit SBOM), data (provenance, splits), metrics: upstream reports
+        task_id="write_ml_bom", bom_path=MODEL_BOM, model_name=MODEL_NAME, manifest_path=MODEL_MANIFEST, **demo.ML_BOM
+    )
 
     chain(
         audit,
@@ -133,6 +138,7 @@ with DAG(
         hash_and_sign,
         scan_model,
         robustness_gate,
+        ml_bom,
         demo.record_model_provenance(MODEL_NAME, MODEL_STATEMENT, MODEL_MANIFEST, PRIVATE_KEY, __file__),
         demo.publish_model.override(outlets=[MODEL_ASSET])(
             MODEL_NAME, MODEL_DIR, MODEL_MANIFEST, MODEL_STATEMENT, PUBLIC_KEY, str(BASE / "registry")

@@ -42,6 +42,8 @@ class DependencyAuditOperator(AisecBaseOperator):
     """
 
     aisec_check = "dependency_audit"
+    lineage_inputs = ("requirements", "path")
+    lineage_outputs = ("sbom_path",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "requirements",

@@ -41,6 +41,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_aisec.exceptions import AisecCheckFailed, AisecError
+from airflow_aisec.lineage import AisecLineageMixin
 from airflow_aisec.links import AisecReportLink
 from airflow_aisec.report import Report, Status, validate
 
@@ -62,7 +63,7 @@ def report_file_path(report_dir: str, dag_id: str, run_id: str, task_id: str, ma
     return os.path.join(report_dir, dag_id, safe_run, f"{name}.json")
 
 
-class AisecBaseOperator(BaseOperator):
+class AisecBaseOperator(AisecLineageMixin, BaseOperator):
     """Base class of airflow-aisec operators (not used directly).
 
     :param report_path: file to also write the report to (atomically). Default: under the directory
@@ -182,6 +183,7 @@ class AisecBaseOperator(BaseOperator):
         """Validate, log, store (XCom, optional file) and emit metrics for ``report``."""
         data = report.to_dict() if isinstance(report, Report) else dict(report)
         validate(data)
+        self.aisec_last_report = data  # what this run's OpenLineage facets describe (airflow_aisec.lineage)
         self.log.info("aisec %s [%s] %s: %s", data["check"], data["status"].upper(), data["subject"], data["summary"])
         for finding in data["findings"][:50]:
             self.log.info(

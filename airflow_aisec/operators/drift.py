@@ -61,6 +61,8 @@ class ReferenceProfileOperator(_StorageMixin, AisecBaseOperator):
     """
 
     aisec_check = "drift"
+    lineage_inputs = ("reference_path",)
+    lineage_outputs = ("profile_path",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "reference_path",
@@ -156,6 +158,7 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
     """
 
     aisec_check = "drift"
+    lineage_inputs = ("current_path", "profile_path", "reference_path")
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "current_path",

@@ -104,6 +104,8 @@ class ArtifactHashOperator(AisecBaseOperator):
     """
 
     aisec_check = "integrity"
+    lineage_inputs = ("path",)
+    lineage_outputs = ("manifest_path",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "path",
@@ -349,6 +351,7 @@ class ArtifactIntegrityOperator(VerificationArgs, AisecBaseOperator):
     """
 
     aisec_check = "integrity"
+    lineage_inputs = ("path", "manifest_path")
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         *VerificationArgs.VERIFY_TEMPLATE_FIELDS,

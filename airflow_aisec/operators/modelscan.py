@@ -35,6 +35,7 @@ class ModelArtifactScanOperator(AisecBaseOperator):
     """
 
     aisec_check = "model_scan"
+    lineage_inputs = ("paths",)
     template_fields: Sequence[str] = (*AisecBaseOperator.template_fields, "paths", "allow")
     ui_color = "#fde2e4"
 

@@ -95,6 +95,7 @@ class DatasetProvenanceOperator(AisecBaseOperator):
     """
 
     aisec_check = "provenance"
+    lineage_inputs = ("dataset_uri",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "dataset_uri",

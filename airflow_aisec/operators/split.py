@@ -46,6 +46,7 @@ class ReproducibleSplitOperator(AisecBaseOperator):
     """
 
     aisec_check = "split"
+    lineage_inputs = ("dataset_uri",)
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "dataset_uri",
@@ -104,6 +105,12 @@ class ReproducibleSplitOperator(AisecBaseOperator):
             subject=str(self.dataset_uri),
             prefix=self.prefix,
         )
+
+    def lineage_datasets(self, report: Any) -> tuple[list[str], list[str]]:
+        """The input table, and the split files the report lists as outputs."""
+        inputs, _ = super().lineage_datasets(report)
+        splits = (report.get("details") or {}).get("splits") or {}
+        return inputs, [str(s["path"]) for s in splits.values() if isinstance(s, dict) and s.get("path")]
 
     def execute(self, context: Context) -> dict[str, Any]:
         data = self.run_check(context, subject=str(self.dataset_uri), check=self._split)

@@ -69,6 +69,7 @@ class DataValidationOperator(AisecBaseOperator):
     """
 
     aisec_check = "data_validation"
+    lineage_inputs = ("dataset_uri", "reference")
     template_fields: Sequence[str] = (
         *AisecBaseOperator.template_fields,
         "dataset_uri",

@@ -17,6 +17,14 @@ from airflow.sdk import get_current_context, task
 
 LABEL = "target"
 SEED = 42
+#: ``MLBomOperator`` options of the recipe: the upstream tasks the ML-BOM is built from, the model's task.
+ML_BOM = {
+    "model_task": "classification",
+    "audit_task_id": "audit_dependencies",
+    "provenance_task_id": "verify_dataset_provenance",
+    "split_task_id": "split_dataset",
+    "performance_task_id": "train_model",
+}
 
 
 def export_dataset_csv(path: str) -> str:

@@ -25,6 +25,7 @@ TASKS = [
     "hash_and_sign_model",
     "scan_model",
     "robustness_gate",
+    "write_ml_bom",
     "record_model_provenance",
     "publish_model",
 ]
@@ -108,6 +109,25 @@ def test_clean_run_trains_signs_and_publishes(airflow_db, dag):
     assert helpers["digest"]["sha256"] == sha256(DAGS_FOLDER / "aisec_demo" / "training.py")
     sbom = xcom(dr, "audit_dependencies")["details"]["sbom"]
     assert deps["training-environment-sbom"]["digest"]["sha256"] == sha256(sbom["path"])
+
+    ml_bom = xcom(dr, "write_ml_bom")  # CycloneDX 1.6 ML-BOM: model, data and environment
+    bom_path = ml_bom["details"]["bom"]["path"]
+    assert ml_bom["details"]["bom"]["sha256"] == sha256(bom_path)
+    bom = json.loads(Path(bom_path).read_bytes())
+    model = bom["metadata"]["component"]
+    assert model["type"] == "machine-learning-model"
+    model_dir = paths.data_dir("secure_training", "staging", "model")
+    assert {c["name"]: c["hashes"][0]["content"] for c in model["components"]}["model.pkl"] == sha256(
+        model_dir / "model.pkl"
+    )
+    datasets = {c["name"]: c["hashes"][0]["content"] for c in bom["components"] if c["type"] == "data"}
+    assert datasets == {
+        "training-dataset": sha256(dataset),
+        **{f"split:{n}": s["sha256"] for n, s in split["details"]["splits"].items()},
+    }
+    assert datasets["split:train"] == sha256(train_path)
+    metrics = {m["type"] for m in model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]}
+    assert {"accuracy", "roc_auc"} <= metrics
 
     published = xcom(dr, "publish_model", "return_value")
     assert published["digest"] == f"sha256:{xcom(dr, 'hash_and_sign_model')['details']['digest']}"

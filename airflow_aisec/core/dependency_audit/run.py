@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -189,21 +188,29 @@ def _collect(
 
 
 def _write_sbom(report: Report, collected: list[Collected], sbom_path: str | os.PathLike[str]) -> None:
-    from pip_audit._format import CycloneDxFormat
-
-    from airflow_aisec.utils.fs import write_text_atomic
+    """A CycloneDX 1.6 SBOM of the audited packages, with what was found as VEX entries (:mod:`core.sbom`)."""
+    from airflow_aisec.core.sbom import Package, VulnerabilityEntry, environment_sbom_json, write_bom
 
     merged: dict[Any, list[Any]] = {}
     for entry in collected:
         for dep, vulns in entry.results:
             merged.setdefault(dep, list(vulns))
-    text = CycloneDxFormat(inner_format=CycloneDxFormat.InnerFormat.Json).format(merged, [])
-    data = text.encode("utf-8")
-    path = write_text_atomic(sbom_path, text)
-    report.details["sbom"] = {
-        "path": str(path),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "format": "CycloneDX JSON",
-        "components": sum(1 for d in merged if not d.is_skipped()),
-    }
+    packages = [
+        Package(
+            name=dep.name,
+            version=str(dep.version),
+            vulnerabilities=tuple(
+                VulnerabilityEntry(
+                    id=v.id,
+                    aliases=tuple(sorted(v.aliases)),
+                    description=v.description or "",
+                    fixed_versions=tuple(str(f) for f in v.fix_versions),
+                )
+                for v in vulns
+            ),
+        )
+        for dep, vulns in merged.items()
+        if not dep.is_skipped()
+    ]
+    report.details["sbom"] = write_bom(sbom_path, environment_sbom_json(packages))
     report.add_tags("AML.M0023")

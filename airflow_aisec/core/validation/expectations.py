@@ -164,4 +164,13 @@ def expectation_findings(
         "statistics": stats,
         "suite_name": gx_result.get("suite_name"),
         "great_expectations_version": (gx_result.get("meta") or {}).get("great_expectations_version"),
+        "results": [_outcome(res) for res in gx_result.get("results") or []],  # per expectation, for lineage
     }
+
+
+def _outcome(res: Mapping[str, Any]) -> dict[str, Any]:
+    """One expectation's outcome: its type, the column it is about (if any), whether it succeeded."""
+    cfg = res.get("expectation_config") or {}
+    kwargs = cfg.get("kwargs") or {}
+    column = kwargs.get("column") or ",".join(kwargs.get("column_list", []) or []) or None
+    return {"type": cfg.get("type"), "column": column, "success": bool(res.get("success"))}

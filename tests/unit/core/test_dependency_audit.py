@@ -266,7 +266,7 @@ def test_cyclonedx_sbom_written_atomically_with_its_hash_in_the_report(tmp_path,
         requirements=[reqs(tmp_path, "requests==2.19.0", "six==1.16.0")], osv_db=snapshot, sbom_path=str(sbom)
     )
     data = json.loads(sbom.read_text())
-    assert data["bomFormat"] == "CycloneDX"
+    assert data["bomFormat"] == "CycloneDX" and data["specVersion"] == "1.6"
     assert sorted(c["name"] for c in data["components"]) == ["requests", "six"]
     assert {v["id"] for v in data["vulnerabilities"]} == {"PYSEC-2018-28", "PYSEC-2023-74"}
     info = report.to_dict()["details"]["sbom"]
