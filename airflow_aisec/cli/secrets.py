@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "repository, incomplete history, anything that could not be scanned)."
         ),
     )
-    parser.add_argument("path", metavar="PATH")
+    parser.add_argument("path", metavar="PATH", help="file or directory to scan")
     parser.add_argument("--history", action="store_true", help="also scan every commit of the git history")
     parser.add_argument("--baseline", metavar="FILE", help="detect-secrets baseline of known findings")
     parser.add_argument(
