@@ -99,3 +99,42 @@ def test_hashing_reports_progress_through_the_helper(tmp_path, caplog, monkeypat
     lines = [r.getMessage() for r in caplog.records if hasattr(r, RECORD_ATTRIBUTE)]
     assert lines and all(line.startswith("hashing ") and "MiB/s" in line for line in lines)
     assert any("ETA" in line for line in lines)
+
+
+@pytest.fixture
+def every_step(monkeypatch):
+    """Progress lines at every step (interval 0) so a small input shows them."""
+    from airflow_aisec.utils import progress
+
+    monkeypatch.setattr(progress, "DEFAULT_INTERVAL_SECONDS", 0.0)
+
+
+def _progress_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if hasattr(r, RECORD_ATTRIBUTE)]
+
+
+def test_secrets_history_reports_commits_without_leaking_secrets(tmp_path, caplog, every_step):
+    from airflow_aisec.core.secrets import scan_secrets
+    from tests.secrets_helpers import fake_tokens, repo_with_deleted_secret
+
+    token = fake_tokens()["hf"]
+    repo, _ = repo_with_deleted_secret(tmp_path / "repo", token)
+    caplog.set_level(logging.INFO, logger="airflow_aisec")
+    scan_secrets(repo, history=True)
+    lines = _progress_lines(caplog)
+    assert lines and lines[-1].startswith("secrets scan: git history: ") and " commits (100%)" in lines[-1]
+    assert not any(token in r.getMessage() or str(tmp_path) in r.getMessage() for r in caplog.records)
+
+
+def test_drift_and_profile_build_report_columns(tmp_path, caplog, every_step):
+    from airflow_aisec.core.drift import run_drift
+    from airflow_aisec.core.drift_profile import build_profile
+
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,c\n" + "".join(f"{i},{i % 3},{i * 2}\n" for i in range(50)), encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="airflow_aisec")
+    build_profile(str(data))
+    assert "profile build: columns: 3/3 columns (100%)" in "\n".join(_progress_lines(caplog))
+    caplog.clear()
+    run_drift(str(data), reference=str(data))
+    assert "drift: testing columns: 3/3 columns (100%)" in "\n".join(_progress_lines(caplog))
