@@ -138,3 +138,15 @@ def test_drift_and_profile_build_report_columns(tmp_path, caplog, every_step):
     caplog.clear()
     run_drift(str(data), reference=str(data))
     assert "drift: testing columns: 3/3 columns (100%)" in "\n".join(_progress_lines(caplog))
+
+
+def test_model_scan_reports_files(tmp_path, caplog, every_step):
+    import pickle
+
+    from airflow_aisec.core.modelscan import scan_paths
+
+    for name in ("a.pkl", "b.pkl"):
+        (tmp_path / name).write_bytes(pickle.dumps({"w": [1, 2]}))
+    caplog.set_level(logging.INFO, logger="airflow_aisec")
+    scan_paths([str(tmp_path)])
+    assert "model scan: files: 2/2 files (100%)" in "\n".join(_progress_lines(caplog))
