@@ -68,6 +68,57 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "extra-links": ["airflow_aisec.links.AisecReportLink"],
         "plugins": [{"name": "aisec", "plugin-class": "airflow_aisec.plugins.aisec_plugin.AisecPlugin"}],
+        "config": {
+            "aisec": {
+                "description": "Defaults of the airflow-aisec operators. Each option can also be set as "
+                "AIRFLOW__AISEC__<OPTION>. Operator arguments given in a DAG win over these.",
+                "options": {
+                    "report_dir": {
+                        "description": "Directory where every aisec task also writes its report as JSON "
+                        "(<dag_id>/<run_id>/<task_id>.json). Unset: the deprecated AISEC_REPORT_DIR "
+                        "environment variable, else no file (the report is still in XCom).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/aisec-reports",
+                        "default": None,
+                    },
+                    "data_dir": {
+                        "description": "Base directory for local aisec data (example DAGs, reference "
+                        "profiles, the OSV cache of aisec osv-sync). Unset: the deprecated AISEC_DATA_DIR "
+                        "environment variable, else $AIRFLOW_HOME/aisec.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/aisec",
+                        "default": None,
+                    },
+                    "osv_db": {
+                        "description": "Offline OSV vulnerability database (zip or directory) used by the "
+                        "dependency audit and the image scan when the task names none. Unset: the "
+                        "deprecated AISEC_OSV_DB environment variable, else the online service.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/aisec/osv/pypi.zip",
+                        "default": None,
+                    },
+                    "fail_on": {
+                        "description": "Default severity gate of the dependency audit: findings at or "
+                        "above it fail the task, lower ones warn (critical, high, medium, low, any).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "high",
+                        "default": "any",
+                    },
+                    "osv_max_age_days": {
+                        "description": "Default freshness limit of the offline OSV database, in days: an "
+                        "older database makes the audit an error. Unset: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "14",
+                        "default": None,
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "hook-class-name": "airflow_aisec.hooks.signing.SigningKeyHook",

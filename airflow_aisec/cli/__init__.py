@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0) if isinstance(exc.code, int) or exc.code is None else 2
+    from airflow_aisec.utils.progress import install_tty_bar
+
+    install_tty_bar(getattr(args, "format", "text"))  # a progress bar on a terminal; silent for json/sarif
     try:
         return int(args.func(args))
     except (KeyboardInterrupt, SystemExit):

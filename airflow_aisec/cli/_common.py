@@ -135,7 +135,10 @@ def unexpected_error(args: argparse.Namespace, check: str, exc: BaseException, *
             ),
             command,
         )
-    message = f"unexpected error in 'aisec {command}' on {subject}: {one_line(exc)}"
+    from airflow_aisec.utils.extras import missing_extra
+
+    missing = missing_extra(exc)  # an optional dependency not installed: one message naming the extra
+    message = str(missing) if missing else f"unexpected error in 'aisec {command}' on {subject}: {one_line(exc)}"
     print(f"aisec {command}: error: {message}", file=sys.stderr)
     report = Report.start(check, subject).error(message)
     fmt = getattr(args, "format", "text")

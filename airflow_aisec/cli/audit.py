@@ -77,10 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "osv-sync",
         help="mirror an OSV export (zip) into a local cache for offline audits",
         description="Download or copy an OSV export, validate it, and store it atomically with a manifest (SHA-256, "
-        "record count, newest modified date).",
+        "record count, newest modified date). Exit 0 stored, 2 error (unreachable, corrupt export).",
     )
     sync.add_argument("--source", metavar="URL|FILE", help="OSV export (default: OSV's PyPI all.zip)")
-    sync.add_argument("--dest", metavar="DIR", help="cache directory (default: $AISEC_DATA_DIR/osv)")
+    sync.add_argument(
+        "--dest",
+        metavar="DIR",
+        help="cache directory (default: $AIRFLOW__AISEC__DATA_DIR/osv, else the deprecated $AISEC_DATA_DIR/osv)",
+    )
     sync.add_argument("--name", default="osv-pypi.zip", help="file name in the cache (default: osv-pypi.zip)")
     sync.add_argument("--timeout", type=float, default=60.0, help="download timeout in seconds")
     add_format_argument(sync, ("text", "json"))

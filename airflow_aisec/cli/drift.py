@@ -24,9 +24,18 @@ from airflow_aisec.cli._common import add_format_argument, run_report
 
 
 def register(subparsers: Any) -> None:
-    profile = subparsers.add_parser("profile", help="reference profiles for drift tests")
+    profile = subparsers.add_parser(
+        "profile",
+        help="reference profiles for drift tests",
+        description="Reference profiles for aisec drift. Exit codes are those of the action.",
+    )
     profile_sub = profile.add_subparsers(dest="profile_command", metavar="ACTION", required=True)
-    build = profile_sub.add_parser("build", help="build a reference profile from data (Parquet/CSV)")
+    build = profile_sub.add_parser(
+        "build",
+        help="build a reference profile from data (Parquet/CSV)",
+        description="Profile reference data once (exact values or a quantile grid per numeric column, category "
+        "counts) and write it atomically with its digest. Exit 0 written, 2 unreadable data or bad options.",
+    )
     build.add_argument("data", help="reference data: Parquet file/directory or CSV, path or URI")
     build.add_argument("-o", "--output", required=True, help="profile file to write (atomically)")
     build.add_argument("--columns", nargs="+", help="profile only these columns")
@@ -43,19 +52,34 @@ def register(subparsers: Any) -> None:
     build.set_defaults(func=_cmd_profile_build)
     _register_profile_merge(profile_sub)
 
-    drift = subparsers.add_parser("drift", help="test current data for drift against a profile or reference data")
+    drift = subparsers.add_parser(
+        "drift",
+        help="test current data for drift against a profile or reference data",
+        description="Test every column of the current window against the reference (KS, chi-square …, with "
+        "multiple-testing correction). Exit 0 no drift, 1 drift, 2 error (unreadable data, digest mismatch).",
+    )
     source = drift.add_mutually_exclusive_group(required=True)
     source.add_argument("--profile", help="stored reference profile (aisec profile build)")
     source.add_argument("--reference", help="reference data (profiled in memory)")
     drift.add_argument("current", help="current window: Parquet file/directory or CSV, path or URI")
     drift.add_argument("--expected-digest", help="refuse a profile whose digest differs")
-    drift.add_argument("--correction", choices=("bh", "bonferroni", "none"), default="bh")
+    drift.add_argument(
+        "--correction",
+        choices=("bh", "bonferroni", "none"),
+        default="bh",
+        help="multiple-testing correction (default bh: Benjamini-Hochberg)",
+    )
     drift.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     drift.add_argument("--drift-share", type=float, default=0.5, help="dataset drift share threshold (default 0.5)")
     drift.add_argument("--critical", nargs="+", default=[], metavar="COLUMN", help="any of these drifting = drift")
     drift.add_argument("--columns", nargs="+", help="test only these columns")
     drift.add_argument("--method", action="append", default=[], metavar="COLUMN=METHOD", help="override a test")
-    drift.add_argument("--null-rate-tolerance", type=float, default=0.05)
+    drift.add_argument(
+        "--null-rate-tolerance",
+        type=float,
+        default=0.05,
+        help="absolute null-rate change that is drift when significant (default 0.05)",
+    )
     drift.add_argument("--html", metavar="PATH", help="also write a static HTML report")
     drift.add_argument("--multivariate", action="store_true", help="add the domain-classifier test (needs --reference)")
     drift.add_argument("--multivariate-min-auc", type=float, default=0.55, help="effect-size floor (default 0.55)")

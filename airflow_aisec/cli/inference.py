@@ -20,10 +20,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rate-limit", default="10/minute", help="per-client limit in rows (items), e.g. 10/minute (default)"
     )
     audit.add_argument("--latency-slo-ms", type=float, default=500.0, help="latency SLO (p95), default 500")
-    audit.add_argument("--max-error-rate", type=float, default=0.05)
+    audit.add_argument("--max-error-rate", type=float, default=0.05, help="error share above this is a finding")
     audit.add_argument("--repeat-threshold", type=int, default=20, help="same input this many times = probing")
     audit.add_argument("--profile", help="reference ranges JSON (aisec inference-reference) for the OOD share")
-    audit.add_argument("--max-ood-share", type=float, default=0.05)
+    audit.add_argument(
+        "--max-ood-share", type=float, default=0.05, help="out-of-range input share above this is a finding"
+    )
     audit.add_argument("--exempt-client", action="append", default=[], help="client id not rate-checked")
     audit.add_argument("--since", help="ISO-8601 start of the audited window")
     audit.add_argument("--until", help="ISO-8601 end of the audited window")
@@ -33,7 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=0.0,
         help="share of unattributable log lines tolerated before the audit errors (default 0: any bad line = exit 2)",
     )
-    audit.add_argument("--fail-severity", default="high", choices=("critical", "high", "medium", "low"))
+    audit.add_argument(
+        "--fail-severity",
+        default="high",
+        choices=("critical", "high", "medium", "low"),
+        help="lowest finding severity that fails (exit 1); default high",
+    )
     add_format_argument(audit, ("text", "json", "markdown"))
     audit.set_defaults(func=_audit)
 
@@ -43,16 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Stops by itself (request, concurrency and duration caps). Loopback only unless --allow-remote. "
         "Exit 0 pass, 1 SLO/error breach, 2 bad input or endpoint down.",
     )
-    load.add_argument("url", metavar="URL")
-    load.add_argument("--requests", "-n", type=int, default=100)
-    load.add_argument("--concurrency", "-c", type=int, default=10)
+    load.add_argument("url", metavar="URL", help="endpoint to load (http:// or https://)")
+    load.add_argument("--requests", "-n", type=int, default=100, help="total requests to send (default 100)")
+    load.add_argument("--concurrency", "-c", type=int, default=10, help="requests in flight at once (default 10)")
     load.add_argument("--duration", type=float, default=60.0, help="wall-clock cap in seconds (default 60)")
     load.add_argument("--timeout", type=float, default=5.0, help="per-request timeout in seconds")
     load.add_argument("--payload", metavar="FILE", help="request body file (sent with POST)")
-    load.add_argument("--method")
-    load.add_argument("--client-id", default="aisec-loadtest")
-    load.add_argument("--slo-p95-ms", type=float)
-    load.add_argument("--max-error-rate", type=float, default=0.01)
+    load.add_argument("--method", help="HTTP method (default: POST with --payload, else GET)")
+    load.add_argument("--client-id", default="aisec-loadtest", help="client id sent with each request")
+    load.add_argument("--slo-p95-ms", type=float, help="p95 latency SLO in milliseconds (default: none)")
+    load.add_argument("--max-error-rate", type=float, default=0.01, help="error share above this fails")
     load.add_argument("--allow-remote", action="store_true", help="allow a non-loopback target")
     add_format_argument(load, ("text", "json", "markdown"))
     load.set_defaults(func=_load)
@@ -60,6 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ref = subparsers.add_parser(
         "inference-reference",
         help="build per-feature robust ranges (the OOD reference) from a CSV of reference data",
+        description="Write per-column robust ranges (quartiles ± k·IQR) of numeric reference data, the input of "
+        "aisec inference-audit --profile. Exit 0 written, 2 unreadable or non-numeric data.",
     )
     ref.add_argument("csv", metavar="CSV", help="numeric reference data with a header row")
     ref.add_argument("--output", "-o", required=True, help="where to write the reference JSON")

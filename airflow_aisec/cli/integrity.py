@@ -10,7 +10,12 @@ from airflow_aisec.cli._common import add_format_argument, run_report
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("hash", help="hash a file or directory; write (and sign) its manifest")
+    p = subparsers.add_parser(
+        "hash",
+        help="hash a file or directory; write (and sign) its manifest",
+        description="Hash a file or every file of a directory (streamed, in parallel) and print the digest; with "
+        "-o write an aisec.manifest/v2 manifest, signed with --sign-key. Exit 0 hashed, 2 unreadable input.",
+    )
     p.add_argument("path", help="file, directory or URI (s3://… with fsspec credentials)")
     p.add_argument("-a", "--algorithm", default="sha256", help="sha256 (default), sha512, blake2b, blake3")
     p.add_argument("-o", "--output", metavar="MANIFEST", help="write the aisec.manifest/v2 manifest here")
@@ -41,8 +46,14 @@ def register(subparsers: Any) -> None:
     add_format_argument(p, ("text", "json", "markdown"))
     p.set_defaults(func=_hash)
 
-    v = subparsers.add_parser("verify", help="verify a file or directory against a digest or a (signed) manifest")
-    v.add_argument("path")
+    v = subparsers.add_parser(
+        "verify",
+        help="verify a file or directory against a digest or a (signed) manifest",
+        description="Re-hash PATH and compare it with --digest or a manifest (and its signature when a key is "
+        "given); every file is checked. Exit 0 match, 1 mismatch (changed, missing, extra file, bad signature), "
+        "2 cannot decide (unreadable manifest, missing file).",
+    )
+    v.add_argument("path", help="file, directory or URI (s3://… with fsspec credentials) to verify")
     src = v.add_mutually_exclusive_group(required=True)
     src.add_argument("--digest", metavar="HEX", help="expected digest (file digest, or directory root digest)")
     src.add_argument("--manifest", metavar="FILE", help="aisec.manifest/v2 (or v1) manifest")
@@ -52,12 +63,17 @@ def register(subparsers: Any) -> None:
     v.add_argument("--vsa", metavar="FILE", help="record the decision as a SLSA Verification Summary Attestation")
     v.add_argument("--vsa-sign-key", metavar="FILE", help="sign the VSA in a DSSE envelope (FILE.dsse.json)")
     v.add_argument("-a", "--algorithm", default="sha256", help="algorithm of --digest (default sha256)")
-    v.add_argument("--workers", type=int, default=None)
-    v.add_argument("--follow-symlinks", action="store_true")
+    v.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
+    v.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
     add_format_argument(v, ("text", "json", "markdown"))
     v.set_defaults(func=_verify)
 
-    k = subparsers.add_parser("keygen", help="create a key pair for signing (ECDSA P-256 or Ed25519)")
+    k = subparsers.add_parser(
+        "keygen",
+        help="create a key pair for signing (Ed25519, or ECDSA P-256 for OpenSSF model-signing bundles)",
+        description="Write a new private key (PEM, mode 0600) and its public key, for aisec hash --sign-key and "
+        "aisec verify --public-key. Exit 0 written, 2 error (files exist without --force).",
+    )
     k.add_argument("private_key", help="where to write the private key (PEM, mode 0600)")
     k.add_argument("public_key", help="where to write the public key (PEM)")
     k.add_argument(

@@ -24,6 +24,7 @@ an error (:class:`AisecUndecidableError`), not "no drift".
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -49,6 +50,9 @@ from airflow_aisec.core.drift_profile import (
 from airflow_aisec.core.tabular import ColumnSource, open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 METHODS = ("auto", "ks", "chi2", "psi", "js", "wasserstein")
 CORRECTIONS = ("bh", "bonferroni", "none")
@@ -453,6 +457,7 @@ def run_drift(
         raise AisecUndecidableError(f"current window {cur.name} has no rows: cannot decide drift on empty data")
     features: list[dict[str, Any]] = []
     profile_info: dict[str, Any]
+    progress = Progress("drift: testing columns", None, unit="columns", logger=log)
     if profile is not None:
         if isinstance(profile, Profile):
             prof, verify = profile, lambda: None
@@ -470,8 +475,11 @@ def run_drift(
         except AisecInputError:
             verify()  # a tampered profile is reported as such first
             raise
+        progress.total = len(names)
         try:
-            features = _map(lambda name: evaluate_feature(prof.columns[name], cur, config), names, workers)
+            features = _map(
+                lambda name: _counted(progress, evaluate_feature(prof.columns[name], cur, config)), names, workers
+            )
         finally:
             verify()  # fail closed: a tampered payload raises before any result is used
         ref_names = list(prof.columns)
@@ -489,9 +497,15 @@ def run_drift(
         names = list(ref.columns) if config.columns is None else list(config.columns)
         config.check_names(names, list(ref.columns), f"reference data {ref.name}")
         # cold: profile one column, test it, drop it (``workers`` columns at a time)
-        features = _map(lambda name: evaluate_feature(profile_column(ref, name, options), cur, config), names, workers)
+        progress.total = len(names)
+        features = _map(
+            lambda name: _counted(progress, evaluate_feature(profile_column(ref, name, options), cur, config)),
+            names,
+            workers,
+        )
         ref_names = ref.columns
         profile_info = {"digest": None, "path": None, "n_rows": ref.num_rows, "source": ref.name}
+    progress.finish(min_elapsed=PROGRESS_SUMMARY_SECONDS)
     new_columns = [c for c in cur.columns if c not in ref_names]
     decision = decide(features, config)
     if decision["n_tested"] == 0 and decision["n_missing"] == 0:
@@ -501,6 +515,15 @@ def run_drift(
         )
     _fill_report(report, features, decision, config, profile_info, new_columns, cur)
     return report
+
+
+#: A run at least this long logs a closing progress line (total and mean rate).
+PROGRESS_SUMMARY_SECONDS = 5.0
+
+
+def _counted(progress: Progress, result: dict[str, Any]) -> dict[str, Any]:
+    progress.advance()
+    return result
 
 
 def _fill_report(

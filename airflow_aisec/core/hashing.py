@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import os
 import stat as stat_module
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +79,7 @@ from airflow_aisec.core.walk import (
     walk,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.utils.progress import Progress
 from airflow_aisec.utils.uri import is_remote, local_path
 
 log = logging.getLogger(__name__)
@@ -182,35 +182,19 @@ def _fingerprint_local(st: os.stat_result) -> tuple[int, int, int]:
     return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
-class _Progress:
-    """Thread-safe byte counter that logs ``done/total`` and the rate at most every few seconds."""
-
-    def __init__(self, total: int, label: str, interval: float | None = None) -> None:
-        self.total, self.label = total, label
-        self.interval = PROGRESS_INTERVAL_SECONDS if interval is None else interval
-        self.done = 0
-        self._t0 = self._last = time.monotonic()
-        self._lock = threading.Lock()
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.done += n
-            now = time.monotonic()
-            if now - self._last < self.interval:
-                return
-            self._last = now
-        elapsed = max(now - self._t0, 1e-9)
-        log.info(
-            "hashing %s: %.1f/%.1f MiB (%.0f%%), %.1f MiB/s",
-            self.label,
-            self.done / 2**20,
-            self.total / 2**20,
-            100.0 * self.done / self.total if self.total else 100.0,
-            self.done / 2**20 / elapsed,
-        )
+def _Progress(total: int, label: str, interval: float | None = None) -> Progress:
+    """Byte progress of hashing ``label``: MiB done/total, rate, ETA (``utils.progress``)."""
+    return Progress(
+        f"hashing {label}",
+        total,
+        unit="MiB",
+        scale=2**20,
+        logger=log,
+        interval=PROGRESS_INTERVAL_SECONDS if interval is None else interval,
+    )
 
 
-def _hash_stream(fh: BinaryIO, hasher: Any, progress: _Progress | None) -> tuple[int, bytes]:
+def _hash_stream(fh: BinaryIO, hasher: Any, progress: Progress | None) -> tuple[int, bytes]:
     buf = bytearray(CHUNK_SIZE)
     view = memoryview(buf)
     size = 0
@@ -234,7 +218,7 @@ def _hash_stream(fh: BinaryIO, hasher: Any, progress: _Progress | None) -> tuple
                 head += bytes(chunk[: HEAD_BYTES - len(head)])
         size += n
         if progress is not None:
-            progress.add(n)
+            progress.advance(n)
     return size, head
 
 
@@ -269,7 +253,7 @@ def _open_regular(p: Path, nofollow: bool) -> BinaryIO:
 
 
 def digest_file(
-    path: PathLike, algorithm: str = "sha256", *, _progress: _Progress | None = None, _nofollow: bool = False
+    path: PathLike, algorithm: str = "sha256", *, _progress: Progress | None = None, _nofollow: bool = False
 ) -> FileDigest:
     """Hash one file; return its digest and the number of bytes read.
 
@@ -381,7 +365,7 @@ def _hash_items(
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aisec-hash") as pool:
             yield from zip(order, pool.map(one, order), strict=True)
     if total >= 256 * 2**20:
-        elapsed = max(time.monotonic() - progress._t0, 1e-9)
+        elapsed = max(time.monotonic() - progress.started, 1e-9)
         log.info(
             "hashed %s: %d file(s), %.1f MiB in %.2f s (%.1f MiB/s)",
             label,

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 #: XCom key under which every aisec operator stores its report (also pushed when the task fails).
 REPORT_XCOM_KEY = "aisec_report"
 #: Environment variable naming a directory where reports are also written as files.
-REPORT_DIR_ENV = "AISEC_REPORT_DIR"
+REPORT_DIR_ENV = "AISEC_REPORT_DIR"  # deprecated: [aisec] report_dir
 #: What a failing report does to a monitoring task (``on_drift`` / ``on_degradation``).
 OUTCOMES = ("fail", "warn", "pass-through")
 
@@ -67,7 +67,8 @@ class AisecBaseOperator(AisecLineageMixin, BaseOperator):
     """Base class of airflow-aisec operators (not used directly).
 
     :param report_path: file to also write the report to (atomically). Default: under the directory
-        named by the ``AISEC_REPORT_DIR`` environment variable when set, else no file. (templated)
+        of the ``[aisec] report_dir`` option (or the deprecated ``AISEC_REPORT_DIR`` environment
+        variable) when set, else no file. (templated)
     :param sarif_path: file to also write the report to as SARIF 2.1.0 (atomically), for code-scanning
         dashboards. Default: no SARIF file. (templated)
     :param retry_on_failure: raise a retryable ``AirflowException`` instead of ``AirflowFailException``
@@ -144,6 +145,9 @@ class AisecBaseOperator(AisecLineageMixin, BaseOperator):
 
     def fail_unexpected(self, context: Context, exc: BaseException) -> NoReturn:
         """Publish an ``error`` report for an exception nobody anticipated and fail the task (no retry)."""
+        from airflow_aisec.utils.extras import missing_extra
+
+        exc = missing_extra(exc) or exc  # an optional dependency not installed: name the extra
         if isinstance(exc, AisecError):
             self.fail_undecided(context, self.describe_subject(), exc)
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
@@ -211,7 +215,9 @@ class AisecBaseOperator(AisecLineageMixin, BaseOperator):
     def _resolve_report_path(self, context: Context) -> str | None:
         if self.report_path:
             return str(self.report_path)
-        report_dir = os.environ.get(REPORT_DIR_ENV)
+        from airflow_aisec import settings
+
+        report_dir = settings.get("report_dir")  # [aisec] report_dir, else the deprecated $AISEC_REPORT_DIR
         if not report_dir:
             return None
         ti = context["ti"]

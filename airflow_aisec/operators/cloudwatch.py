@@ -9,7 +9,6 @@ code as ``/aisec/metrics`` and published with ``PutMetricData`` through an Airfl
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +84,8 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
 
     :param report_task_ids: upstream tasks of this run whose reports to publish. (templated)
     :param report_dir: a report directory (``AISEC_REPORT_DIR`` layout) whose latest report per task to
-        publish; ``"env"`` reads the ``AISEC_REPORT_DIR`` environment variable. (templated)
+        publish; ``"env"`` reads the ``[aisec] report_dir`` option (or the deprecated ``AISEC_REPORT_DIR``
+        environment variable). (templated)
     :param namespace: CloudWatch namespace (not ``AWS/…``). (templated)
     :param max_datums: datums per ``PutMetricData`` call (1–1000).
     :param create_alarm: also create or update the alarm "``aisec_check_error_rate`` > ``alarm_threshold``".
@@ -180,9 +180,11 @@ class CloudWatchMetricsOperator(AisecAwsHookMixin, BaseOperator):
                     rows.append(_Row(ti.dag_id, ti.run_id, task_id, map_index, report))
                 else:
                     self.log.warning("task %s pushed no aisec report; nothing published for it", task_id)
-        report_dir = os.environ.get(REPORT_DIR_ENV) if self.report_dir == "env" else self.report_dir
+        from airflow_aisec import settings
+
+        report_dir = settings.get("report_dir") if self.report_dir == "env" else self.report_dir
         if self.report_dir == "env" and not report_dir:
-            raise AirflowFailException(f"report_dir='env' but {REPORT_DIR_ENV} is not set")
+            raise AirflowFailException(f"report_dir='env' but neither [aisec] report_dir nor {REPORT_DIR_ENV} is set")
         if report_dir:
             rows += latest_reports_in(report_dir)
         return rows

@@ -28,7 +28,8 @@ class ContainerImageScanOperator(AisecBaseOperator):
     :param image: the image archive or layout directory; a local path or an object-storage URI
         (``s3://…``, read through ``storage_conn_id``). (templated)
     :param storage_conn_id: Airflow connection for an object-storage ``image`` URI.
-    :param osv_db: offline OSV database (zip or directory); default ``$AISEC_OSV_DB``. (templated)
+    :param osv_db: offline OSV database (zip or directory); default: the ``[aisec] osv_db`` option (or the
+        deprecated ``AISEC_OSV_DB`` environment variable). (templated)
     :param ref: which image of a multi-image archive (repo tag or OCI ref name). (templated)
     :param platform: ``os/arch[/variant]`` of a multi-platform index. (templated)
     :param fail_on: lowest finding severity that fails: ``critical``, ``high``, ``medium`` (default) or ``low``.
@@ -88,14 +89,17 @@ class ContainerImageScanOperator(AisecBaseOperator):
         return self.image.removeprefix("file://")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_aisec import settings
         from airflow_aisec.core.image import DEFAULT_MAX_FILE_BYTES, scan_image
+
+        osv_db = self.osv_db or settings.get("osv_db")
 
         report = self.run_check(
             context,
             subject=self.image,
             check=lambda: scan_image(
                 self._image_path(),
-                osv_db=self.osv_db,
+                osv_db=osv_db,
                 ref=self.ref,
                 platform=self.platform,
                 fail_on=self.fail_on,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,9 @@ from airflow_aisec.core.osv import OsvDatabase
 from airflow_aisec.core.reqfile import ParsedRequirements, parse_requirement_files
 from airflow_aisec.exceptions import AisecError, AisecInputError, AisecTransientError
 from airflow_aisec.report import SEVERITY_RANK, Report, parse_fail_on
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 #: Accepted values of ``fail_on``: a severity (fail at or above it) or ``any`` (any finding fails).
 FAIL_ON_LEVELS = ("critical", "high", "medium", "low", "any")
@@ -163,10 +167,14 @@ def _collect(
     )
     auditor = Auditor(vuln_service)
     collected = []
+    progress = Progress("dependency audit: packages", None, unit="packages", logger=log)  # total known at the end
     for spec in specs:
         entry = Collected(spec)
         try:
-            entry.results = list(auditor.audit(dependency_source(spec, parsed.get(spec))))
+            entry.results = []
+            for result in auditor.audit(dependency_source(spec, parsed.get(spec))):
+                entry.results.append(result)
+                progress.advance()
         except AisecError:  # e.g. the offline database failed to load (named already)
             raise
         except DependencySourceError as exc:
@@ -184,6 +192,7 @@ def _collect(
         elif spec.kind == "project":
             entry.unlisted = lock_direct_references(spec)
         collected.append(entry)
+    progress.finish(min_elapsed=5.0)
     return collected, vuln_service
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +22,9 @@ from airflow_aisec.core.drift_profile.model import BuildOptions, ColumnProfile, 
 from airflow_aisec.core.drift_profile.storage import FORMAT
 from airflow_aisec.core.tabular import ColumnSource, open_source
 from airflow_aisec.exceptions import AisecInputError
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 def classify(arrow_type: pa.DataType) -> tuple[str, str]:
@@ -257,7 +261,12 @@ def build_profile(
     if source.num_rows == 0:
         raise AisecInputError(f"reference data {source.name} has no rows")
     names = _select_columns(source, columns, "reference data")
-    profile_columns = {name: profile_column(source, name, options) for name in names}
+    progress = Progress("profile build: columns", len(names), unit="columns", logger=log)
+    profile_columns = {}
+    for name in names:
+        profile_columns[name] = profile_column(source, name, options)
+        progress.advance()
+    progress.finish(min_elapsed=5.0)
     build = {
         "format": FORMAT,
         "source": source.name,

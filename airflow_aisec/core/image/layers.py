@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import logging
 import lzma
 import posixpath
 import tarfile
@@ -21,6 +22,9 @@ from typing import IO, Any
 
 from airflow_aisec.core.image.source import ImageSource, LayerRef, hasher
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 #: Most tar entries accepted across all layers.
 MAX_ENTRIES = 2_000_000
@@ -205,9 +209,12 @@ def walk(
     :raises AisecInputError: malformed tar, too many entries, more bytes than ``max_image_bytes``.
     """
     fs, stats, budget = FileSystem(), WalkStats(), [max_image_bytes]
+    progress = Progress("image scan: layers", len(image.refs.layers), unit="layers", logger=log)
     for layer in image.refs.layers:
         _walk_layer(image, layer, fs, stats, budget, on_file)
         stats.layers += 1
+        progress.advance()
+    progress.finish(min_elapsed=5.0)
     return fs, stats
 
 

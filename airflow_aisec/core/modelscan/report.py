@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -19,6 +20,9 @@ from airflow_aisec.core.modelscan.policy import (
 from airflow_aisec.core.modelscan.results import FileScan, GlobalRef, leaves
 from airflow_aisec.exceptions import AisecInputError
 from airflow_aisec.report import Report, Status, gate_status
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 def iter_model_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -91,7 +95,12 @@ def scan_paths(
     subject = ", ".join(os.fspath(p) for p in paths)
     report = Report.start("model_scan", subject, tags=TAGS)
     files, skipped = _collect(paths)
-    scans = [scan_file(f, policy, allow_formats=allow_formats, **bounds) for f in files]
+    progress = Progress("model scan: files", len(files), unit="files", logger=log)
+    scans = []
+    for f in files:
+        scans.append(scan_file(f, policy, allow_formats=allow_formats, **bounds))
+        progress.advance()
+    progress.finish(min_elapsed=5.0)
     for where, reason in skipped:
         scans.append(FileScan(location=where, format="skipped", errors=[reason]))
     malformed = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from airflow_aisec.core.secrets.content import ScanTally, scan_bytes, scan_names
 from airflow_aisec.core.secrets.detectors import ScanContext, hits_for
 from airflow_aisec.core.secrets.reader import decode
 from airflow_aisec.exceptions import AisecUndecidableError
+from airflow_aisec.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 #: Commit, tree and tag objects above this size are not read (counted as unscanned).
 OBJECT_MAX = 64 * 1024 * 1024
@@ -47,13 +51,16 @@ def scan_history(path: Path, ctx: ScanContext, scan: ScanTally, partial_ok: bool
     # ``--all`` also walks HEAD (a detached checkout may have no ref at all) and other worktrees' HEADs.
     commits = g.oid_list(repo, "rev-list", "--all", "--topo-order", "--reverse")
     walk = _HistoryWalk(repo, ctx, scan, partial_ok)
+    progress = Progress("secrets scan: git history", len(commits), unit="commits", logger=log)
     try:
         for commit in commits:
             walk.commit(commit)
+            progress.advance()
         if not repo.prefix:  # objects refs point at directly: tag messages, blobs / trees a tag names
             walk.ref_targets(refs)
     finally:
         walk.batch.close()
+    progress.finish(min_elapsed=5.0)
     return repo.partial
 
 

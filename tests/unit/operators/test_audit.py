@@ -93,3 +93,26 @@ def test_offline_database_from_the_environment(airflow_db, tmp_path, monkeypatch
     assert report["status"] == "warn"
     assert [f["id"] for f in report["findings"]] == ["PYSEC-2021-66"]
     assert report["details"]["database"]["source"] == str(snapshot_path())
+
+
+@pytest.mark.integration
+def test_defaults_from_the_aisec_config_section(airflow_db, tmp_path, monkeypatch):
+    """``[aisec] osv_db``, ``fail_on`` and ``report_dir`` (as AIRFLOW__AISEC__*) are the operator's defaults."""
+    monkeypatch.delenv(OSV_DB_ENV, raising=False)
+    monkeypatch.delenv("AISEC_REPORT_DIR", raising=False)
+    monkeypatch.setenv("AIRFLOW__AISEC__OSV_DB", str(snapshot_path()))
+    monkeypatch.setenv("AIRFLOW__AISEC__FAIL_ON", "critical")
+    monkeypatch.setenv("AIRFLOW__AISEC__REPORT_DIR", str(tmp_path / "reports"))
+    reqs = tmp_path / "r.txt"
+    reqs.write_text("jinja2==2.11.2\n")
+    from airflow.sdk import DAG
+
+    with DAG("aisec_test_osv_conf", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        DependencyAuditOperator(task_id="audit", requirements=[str(reqs)])
+    dag_run = run_dag(dag)
+    assert task_states(dag_run) == {"audit": "success"}  # [aisec] fail_on=critical: the finding warns
+    report = xcom(dag_run, "audit")
+    assert report["status"] == "warn"
+    assert report["details"]["database"]["source"] == str(snapshot_path())
+    written = list((tmp_path / "reports" / "aisec_test_osv_conf").rglob("audit.json"))
+    assert len(written) == 1
