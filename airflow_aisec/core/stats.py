@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from airflow_aisec.utils.lazy import lazy_import
+
 #: scipy's ``MAX_AUTO_N``: exact p-values when both samples are at most this large.
 MAX_AUTO_N = 10000
 
@@ -45,8 +47,8 @@ def ks_pvalue(d: float, n_ref: int, n_cur: int) -> tuple[float, float, str]:
     mode = "exact" if max(n_ref, n_cur) <= MAX_AUTO_N else "asymp"
     if mode == "exact":  # scipy's exact routine (private; the only way to be identical). Fallback: asymptotic.
         try:  # imported only here: importing scipy.stats costs ~1 s of a whole process
-            from scipy.stats._stats_py import _attempt_exact_2kssamp
-        except ImportError:  # pragma: no cover - future scipy
+            _attempt_exact_2kssamp = lazy_import("scipy.stats._stats_py")._attempt_exact_2kssamp
+        except (ImportError, AttributeError):  # pragma: no cover - future scipy
             mode = "asymp"
     prob = math.nan
     if mode == "exact":
@@ -69,7 +71,7 @@ SMIRNOV_VECTOR_RANGE = (20_000, 1_000_000)
 @functools.lru_cache(maxsize=2)
 def _log_binomials(n: int) -> np.ndarray:
     """``log C(n, j)`` for ``j = 0..n`` (log-gamma), cached: the columns of one window share ``n``."""
-    from scipy.special import gammaln
+    gammaln = lazy_import("scipy.special").gammaln
 
     j = np.arange(0, n + 1, dtype=np.float64)
     out = gammaln(n + 1.0) - gammaln(j + 1) - gammaln(n - j + 1)
@@ -169,11 +171,11 @@ def kstwo_sf(d: float, n: float) -> float:
         if nxsquared >= 370.0:
             return 0.0
         if nxsquared >= 2.2:
-            from scipy.special import smirnov
+            smirnov = lazy_import("scipy.special").smirnov
 
             return float(np.clip(2 * smirnov(n_int, d), 0.0, 1.0))
         return float(np.clip(1.0 - _pelz_good_cdf(n_int, d), 0.0, 1.0))
-    from scipy.stats import distributions
+    distributions = lazy_import("scipy.stats").distributions
 
     return float(distributions.kstwo.sf(d, n))
 
@@ -368,7 +370,7 @@ def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[flo
     ``PSI / (1/n + 1/m)`` is approximately chi-square with ``B - 1`` degrees of freedom (Yurdakul 2018),
     which makes a fixed PSI cut-off size-aware.
     """
-    from scipy.special import chdtrc  # what scipy.stats.chi2.sf evaluates, without importing scipy.stats
+    chdtrc = lazy_import("scipy.special").chdtrc  # what scipy.stats.chi2.sf evaluates, without scipy.stats
 
     n, m = float(ref_counts.sum()), float(cur_counts.sum())
     bins = ref_counts.size
@@ -382,7 +384,7 @@ def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[flo
 
 def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Jensen-Shannon distance (base 2, in [0, 1]) between two histograms."""
-    from scipy.special import rel_entr
+    rel_entr = lazy_import("scipy.special").rel_entr
 
     if ref_counts.sum() == 0 or cur_counts.sum() == 0:
         return 0.0
@@ -400,7 +402,7 @@ def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
 
 def chi2_from_counts(ref: dict[str, int], cur: dict[str, int]) -> dict[str, Any]:
     """Chi-square test of homogeneity on category counts, plus PSI and JS on the same categories."""
-    from scipy.stats import chi2_contingency
+    chi2_contingency = lazy_import("scipy.stats").chi2_contingency
 
     cats = sorted(k for k in set(ref) | set(cur) if ref.get(k, 0) + cur.get(k, 0) > 0)
     r = np.array([ref.get(c, 0) for c in cats], dtype=float)

@@ -22,6 +22,7 @@ from airflow_aisec.core.drift_profile.model import BuildOptions, ColumnProfile, 
 from airflow_aisec.core.drift_profile.storage import FORMAT
 from airflow_aisec.core.tabular import ColumnSource, open_source
 from airflow_aisec.exceptions import AisecInputError
+from airflow_aisec.utils.lazy import lazy_import
 from airflow_aisec.utils.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def classify(arrow_type: pa.DataType) -> tuple[str, str]:
 
 def to_float64(column: pa.ChunkedArray | pa.Array, family: str) -> np.ndarray:
     """Numeric Arrow data → float64 numpy array; nulls become NaN; datetimes become epoch seconds."""
-    import pyarrow.compute as pc
+    pc = lazy_import("pyarrow.compute")
 
     arr = column
     scale = 1.0
@@ -88,7 +89,7 @@ def to_float64(column: pa.ChunkedArray | pa.Array, family: str) -> np.ndarray:
 
 def category_counts(column: pa.ChunkedArray | pa.Array) -> tuple[dict[str, int], int]:
     """Counts of each non-null category (as strings) and the null count."""
-    import pyarrow.compute as pc
+    pc = lazy_import("pyarrow.compute")
 
     arr = column
     if pa.types.is_dictionary(arr.type):

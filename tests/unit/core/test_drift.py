@@ -406,3 +406,21 @@ def test_rank_grid_counts_are_exact_at_every_knot():
     assert lt.tolist() == [int((values < k).sum()) for k in knots]
     assert le.tolist() == [int((values <= k).sum()) for k in knots]
     assert bound == max(lt[1:] - le[:-1]) / values.size
+
+
+def test_columns_tested_on_threads_import_scipy_safely(tmp_path):
+    """Fresh processes: the first columns tested at once on threads import scipy lazily without deadlock."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "d.csv"
+    rows = "".join(f"{i},{i % 3},{['a', 'b', 'c'][i % 3]},{i * 2},{['x', 'y'][i % 2]}\n" for i in range(60))
+    data.write_text("n1,n2,c1,n3,c2\n" + rows, encoding="utf-8")
+    code = (
+        "import sys; from airflow_aisec.core.drift import run_drift; "
+        "r = run_drift(sys.argv[1], reference=sys.argv[1], workers=4); print(r.status)"
+    )
+    for _ in range(3):  # the race needs several threads starting imports together; try a few processes
+        out = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "pass"

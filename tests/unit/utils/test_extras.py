@@ -58,10 +58,16 @@ def test_every_extra_named_exists_and_lists_its_module():
     for module, extra in MODULE_EXTRAS.items():
         assert extra in extras, (module, extra)
         names = " ".join(extras[extra]).lower().replace("-", "_")
-        distribution = {"sklearn": "scikit_learn", "botocore": "boto3"}.get(module, module)
+        distribution = {
+            "sklearn": "scikit_learn",
+            "botocore": "boto3",
+            "art": "adversarial_robustness_toolbox",
+            "cyclonedx": "cyclonedx_python_lib",
+            "openlineage": "apache_airflow_providers_openlineage",
+        }.get(module, module)
         assert distribution in names, (module, extra)
     assert set(extras["all"][0].split("[")[1].rstrip("]").split(",")) == {
-        "audit", "secrets", "data", "drift", "model", "aws"
+        "audit", "secrets", "data", "drift", "model", "aws", "formats", "robustness", "signing", "mlbom", "openlineage"
     }  # fmt: skip
 
 
