@@ -134,6 +134,11 @@ def main() -> None:
         ]
         wall, peak_mib, out = _child(aisec)
         report = json.loads(out)
+        if report["status"] == "error":
+            print(
+                f"aisec scan-image (whole process): {wall:.1f} s, peak RSS {peak_mib:.0f} MiB; ERROR: {report['summary']}"
+            )
+            return
         m = report["metrics"]
         print(
             f"aisec scan-image (whole process): {wall:.1f} s, peak RSS {peak_mib:.0f} MiB; status {report['status']}; "
