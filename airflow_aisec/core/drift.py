@@ -22,8 +22,8 @@ columns missing from the window are ``missing`` (counted as drifted, high findin
 an error (:class:`AisecUndecidableError`), not "no drift".
 
 Length (~680 lines, over the package's ~600 target): the per-feature evaluation, the dataset rule and
-the report builder share one configuration and the check's tags; moving the report builder out creates an
-import cycle with :mod:`airflow_aisec.core.drift_partition`, which reuses both. Every function stays short.
+the report builders share one configuration and the check's tags; moving ``profile_to_report`` and
+``build_and_save_profile`` out would create an import cycle through those tags. Every function stays short.
 """
 
 from __future__ import annotations
