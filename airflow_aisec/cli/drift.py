@@ -96,7 +96,13 @@ def register(subparsers: Any) -> None:
 
 
 def _register_profile_merge(profile_sub: Any) -> None:
-    merge = profile_sub.add_parser("merge", help="merge the part profiles of all partitions into one profile")
+    merge = profile_sub.add_parser(
+        "merge",
+        help="merge the part profiles of all partitions into one profile",
+        description="Merge the part profiles of 'aisec profile build --partition K/N' (every K of N) into the profile "
+        "a single-pass build writes (same bytes, same digest). Missing, repeated or foreign parts are refused. "
+        "Exit 0 written, 2 error.",
+    )
     merge.add_argument("parts", nargs="+", help="part profiles (aisec profile build --partition K/N)")
     merge.add_argument("-o", "--output", required=True, help="profile file to write (atomically)")
     merge.add_argument("--created-at", help="build time to record (default: the latest part's)")
@@ -106,7 +112,13 @@ def _register_profile_merge(profile_sub: Any) -> None:
 
 def _register_drift_merge(subparsers: Any) -> None:
     # reached as ``aisec drift merge PART...`` (the entry point routes it here; ``drift`` takes a path)
-    merge = subparsers.add_parser("drift-merge", help="merge partial drift statistics (aisec drift merge PART...)")
+    merge = subparsers.add_parser(
+        "drift-merge",
+        help="merge partial drift statistics (aisec drift merge PART...)",
+        description="Merge the partials of 'aisec drift --partial --partition K/N' (every K of N) into the whole-"
+        "window drift test: the same statistics and p-values as testing the window at once. Missing, repeated, "
+        "tampered or foreign partials are refused. Exit 0 no drift, 1 drift, 2 error.",
+    )
     merge.add_argument("parts", nargs="+", help="partials written by aisec drift --partial")
     merge.add_argument("--profile", help="the reference profile (default: the path the partials record)")
     merge.add_argument("--expected-digest", help="refuse partials computed against another profile")

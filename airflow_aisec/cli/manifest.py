@@ -9,11 +9,18 @@ from airflow_aisec.cli._common import add_format_argument, run_report
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("manifest", help="work with manifests (merge partitioned hashes)")
+    p = subparsers.add_parser(
+        "manifest",
+        help="work with manifests (merge partitioned hashes)",
+        description="Manifest actions. 'merge' joins the parts of 'aisec hash --partition K/N'. Exit 0 written, 2 error.",
+    )
     sub = p.add_subparsers(dest="manifest_command", metavar="ACTION", required=True)
     m = sub.add_parser(
         "merge",
         help="merge the parts of 'aisec hash --partition K/N' into the manifest a single 'aisec hash' writes",
+        description="Merge every part (1/N … N/N) into the manifest a single 'aisec hash' writes, byte for byte "
+        "(root digest included); optionally sign it. Parts from other roots, algorithms or listings, missing, "
+        "repeated or edited parts are refused and nothing is written. Exit 0 written, 2 error.",
     )
     m.add_argument("parts", nargs="+", metavar="PART", help="every part, 1/N … N/N (any order)")
     m.add_argument("-o", "--output", metavar="MANIFEST", required=True, help="where to write the manifest")

@@ -16,7 +16,10 @@ from airflow_aisec.cli._common import add_format_argument, run_report
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "performance-estimate", help="estimate accuracy/F1 from calibrated probabilities (no labels needed)"
+        "performance-estimate",
+        help="estimate accuracy/F1 from calibrated probabilities (no labels needed)",
+        description="Calibrate the model's probabilities on a labelled reference and estimate accuracy and F1 of "
+        "unlabelled current rows, with an interval, against a baseline. Exit 0 pass, 1 degraded, 2 error.",
     )
     p.add_argument("--reference", required=True, help="labelled reference rows with the model's probabilities")
     p.add_argument("--current", required=True, help="current rows with the model's probabilities (labels not needed)")
@@ -28,8 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--baseline-f1", type=float, help="compare with this (default: realised on the reference)")
     p.add_argument("--max-degradation", type=float, default=0.05, help="allowed drop below the baseline")
     p.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-rows", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0, help="seed of the interval's Monte Carlo draws (default 0)")
+    p.add_argument("--min-rows", type=int, default=30, help="fewest rows on either side (default 30)")
     add_format_argument(p)
     p.set_defaults(func=_cmd_estimate)
 

@@ -15,7 +15,13 @@ from airflow_aisec.cli._common import add_format_argument, run_report
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("robustness", help="black-box evasion attacks on a verified classifier, gated")
+    p = subparsers.add_parser(
+        "robustness",
+        help="black-box evasion attacks on a verified classifier, gated",
+        description="Attack a seeded sample of held-out rows of a scikit-learn classifier (verified by digest or "
+        "manifest before it is loaded) with ART's HopSkipJump or boundary attack, within a perturbation bound and "
+        "a time budget; gate on minimum robust accuracy or maximum drop. Exit 0 pass, 1 below the gate, 2 error.",
+    )
     p.add_argument("model", help="joblib/pickle scikit-learn classifier (verified before it is loaded)")
     p.add_argument("data", help="held-out labelled rows: Parquet or CSV, path or URI")
     p.add_argument("--label", required=True, help="label column")
@@ -24,14 +30,16 @@ def register(subparsers: Any) -> None:
     evidence.add_argument("--manifest", help="manifest recording the model's SHA-256")
     p.add_argument("--features", nargs="+", help="feature columns (default: every column but the label)")
     p.add_argument("--allow", action="append", default=[], metavar="GLOBAL", help="extra allowlisted model global")
-    p.add_argument("--attack", choices=("hopskipjump", "boundary"), default="hopskipjump")
+    p.add_argument(
+        "--attack", choices=("hopskipjump", "boundary"), default="hopskipjump", help="black-box evasion attack"
+    )
     p.add_argument("--min-robust-accuracy", type=float, help="fail below this adversarial accuracy")
     p.add_argument("--max-drop", type=float, help="fail when clean minus adversarial accuracy exceeds this")
     p.add_argument("--epsilon", type=float, default=0.5, help="perturbation bound (L2, in feature std units)")
     p.add_argument("--sample-size", type=int, default=50, help="rows attacked (seeded sample)")
     p.add_argument("--max-iter", type=int, default=5, help="attack iterations per row")
     p.add_argument("--max-eval", type=int, default=100, help="HopSkipJump queries per gradient estimate")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the attack (default 0)")
     p.add_argument("--time-budget", type=float, default=120.0, help="wall-clock seconds (exceeded → error)")
     p.add_argument("--accept-partial", action="store_true", help="report the rows attacked when the budget runs out")
     add_format_argument(p)

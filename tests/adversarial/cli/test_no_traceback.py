@@ -43,6 +43,8 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
     model = tmp / "model.pkl"
     model.write_bytes(b"\x80\x04K\x01.")
     (tmp / "repo").mkdir()
+    partial = tmp / "part-1.drift.json"
+    partial.write_text("{}")
     image = write_tar(oci_files(Image(layers=[[file("app/m.pkl", b"\x80\x04K\x01.")]])), tmp / "image.tar")
     osv = Path(__file__).resolve().parents[3] / "data" / "osv" / "pypa-advisory-db-2024-10-10.zip"
     return {
@@ -57,6 +59,7 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
         "provenance": ["provenance", str(data), "--allow-source", str(tmp), "--digest", "0" * 64, "--format", "json"],
         "profile": ["profile", "build", str(data), "-o", str(tmp / "ref.prof"), "--format", "json"],
         "drift": ["drift", str(data), "--reference", str(data), "--format", "json"],
+        "drift-merge": ["drift", "merge", str(partial), "--format", "json"],
         "inference-audit": ["inference-audit", str(log), "--format", "json"],
         "inference-reference": ["inference-reference", str(data), "--output", str(tmp / "ref.json")],
         "load-test": ["load-test", "http://127.0.0.1:9/predict", "--requests", "1", "--format", "json"],

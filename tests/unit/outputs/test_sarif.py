@@ -147,6 +147,13 @@ class _TI:
         self.pushed[key] = value
 
 
+@pytest.fixture(autouse=True)
+def _no_report_dir(monkeypatch):
+    """`make test` exports a report directory; these fake task instances only test the SARIF file."""
+    monkeypatch.delenv("AISEC_REPORT_DIR", raising=False)
+    monkeypatch.delenv("AIRFLOW__AISEC__REPORT_DIR", raising=False)
+
+
 def test_operator_writes_sarif_file_atomically(tmp_path):
     from airflow_aisec.operators.secrets import SecretsScanOperator
 
