@@ -98,17 +98,9 @@ def validate_vsa(statement: Any) -> dict[str, Any]:
         raise AisecInputError(f"a VSA must be an in-toto statement ({STATEMENT_TYPE})")
     if statement.get("predicateType") != VSA_PREDICATE_TYPE:
         raise AisecInputError(f"VSA predicateType must be {VSA_PREDICATE_TYPE!r}")
-    subjects = statement.get("subject")
-    if not isinstance(subjects, list) or not subjects:
-        raise AisecInputError("a VSA needs at least one subject")
-    for s in subjects:
-        if (
-            not isinstance(s, Mapping)
-            or not s.get("name")
-            or not isinstance(s.get("digest"), Mapping)
-            or not s["digest"]
-        ):
-            raise AisecInputError("every VSA subject needs a name and a non-empty digest map")
+    from airflow_aisec.core.provenance.statements import check_subjects
+
+    check_subjects(statement.get("subject"), "VSA")
     predicate = statement.get("predicate")
     if not isinstance(predicate, Mapping):
         raise AisecInputError("a VSA needs a predicate object")

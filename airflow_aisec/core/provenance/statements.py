@@ -126,6 +126,20 @@ def write_statement(
     return out
 
 
+def check_subjects(subjects: Any, what: str) -> None:
+    """An in-toto statement's ``subject``: a non-empty list of ``{name, digest: {alg: hex}}``; ``what`` names it."""
+    if not isinstance(subjects, list) or not subjects:
+        raise AisecInputError(f"{what} needs at least one subject")
+    for s in subjects:
+        if (
+            not isinstance(s, Mapping)
+            or not s.get("name")
+            or not isinstance(s.get("digest"), Mapping)
+            or not s["digest"]
+        ):
+            raise AisecInputError(f"every {what} subject needs a name and a non-empty digest map")
+
+
 def validate_statement(statement: Any) -> dict[str, Any]:
     """Structural check of an in-toto v1 statement with a SLSA v1 predicate; raise ``AisecInputError``."""
     if not isinstance(statement, Mapping):
@@ -134,17 +148,7 @@ def validate_statement(statement: Any) -> dict[str, Any]:
         raise AisecInputError(f"statement _type must be {STATEMENT_TYPE!r}")
     if statement.get("predicateType") != SLSA_PROVENANCE_V1:
         raise AisecInputError(f"statement predicateType must be {SLSA_PROVENANCE_V1!r}")
-    subjects = statement.get("subject")
-    if not isinstance(subjects, list) or not subjects:
-        raise AisecInputError("statement needs at least one subject")
-    for s in subjects:
-        if (
-            not isinstance(s, Mapping)
-            or not s.get("name")
-            or not isinstance(s.get("digest"), Mapping)
-            or not s["digest"]
-        ):
-            raise AisecInputError("every statement subject needs a name and a non-empty digest map")
+    check_subjects(statement.get("subject"), "statement")
     predicate = statement.get("predicate") or {}
     build = predicate.get("buildDefinition") or {}
     run = predicate.get("runDetails") or {}
