@@ -16,6 +16,10 @@ UV=$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")
 if ! "$UV" sync --frozen --quiet --check --python "${AISEC_PYTHON:-3.11}" >/dev/null 2>&1; then
   "$UV" sync --frozen --quiet --compile-bytecode --python "${AISEC_PYTHON:-3.11}"
 fi
+# The project itself is installed editable, so the sync above does not compile it; a wheel install
+# would. Compile it here (a second or so; up-to-date files are skipped), since Python is often run
+# with PYTHONDONTWRITEBYTECODE=1 and would otherwise compile ~40 modules at every `aisec` start.
+.venv/bin/python -m compileall -q -j 0 airflow_aisec >/dev/null
 
 # Redis for the local Postgres + Celery stack (`make stack-demo`, tests/integration/stack); Postgres
 # itself comes with the machine (Debian's postgresql). Installed only when missing; the Debian service

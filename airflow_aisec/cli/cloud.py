@@ -15,7 +15,7 @@ from airflow_aisec.report import SEVERITIES
 
 
 def register(subparsers: Any) -> None:
-    from airflow_aisec.core.aws.s3 import CHECK_GROUPS
+    from airflow_aisec.core.aws.s3_config import CHECK_GROUPS
 
     p = subparsers.add_parser(
         "s3-posture",

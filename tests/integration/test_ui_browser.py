@@ -208,8 +208,18 @@ def test_browser_login_overview_run_and_task_views(airflow_server):
             expect(view.locator("h1")).to_have_text("AI Security")
             expect(view.locator("[data-testid=latest]")).to_contain_text("integrity fail: 1 finding(s)")
             expect(page.get_by_role("link", name="AI Security").first).to_be_visible()
-            # the session DB may hold other tests' reports: narrow the view to the demo DAG (a link in the view)
-            view.locator("[data-testid=latest] a", has_text="aisec_ui_demo").first.click()
+            # the session DB may hold other tests' reports (the table is sorted by DAG id, 50 rows a page):
+            # page through with the view's own pager, then narrow the view to the demo DAG (a link in the view)
+            demo_link = view.locator("[data-testid=latest] a", has_text="aisec_ui_demo")
+            for _ in range(40):
+                expect(view.locator("[data-testid=latest]")).to_be_visible()
+                if demo_link.count():
+                    break
+                where = view.locator("[data-testid=pager] span")
+                before = where.inner_text()  # "page N of M (R rows)"
+                view.locator("[data-testid=pager] a", has_text="next").click()
+                expect(where).not_to_have_text(before)
+            demo_link.first.click()
             expect(view.locator("h1 + .muted")).to_contain_text("in DAG aisec_ui_demo")
             expect(view.locator("[data-testid=vulns]")).to_have_text("2")
             expect(view.locator("[data-testid=trust-failures]")).to_have_text("1")
