@@ -6,9 +6,11 @@
 Drift part: a 1M-row reference profile; a ``--rows`` x 20 float64 window (5 features shifted by
 0.05 sigma, 1M-row groups). One task (``aisec drift --profile``) vs 4 partitions
 (``aisec drift --partial --partition K/4``, run 2 at a time as 2 workers would) and ``aisec drift
-merge``. Printed: wall times, the speed-up, the peak RSS of each process (``VmHWM`` of each child),
-and whether the verdicts and every feature's statistic and p-value are the same. On a shared machine
-the figures are noisy: compare ratios taken in the same run.
+merge``. A worker is one CPU: the one task runs pinned to one CPU, each partition task to the CPU of the
+worker running it (``sched_setaffinity``), so both sides get the same CPU per worker, as on a cluster
+whose worker slots have one CPU each. Printed: wall times, the speed-up, the peak RSS of each process
+(``VmHWM`` of each child), and whether the verdicts and every feature's statistic and p-value are the
+same. On a shared machine the figures are noisy: compare ratios taken in the same run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,9 @@ from pathlib import Path
 SHIFTED = 5
 #: runs one ``aisec`` command in a child and prints its exit code, wall time and peak RSS (MB)
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
+if os.environ.get("AISEC_BENCH_CPU"):
+    os.sched_setaffinity(0, {int(os.environ["AISEC_BENCH_CPU"])})  # one worker = one CPU
 from airflow_aisec.cli import main
 t0 = time.perf_counter()
 code = main(sys.argv[1:])
@@ -36,9 +41,11 @@ print(json.dumps({"code": code, "s": time.perf_counter() - t0, "rss_mb": hwm / 1
 """
 
 
-def _aisec(args: list[str]) -> tuple[dict, str]:
-    """Run ``aisec ARGS`` as a fresh process: ``(exit code, seconds, peak RSS), stdout``."""
-    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=False)
+def _aisec(args: list[str], cpu: int | None = None) -> tuple[dict, str]:
+    """Run ``aisec ARGS`` as a fresh process (pinned to ``cpu``): ``(exit code, seconds, peak RSS), stdout``."""
+    env = {**os.environ, "AISEC_BENCH_CPU": "" if cpu is None else str(cpu)}
+    cmd = [sys.executable, "-c", CHILD, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     stats = json.loads(done.stderr.strip().splitlines()[-1])
     if stats["code"] not in (0, 1):
         raise RuntimeError(f"aisec {' '.join(args)} exited {stats['code']}: {done.stdout[-2000:]}")
@@ -67,32 +74,49 @@ def _features(report: dict) -> dict[str, tuple]:
     return {f["name"]: (f.get("statistic"), f.get("p_value"), f.get("drifted")) for f in report["details"]["features"]}
 
 
-def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int) -> dict:
-    """The drift half: one task vs ``partitions`` partial tasks on ``workers`` processes + a merge."""
-    ref, cur, prof = base / "scale_ref.parquet", base / f"scale_cur_{rows}x{cols}.parquet", base / "scale_ref.prof"
+def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int, storage: str = "exact") -> dict:
+    """The drift half: one task vs ``partitions`` partial tasks on ``workers`` processes + a merge.
+
+    ``storage``: the reference profile keeps every distinct value (``exact``, the default up to 2M
+    rows: a partial then counts the window at each of the 1M reference values of every feature) or a
+    quantile grid (``grid``, the default above 2M rows: 16,384 knots, KS with certified bounds).
+    """
+    ref, cur = base / "scale_ref.parquet", base / f"scale_cur_{rows}x{cols}.parquet"
+    prof = base / f"scale_ref.{storage}.prof"
     _make_window(ref, min(rows, 1_000_000), cols, seed=1, shifted=0)
     _make_window(cur, rows, cols, seed=2, shifted=SHIFTED)
     if not prof.exists():
-        _aisec(["profile", "build", str(ref), "-o", str(prof), "--format", "json"])
-    one, out = _aisec(["drift", "--profile", str(prof), str(cur), "--format", "json"])
+        grid = ["--exact-max", "2"] if storage == "grid" else []
+        _aisec(["profile", "build", str(ref), *grid, "-o", str(prof), "--format", "json"])
+    cpus = sorted(os.sched_getaffinity(0))
+    one, out = _aisec(["drift", "--profile", str(prof), str(cur), "--format", "json"], cpu=cpus[0])
     whole = json.loads(out)
+    free = queue.SimpleQueue()  # the CPUs of the workers: each partition runs on an idle worker's CPU
+    for i in range(workers):
+        free.put(cpus[i % len(cpus)])
 
     def part(k: int) -> dict:
         args = ["drift", "--profile", str(prof), str(cur), "--partial", "--partition", f"{k}/{partitions}"]
-        return _aisec([*args, "-o", str(base / f"scale-part-{k}.json"), "--format", "json"])[0]
+        cpu = free.get()
+        try:
+            return _aisec([*args, "-o", str(base / f"scale-part-{k}.json"), "--format", "json"], cpu=cpu)[0]
+        finally:
+            free.put(cpu)
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         parts = list(pool.map(part, range(1, partitions + 1)))
     t_parts = time.perf_counter() - t0
     merge, out = _aisec(
-        ["drift", "merge", *(str(base / f"scale-part-{k}.json") for k in range(1, partitions + 1)), "--format", "json"]
+        ["drift", "merge", *(str(base / f"scale-part-{k}.json") for k in range(1, partitions + 1)), "--format", "json"],
+        cpu=cpus[0],
     )
     merged = json.loads(out)
     t_split = t_parts + merge["s"]
     result = {
         "rows": rows,
         "cols": cols,
+        "reference": storage,
         "one_task_s": one["s"],
         "one_task_rss_mb": one["rss_mb"],
         "partitions": partitions,
@@ -105,8 +129,8 @@ def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int)
         "same_verdict": whole["status"] == merged["status"],
         "same_statistics": _features(whole) == _features(merged),
     }
-    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows")
-    print(f"  one task                      {one['s']:7.2f} s   peak RSS {one['rss_mb']:6.0f} MB")
+    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows ({storage} profile)")
+    print(f"  one task (one worker, 1 CPU)  {one['s']:7.2f} s   peak RSS {one['rss_mb']:6.0f} MB")
     print(
         f"  {partitions} partitions on {workers} workers   {t_parts:7.2f} s   "
         f"peak RSS per worker {max(result['part_rss_mb']):6.0f} MB"
@@ -125,11 +149,15 @@ def main() -> int:
     parser.add_argument("--cols", type=int, default=20)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reference", choices=("exact", "grid", "both"), default="both", help="reference profile kind")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "aisec-bench-scale"))
     args = parser.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
-    result = {"drift": drift_scale(base, args.rows, args.cols, args.partitions, args.workers)}
+    kinds = ("exact", "grid") if args.reference == "both" else (args.reference,)
+    result = {
+        f"drift_{kind}": drift_scale(base, args.rows, args.cols, args.partitions, args.workers, kind) for kind in kinds
+    }
     print(json.dumps(result))
     return 0
 

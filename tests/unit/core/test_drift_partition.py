@@ -127,15 +127,21 @@ def test_merged_window_statistics_equal_whole_window(tmp_path_factory, ref, cur,
 def test_ks_from_counts_equals_scipy_with_ties(ref, cur):
     from scipy.stats import ks_2samp
 
-    from airflow_aisec.core.drift_partition import _cells
+    from airflow_aisec.core.drift_partition import _dense_cells
 
     r, c = np.sort(np.asarray(ref)), np.sort(np.asarray(cur))
     first = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
     u, r_lt = r[first], first
     r_le = np.concatenate((first[1:], [r.size]))
-    idx, counts = _cells(u, c)
-    dense = np.zeros(2 * u.size + 1, dtype=np.int64)
-    dense[idx] = counts
+    dense = _dense_cells(u, c)
+    assert dense.min() >= 0
+    assert dense.sum() == c.size
+    # each cell by definition: between two points, at a point
+    below = np.concatenate(([-np.inf], u))
+    for i in range(u.size):
+        assert dense[2 * i] == np.sum((c > below[i]) & (c < u[i]))
+        assert dense[2 * i + 1] == np.sum(c == u[i])
+    assert dense[-1] == np.sum(c > u[-1])
     cum = np.cumsum(dense)
     d = stats.ks_statistic_from_counts(r_lt, r_le, r.size, cum[0::2][: u.size], cum[1::2], c.size)
     expected = ks_2samp(r, c, method="asymp")
@@ -161,3 +167,30 @@ def test_wasserstein_is_refused_for_a_partitioned_window(tmp_path):
             partition="1/2",
             config=DriftConfig(methods={"x": "wasserstein"}),
         )
+
+
+@pytest.mark.parametrize("top", [0, 1, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**40])
+def test_packed_arrays_round_trip_in_their_narrowest_type(top):
+    from airflow_aisec.core.drift_partition import _pack, _unpack
+
+    arr = np.array([0, 1, top, top // 2], dtype=np.int64)
+    text = _pack(arr)
+    expected = "<u1" if top < 256 else "<u2" if top < 65_536 else "<u4" if top < 2**32 else "<i8"
+    assert text.startswith(expected + ":")
+    np.testing.assert_array_equal(_unpack(text, "x"), arr)
+
+
+def test_packed_arrays_of_the_earlier_form_still_read_and_odd_types_are_refused():
+    import base64
+    import zlib
+
+    from airflow_aisec.core.drift_partition import _unpack
+    from airflow_aisec.exceptions import AisecUndecidableError
+
+    arr = np.array([3, 1, 4, 1, 5], dtype="<i8")
+    legacy = base64.b64encode(zlib.compress(arr.tobytes())).decode()
+    np.testing.assert_array_equal(_unpack(legacy, "x"), arr)
+    with pytest.raises(AisecUndecidableError, match="type"):
+        _unpack("<f8:" + legacy, "x")
+    with pytest.raises(AisecUndecidableError, match="length"):
+        _unpack("<u4:" + base64.b64encode(zlib.compress(b"abc")).decode(), "x")
