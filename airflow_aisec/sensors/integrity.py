@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOperator):
-    """Wait until ``path`` (and ``manifest_path``) exist, then verify it like ``ArtifactIntegrityOperator``.
+    """Wait until ``path`` (and ``manifest_path`` or ``bundle_path``) exist, then verify it like
+    ``ArtifactIntegrityOperator``.
 
     Works in ``poke`` and ``reschedule`` modes, and deferrable (``deferrable=True``: the triggerer waits
     for the files, a worker verifies). A file still being written (it changed while it was hashed:
@@ -28,6 +29,8 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
     Takes every argument of :class:`~airflow_aisec.operators.integrity.ArtifactIntegrityOperator`, plus
     the usual sensor arguments (``poke_interval``, ``timeout``, ``mode``, ``soft_fail`` …) and:
 
+    :param bundle_path: an OpenSSF model-signing bundle to wait for and verify the artifact against
+        (instead of ``expected_digest`` / ``manifest_path``; needs the signer's ECDSA public key). (templated)
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
     """
 
@@ -41,6 +44,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
         path: str,
         expected_digest: str | None = None,
         manifest_path: str | None = None,
+        bundle_path: str | None = None,
         signature_path: str | None = None,
         public_key_path: str | None = None,
         signing_conn_id: str | None = None,
@@ -58,6 +62,7 @@ class ArtifactIntegritySensor(VerificationArgs, BaseSensorOperator, AisecBaseOpe
             path=path,
             expected_digest=expected_digest,
             manifest_path=manifest_path,
+            bundle_path=bundle_path,
             signature_path=signature_path,
             public_key_path=public_key_path,
             signing_conn_id=signing_conn_id,

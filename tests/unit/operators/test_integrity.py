@@ -178,8 +178,13 @@ def test_model_signing_bundle_hash_then_verify(airflow_db, model, tmp_path):
         v = ArtifactIntegrityOperator(
             task_id="verify", path=str(model), bundle_path=str(bundle), public_key_path=str(pub)
         )
-        h >> v
+        # the sensor takes a bundle too (it waits for the artifact and the bundle, then verifies)
+        w = ArtifactIntegritySensor(
+            task_id="wait", path=str(model), bundle_path=str(bundle), public_key_path=str(pub), poke_interval=0.2
+        )
+        h >> [v, w]
     dr = run_dag(dag)
-    assert task_states(dr) == {"hash": "success", "verify": "success"}
+    assert task_states(dr) == {"hash": "success", "verify": "success", "wait": "success"}
+    assert xcom(dr, "wait")["details"]["signature_valid"] is True
     assert xcom(dr, "hash")["details"]["signature_format"] == "model-signing"
     assert xcom(dr, "verify")["details"]["signature_valid"] is True
