@@ -17,13 +17,17 @@ uncased character is compiled to an exact match). A non-ASCII *cased* pattern ch
 an ASCII one, so such characters are cut out of the literal (``contraseña`` keeps ``contrase``).
 
 **Plugins.** A detect-secrets plugin is only filtered when its result provably comes from searching
-known regexes (its class and methods are checked; JWT only post-filters the regex matches, the
-keyword detector searches its per-file-type regexes, the entropy plugins their quoted-string regex).
-A line on which no heuristic plugin can find a candidate yields nothing whatever detect-secrets'
-filters do (filters only remove), so :func:`process_line_based_plugins` skips it and otherwise does
-what detect-secrets 1.5.0's ``_process_line_based_plugins`` does (same filters, same code-snippet
-context from the full line list). The shortcut is only used with the detect-secrets version it was
-verified against (:data:`VERIFIED_DETECT_SECRETS`).
+known regexes (its class and methods are checked, see :func:`plugin_filter`). For such a plugin a
+file is skipped when it holds none of the literals, and a line when it holds none of them or when
+none of the plugin's regexes matches it (a regex searched on the very string the plugin gets: no
+match there, no finding). The entropy plugins' quoted-string regex is narrowed to values long enough
+to exceed their entropy limit (Shannon entropy of n characters is at most log2(n)).
+
+**Heuristics.** A line on which no heuristic plugin can find a candidate yields nothing whatever
+detect-secrets' filters do (filters only remove), so :func:`process_line_based_plugins` skips it and
+otherwise does what detect-secrets 1.5.0's ``_process_line_based_plugins`` does (same filters, same
+code-snippet context from the full line list). The shortcuts are only used with the detect-secrets
+version they were verified against (:data:`VERIFIED_DETECT_SECRETS`).
 """
 
 from __future__ import annotations
@@ -32,9 +36,14 @@ import _sre
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from re import _constants as C  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
+
+try:
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+except ImportError:  # Python 3.10
+    import sre_constants as C  # type: ignore[no-redef]
+    import sre_parse as _parser  # type: ignore[no-redef]
 
 #: detect-secrets version whose plugins and ``_process_line_based_plugins`` were reviewed.
 VERIFIED_DETECT_SECRETS = "1.5.0"
@@ -54,6 +63,8 @@ class _Info:
 
 
 _NOTHING = _Info()
+_REPEATS = tuple(getattr(C, name) for name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") if hasattr(C, name))
+_ATOMIC_GROUP = getattr(C, "ATOMIC_GROUP", object())  # Python 3.11+
 _EMPTY = frozenset({""})
 
 
@@ -153,7 +164,7 @@ class _Walker:
             if (add_flags | del_flags) & (C.SRE_FLAG_IGNORECASE | C.SRE_FLAG_LOCALE):
                 self.icase = True
             return self.seq(p)
-        if op is C.ATOMIC_GROUP:
+        if op is _ATOMIC_GROUP:
             return self.seq(av)
         if op is C.BRANCH:
             alts = [self.seq(a) for a in av[1]]
@@ -172,7 +183,7 @@ class _Walker:
                 suf=union("suf", "suf"),
                 req=_requirement(union("req", "pre")),
             )
-        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        if op in _REPEATS:
             lo, hi, p = av
             inf = self.seq(p)
             if inf.exact is not None and hi <= _REPEAT_EXPAND:

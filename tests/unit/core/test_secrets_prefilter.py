@@ -212,3 +212,24 @@ def test_entropy_findings_at_every_length_pass_the_narrowed_regex(plugins):
                     found += 1
                     assert line_filter.may_match(line), (type(plugin).__name__, n)
     assert found > 20
+
+
+def test_another_detect_secrets_version_is_not_trusted(monkeypatch):
+    import importlib.metadata
+
+    assert prefilter.detect_secrets_verified()
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.6.0")
+    assert not prefilter.detect_secrets_verified()
+
+
+def test_without_a_verified_detect_secrets_the_original_scan_runs(monkeypatch):
+    def shortcut(*args, **kwargs):
+        raise AssertionError("prefilter used")
+
+    monkeypatch.setattr(prefilter, "detect_secrets_verified", lambda: False)
+    monkeypatch.setattr(prefilter, "process_line_based_plugins", shortcut)
+    monkeypatch.setattr(prefilter, "plugin_filter", shortcut)
+    token = "hf_" + "QwErTyUiOpAsDfGhJkLzXcVbNmQaZwSxEd"
+    with detector() as scan_lines:
+        found = list(scan_lines([(1, 'password = "Zx9QbT4kLm2Rv7Wp"'), (2, f"t = '{token}'")], "a.py"))
+    assert {"Secret Keyword", "Hugging Face Token"} <= {s.type for s in found}
