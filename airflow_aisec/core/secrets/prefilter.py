@@ -33,6 +33,7 @@ version they were verified against (:data:`VERIFIED_DETECT_SECRETS`).
 from __future__ import annotations
 
 import _sre
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -229,6 +230,11 @@ def required_literals(regex: re.Pattern[Any]) -> Requirement | None:
     """Strings one of which every match of ``regex`` contains, or None (no such set derived)."""
     if not isinstance(regex, re.Pattern) or not isinstance(regex.pattern, str):
         return None
+    return _required_literals(regex)
+
+
+@functools.lru_cache(maxsize=1024)  # patterns compare by pattern text and flags
+def _required_literals(regex: re.Pattern[str]) -> Requirement | None:
     if regex.flags & C.SRE_FLAG_LOCALE:
         return None
     try:
@@ -273,6 +279,11 @@ def _trie(lits: list[str]) -> str:
 
 
 def _alternation(lits: Iterable[str]) -> re.Pattern[str] | None:
+    return _alternation_of(frozenset(lits))
+
+
+@functools.lru_cache(maxsize=256)
+def _alternation_of(lits: frozenset[str]) -> re.Pattern[str] | None:
     kept = _minimal(lits)
     return re.compile(_trie(kept)) if kept else None
 
