@@ -80,8 +80,10 @@ def _argv(tmp: Path) -> dict[str, list[str]]:
 
 def _inject(monkeypatch: pytest.MonkeyPatch, exc: BaseException, fired: list[str]) -> None:
     """Make every function defined in an ``airflow_aisec.core`` module (packages included) raise ``exc``."""
-    for info in pkgutil.walk_packages(airflow_aisec.core.__path__, prefix="airflow_aisec.core."):
-        module = importlib.import_module(info.name)
+    # import every module first, then patch: a module imported after another was patched would bind
+    # the raisers by ``from … import`` for good, and break every later test in the session
+    names = [info.name for info in pkgutil.walk_packages(airflow_aisec.core.__path__, prefix="airflow_aisec.core.")]
+    for module in [importlib.import_module(name) for name in names]:
         for name, value in list(vars(module).items()):
             # functions defined here, and those a package re-exports (callers import them from the package)
             if inspect.isfunction(value) and value.__module__.startswith("airflow_aisec.core"):
