@@ -44,12 +44,16 @@ class Redactor:
         self._whole: set[str] = set()
 
     def add(self, value: str) -> None:
+        """Remember ``value``. Pieces of it that are pieces of the marker itself are not remembered: a
+        scanned value such as ``https://REDACTED:REDACTED@host`` (documentation does that) would make the
+        marker a leak of itself and no report could be sealed. The marker says nothing secret."""
         if not value or value in self._values:
             return
         self._values.add(value)
         if len(value) >= GRAM:
-            self._grams.update(value[i : i + GRAM] for i in range(len(value) - GRAM + 1))
-        elif len(value) >= MIN_WHOLE:
+            grams = {value[i : i + GRAM] for i in range(len(value) - GRAM + 1)}
+            self._grams.update(g for g in grams if g not in REDACTED)
+        elif len(value) >= MIN_WHOLE and value not in REDACTED:
             self._whole.add(value)
 
     def __len__(self) -> int:

@@ -161,3 +161,36 @@ def test_a_token_in_a_file_name_is_found_even_when_the_content_is_shared(tmp_pat
     assert [f.details["where"] for f in report.findings] == ["name"]
     assert report.findings[0].details["commit"] == History.marks(repo)[b]
     assert_absent(token, json.dumps(report.to_dict()))
+
+
+@pytest.mark.parametrize(
+    "marker_line",
+    [
+        'url = "https://REDACTED:REDACTED@www.example.com/"',  # documentation of redaction does this
+        'password = "[REDACTED]"',
+        'secret = "REDACTED"',
+        'api_key = "xx[REDACTED]yy"',
+    ],
+)
+def test_a_value_made_of_the_redaction_marker_does_not_block_the_report(tmp_path, capsys, marker_line):
+    """A scanned value containing the marker once made every report unsealable (exit 2 on any tree that
+    documents redaction). The report is emitted, the real token beside it is still found and redacted."""
+    token = FIXED["aws"]
+    (tmp_path / "doc.py").write_text(f"{marker_line}\n")
+    (tmp_path / "app.py").write_text(f'KEY = "{token}"\n')
+    (tmp_path / f"{FIXED['openai']}.txt").write_text("x\n")  # a location that must be redacted
+    code, data, out = run_cli(capsys, ["secrets", str(tmp_path)])
+    assert code == 1, data["summary"]
+    assert data["status"] == "fail"
+    assert any(f["details"].get("type") == "AWS Access Key" for f in data["findings"]), data["findings"]
+    assert_absent(token, out)
+    assert_absent(FIXED["openai"], out)
+
+
+@given(value=st.text(alphabet="[]REDACTxyz:", min_size=6, max_size=30))
+def test_the_marker_never_leaks_itself(value):
+    r = Redactor()
+    r.add(value)
+    assert not r.leaks("[REDACTED]")
+    scrubbed = r.scrub(f"a {value} b")
+    assert not r.leaks(scrubbed)
