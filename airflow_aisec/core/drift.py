@@ -228,18 +228,29 @@ def _numeric_result(ref: ColumnProfile, values: np.ndarray, method: str, config:
         else:
             uniq, cnt = np.unique(finite, return_counts=True)
             cur_counts = {repr(float(u)): int(c) for u, c in zip(uniq, cnt, strict=True)}
-        out = stats.chi2_from_counts(counts, cur_counts)
-        res.update(statistic=out["statistic"], p_value=out["p_value"])
-        if out["new"]:
-            res["new_categories"] = out["new"][:20]
-            res["n_new_categories"] = len(out["new"])
-    elif method == "psi":
+        chi2_result(res, counts, cur_counts)
+    else:
+        effect_result(res, method, psi, psi_p, effects)
+    return res
+
+
+def chi2_result(res: dict[str, Any], ref_counts: dict[str, int], cur_counts: dict[str, int]) -> None:
+    """Put the chi-square test of ``cur_counts`` against ``ref_counts`` (and new categories) into ``res``."""
+    out = stats.chi2_from_counts(ref_counts, cur_counts)
+    res.update(statistic=out["statistic"], p_value=out["p_value"])
+    if out["new"]:
+        res["new_categories"] = out["new"][:20]
+        res["n_new_categories"] = len(out["new"])
+
+
+def effect_result(res: dict[str, Any], method: str, psi: float, psi_p: float, effects: dict[str, Any]) -> None:
+    """The statistic of an effect-size method (``psi``, ``js``, ``wasserstein``) into ``res``."""
+    if method == "psi":
         res.update(statistic=psi, p_value=psi_p)
     elif method == "js":
         res.update(statistic=effects["js"], p_value=None)
     elif method == "wasserstein":
         res.update(statistic=effects["wasserstein_norm"], p_value=None)
-    return res
 
 
 def _categorical_result(ref: ColumnProfile, column: Any, method: str, config: DriftConfig) -> dict[str, Any]:

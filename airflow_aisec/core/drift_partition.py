@@ -45,7 +45,9 @@ from airflow_aisec.core.drift import (
     _fill_report,
     _null_signal,
     categorical_from_counts,
+    chi2_result,
     decide,
+    effect_result,
     feature_method,
     finish_feature,
 )
@@ -375,15 +377,9 @@ def _merge_numeric(ref: ColumnProfile, items: list[dict[str, Any]], method: str,
             cur_counts = {key: same, "other": m - same}
         else:
             cur_counts = merged
-        out = stats.chi2_from_counts(ref_counts, cur_counts)
-        res.update(statistic=out["statistic"], p_value=out["p_value"])
-        if out["new"]:
-            res["new_categories"] = out["new"][:20]
-            res["n_new_categories"] = len(out["new"])
-    elif method == "psi":
-        res.update(statistic=psi, p_value=psi_p)
-    elif method == "js":
-        res.update(statistic=effects["js"], p_value=None)
+        chi2_result(res, ref_counts, cur_counts)
+    else:  # psi or js (wasserstein is refused for a partitioned window)
+        effect_result(res, method, psi, psi_p, effects)
     return res
 
 
