@@ -30,7 +30,8 @@ class PerformanceEstimateOperator(AisecBaseOperator):
     :param max_degradation: allowed drop. Default 0.05.
     :param seed: seeds the interval's draws. Default 0.
     :param on_degradation: ``fail`` (default), ``warn`` or ``pass-through`` (a retrain guard decides).
-    :param storage_conn_id: connection of the storage holding the inputs (passed through).
+    :param storage_conn_id: Airflow connection for object-storage inputs (``s3://`` …; required for them,
+        local paths need none).
     """
 
     aisec_check = "performance_estimate"
@@ -74,14 +75,16 @@ class PerformanceEstimateOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.performance_estimate import estimate_performance
+        from airflow_aisec.hooks.storage import resolve_storage
 
+        conn = self.storage_conn_id
         return self.run_check(
             context,
             subject=str(self.current_path),
             check=lambda: self.soften(
                 estimate_performance(
-                    self.reference_path,
-                    self.current_path,
+                    resolve_storage(str(self.reference_path), conn, what="reference data"),
+                    resolve_storage(str(self.current_path), conn, what="current data"),
                     proba_columns=self.proba_columns,
                     label_column=self.label_column,
                     classes=self.classes,
@@ -110,7 +113,8 @@ class MultivariateDriftOperator(AisecBaseOperator):
     :param max_rows: rows sampled per side. Default 5000.
     :param seed: seeds sampling, split, classifier and permutations. Default 0.
     :param on_drift: ``fail`` (default), ``warn`` or ``pass-through``.
-    :param storage_conn_id: connection of the storage holding the inputs (passed through).
+    :param storage_conn_id: Airflow connection for object-storage inputs (``s3://`` …; required for them,
+        local paths need none).
     """
 
     aisec_check = "drift"
@@ -145,14 +149,16 @@ class MultivariateDriftOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.drift_multivariate import multivariate_drift_report
+        from airflow_aisec.hooks.storage import resolve_storage
 
+        conn = self.storage_conn_id
         return self.run_check(
             context,
             subject=str(self.current_path),
             check=lambda: self.soften(
                 multivariate_drift_report(
-                    self.reference_path,
-                    self.current_path,
+                    resolve_storage(str(self.reference_path), conn, what="reference data"),
+                    resolve_storage(str(self.current_path), conn, what="current data"),
                     columns=self.columns,
                     config=self.config,
                     subject=str(self.current_path),

@@ -41,8 +41,8 @@ class AdversarialRobustnessOperator(AisecBaseOperator):
     :param seed: seeds the sample and the attack. Default 0.
     :param time_budget_seconds: wall-clock budget. Default 120.
     :param accept_partial: report the rows attacked when the budget runs out instead of an error.
-    :param storage_conn_id: connection of the storage holding the inputs (passed through; local paths
-        need none).
+    :param storage_conn_id: Airflow connection for an object-storage ``data_path`` (``s3://`` …; required
+        for it, local paths need none). The model is loaded from a local path (verify-before-load).
     """
 
     aisec_check = "robustness"
@@ -106,12 +106,13 @@ class AdversarialRobustnessOperator(AisecBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.robustness import evaluate_robustness
+        from airflow_aisec.hooks.storage import resolve_storage
 
         return self.run_check(
             context,
             subject=str(self.model_path),
             check=lambda: evaluate_robustness(
-                self.data_path,
+                resolve_storage(str(self.data_path), self.storage_conn_id, what="held-out data"),
                 model_path=self.model_path,
                 model_digest=self.model_digest,
                 manifest_path=self.manifest_path,

@@ -15,6 +15,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_aisec.operators.drift import DriftTestOperator, ReferenceProfileOperator
+from airflow_aisec.operators.monitoring import MultivariateDriftOperator, PerformanceEstimateOperator
 from airflow_aisec.operators.performance import ModelPerformanceOperator
 from airflow_aisec.sensors.drift import DriftWindowSensor
 from tests.airflow_helpers import run_dag, task_states, xcom
@@ -56,6 +57,8 @@ def bucket(moto_server, monkeypatch):  # noqa: F811
     shifted = pd.DataFrame({"x": rng.normal(1.5, 1, 3000), "y": rng.normal(5, 2, 3000)})
     labels = rng.integers(0, 2, 400)
     perf = pd.DataFrame({"label": labels, "pred": labels, "score": labels * 0.8 + 0.1})
+    probs = pd.DataFrame({"label": labels, "p0": 1 - (labels * 0.8 + 0.1), "p1": labels * 0.8 + 0.1})
+    s3.put_object(Bucket=name, Key="probs.parquet", Body=_parquet(probs))
     s3.put_object(Bucket=name, Key="ref.parquet", Body=_parquet(ref))
     s3.put_object(Bucket=name, Key="live/2026-01-01.parquet", Body=_parquet(shifted))
     s3.put_object(Bucket=name, Key="perf.parquet", Body=_parquet(perf))
@@ -96,9 +99,35 @@ def test_profile_drift_performance_read_s3_through_the_connection(airflow_db, bu
             baseline={"accuracy": 0.9},
             storage_conn_id=CONN_ID,
         )
-        wait >> build >> drift >> perf
+        multivariate = MultivariateDriftOperator(
+            task_id="multivariate",
+            reference_path=f"{base}/ref.parquet",
+            current_path=f"{base}/live/2026-01-01.parquet",
+            max_rows=500,
+            on_drift="pass-through",
+            storage_conn_id=CONN_ID,
+        )
+        estimate = PerformanceEstimateOperator(
+            task_id="estimate",
+            reference_path=f"{base}/probs.parquet",
+            current_path=f"{base}/probs.parquet",
+            proba_columns=["p0", "p1"],
+            label_column="label",
+            classes=[0, 1],
+            storage_conn_id=CONN_ID,
+        )
+        wait >> build >> drift >> perf >> multivariate >> estimate
     dr = run_dag(dag)
-    assert task_states(dr) == {"wait": "success", "profile": "success", "drift": "success", "perf": "success"}
+    assert task_states(dr) == {
+        "wait": "success",
+        "profile": "success",
+        "drift": "success",
+        "perf": "success",
+        "multivariate": "success",
+        "estimate": "success",
+    }
+    assert xcom(dr, "multivariate")["status"] == "fail"  # x is shifted: read from the bucket
+    assert xcom(dr, "estimate")["status"] in ("pass", "warn")
     stored = s3.get_object(Bucket=name, Key="profiles/ref.prof")["Body"].read()
     assert stored.startswith(b"AISEC")  # the profile was written to the bucket, not to a local "s3:" folder
     profile_digest = xcom(dr, "profile")["details"]["profile"]["digest"]
@@ -135,6 +164,16 @@ def test_without_a_connection_they_fail_closed_not_on_ambient_credentials(airflo
         DriftWindowSensor(
             task_id="wait", path=f"{base}/live/2026-01-01.parquet", min_rows=1, poke_interval=1, timeout=5
         )
+        MultivariateDriftOperator(
+            task_id="multivariate", reference_path=f"{base}/ref.parquet", current_path=f"{base}/live/2026-01-01.parquet"
+        )
+        PerformanceEstimateOperator(
+            task_id="estimate",
+            reference_path=f"{base}/probs.parquet",
+            current_path=f"{base}/probs.parquet",
+            proba_columns=["p0", "p1"],
+            label_column="label",
+        )
     dr = run_dag(dag)
     states = task_states(dr)
     assert states == {
@@ -143,8 +182,10 @@ def test_without_a_connection_they_fail_closed_not_on_ambient_credentials(airflo
         "perf": "failed",
         "drift_bad_conn": "failed",
         "wait": "failed",
+        "multivariate": "failed",
+        "estimate": "failed",
     }
-    for task_id in ("profile", "drift", "perf"):
+    for task_id in ("profile", "drift", "perf", "multivariate", "estimate"):
         report = xcom(dr, task_id)
         assert report["status"] == "error"
         assert "is object storage: give storage_conn_id" in report["summary"], report["summary"]
