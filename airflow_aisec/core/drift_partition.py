@@ -336,7 +336,7 @@ def _merge_numeric(ref: ColumnProfile, items: list[dict[str, Any]], method: str,
         for s in items:
             if "ks_dense" in s:  # every cell, in order
                 counts = _unpack(s["ks_dense"], ref.name)
-                if counts.size != dense.size:
+                if counts.size != dense.size or (counts.size and int(counts.min()) < 0):
                     raise AisecUndecidableError(f"column {ref.name!r}: partial KS counts do not match the profile")
                 dense += counts
                 continue

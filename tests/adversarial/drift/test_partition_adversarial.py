@@ -89,6 +89,26 @@ def test_a_tampered_partial_with_a_recomputed_digest_is_still_refused_when_incon
     assert main(["drift", "merge", *parts]) == 2
 
 
+def test_negative_ks_counts_that_still_add_up_are_refused(files, tmp_path):
+    """Counts moved between cells with a negative entry keep the total but would move D: refused."""
+    import hashlib
+
+    import numpy as np
+
+    from airflow_aisec.core.drift_partition import _canonical, _pack, _unpack
+
+    doc = json.loads((files / "ref-2.json").read_text())
+    counts = _unpack(doc["features"]["x"]["ks_dense"], "x")
+    counts[0] -= 5
+    counts[-1] += 5
+    doc["features"]["x"]["ks_dense"] = _pack(np.asarray(counts))
+    doc.pop("digest")
+    doc["digest"] = "sha256:" + hashlib.sha256(_canonical(doc)).hexdigest()
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    parts = [str(files / "ref-1.json"), str(tmp_path / "t.json"), str(files / "ref-3.json")]
+    assert main(["drift", "merge", *parts]) == 2
+
+
 def test_a_tampered_part_profile_is_exit_2(files, tmp_path):
     raw = bytearray((files / "ref-2.prof").read_bytes())
     raw[-3] ^= 0xFF
