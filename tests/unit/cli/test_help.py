@@ -46,3 +46,32 @@ def test_every_option_and_argument_has_help(path):
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"airflow-aisec {__version__}"
+
+
+def test_command_modules_name_the_module_that_registers_each_command():
+    """A run builds only its command's module parser: the map must name exactly the registering module,
+    and that parser must be the one the full build gives (same options)."""
+    from airflow_aisec.cli import COMMAND_MODULES
+
+    assert set(COMMAND_MODULES) == set(COMMAND_CHECKS)
+    for command, module in COMMAND_MODULES.items():
+        lazy = dict(_walk(build_parser(command), ("aisec",)))
+        assert f"aisec {command}" in lazy, f"{command} is not registered by cli/{module}.py"
+        for path, sub in lazy.items():
+            if path == "aisec":
+                continue
+            assert sorted(map(str, (a.option_strings for a in sub._actions))) == sorted(
+                map(str, (a.option_strings for a in PARSERS[path]._actions))
+            ), path
+
+
+def test_a_run_builds_only_its_command_parser(monkeypatch, capsys):
+    import importlib
+
+    from airflow_aisec import cli
+
+    imported = []
+    real = importlib.import_module
+    monkeypatch.setattr(cli.importlib, "import_module", lambda name: imported.append(name) or real(name))
+    assert main(["keygen", "--help"]) == 0
+    assert imported == ["airflow_aisec.cli.integrity"] and "keygen" in capsys.readouterr().out
