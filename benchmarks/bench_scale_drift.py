@@ -10,7 +10,9 @@ merge``. A worker is one CPU: the one task runs pinned to one CPU, each partitio
 worker running it (``sched_setaffinity``), so both sides get the same CPU per worker, as on a cluster
 whose worker slots have one CPU each. Printed: wall times, the speed-up, the peak RSS of each process
 (``VmHWM`` of each child), and whether the verdicts and every feature's statistic and p-value are the
-same. On a shared machine the figures are noisy: compare ratios taken in the same run.
+same. On a shared machine the figures are noisy (on a 2-vCPU VM the same CPU-bound process varies by
++-20% from run to run): ``--repeat R`` runs the whole comparison ``R`` times, one task and split side by
+side each time, and prints every speed-up and their median.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import queue
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,24 +77,65 @@ def _features(report: dict) -> dict[str, tuple]:
     return {f["name"]: (f.get("statistic"), f.get("p_value"), f.get("drifted")) for f in report["details"]["features"]}
 
 
-def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int, storage: str = "exact") -> dict:
+def drift_scale(
+    base: Path, rows: int, cols: int, partitions: int, workers: int, storage: str = "exact", repeat: int = 1
+) -> dict:
     """The drift half: one task vs ``partitions`` partial tasks on ``workers`` processes + a merge.
 
     ``storage``: the reference profile keeps every distinct value (``exact``, the default up to 2M
     rows: a partial then counts the window at each of the 1M reference values of every feature) or a
     quantile grid (``grid``, the default above 2M rows: 16,384 knots, KS with certified bounds).
     """
-    ref, cur = base / "scale_ref.parquet", base / f"scale_cur_{rows}x{cols}.parquet"
-    prof = base / f"scale_ref.{storage}.prof"
+    ref, cur = base / f"scale_ref_{cols}.parquet", base / f"scale_cur_{rows}x{cols}.parquet"
+    prof = base / f"scale_ref_{cols}.{storage}.prof"
     _make_window(ref, min(rows, 1_000_000), cols, seed=1, shifted=0)
     _make_window(cur, rows, cols, seed=2, shifted=SHIFTED)
     if not prof.exists():
         grid = ["--exact-max", "2"] if storage == "grid" else []
         _aisec(["profile", "build", str(ref), *grid, "-o", str(prof), "--format", "json"])
+    runs = [_compare(base, prof, cur, partitions, workers) for _ in range(repeat)]
+    one, parts, merge, t_parts, same = runs[-1]
+    speedups = [r[0]["s"] / (r[3] + r[2]["s"]) for r in runs]
+    result = {
+        "rows": rows,
+        "cols": cols,
+        "reference": storage,
+        "one_task_s": [r[0]["s"] for r in runs],
+        "one_task_rss_mb": one["rss_mb"],
+        "partitions": partitions,
+        "workers": workers,
+        "partitions_s": [r[3] for r in runs],
+        "merge_s": [r[2]["s"] for r in runs],
+        "speedups": speedups,
+        "speedup_median": statistics.median(speedups),
+        "part_rss_mb": [p["rss_mb"] for p in parts],
+        "merge_rss_mb": merge["rss_mb"],
+        "same_verdict": all(r[4][0] for r in runs),
+        "same_statistics": all(r[4][1] for r in runs),
+    }
+    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows ({storage} profile)")
+    for i, (o, _, m, t, _) in enumerate(runs, 1):
+        print(
+            f"  run {i}: one task (one worker, 1 CPU) {o['s']:6.2f} s | {partitions} partitions on {workers} workers "
+            f"{t:6.2f} s + merge {m['s']:5.2f} s | speed-up {speedups[i - 1]:.2f}x"
+        )
+    print(
+        f"  peak RSS: one task {one['rss_mb']:.0f} MB, per partition worker {max(result['part_rss_mb']):.0f} MB, "
+        f"merge {merge['rss_mb']:.0f} MB"
+    )
+    print(
+        f"  speed-up median {result['speedup_median']:.2f}x over {repeat} run(s); same verdict: "
+        f"{result['same_verdict']}; same statistics and p-values: {result['same_statistics']}"
+    )
+    return result
+
+
+def _compare(base: Path, prof: Path, cur: Path, partitions: int, workers: int) -> tuple:
+    """One side-by-side run: the one task, then the partitions on ``workers`` CPUs and the merge."""
     cpus = sorted(os.sched_getaffinity(0))
     one, out = _aisec(["drift", "--profile", str(prof), str(cur), "--format", "json"], cpu=cpus[0])
     whole = json.loads(out)
-    free = queue.SimpleQueue()  # the CPUs of the workers: each partition runs on an idle worker's CPU
+    free: queue.SimpleQueue = queue.SimpleQueue()  # each partition runs on an idle worker's CPU
     for i in range(workers):
         free.put(cpus[i % len(cpus)])
 
@@ -112,35 +156,8 @@ def drift_scale(base: Path, rows: int, cols: int, partitions: int, workers: int,
         cpu=cpus[0],
     )
     merged = json.loads(out)
-    t_split = t_parts + merge["s"]
-    result = {
-        "rows": rows,
-        "cols": cols,
-        "reference": storage,
-        "one_task_s": one["s"],
-        "one_task_rss_mb": one["rss_mb"],
-        "partitions": partitions,
-        "workers": workers,
-        "partitions_s": t_parts,
-        "merge_s": merge["s"],
-        "speedup": one["s"] / t_split,
-        "part_rss_mb": [p["rss_mb"] for p in parts],
-        "merge_rss_mb": merge["rss_mb"],
-        "same_verdict": whole["status"] == merged["status"],
-        "same_statistics": _features(whole) == _features(merged),
-    }
-    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows ({storage} profile)")
-    print(f"  one task (one worker, 1 CPU)  {one['s']:7.2f} s   peak RSS {one['rss_mb']:6.0f} MB")
-    print(
-        f"  {partitions} partitions on {workers} workers   {t_parts:7.2f} s   "
-        f"peak RSS per worker {max(result['part_rss_mb']):6.0f} MB"
-    )
-    print(f"  merge                         {merge['s']:7.2f} s   peak RSS {merge['rss_mb']:6.0f} MB")
-    print(
-        f"  speed-up {result['speedup']:.2f}x; same verdict: {result['same_verdict']}; "
-        f"same statistics and p-values: {result['same_statistics']}"
-    )
-    return result
+    same = (whole["status"] == merged["status"], _features(whole) == _features(merged))
+    return one, parts, merge, t_parts, same
 
 
 def main() -> int:
@@ -150,13 +167,15 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reference", choices=("exact", "grid", "both"), default="both", help="reference profile kind")
+    parser.add_argument("--repeat", type=int, default=3, help="side-by-side runs (the median speed-up is the figure)")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "aisec-bench-scale"))
     args = parser.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     kinds = ("exact", "grid") if args.reference == "both" else (args.reference,)
     result = {
-        f"drift_{kind}": drift_scale(base, args.rows, args.cols, args.partitions, args.workers, kind) for kind in kinds
+        f"drift_{kind}": drift_scale(base, args.rows, args.cols, args.partitions, args.workers, kind, args.repeat)
+        for kind in kinds
     }
     print(json.dumps(result))
     return 0

@@ -189,31 +189,18 @@ def _cmd_drift_merge(args: argparse.Namespace) -> int:
 
 def _cmd_partial(args: argparse.Namespace, config: Any) -> Any:
     """``aisec drift --partial``: write one partition's statistics; the report says what was written."""
-    from airflow_aisec.core.drift import TAGS
-    from airflow_aisec.core.drift_partition import partial_drift, save_partial
+    from airflow_aisec.core.drift_partition import write_partial
     from airflow_aisec.exceptions import AisecInputError
-    from airflow_aisec.report import Report
-    from airflow_aisec.utils.fs import check_output_path
 
     if not (args.partition and args.output and args.profile) or args.html:
         raise AisecInputError("--partial needs --profile, --partition K/N and -o PATH (and no --html)")
-    check_output_path(args.output)
-    report = Report.start("drift", args.current, tags=TAGS)
-    doc = partial_drift(
+    return write_partial(
         args.current,
         profile=args.profile,
         partition=args.partition,
+        output=args.output,
         config=config,
         expected_digest=args.expected_digest,
-    )
-    save_partial(doc, args.output)
-    info = doc["partition"]
-    report.metrics.update(n_features=len(doc["features"]), n_rows_current=info["row_stop"] - info["row_start"])
-    report.details.update(partial={"path": args.output, "digest": doc["digest"], "partition": info})
-    return report.finish(
-        "pass",
-        f"partition {info['index']}/{info['count']} (rows {info['row_start']}-{info['row_stop']}): "
-        f"statistics written to {args.output}; no verdict until 'aisec drift merge'",
     )
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import math
 import zlib
 from typing import Any
@@ -66,6 +67,12 @@ from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
 
 PART_FORMAT = "aisec.drift-part/v1"
+#: a partial counts its rows at every reference point of a KS feature: with an exact profile holding
+#: more distinct values than this share of the partition's rows, that counting costs about as much as
+#: the partition's own work (measured: ~160 ns a point against ~33 ns a row), and the split stops paying.
+ADVICE_POINTS_PER_ROW = 0.1
+
+log = logging.getLogger(__name__)
 
 
 def _canonical(obj: Any) -> bytes:
@@ -153,7 +160,9 @@ def _numeric_stats(ref: ColumnProfile, values: np.ndarray, method: str) -> dict[
         "bins": [int(b) for b in bins],
     }
     if method == "ks":
-        out["ks_dense"] = _pack(_dense_cells(ks_points(ref)[0], finite))
+        points = ks_points(ref)[0]
+        out["ks_dense"] = _pack(_dense_cells(points, finite))
+        out["ks_points"] = int(points.size)
     elif method == "chi2" and ref.meta.get("value_counts") is not None:
         uniq, cnt = np.unique(finite, return_counts=True)
         out["value_counts"] = {repr(float(u)): int(c) for u, c in zip(uniq, cnt, strict=True)}
@@ -231,6 +240,59 @@ def partial_drift(
     }
     doc["digest"] = "sha256:" + hashlib.sha256(_canonical(doc)).hexdigest()
     return doc
+
+
+def partition_advice(doc: dict[str, Any]) -> str | None:
+    """Why this partition is too small for its profile, if it is (``None`` when the split pays)."""
+    info = doc["partition"]
+    rows = int(info["row_stop"]) - int(info["row_start"])
+    heavy = {
+        name: int(f["ks_points"])
+        for name, f in doc["features"].items()
+        if int(f.get("ks_points") or 0) > ADVICE_POINTS_PER_ROW * max(rows, 1)
+    }
+    if not heavy:
+        return None
+    most = max(heavy.values())
+    return (
+        f"{len(heavy)} KS feature(s) test against up to {most:,} distinct reference values, more than "
+        f"{ADVICE_POINTS_PER_ROW:.0%} of this partition's {rows:,} rows: each partition counts its rows at "
+        "every one of them, so partitions this small cost more than they save. Use fewer, larger "
+        "partitions, or a grid profile (aisec profile build --exact-max N)"
+    )
+
+
+def write_partial(
+    current: Any,
+    *,
+    profile: Any,
+    partition: Any,
+    output: Any,
+    config: DriftConfig | None = None,
+    expected_digest: str | None = None,
+    subject: str | None = None,
+) -> Report:
+    """:func:`partial_drift` of partition ``K/N``, written atomically to ``output``; the report says what was
+    written (status ``pass``: a partition has no verdict, the merge decides) and whether the partitions
+    are too small for the profile to pay (``details.partial.advice``, also logged)."""
+    from airflow_aisec.utils.fs import check_output_path
+
+    check_output_path(output)  # refuse a bad destination before any work
+    report = Report.start("drift", subject or str(current), tags=TAGS)
+    doc = partial_drift(current, profile=profile, partition=partition, config=config, expected_digest=expected_digest)
+    save_partial(doc, output)
+    info = doc["partition"]
+    report.metrics.update(n_features=len(doc["features"]), n_rows_current=info["row_stop"] - info["row_start"])
+    report.details["partial"] = {"path": str(output), "digest": doc["digest"], "partition": info}
+    advice = partition_advice(doc)
+    if advice:
+        report.details["partial"]["advice"] = advice
+        log.warning("drift partition %s/%s: %s", info["index"], info["count"], advice)
+    return report.finish(
+        "pass",
+        f"partition {info['index']}/{info['count']} (rows {info['row_start']}-{info['row_stop']}): "
+        f"statistics written to {output}; no verdict until the merge",
+    )
 
 
 def _clean(obj: Any) -> Any:

@@ -272,27 +272,18 @@ class DriftTestOperator(_StorageMixin, AisecBaseOperator):
 
     def _partial(self, config: Any) -> Report:
         """Rows ``partition`` of the window: write their statistics; the verdict comes at the merge."""
-        from airflow_aisec.core.drift import TAGS
-        from airflow_aisec.core.drift_partition import partial_drift, save_partial
-        from airflow_aisec.report import Report
-        from airflow_aisec.utils.fs import check_output_path
+        from airflow_aisec.core.drift_partition import write_partial
         from airflow_aisec.utils.uri import local_path
 
-        path = local_path(str(self.partial_path))
-        check_output_path(path)
-        report = Report.start("drift", str(self.current_path), tags=TAGS)
-        doc = partial_drift(
+        return write_partial(
             self._storage(self.current_path, "current data"),
             profile=self._storage(self.profile_path, "reference profile"),
             partition=self.partition,
+            output=local_path(str(self.partial_path)),
             config=config,
             expected_digest=self.expected_profile_digest or None,
+            subject=str(self.current_path),
         )
-        save_partial(doc, path)
-        info = doc["partition"]
-        report.metrics.update(n_features=len(doc["features"]), n_rows_current=info["row_stop"] - info["row_start"])
-        report.details.update(partial={"path": path, "digest": doc["digest"], "partition": info})
-        return report.finish("pass", f"partition {info['index']}/{info['count']}: statistics written to {path}")
 
     def execute(self, context: Context) -> dict[str, Any]:
         result = self.run_check(context, subject=str(self.current_path), check=self._check)

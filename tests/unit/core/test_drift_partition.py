@@ -194,3 +194,24 @@ def test_packed_arrays_of_the_earlier_form_still_read_and_odd_types_are_refused(
         _unpack("<f8:" + legacy, "x")
     with pytest.raises(AisecUndecidableError, match="length"):
         _unpack("<u4:" + base64.b64encode(zlib.compress(b"abc")).decode(), "x")
+
+
+def test_write_partial_advises_when_partitions_are_small_for_an_exact_profile(tmp_path):
+    """Counting a partition at every distinct reference value pays only when the partition is much larger
+    than the profile: the report says so (and the statistics are written either way)."""
+    from airflow_aisec.core.drift_partition import write_partial
+
+    rng = np.random.default_rng(7)
+    pq.write_table(pa.table({"x": rng.normal(size=1500), "i": rng.integers(0, 5, 1500)}), tmp_path / "r.parquet")
+    pq.write_table(pa.table({"x": rng.normal(size=40_000), "i": rng.integers(0, 5, 40_000)}), tmp_path / "c.parquet")
+    save_profile(build_profile(tmp_path / "r.parquet"), tmp_path / "r.prof")
+    small = write_partial(
+        tmp_path / "c.parquet", profile=tmp_path / "r.prof", partition="1/40", output=tmp_path / "a.json"
+    )
+    advice = small.details["partial"]["advice"]
+    assert small.status.value == "pass" and (tmp_path / "a.json").is_file()
+    assert "1 KS feature(s)" in advice and "1,500 distinct reference values" in advice and "1,000 rows" in advice
+    large = write_partial(
+        tmp_path / "c.parquet", profile=tmp_path / "r.prof", partition="1/2", output=tmp_path / "b.json"
+    )
+    assert "advice" not in large.details["partial"] and large.metrics["n_rows_current"] == 20_000
