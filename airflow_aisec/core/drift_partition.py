@@ -96,21 +96,34 @@ def _pack(arr: np.ndarray) -> str:
     return f"{dtype}:" + base64.b64encode(zlib.compress(raw, 1)).decode()
 
 
-def _unpack(text: Any, where: str) -> np.ndarray:
-    """The array :func:`_pack` wrote (also the earlier form: bare base64 of 8-byte integers)."""
-    dtype, sep, body = str(text).partition(":")
+def _unpack(text: Any, where: str, dtype: Any = np.int64) -> np.ndarray:
+    """The array :func:`_pack` wrote (also the earlier form: bare base64 of 8-byte integers), as ``dtype``
+    (``None``: a read-only array of the stored type, without the conversion)."""
+    stored, sep, body = str(text).partition(":")
     if not sep:
-        dtype, body = "<i8", dtype
-    if dtype not in _PACK_TYPES:
-        raise AisecUndecidableError(f"{where}: unreadable array (type {dtype[:10]!r})")
+        stored, body = "<i8", stored
+    if stored not in _PACK_TYPES:
+        raise AisecUndecidableError(f"{where}: unreadable array (type {stored[:10]!r})")
     try:
         raw = zlib.decompress(base64.b64decode(body, validate=True))
     except (ValueError, zlib.error) as exc:
         raise AisecUndecidableError(f"{where}: unreadable array ({exc})") from exc
-    width = np.dtype(dtype).itemsize
+    width = np.dtype(stored).itemsize
     if len(raw) % width:
         raise AisecUndecidableError(f"{where}: unreadable array (length)")
-    return np.frombuffer(raw, dtype=dtype).astype(np.int64)
+    arr = np.frombuffer(raw, dtype=stored)
+    return arr if dtype is None else arr.astype(dtype)
+
+
+def ks_values(ref: ColumnProfile) -> np.ndarray:
+    """The sorted distinct reference points the KS counts are kept at (grid knots or distinct values)."""
+    if ref.meta.get("storage") == "grid":
+        return np.asarray(ref.arrays["knots"])
+    values = np.asarray(ref.arrays["values"])
+    if values.size < 2:
+        return values
+    distinct = values[1:] != values[:-1]
+    return values if bool(distinct.all()) else values[np.concatenate(([True], distinct))]
 
 
 def ks_points(ref: ColumnProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,7 +131,11 @@ def ks_points(ref: ColumnProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if ref.meta.get("storage") == "grid":
         return np.asarray(ref.arrays["knots"]), np.asarray(ref.arrays["lt"]), np.asarray(ref.arrays["le"])
     values = np.asarray(ref.arrays["values"])
-    first = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    distinct = values[1:] != values[:-1]
+    if bool(distinct.all()):  # continuous data: every value is a point
+        ranks = np.arange(values.size, dtype=np.int64)
+        return values, ranks, ranks + 1
+    first = np.flatnonzero(np.concatenate(([True], distinct)))
     lt = first.astype(np.int64)
     le = np.concatenate((first[1:], [values.size])).astype(np.int64)
     return values[first], lt, le
@@ -160,7 +177,7 @@ def _numeric_stats(ref: ColumnProfile, values: np.ndarray, method: str) -> dict[
         "bins": [int(b) for b in bins],
     }
     if method == "ks":
-        points = ks_points(ref)[0]
+        points = ks_values(ref)
         out["ks_dense"] = _pack(_dense_cells(points, finite))
         out["ks_points"] = int(points.size)
     elif method == "chi2" and ref.meta.get("value_counts") is not None:
@@ -258,7 +275,8 @@ def partition_advice(doc: dict[str, Any]) -> str | None:
         f"{len(heavy)} KS feature(s) test against up to {most:,} distinct reference values, more than "
         f"{ADVICE_POINTS_PER_ROW:.0%} of this partition's {rows:,} rows: each partition counts its rows at "
         "every one of them, so partitions this small cost more than they save. Use fewer, larger "
-        "partitions, or a grid profile (aisec profile build --exact-max N)"
+        "partitions; with an exact profile, a grid profile (aisec profile build --exact-max N) has far "
+        "fewer points"
     )
 
 
@@ -397,7 +415,7 @@ def _merge_numeric(ref: ColumnProfile, items: list[dict[str, Any]], method: str,
         dense = np.zeros(2 * u.size + 1, dtype=np.int64)
         for s in items:
             if "ks_dense" in s:  # every cell, in order
-                counts = _unpack(s["ks_dense"], ref.name)
+                counts = _unpack(s["ks_dense"], ref.name, dtype=None)  # added in place, no 8-byte copy
                 if counts.size != dense.size or (counts.size and int(counts.min()) < 0):
                     raise AisecUndecidableError(f"column {ref.name!r}: partial KS counts do not match the profile")
                 dense += counts

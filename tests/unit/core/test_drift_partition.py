@@ -215,3 +215,18 @@ def test_write_partial_advises_when_partitions_are_small_for_an_exact_profile(tm
         tmp_path / "c.parquet", profile=tmp_path / "r.prof", partition="1/2", output=tmp_path / "b.json"
     )
     assert "advice" not in large.details["partial"] and large.metrics["n_rows_current"] == 20_000
+
+
+@pytest.mark.parametrize("values", [[0.5, 1.0, 2.0, 3.5], [0.5, 1.0, 1.0, 2.0, 2.0, 2.0, 3.5], [1.0], []])
+def test_ks_points_with_and_without_ties(values):
+    """The distinct-values fast path gives the ranks the general path gives."""
+    from airflow_aisec.core.drift_partition import ks_points, ks_values
+    from airflow_aisec.core.drift_profile import ColumnProfile
+
+    arr = np.asarray(values, dtype=np.float64)
+    u, lt, le = ks_points(ColumnProfile("x", {}, {"values": arr}))
+    expected = np.unique(arr)
+    np.testing.assert_array_equal(u, expected)
+    np.testing.assert_array_equal(lt, np.searchsorted(arr, expected, "left"))
+    np.testing.assert_array_equal(le, np.searchsorted(arr, expected, "right"))
+    np.testing.assert_array_equal(ks_values(ColumnProfile("x", {}, {"values": arr})), expected)
