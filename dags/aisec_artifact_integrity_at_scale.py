@@ -66,7 +66,7 @@ with DAG(
     ).expand(partition=plan.output)
     merge = ManifestMergeOperator(
         task_id="merge",
-        parts=hash_part.output,  # the parts' reports name their files
+        parts=hash_part.output,  # the hashing tasks' reports: each names its part and binds it to its digest
         manifest_path=MANIFEST,
         signing_key_path=PRIVATE_KEY,
         outlets=[Asset("aisec://datasets/demo-corpus")],

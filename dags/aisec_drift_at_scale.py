@@ -50,6 +50,7 @@ with DAG(
         expected_profile_digest="{{ ti.xcom_pull(task_ids='build_reference_profile', key='profile_digest') }}",
         current_path=WINDOW,
     ).expand_kwargs(plan(WINDOW, PARTS))
+    # the partition tasks' reports: each names its partial and binds it to the digest that task wrote
     merge = DriftMergeOperator(task_id="drift_merge", partials=parts.output, profile_path=PROFILE, on_drift="warn")
 
     chain(demo.generate_scale_drift_data(REFERENCE, WINDOW), build, parts, merge)  # demo: your data lands here

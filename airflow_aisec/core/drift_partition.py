@@ -492,18 +492,32 @@ class _Window:
 
 
 def merge_partials(
-    parts: list[Any], *, profile: Any = None, expected_digest: str | None = None, subject: str | None = None
+    parts: list[Any],
+    *,
+    profile: Any = None,
+    expected_digest: str | None = None,
+    subject: str | None = None,
+    part_digests: list[str | None] | None = None,
 ) -> Report:
     """Merge the partials of all ``N`` partitions into the whole window's drift report.
 
     :param parts: partial documents or paths to them.
     :param profile: the reference profile (default: the path the partials record); its digest must be
         the one the partials were computed against.
+    :param part_digests: per part, the digest its partition task reported (``None``: not known). A
+        partial whose digest differs was replaced or edited after its task wrote it (its own digest
+        detects edits, not a forger who recomputes it; the task's report is the reference).
     :raises AisecUndecidableError: inconsistent, missing, repeated or tampered partials; wrong profile.
     """
     if not parts:
         raise AisecInputError("no drift partials to merge")
     docs = [load_partial(p) if not isinstance(p, dict) else p for p in parts]
+    for doc, expected in zip(docs, part_digests or [None] * len(docs), strict=True):
+        if expected is not None and doc.get("digest") != expected:
+            raise AisecUndecidableError(
+                f"{doc.get('_path', 'partial')} is not the partial its partition task reported (digest "
+                f"{str(doc.get('digest'))[:23]}…, reported {str(expected)[:23]}…): replaced or edited after it was written"
+            )
     try:
         head = _check_tiling(docs)
         recorded = head["profile"]

@@ -482,6 +482,7 @@ def hash_partition_artifact(
         algorithm=algorithm,
         partition=part.name,
         listing_digest=part.listing_digest,
+        part_digest=part.part_digest,
         part_path=os.fspath(part_path),
         manifest_path=os.fspath(part_path),
         kind=part.kind,
@@ -525,10 +526,15 @@ def merge_artifact_parts(
     *,
     manifest_path: str | os.PathLike[str],
     signing_key: Any = None,
+    expected_part_digests: Sequence[str | None] | None = None,
 ) -> Report:
     """Read and merge ``part_paths``, write the manifest (and ``<manifest>.sig`` with ``signing_key``), and report.
 
     Nothing is written unless every part is read and the merge succeeds.
+
+    :param expected_part_digests: per part, the part digest its hashing task reported (``None``: not
+        known). A part file whose digest differs was replaced or edited after its task wrote it (a part
+        digest detects edits, not a forger who recomputes it; the task's own report is the reference).
     """
     from airflow_aisec.core import signing
     from airflow_aisec.core.integrity import SIGNED_TAGS, refuse_output_inside
@@ -536,6 +542,12 @@ def merge_artifact_parts(
 
     names = [os.fspath(p) for p in part_paths]
     parts = [parse_part(hashing.read_evidence(p, "part"), f"part {p}") for p in names]
+    for part, name, expected in zip(parts, names, expected_part_digests or [None] * len(parts), strict=True):
+        if expected is not None and part.part_digest != expected:
+            raise AisecUndecidableError(
+                f"part {name} is not the part its hashing task reported (part digest {part.part_digest[:23]}…, "
+                f"reported {str(expected)[:23]}…): replaced or edited after it was written"
+            )
     manifest = merge_parts(parts, names)
     refuse_output_inside(manifest_path, parts[0].root, "manifest")
     report = Report.start("integrity", parts[0].root, tags=list(TAGS))

@@ -310,7 +310,10 @@ class DriftMergeOperator(AisecBaseOperator):
     """Merge the partitions' statistics of a mapped :class:`DriftTestOperator` into the window's verdict.
 
     The report is the whole-window drift report (same statistics, p-values and decision as testing the
-    window in one task); partials that do not tile one window against one profile fail closed.
+    window in one task); partials that do not tile one window against one profile fail closed. Given
+    the partition tasks' reports, a partial file that is not the one its task wrote (its digest differs
+    from the one in the task's report: replaced on shared storage, even with a recomputed digest) fails
+    closed too.
 
     .. code-block:: python
 
@@ -349,21 +352,28 @@ class DriftMergeOperator(AisecBaseOperator):
         self.expected_profile_digest = expected_profile_digest
         self.on_drift = on_drift
 
-    def _paths(self) -> list[str]:
-        paths = []
+    def _paths(self) -> list[tuple[str, str | None]]:
+        """``(path, digest the partition task reported)`` per partial (``None`` for a bare path)."""
+        paths: list[tuple[str, str | None]] = []
         for item in list(self.partials or []):
+            digest = None
             if isinstance(item, Mapping):  # a mapped DriftTestOperator's report
-                item = (item.get("details") or {}).get("partial", {}).get("path")
+                partial = (item.get("details") or {}).get("partial", {})
+                item, digest = partial.get("path"), partial.get("digest")
             if not isinstance(item, str) or not item:
                 raise AisecInputError(f"partials must be partial paths or partition reports, not {item!r}"[:200])
-            paths.append(item)
+            paths.append((item, digest if isinstance(digest, str) else None))
         return paths
 
     def _check(self) -> Report:
         from airflow_aisec.core.drift_partition import merge_partials
 
+        parts = self._paths()
         report = merge_partials(
-            self._paths(), profile=self.profile_path or None, expected_digest=self.expected_profile_digest or None
+            [path for path, _ in parts],
+            profile=self.profile_path or None,
+            expected_digest=self.expected_profile_digest or None,
+            part_digests=[digest for _, digest in parts],
         )
         self.soften(report)
         return report

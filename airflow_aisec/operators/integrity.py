@@ -480,9 +480,12 @@ class ManifestMergeOperator(AisecBaseOperator):
     The manifest is byte-identical to the one a single :class:`ArtifactHashOperator` writes. The merge
     refuses (``error``, nothing written) parts of different runs, missing or repeated partitions,
     entries in two parts or in the wrong one, a union that is not the planned listing, edited parts.
+    Given the hashing tasks' reports, it also refuses a part file that is not the one its task wrote
+    (its part digest differs from the one in the task's report): a part replaced on shared storage,
+    even with a recomputed digest, is not merged and signed.
 
     :param parts: the part files: paths, or the reports the mapped hashing tasks return
-        (``hash_parts.output``). (templated)
+        (``hash_parts.output``, which binds each file to its task's report). (templated)
     :param manifest_path: where to write the manifest (a local file). (templated)
     :param signing_key_path: PEM private key (Ed25519) or HMAC secret file to sign the manifest with.
     :param signing_conn_id: ``aisec_signing_key`` connection holding the key (instead of a file).
@@ -511,16 +514,22 @@ class ManifestMergeOperator(AisecBaseOperator):
 
     def part_paths(self) -> list[str]:
         """The part files named by ``parts`` (paths, or hashing reports carrying ``details.part_path``)."""
+        return [path for path, _ in self._parts()]
+
+    def _parts(self) -> list[tuple[str, str | None]]:
+        """``(path, part digest the hashing task reported)`` per part (the digest is ``None`` for a bare path)."""
         if isinstance(self.parts, (str, bytes)) or not hasattr(self.parts, "__iter__"):
             raise AisecInputError("parts must be a list of part files or of the hashing tasks' reports")
-        paths = []
+        out: list[tuple[str, str | None]] = []
         for item in self.parts:
+            digest = None
             if isinstance(item, dict):
-                item = (item.get("details") or {}).get("part_path")
+                details = item.get("details") or {}
+                item, digest = details.get("part_path"), details.get("part_digest")
             if not isinstance(item, str) or not item:
                 raise AisecInputError("every part must be a path or a partition-hashing report")
-            paths.append(str(_local_or_none(item)))
-        return paths
+            out.append((str(_local_or_none(item)), digest if isinstance(digest, str) else None))
+        return out
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.partition import merge_artifact_parts
@@ -532,6 +541,7 @@ class ManifestMergeOperator(AisecBaseOperator):
                 self.part_paths(),
                 manifest_path=str(_local_or_none(self.manifest_path)),
                 signing_key=resolve_signing_key(self.signing_key_path, self.signing_conn_id),
+                expected_part_digests=[digest for _, digest in self._parts()],
             ),
         )
         details = data["details"]

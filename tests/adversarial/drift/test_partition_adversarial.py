@@ -123,3 +123,31 @@ def test_partials_against_a_replaced_profile_are_exit_2(files, tmp_path):
     shutil.copy(files / "other.prof", tmp_path / "ref.prof")
     parts = [str(files / f"ref-{k}.json") for k in (1, 2, 3)]
     assert main(["drift", "merge", *parts, "--profile", str(tmp_path / "ref.prof")]) == 2
+
+
+def test_partials_swapped_for_a_clean_window_are_refused_against_their_task_reports(tmp_path):
+    """An attacker who can write the partials directory replaces every partial of a drifted window with
+    valid partials of a clean window of the same shape (same schema, rows, profile): each passes its own
+    digest and the merge says *no drift*. The partition tasks' reports (their XCom) bind the merge to the
+    files the tasks wrote, so the swap is an error instead of a false pass."""
+    from airflow_aisec.core.drift_partition import merge_partials, write_partial
+    from airflow_aisec.exceptions import AisecUndecidableError
+
+    rng = np.random.default_rng(11)
+    pq.write_table(pa.table({"x": rng.normal(0, 1, 600)}), tmp_path / "ref.parquet")
+    pq.write_table(pa.table({"x": rng.normal(0, 1, 600)}), tmp_path / "clean.parquet")
+    pq.write_table(pa.table({"x": rng.normal(2, 1, 600)}), tmp_path / "drifted.parquet")
+    assert main(["profile", "build", str(tmp_path / "ref.parquet"), "-o", str(tmp_path / "ref.prof")]) == 0
+    paths = [tmp_path / f"part-{k}.json" for k in (1, 2, 3)]
+    reports = [
+        write_partial(tmp_path / "drifted.parquet", profile=tmp_path / "ref.prof", partition=f"{k}/3", output=p)
+        for k, p in zip((1, 2, 3), paths, strict=True)
+    ]
+    digests = [r.details["partial"]["digest"] for r in reports]
+    assert merge_partials(paths).status.value == "fail"  # the drift the tasks saw
+    for k, p in zip((1, 2, 3), paths, strict=True):  # the swap, onto the very same paths
+        write_partial(tmp_path / "clean.parquet", profile=tmp_path / "ref.prof", partition=f"{k}/3", output=p)
+    assert merge_partials(paths).status.value == "pass"  # unbound: the false pass this test is about
+    with pytest.raises(AisecUndecidableError, match="is not the partial its partition task reported"):
+        merge_partials(paths, part_digests=digests)
+    assert merge_partials(paths, part_digests=[None, None, None]).status.value == "pass"  # bare paths: unbound

@@ -201,3 +201,38 @@ def test_planned_specs_cover_every_file_once(artifact):
     parts = [hash_partition(artifact, s) for s in specs]
     assert [len(p.entries) for p in parts] == [s["files"] for s in specs]
     assert isinstance(parts[0], Part)
+
+
+def test_a_resealed_part_is_refused_against_its_hashing_task_report(capsys, artifact, tmp_path):
+    """A part replaced on shared storage with a file digest re-sealed by the attacker passes the part's own
+    check (a digest, not a signature) and would be merged and signed; the hashing task's report (XCom)
+    binds the merge to the part the task wrote."""
+    from airflow_aisec.core.partition import hash_partition_artifact, merge_artifact_parts
+
+    paths = [tmp_path / f"p{k}.json" for k in (1, 2)]
+    reports = [hash_partition_artifact(artifact, f"{k}/2", part_path=p) for k, p in zip((1, 2), paths, strict=True)]
+    digests = [r.details["part_digest"] for r in reports]
+    victim = next(p for p in paths if any(e.type == "file" for e in parse_part(p.read_bytes()).entries))
+
+    def forge(part: Part) -> Part:
+        entries = list(part.entries)
+        i = next(i for i, e in enumerate(entries) if e.type == "file")
+        entries[i] = dataclasses.replace(entries[i], digest="0" * len(entries[i].digest))
+        return dataclasses.replace(part, entries=tuple(entries))
+
+    _rewrite(victim, forge)
+    # unbound (bare paths): the forged part is merged, a manifest of content nobody hashed
+    merge_artifact_parts(paths, manifest_path=tmp_path / "unbound.json")
+    assert "0" * 64 in (tmp_path / "unbound.json").read_text()
+    # bound to the tasks' reports: refused, nothing written
+    with pytest.raises(Exception, match="is not the part its hashing task reported") as info:
+        merge_artifact_parts(paths, manifest_path=tmp_path / "m.json", expected_part_digests=digests)
+    assert info.type.__name__ == "AisecUndecidableError" and not (tmp_path / "m.json").exists()
+    # parts that are what their tasks reported still merge, to the single-pass manifest
+    clean = [tmp_path / f"c{k}.json" for k in (1, 2)]
+    ok = [hash_partition_artifact(artifact, f"{k}/2", part_path=p) for k, p in zip((1, 2), clean, strict=True)]
+    report = merge_artifact_parts(
+        clean, manifest_path=tmp_path / "c.json", expected_part_digests=[r.details["part_digest"] for r in ok]
+    )
+    assert report.status.value == "pass"
+    assert (tmp_path / "c.json").read_bytes() == hashing.hash_manifest(artifact).to_bytes()

@@ -245,3 +245,36 @@ def test_mapped_partitions_then_merge_equal_the_whole_window(data, tmp_path):
     with pytest.raises(AirflowFailException, match="do not tile"):
         short.execute({"ti": ti, "outlet_events": {}})
     assert ti.pushed["aisec_report"]["status"] == "error"
+
+
+def test_merge_refuses_partials_that_are_not_what_the_partition_tasks_reported(data, tmp_path):
+    """Partials replaced on shared storage by valid partials of a clean window (same shape, same profile)
+    would merge to *no drift*; given the partition tasks' reports (``parts.output``), the merge refuses."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_aisec.core.drift import build_and_save_profile
+    from airflow_aisec.operators.drift import DriftMergeOperator
+
+    build_and_save_profile(data["ref"], tmp_path / "ref.prof")
+
+    def partition(k: int, window: str) -> dict:
+        op = DriftTestOperator(
+            task_id=f"p{k}",
+            profile_path=str(tmp_path / "ref.prof"),
+            current_path=data[window],
+            partition=f"{k}/2",
+            partial_path=str(tmp_path / f"part-{k}.json"),
+        )
+        return op.execute({"ti": _FakeTI(), "outlet_events": {}})
+
+    reports = [partition(k, "shifted") for k in (1, 2)]
+    for k in (1, 2):
+        partition(k, "same")  # the swap: clean partials written over the drifted ones
+    ti = _FakeTI()
+    with pytest.raises(AirflowFailException, match="is not the partial its partition task reported"):
+        DriftMergeOperator(task_id="m", partials=reports).execute({"ti": ti, "outlet_events": {}})
+    assert ti.pushed["aisec_report"]["status"] == "error"
+    paths = [r["details"]["partial"]["path"] for r in reports]
+    ti = _FakeTI()  # bare paths carry no binding: the documented case for partials only the pipeline writes
+    DriftMergeOperator(task_id="m2", partials=paths).execute({"ti": ti, "outlet_events": {}})
+    assert ti.pushed["aisec_report"]["status"] == "pass"
