@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_aisec.core.signing import SigningKey, VerifyKey
+    from airflow_aisec.report import Report
 
 
 def resolve_path(path: str, conn_id: str | None) -> Any:
@@ -534,16 +535,16 @@ class ManifestMergeOperator(AisecBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_aisec.core.partition import merge_artifact_parts
 
-        data = self.run_check(
-            context,
-            subject=str(self.manifest_path),
-            check=lambda: merge_artifact_parts(
-                self.part_paths(),
+        def merge() -> Report:
+            parts = self._parts()  # read the mapped tasks' reports once
+            return merge_artifact_parts(
+                [path for path, _ in parts],
                 manifest_path=str(_local_or_none(self.manifest_path)),
                 signing_key=resolve_signing_key(self.signing_key_path, self.signing_conn_id),
-                expected_part_digests=[digest for _, digest in self._parts()],
-            ),
-        )
+                expected_part_digests=[digest for _, digest in parts],
+            )
+
+        data = self.run_check(context, subject=str(self.manifest_path), check=merge)
         details = data["details"]
         self.emit_asset_events(
             context,
