@@ -2,7 +2,7 @@
 
 Every subcommand lives in its own module of this package and exposes ``register(subparsers)``;
 modules are discovered at start-up, so a new capability adds a module (and its line in
-:data:`COMMAND_MODULES`, which a test checks). A run of one subcommand builds only that module's parser:
+:data:`COMMANDS`, which a test checks). A run of one subcommand builds only that module's parser:
 building all of them costs ~60 ms of every ``aisec`` process.
 
 Exit codes, for every subcommand: **0** pass (or warn), **1** finding (mismatch, vulnerability,
@@ -19,30 +19,34 @@ from collections.abc import Sequence
 
 from airflow_aisec import __version__
 
-#: The module of this package that registers each subcommand (a test checks it against the modules).
-COMMAND_MODULES = {
-    "audit": "audit",
-    "osv-sync": "audit",
-    "s3-posture": "cloud",
-    "iam-lint": "cloud",
-    "cloudwatch-alarms": "cloudwatch",
-    "profile": "drift",
-    "drift": "drift",
-    "drift-merge": "drift",
-    "scan-image": "image",
-    "inference-audit": "inference",
-    "load-test": "inference",
-    "inference-reference": "inference",
-    "hash": "integrity",
-    "verify": "integrity",
-    "keygen": "integrity",
-    "manifest": "manifest",
-    "scan-model": "modelscan",
-    "performance-estimate": "performance_estimate",
-    "provenance": "provenance",
-    "robustness": "robustness",
-    "secrets": "secrets",
+#: Each subcommand: the module of this package that registers it (a run builds only that module's
+#: parser; a test checks the table against the registrations) and the report ``check`` of its error
+#: report when it fails unexpectedly.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": ("audit", "dependency_audit"),
+    "osv-sync": ("audit", "dependency_audit"),
+    "s3-posture": ("cloud", "s3_posture"),
+    "iam-lint": ("cloud", "iam_policy"),
+    "cloudwatch-alarms": ("cloudwatch", "cloudwatch"),
+    "profile": ("drift", "drift"),
+    "drift": ("drift", "drift"),
+    "drift-merge": ("drift", "drift"),
+    "scan-image": ("image", "image_scan"),
+    "inference-audit": ("inference", "inference_audit"),
+    "load-test": ("inference", "load_test"),
+    "inference-reference": ("inference", "inference_audit"),
+    "hash": ("integrity", "integrity"),
+    "verify": ("integrity", "integrity"),
+    "keygen": ("integrity", "integrity"),
+    "manifest": ("manifest", "integrity"),
+    "scan-model": ("modelscan", "model_scan"),
+    "performance-estimate": ("performance_estimate", "performance_estimate"),
+    "provenance": ("provenance", "provenance"),
+    "robustness": ("robustness", "robustness"),
+    "secrets": ("secrets", "secrets"),
 }
+COMMAND_MODULES = {command: module for command, (module, _) in COMMANDS.items()}
+COMMAND_CHECKS = {command: check for command, (_, check) in COMMANDS.items()}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -62,32 +66,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if register is not None:
             register(subparsers)
     return parser
-
-
-#: The report ``check`` of each subcommand, for the error report of an unexpected failure.
-COMMAND_CHECKS = {
-    "audit": "dependency_audit",
-    "osv-sync": "dependency_audit",
-    "secrets": "secrets",
-    "scan-model": "model_scan",
-    "hash": "integrity",
-    "verify": "integrity",
-    "keygen": "integrity",
-    "manifest": "integrity",
-    "provenance": "provenance",
-    "profile": "drift",
-    "drift": "drift",
-    "drift-merge": "drift",
-    "inference-audit": "inference_audit",
-    "inference-reference": "inference_audit",
-    "load-test": "load_test",
-    "s3-posture": "s3_posture",
-    "iam-lint": "iam_policy",
-    "cloudwatch-alarms": "cloudwatch",
-    "scan-image": "image_scan",
-    "robustness": "robustness",
-    "performance-estimate": "performance_estimate",
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
