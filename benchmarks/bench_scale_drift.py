@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scale_drift.py                # drift: 10M-row x 20-feature window
     .venv/bin/python benchmarks/bench_scale_drift.py --rows 2000000   # quicker
+    .venv/bin/python benchmarks/bench_scale_drift.py --layout files   # the window as a directory of files
 
 Drift part: a 1M-row reference profile; a ``--rows`` x 20 float64 window (5 features shifted by
 0.05 sigma, 1M-row groups). One task (``aisec drift --profile``) vs 4 partitions
@@ -73,23 +74,49 @@ def _make_window(path: Path, rows: int, cols: int, seed: int, shifted: int) -> N
     os.replace(tmp, path)
 
 
+def _as_files(path: Path) -> Path:
+    """The same window as a directory of files, one per 1M-row group (how a window at scale is stored)."""
+    import pyarrow.parquet as pq
+
+    folder = path.with_suffix(".files")
+    if not folder.exists():
+        tmp = path.with_suffix(".files-tmp")
+        tmp.mkdir(exist_ok=True)
+        source = pq.ParquetFile(path)
+        for i in range(source.num_row_groups):
+            pq.write_table(source.read_row_group(i), tmp / f"part-{i:04d}.parquet")
+        os.replace(tmp, folder)
+    return folder
+
+
 def _features(report: dict) -> dict[str, tuple]:
     return {f["name"]: (f.get("statistic"), f.get("p_value"), f.get("drifted")) for f in report["details"]["features"]}
 
 
 def drift_scale(
-    base: Path, rows: int, cols: int, partitions: int, workers: int, storage: str = "exact", repeat: int = 1
+    base: Path,
+    rows: int,
+    cols: int,
+    partitions: int,
+    workers: int,
+    storage: str = "exact",
+    repeat: int = 1,
+    layout: str = "file",
 ) -> dict:
     """The drift half: one task vs ``partitions`` partial tasks on ``workers`` processes + a merge.
 
     ``storage``: the reference profile keeps every distinct value (``exact``, the default up to 2M
     rows: a partial then counts the window at each of the 1M reference values of every feature) or a
     quantile grid (``grid``, the default above 2M rows: 16,384 knots, KS with certified bounds).
+    ``layout``: the window as one Parquet file of 1M-row groups (``file``) or a directory of 1M-row
+    files (``files``).
     """
     ref, cur = base / f"scale_ref_{cols}.parquet", base / f"scale_cur_{rows}x{cols}.parquet"
     prof = base / f"scale_ref_{cols}.{storage}.prof"
     _make_window(ref, min(rows, 1_000_000), cols, seed=1, shifted=0)
     _make_window(cur, rows, cols, seed=2, shifted=SHIFTED)
+    if layout == "files":
+        cur = _as_files(cur)
     if not prof.exists():
         grid = ["--exact-max", "2"] if storage == "grid" else []
         _aisec(["profile", "build", str(ref), *grid, "-o", str(prof), "--format", "json"])
@@ -100,6 +127,7 @@ def drift_scale(
         "rows": rows,
         "cols": cols,
         "reference": storage,
+        "layout": layout,
         "one_task_s": [r[0]["s"] for r in runs],
         "one_task_rss_mb": one["rss_mb"],
         "partitions": partitions,
@@ -113,7 +141,10 @@ def drift_scale(
         "same_verdict": all(r[4][0] for r in runs),
         "same_statistics": all(r[4][1] for r in runs),
     }
-    print(f"drift: {rows:,}-row x {cols}-feature window, reference {min(rows, 1_000_000):,} rows ({storage} profile)")
+    print(
+        f"drift: {rows:,}-row x {cols}-feature window ({'one file' if layout == 'file' else 'a directory of files'}), "
+        f"reference {min(rows, 1_000_000):,} rows ({storage} profile)"
+    )
     for i, (o, _, m, t, _) in enumerate(runs, 1):
         print(
             f"  run {i}: one task (one worker, 1 CPU) {o['s']:6.2f} s | {partitions} partitions on {workers} workers "
@@ -168,13 +199,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reference", choices=("exact", "grid", "both"), default="both", help="reference profile kind")
     parser.add_argument("--repeat", type=int, default=3, help="side-by-side runs (the median speed-up is the figure)")
+    parser.add_argument("--layout", choices=("file", "files"), default="file", help="window: one file or a directory")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "aisec-bench-scale"))
     args = parser.parse_args()
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     kinds = ("exact", "grid") if args.reference == "both" else (args.reference,)
     result = {
-        f"drift_{kind}": drift_scale(base, args.rows, args.cols, args.partitions, args.workers, kind, args.repeat)
+        f"drift_{kind}": drift_scale(
+            base, args.rows, args.cols, args.partitions, args.workers, kind, args.repeat, args.layout
+        )
         for kind in kinds
     }
     print(json.dumps(result))

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from airflow_aisec.exceptions import AisecInputError, AisecTransientError
+from airflow_aisec.exceptions import AisecInputError, AisecTransientError, AisecUndecidableError
 from airflow_aisec.utils.uri import is_remote, local_path, parse_storage_uri
 
 
@@ -49,12 +49,47 @@ class ColumnSource:
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
+    #: ``(start, stop) -> reader`` of rows ``[start, stop)`` only (Parquet: the row groups they span);
+    #: ``None``: :meth:`rows` reads whole columns and slices them (CSV, in-memory tables).
+    _row_reader: Any = field(repr=False, default=None)
+
     def read_column(self, name: str) -> pa.ChunkedArray:
         """Read one column (``pyarrow.ChunkedArray``)."""
+        if name not in self.schema.names:
+            raise AisecInputError(f"could not read column {name!r} of {self.name}: no such column")
         try:
             return self._reader(name)
         except OSError as exc:  # object storage / filesystem hiccup while reading
             raise AisecTransientError(f"could not read column {name!r} of {self.name}: {exc}") from exc
+
+    def rows(self, start: int, stop: int) -> ColumnSource:
+        """Rows ``[start, stop)`` (in stored order) as a source of their own. Parquet data, a file or a
+        dataset of files, local or in object storage, reads only the row groups that the range spans, so
+        memory and I/O follow the range, not the whole table."""
+        if not 0 <= start <= stop <= self.num_rows:
+            raise AisecInputError(f"rows [{start}, {stop}) are outside {self.name} ({self.num_rows} rows)")
+        if self._row_reader is not None:
+            try:
+                ranged = self._row_reader(start, stop)
+            except OSError as exc:  # object storage / filesystem hiccup while reading the footers
+                raise AisecTransientError(f"could not read the row groups of {self.name}: {exc}") from exc
+        else:
+
+            def ranged(name: str) -> pa.ChunkedArray:
+                return self._reader(name).slice(start, stop - start)
+
+        def reader(name: str) -> pa.ChunkedArray:
+            column = ranged(name)
+            if len(column) != stop - start:  # fail closed: never test fewer rows than the range claims
+                raise AisecUndecidableError(
+                    f"{self.name}: {len(column)} value(s) of column {name!r} read for rows [{start}, {stop}) "
+                    "(the data changed while it was being read?)"
+                )
+            return column
+
+        part = ColumnSource(self.name, self.schema, stop - start, reader)
+        part.coerced = dict(self.coerced)
+        return part
 
 
 def _filesystem(path: Any) -> tuple[Any, str]:
@@ -127,9 +162,12 @@ def open_source(data: Any, *, name: str | None = None) -> ColumnSource:
         raise AisecInputError(f"could not read Parquet data {path}: {exc}") from exc
 
     def read(column: str) -> pa.ChunkedArray:
-        return dataset.to_table(columns=[column], use_threads=True).column(0)
+        try:
+            return dataset.to_table(columns=[column], use_threads=True).column(0)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: {exc}") from exc
 
-    return ColumnSource(name or path, dataset.schema, num_rows, read)
+    return ColumnSource(name or path, dataset.schema, num_rows, read, _row_reader=_dataset_rows(dataset, path))
 
 
 def _local_parquet_file(path: str, name: str) -> ColumnSource:
@@ -145,15 +183,78 @@ def _local_parquet_file(path: str, name: str) -> ColumnSource:
         raise AisecInputError(f"could not read Parquet data {path}: {exc}") from exc
 
     def read(column: str) -> pa.ChunkedArray:
-        if column not in schema.names:
-            raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: no such column")
         try:
             table = pq.ParquetFile(path, metadata=metadata).read(columns=[column], use_threads=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: {exc}") from exc
         return table.column(0)
 
-    return ColumnSource(name, schema, metadata.num_rows, read)
+    def row_reader(start: int, stop: int) -> Any:
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        groups, skip = spanned_row_groups(sizes, start, stop)
+
+        def read_rows(column: str) -> pa.ChunkedArray:
+            if not groups:
+                return pa.chunked_array([], type=schema.field(column).type)
+            try:
+                file = pq.ParquetFile(path, metadata=metadata)
+                table = file.read_row_groups(groups, columns=[column], use_threads=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: {exc}") from exc
+            return table.column(0).slice(skip, stop - start)
+
+        return read_rows
+
+    return ColumnSource(name, schema, metadata.num_rows, read, _row_reader=row_reader)
+
+
+def spanned_row_groups(sizes: list[int], start: int, stop: int) -> tuple[list[int], int]:
+    """The row groups (of ``sizes`` rows each, in order) that rows ``[start, stop)`` span, and how many
+    rows of the first one precede ``start``."""
+    groups: list[int] = []
+    skip = first = 0
+    for i, size in enumerate(sizes):
+        if first < stop and first + size > start:
+            if not groups:
+                skip = start - first
+            groups.append(i)
+        first += size
+    return groups, skip
+
+
+def _dataset_rows(dataset: Any, path: str) -> Any:
+    """Row-range reader of a Parquet dataset: the files in the order the dataset lists them (the order
+    of a whole read), each file's row groups from its footer; only the spanned row groups are read."""
+
+    def row_reader(start: int, stop: int) -> Any:
+        try:
+            fragments = list(dataset.get_fragments())
+            layout = [(f, [g.num_rows for g in f.row_groups]) for f in fragments]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise AisecInputError(f"could not read Parquet data {path}: {exc}") from exc
+        sizes = [size for _, groups in layout for size in groups]
+        spanned, skip = spanned_row_groups(sizes, start, stop)
+        wanted = set(spanned)
+        pieces: list[Any] = []
+        index = 0
+        for fragment, groups in layout:
+            ids = [i for i in range(len(groups)) if index + i in wanted]
+            index += len(groups)
+            if ids:
+                pieces.append(fragment.subset(row_group_ids=ids))
+
+        def read_rows(column: str) -> pa.ChunkedArray:
+            field_type = dataset.schema.field(column).type
+            try:  # decoded on the calling thread, as a single file is
+                tables = [p.to_table(columns=[column], schema=dataset.schema, use_threads=False) for p in pieces]
+                chunks = [chunk for table in tables for chunk in table.column(0).chunks]
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise AisecInputError(f"could not read column {column!r} of Parquet data {path}: {exc}") from exc
+            return pa.chunked_array(chunks, type=field_type).slice(skip, stop - start)
+
+        return read_rows
+
+    return row_reader
 
 
 def _from_pandas(frame: Any, name: str) -> ColumnSource:

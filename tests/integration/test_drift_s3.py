@@ -190,3 +190,27 @@ def test_without_a_connection_they_fail_closed_not_on_ambient_credentials(airflo
         assert report["status"] == "error"
         assert "is object storage: give storage_conn_id" in report["summary"], report["summary"]
     assert "connection 'aisec_no_such_connection' is not defined" in xcom(dr, "drift_bad_conn")["summary"]
+
+
+def test_a_partitioned_window_under_a_prefix_merges_to_the_whole_window(bucket, tmp_path):
+    """A window of several objects under a prefix (the CLI's case: the environment's credentials): each
+    partition reads the row groups of its range, across objects, and the merge is the whole-window test."""
+    from airflow_aisec.core.drift import DriftConfig, run_drift
+    from airflow_aisec.core.drift_partition import merge_partials, partial_drift
+    from airflow_aisec.core.drift_profile import build_profile, save_profile
+
+    s3, name = bucket
+    rng = np.random.default_rng(11)
+    save_profile(build_profile(pd.DataFrame({"x": rng.normal(0, 1, 2000)})), tmp_path / "ref.prof")
+    for i in range(3):
+        buf = io.BytesIO()
+        pd.DataFrame({"x": rng.normal(0.3 * i, 1, 700)}).to_parquet(buf, index=False, row_group_size=250)
+        s3.put_object(Bucket=name, Key=f"window/{i}.parquet", Body=buf.getvalue())
+    window = f"s3://{name}/window"
+    whole = run_drift(window, profile=tmp_path / "ref.prof", config=DriftConfig(), workers=1)
+    parts = [partial_drift(window, profile=tmp_path / "ref.prof", partition=f"{k}/4") for k in range(1, 5)]
+    assert [p["partition"]["row_stop"] - p["partition"]["row_start"] for p in parts] == [525] * 4
+    merged = merge_partials(parts)
+    assert whole.status == merged.status == "fail"
+    got, want = merged.to_dict()["details"]["features"][0], whole.to_dict()["details"]["features"][0]
+    assert (got["statistic"], got["p_value"]) == (want["statistic"], want["p_value"])

@@ -3,9 +3,10 @@
 Partition ``K/N`` of a table of ``R`` rows (``1 <= K <= N``) is the row range
 ``[floor((K-1) R / N), floor(K R / N))`` of the table in its stored order (a Parquet file's row groups in
 order, a directory's files in path order as :mod:`pyarrow.dataset` lists them, a CSV's lines). The ``N``
-ranges are disjoint and cover every row exactly once, whatever ``R`` and ``N``. A local Parquet file is
-read row group by row group (memory about the partition's rows of one column); other inputs are read
-whole, one column at a time, and sliced.
+ranges are disjoint and cover every row exactly once, whatever ``R`` and ``N``. Parquet data (a file
+or a dataset of files, local or in object storage) is read row group by row group: a partition reads
+only the row groups its range spans (memory about the partition's rows of one column, I/O about its
+share). CSV and in-memory tables are read whole, one column at a time, and sliced.
 
 A **part profile** keeps, per column, what merges exactly: a numeric column's sorted finite values and
 its null / ``+inf`` / ``-inf`` counts; a categorical column's category counts and null count (every
@@ -27,7 +28,6 @@ sources (row count, schema), options or columns, a missing or repeated partition
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import numpy as np
@@ -80,20 +80,6 @@ def schema_fingerprint(schema: pa.Schema) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _local_parquet_file(data: Any) -> str | None:
-    if not isinstance(data, (str, os.PathLike)):
-        return None
-    from airflow_aisec.utils.uri import is_remote, local_path
-
-    if is_remote(data):
-        return None
-    path = local_path(data)
-    lowered = str(path).lower()
-    if not os.path.isfile(path) or lowered.endswith((".csv", ".csv.gz", ".tsv")):
-        return None
-    return str(path)
-
-
 def partition_source(data: Any, k: int, n: int) -> tuple[ColumnSource, dict[str, Any]]:
     """The rows of partition ``k`` of ``n`` of ``data`` as a :class:`ColumnSource`, and its description.
 
@@ -111,39 +97,7 @@ def partition_source(data: Any, k: int, n: int) -> tuple[ColumnSource, dict[str,
         "source_rows": source.num_rows,
         "schema_sha256": schema_fingerprint(source.schema),
     }
-    path = _local_parquet_file(data)
-    if path is not None:
-        reader = _parquet_range_reader(path, start, stop)
-    else:
-        whole = source
-
-        def reader(name: str) -> pa.ChunkedArray:
-            return whole.read_column(name).slice(start, stop - start)
-
-    part = ColumnSource(source.name, source.schema, stop - start, reader)
-    part.coerced = dict(source.coerced)
-    return part, info
-
-
-def _parquet_range_reader(path: str, start: int, stop: int) -> Any:
-    """Read rows ``[start, stop)`` of one column of a local Parquet file: only the row groups it spans."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.read_metadata(path)
-    bounds = np.cumsum([0] + [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)])
-    groups = [i for i in range(metadata.num_row_groups) if bounds[i] < stop and bounds[i + 1] > start]
-    offset = int(bounds[groups[0]]) if groups else 0
-
-    def read(name: str) -> pa.ChunkedArray:
-        if not groups:
-            return pa.chunked_array([], type=metadata.schema.to_arrow_schema().field(name).type)
-        try:
-            table = pq.ParquetFile(path, metadata=metadata).read_row_groups(groups, columns=[name], use_threads=False)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise AisecInputError(f"could not read column {name!r} of Parquet data {path}: {exc}") from exc
-        return table.column(0).slice(start - offset, stop - start)
-
-    return read
+    return source.rows(start, stop), info
 
 
 def _part_column(source: ColumnSource, name: str) -> ColumnProfile:

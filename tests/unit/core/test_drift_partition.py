@@ -119,6 +119,26 @@ def test_merged_window_statistics_equal_whole_window(tmp_path_factory, ref, cur,
         assert (g_mean is None) == (mean is None) and (mean is None or g_mean == pytest.approx(mean, rel=1e-12))
 
 
+@SETTINGS
+@given(cur=tables(), n_parts=st.integers(1, 6), cuts=st.lists(st.integers(0, 60), max_size=3), group=st.integers(1, 9))
+def test_a_window_of_many_files_merges_to_the_whole_window(tmp_path_factory, cur, n_parts, cuts, group):
+    """The window as a directory of Parquet files (what a window at scale is): each partition reads the
+    row groups of its own range, across file boundaries, and the merge equals the whole-window test."""
+    base = tmp_path_factory.mktemp("d")
+    rng = np.random.default_rng(5)
+    pq.write_table(_table(list(rng.normal(0, 1, 40)), ["a", "b"] * 20, [0, 1, 2, 3] * 10), base / "r.parquet")
+    save_profile(build_profile(base / "r.parquet", options=BuildOptions(exact_max=1000)), base / "r.prof")
+    bounds = sorted({0, cur.num_rows, *(min(c, cur.num_rows) for c in cuts)})
+    (base / "c.parquet").mkdir()  # a directory named like the file, for _partitioned
+    for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        pq.write_table(cur.slice(a, b - a), base / "c.parquet" / f"{i:02d}.parquet", row_group_size=group)
+    whole = run_drift(base / "c.parquet", profile=base / "r.prof", config=DriftConfig(), workers=1)
+    merged = _partitioned(base, n_parts)
+    assert merged.status == whole.status and merged.summary == whole.summary
+    for name, (f, effects, _) in _features(whole).items():
+        assert _features(merged)[name][:2] == (f, effects), name
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     ref=st.lists(st.integers(-6, 6).map(float), min_size=1, max_size=40),
