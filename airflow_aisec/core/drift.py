@@ -54,6 +54,7 @@ from airflow_aisec.core.drift_profile import (
 from airflow_aisec.core.tabular import ColumnSource, open_source
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
 from airflow_aisec.report import Report
+from airflow_aisec.utils.cpus import available_cpus
 from airflow_aisec.utils.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -422,7 +423,7 @@ def decide(features: list[dict[str, Any]], config: DriftConfig) -> dict[str, Any
 
 def _map(fn: Any, items: list[str], workers: int | None) -> list[dict[str, Any]]:
     """``[fn(x) for x in items]``, on ``workers`` threads (order kept; first exception propagates)."""
-    workers = workers or min(2, os.cpu_count() or 1)
+    workers = workers or min(2, available_cpus())
     if workers <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
     from concurrent.futures import ThreadPoolExecutor
@@ -458,7 +459,8 @@ def run_drift(
     tests ("cold" mode), so memory stays about one column per worker.
 
     :param workers: columns processed concurrently (threads; numpy and pyarrow release the GIL).
-        Default: ``min(2, cpu count)``; memory is about one column per worker.
+        Default: ``min(2, CPUs this process may use)`` (affinity, cgroup quota); memory is about one
+        column per worker.
 
     :raises AisecInputError: bad configuration or unreadable input (names the input).
     :raises AisecUndecidableError: empty current window, tampered profile, nothing testable.

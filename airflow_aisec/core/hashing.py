@@ -79,6 +79,7 @@ from airflow_aisec.core.walk import (
     walk,
 )
 from airflow_aisec.exceptions import AisecInputError, AisecUndecidableError
+from airflow_aisec.utils.cpus import available_cpus
 from airflow_aisec.utils.progress import Progress
 from airflow_aisec.utils.uri import is_remote, local_path
 
@@ -338,7 +339,8 @@ def iter_files(root: PathLike, *, follow_symlinks: bool = False) -> list[_Item]:
 
 
 def default_workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    """Hashing threads by default: one per CPU this process may use (affinity, cgroup quota), at most 8."""
+    return min(8, available_cpus())
 
 
 def _hash_items(
