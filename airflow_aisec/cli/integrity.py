@@ -36,7 +36,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="sign a model-signing bundle with Sigstore (needs the internet and SIGSTORE_ID_TOKEN); no key",
     )
-    p.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel hashing threads (default: one per CPU this process may use, at most 8)",
+    )
     p.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
     p.add_argument(
         "--partition",
@@ -63,7 +68,12 @@ def register(subparsers: Any) -> None:
     v.add_argument("--vsa", metavar="FILE", help="record the decision as a SLSA Verification Summary Attestation")
     v.add_argument("--vsa-sign-key", metavar="FILE", help="sign the VSA in a DSSE envelope (FILE.dsse.json)")
     v.add_argument("-a", "--algorithm", default="sha256", help="algorithm of --digest (default sha256)")
-    v.add_argument("--workers", type=int, default=None, help="parallel hashing threads")
+    v.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel hashing threads (default: one per CPU this process may use, at most 8)",
+    )
     v.add_argument("--follow-symlinks", action="store_true", help="follow links that stay inside PATH")
     add_format_argument(v, ("text", "json", "markdown"))
     v.set_defaults(func=_verify)

@@ -38,6 +38,9 @@ class ColumnSource:
     _reader: Any = field(repr=False, default=None)
     #: columns whose values had mixed Python types and were coerced to strings (pandas input).
     coerced: dict[str, str] = field(default_factory=dict)
+    #: ``(start, stop) -> reader`` of rows ``[start, stop)`` only (Parquet: the row groups they span);
+    #: ``None``: :meth:`rows` reads whole columns and slices them (CSV, in-memory tables).
+    _row_reader: Any = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         names = list(self.schema.names)
@@ -48,10 +51,6 @@ class ColumnSource:
     @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
-
-    #: ``(start, stop) -> reader`` of rows ``[start, stop)`` only (Parquet: the row groups they span);
-    #: ``None``: :meth:`rows` reads whole columns and slices them (CSV, in-memory tables).
-    _row_reader: Any = field(repr=False, default=None)
 
     def read_column(self, name: str) -> pa.ChunkedArray:
         """Read one column (``pyarrow.ChunkedArray``)."""

@@ -86,7 +86,7 @@ class ArtifactHashOperator(AisecBaseOperator):
     :param manifest_path: where to write the ``aisec.manifest/v2`` manifest (a local file); default: none, or
         ``<path>.manifest.json`` when signing. (templated)
     :param algorithm: ``sha256`` (default), ``sha512``, ``blake2b``, ``blake3`` (extra ``blake3``).
-    :param workers: parallel hashing threads (default: CPU count, at most 8).
+    :param workers: parallel hashing threads (default: one per CPU the task may use, at most 8).
     :param follow_symlinks: follow links that stay inside ``path`` (default: record links, never follow).
     :param signing_key_path: PEM private key (ECDSA P-256/384/521 for model-signing, or Ed25519) or HMAC
         secret file to sign with.
