@@ -151,3 +151,40 @@ def test_partials_swapped_for_a_clean_window_are_refused_against_their_task_repo
     with pytest.raises(AisecUndecidableError, match="is not the partial its partition task reported"):
         merge_partials(paths, part_digests=digests)
     assert merge_partials(paths, part_digests=[None, None, None]).status.value == "pass"  # bare paths: unbound
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"PAR1 not really parquet PAR1",  # garbage under a Parquet name
+        "typed",  # the same column with another type, not castable to the window's
+    ],
+)
+def test_a_hostile_file_in_a_directory_window_fails_the_partitions_that_span_it(files, tmp_path, bad, capsys):
+    """A window of files with one unreadable or mistyped file: each partition reads only its own row
+    groups, so the partitions that span the file are exit 2 and no merge can be complete; never a
+    verdict over the rest of the window."""
+    window = tmp_path / "window"
+    window.mkdir()
+    table = pq.read_table(files / "cur.parquet")
+    for i in range(3):
+        pq.write_table(table.slice(i * 100, 100), window / f"{i}.parquet", row_group_size=50)
+    if bad == "typed":
+        mistyped = pa.table({"x": pa.array([f"v{v}" for v in range(100)]), "c": pa.array(["a"] * 100)})
+        pq.write_table(mistyped, window / "1.parquet")
+    else:
+        (window / "1.parquet").write_bytes(bad)
+    codes = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"part-{k}.json"
+        args = ["drift", "--profile", str(files / "ref.prof"), str(window), "--partial", "--partition", f"{k}/3"]
+        codes.append(main([*args, "-o", str(out)]))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert main(["drift", "--profile", str(files / "ref.prof"), str(window)]) == 2  # nor the whole window
+    if bad == "typed":  # footers readable: 300 rows, the middle partition reads the mistyped file
+        assert codes == [0, 2, 0]
+        parts = [str(tmp_path / f"part-{k}.json") for k in (1, 3)]
+        assert main(["drift", "merge", *parts]) == 2  # what the other partitions wrote cannot merge alone
+    else:  # an unreadable footer: no partition can even count the window
+        assert codes == [2, 2, 2]
